@@ -1,1 +1,32 @@
-pub fn hello() {}
+//! The core of the `sentry` exporter: routes OTLP traces and logs to one Sentry
+//! project per service, finding each project's ingest endpoint through the
+//! management API, and sends them. Pure Rust; the C ABI lives in another crate.
+//!
+//! Data path of one batch ([`exporter`]):
+//! [`routing`] (split by resource attribute, [`slug`]) →
+//! [`endpoints`] (cache of [`endpoint`]s looked up through [`mgmt`]) →
+//! [`send`] (one POST per project) → [`exporter::ExportOutcome`].
+//! [`service`] owns the runtime and the lifecycle.
+
+pub mod config;
+pub mod endpoint;
+pub mod endpoints;
+pub mod exporter;
+mod http;
+pub mod log;
+pub mod mgmt;
+pub mod routing;
+pub mod send;
+pub mod service;
+pub mod signal;
+pub mod slug;
+mod wire;
+
+#[cfg(test)]
+mod testdata;
+
+pub use config::{Config, ConfigError};
+pub use exporter::ExportOutcome;
+pub use log::{Level, Logger};
+pub use service::{Service, ServiceError};
+pub use signal::Signal;

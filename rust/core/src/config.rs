@@ -1,0 +1,554 @@
+//! The configuration the Go component hands over as JSON, and its validation.
+//! Every rule lives here; each error names the YAML field it is about.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::slug::{Slug, SlugError};
+
+/// The config as it arrives, before validation. Keys follow the YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    org_slug: String,
+    #[serde(default)]
+    auth_token: String,
+    #[serde(default)]
+    auto_create_projects: bool,
+    #[serde(default)]
+    team: String,
+    #[serde(default = "default_max_created_projects")]
+    max_created_projects: i64,
+    #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+fn default_max_created_projects() -> i64 {
+    1000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    #[serde(default = "default_attribute")]
+    project_from_attribute: String,
+    #[serde(default)]
+    attribute_to_project_mapping: HashMap<String, String>,
+    #[serde(default)]
+    fallback_project: String,
+}
+
+fn default_attribute() -> String {
+    "service.name".to_owned()
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        RawRouting {
+            project_from_attribute: default_attribute(),
+            attribute_to_project_mapping: HashMap::new(),
+            fallback_project: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: i64,
+    #[serde(default = "default_compression")]
+    compression: String,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    proxy_url: String,
+    #[serde(default)]
+    headers: HashMap<String, String>,
+}
+
+fn default_timeout_ms() -> i64 {
+    30_000
+}
+
+fn default_compression() -> String {
+    "gzip".to_owned()
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            timeout_ms: default_timeout_ms(),
+            compression: default_compression(),
+            tls: RawTls::default(),
+            proxy_url: String::new(),
+            headers: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    #[serde(default)]
+    ca_file: String,
+    #[serde(default)]
+    cert_file: String,
+    #[serde(default)]
+    key_file: String,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+}
+
+/// The auth token. Never printed: `Debug` and `Display` redact it.
+#[derive(Clone)]
+pub struct AuthToken(String);
+
+impl AuthToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    /// The `Content-Encoding` value, `None` when the body is sent as is.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+            Compression::None => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    pub project_from_attribute: String,
+    pub attribute_to_project_mapping: HashMap<String, Slug>,
+    pub fallback_project: Option<Slug>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key, both or neither.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub timeout: Duration,
+    pub compression: Compression,
+    pub tls: TlsConfig,
+    pub proxy_url: Option<Url>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A validated configuration: every field holds a usable value.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of Sentry, without a trailing slash.
+    pub url: Url,
+    pub org_slug: Slug,
+    pub auth_token: AuthToken,
+    pub auto_create_projects: bool,
+    pub team: Option<Slug>,
+    pub max_created_projects: u32,
+    pub routing: RoutingConfig,
+    pub http: HttpConfig,
+}
+
+/// What is wrong with a config: the YAML field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("is required")]
+    Missing,
+    #[error("is not valid JSON for the core config: {0}")]
+    Malformed(String),
+    #[error("{0:?} is not a valid URL: {1}")]
+    BadUrl(String, String),
+    #[error("{0:?} must use http or https")]
+    BadScheme(String),
+    #[error("{0:?} has no host")]
+    NoHost(String),
+    #[error("{0:?} is not a valid slug: {1}")]
+    BadSlug(String, SlugError),
+    #[error("must not be negative, got {0}")]
+    Negative(i64),
+    #[error("must be greater than zero, got {0}")]
+    NotPositive(i64),
+    #[error("{0:?} is not supported; use gzip, zstd or none")]
+    UnknownCompression(String),
+    #[error("must not be empty")]
+    EmptyKey,
+    #[error("is set but {0} is not")]
+    Unpaired(&'static str),
+    #[error("{0:?} is not a valid HTTP header name")]
+    BadHeaderName(String),
+    #[error("the value is not a valid HTTP header value")]
+    BadHeaderValue,
+}
+
+fn error(field: impl Into<String>, problem: Problem) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        problem,
+    }
+}
+
+fn required(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(error(field, Problem::Missing));
+    }
+    Ok(())
+}
+
+fn slug(field: impl Into<String>, value: &str) -> Result<Slug, ConfigError> {
+    Slug::parse(value).map_err(|e| error(field, Problem::BadSlug(value.to_owned(), e)))
+}
+
+fn optional_slug(field: &str, value: &str) -> Result<Option<Slug>, ConfigError> {
+    (!value.is_empty()).then(|| slug(field, value)).transpose()
+}
+
+fn http_url(field: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| error(field, Problem::BadUrl(value.into(), e.to_string())))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(error(field, Problem::BadScheme(value.into())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error(field, Problem::NoHost(value.into())));
+    }
+    Ok(url)
+}
+
+fn optional_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty()).then(|| PathBuf::from(value))
+}
+
+impl Config {
+    pub fn from_json(json: &[u8]) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_json::from_slice(json)
+            .map_err(|e| error("config", Problem::Malformed(e.to_string())))?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        required("url", &self.url)?;
+        let mut url = http_url("url", self.url.trim())?;
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        required("org_slug", &self.org_slug)?;
+        let org_slug = slug("org_slug", &self.org_slug)?;
+        required("auth_token", &self.auth_token)?;
+        let team = optional_slug("team", &self.team)?;
+        let max_created_projects = u32::try_from(self.max_created_projects).map_err(|_| {
+            error(
+                "max_created_projects",
+                Problem::Negative(self.max_created_projects),
+            )
+        })?;
+        Ok(Config {
+            url,
+            org_slug,
+            auth_token: AuthToken(self.auth_token),
+            auto_create_projects: self.auto_create_projects,
+            team,
+            max_created_projects,
+            routing: self.routing.validate()?,
+            http: self.http.validate()?,
+        })
+    }
+}
+
+impl RawRouting {
+    fn validate(self) -> Result<RoutingConfig, ConfigError> {
+        if self.project_from_attribute.trim().is_empty() {
+            return Err(error("routing.project_from_attribute", Problem::EmptyKey));
+        }
+        let mut mapping = HashMap::with_capacity(self.attribute_to_project_mapping.len());
+        for (value, project) in self.attribute_to_project_mapping {
+            if value.is_empty() {
+                return Err(error(
+                    "routing.attribute_to_project_mapping",
+                    Problem::EmptyKey,
+                ));
+            }
+            let field = format!("routing.attribute_to_project_mapping[{value:?}]");
+            mapping.insert(value, slug(field, &project)?);
+        }
+        Ok(RoutingConfig {
+            project_from_attribute: self.project_from_attribute,
+            attribute_to_project_mapping: mapping,
+            fallback_project: optional_slug("routing.fallback_project", &self.fallback_project)?,
+        })
+    }
+}
+
+impl RawHttp {
+    fn validate(self) -> Result<HttpConfig, ConfigError> {
+        if self.timeout_ms <= 0 {
+            return Err(error("http.timeout", Problem::NotPositive(self.timeout_ms)));
+        }
+        let compression = match self.compression.as_str() {
+            "gzip" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            "none" | "" => Compression::None,
+            other => {
+                return Err(error(
+                    "http.compression",
+                    Problem::UnknownCompression(other.into()),
+                ))
+            }
+        };
+        let proxy_url = (!self.proxy_url.is_empty())
+            .then(|| http_url("http.proxy_url", &self.proxy_url))
+            .transpose()?;
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(self.headers.len());
+        for (name, value) in self.headers {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| error("http.headers", Problem::BadHeaderName(name.clone())))?;
+            reqwest::header::HeaderValue::from_str(&value)
+                .map_err(|_| error(format!("http.headers[{name:?}]"), Problem::BadHeaderValue))?;
+            headers.push((name, value));
+        }
+        headers.sort();
+        Ok(HttpConfig {
+            timeout: Duration::from_millis(self.timeout_ms.unsigned_abs()),
+            compression,
+            tls: self.tls.validate()?,
+            proxy_url,
+            headers,
+        })
+    }
+}
+
+impl RawTls {
+    fn validate(self) -> Result<TlsConfig, ConfigError> {
+        let client_identity = match (
+            optional_path(&self.cert_file),
+            optional_path(&self.key_file),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(error("http.tls.cert_file", Problem::Unpaired("key_file")))
+            }
+            (None, Some(_)) => {
+                return Err(error("http.tls.key_file", Problem::Unpaired("cert_file")))
+            }
+        };
+        Ok(TlsConfig {
+            ca_file: optional_path(&self.ca_file),
+            client_identity,
+            insecure_skip_verify: self.insecure_skip_verify,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn base() -> Value {
+        json!({"url": "https://sentry.example.com/", "org_slug": "acme", "auth_token": "tok"})
+    }
+
+    fn with(path: &[&str], value: Value) -> Vec<u8> {
+        let mut config = base();
+        let mut at = &mut config;
+        for key in &path[..path.len() - 1] {
+            at = at
+                .as_object_mut()
+                .unwrap()
+                .entry(key.to_string())
+                .or_insert_with(|| json!({}));
+        }
+        at[path[path.len() - 1]] = value;
+        serde_json::to_vec(&config).unwrap()
+    }
+
+    #[test]
+    fn minimal_config_gets_the_defaults() {
+        let config = Config::from_json(&serde_json::to_vec(&base()).unwrap()).unwrap();
+        assert_eq!(config.url.as_str(), "https://sentry.example.com/");
+        assert_eq!(config.org_slug.as_str(), "acme");
+        assert!(!config.auto_create_projects);
+        assert_eq!(config.team, None);
+        assert_eq!(config.max_created_projects, 1000);
+        assert_eq!(config.routing.project_from_attribute, "service.name");
+        assert_eq!(config.routing.fallback_project, None);
+        assert_eq!(config.http.timeout, Duration::from_secs(30));
+        assert_eq!(config.http.compression, Compression::Gzip);
+        assert_eq!(format!("{:?}", config.auth_token), "[REDACTED]");
+    }
+
+    #[test]
+    fn url_keeps_its_path_prefix_without_trailing_slash() {
+        let config =
+            Config::from_json(&with(&["url"], json!("http://127.0.0.1:9000/sentry/"))).unwrap();
+        assert_eq!(config.url.as_str(), "http://127.0.0.1:9000/sentry");
+    }
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("missing url", with(&["url"], json!("")), "url: is required"),
+            (
+                "url without scheme",
+                with(&["url"], json!("sentry.io")),
+                "url: \"sentry.io\" is not a valid URL",
+            ),
+            (
+                "url with other scheme",
+                with(&["url"], json!("ftp://sentry.io")),
+                "url: \"ftp://sentry.io\" must use http",
+            ),
+            (
+                "missing org",
+                with(&["org_slug"], json!("")),
+                "org_slug: is required",
+            ),
+            (
+                "org not a slug",
+                with(&["org_slug"], json!("My Org")),
+                "org_slug: \"My Org\" is not a valid slug",
+            ),
+            (
+                "missing token",
+                with(&["auth_token"], json!(" ")),
+                "auth_token: is required",
+            ),
+            (
+                "team not a slug",
+                with(&["team"], json!("Back End")),
+                "team: \"Back End\" is not a valid slug",
+            ),
+            (
+                "negative max",
+                with(&["max_created_projects"], json!(-1)),
+                "max_created_projects: must not be negative",
+            ),
+            (
+                "empty attribute",
+                with(&["routing", "project_from_attribute"], json!("")),
+                "routing.project_from_attribute: must not be empty",
+            ),
+            (
+                "mapping to bad slug",
+                with(
+                    &["routing", "attribute_to_project_mapping"],
+                    json!({"orders": "Orders"}),
+                ),
+                "routing.attribute_to_project_mapping[\"orders\"]: \"Orders\" is not a valid slug",
+            ),
+            (
+                "mapping to digits",
+                with(
+                    &["routing", "attribute_to_project_mapping"],
+                    json!({"orders": "123"}),
+                ),
+                "must not be all digits",
+            ),
+            (
+                "empty mapping key",
+                with(
+                    &["routing", "attribute_to_project_mapping"],
+                    json!({"": "x"}),
+                ),
+                "routing.attribute_to_project_mapping: must not be empty",
+            ),
+            (
+                "fallback not a slug",
+                with(&["routing", "fallback_project"], json!("a/b")),
+                "routing.fallback_project: \"a/b\" is not a valid slug",
+            ),
+            (
+                "zero timeout",
+                with(&["http", "timeout_ms"], json!(0)),
+                "http.timeout: must be greater than zero",
+            ),
+            (
+                "negative timeout",
+                with(&["http", "timeout_ms"], json!(-5)),
+                "http.timeout: must be greater than zero",
+            ),
+            (
+                "unknown compression",
+                with(&["http", "compression"], json!("lz5")),
+                "http.compression: \"lz5\" is not supported",
+            ),
+            (
+                "bad proxy",
+                with(&["http", "proxy_url"], json!("not a url")),
+                "http.proxy_url:",
+            ),
+            (
+                "cert without key",
+                with(&["http", "tls", "cert_file"], json!("/c.pem")),
+                "http.tls.cert_file: is set but key_file is not",
+            ),
+            (
+                "bad header",
+                with(&["http", "headers"], json!({"bad header": "x"})),
+                "http.headers: \"bad header\" is not a valid HTTP header name",
+            ),
+            (
+                "unknown key",
+                with(&["colour"], json!("red")),
+                "config: is not valid JSON",
+            ),
+        ];
+        for (name, json, want) in cases {
+            let err = Config::from_json(&json).expect_err(name).to_string();
+            assert!(
+                err.contains(want),
+                "{name}: {err:?} does not contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_never_appears_in_errors() {
+        let json = with(&["org_slug"], json!("Bad Org"));
+        let mut config: Value = serde_json::from_slice(&json).unwrap();
+        config["auth_token"] = json!("sntrys_TOKEN_abc");
+        let err = Config::from_json(&serde_json::to_vec(&config).unwrap()).unwrap_err();
+        assert!(!err.to_string().contains("TOKEN"));
+    }
+}

@@ -1,0 +1,203 @@
+//! A project's ingest endpoint, taken from its first active client key:
+//! `dsn.otlp_traces` / `dsn.otlp_logs` when present, else derived from
+//! `dsn.public` keeping scheme, host, port and path prefix (self-hosted Sentry).
+
+use url::Url;
+
+use crate::mgmt::models::ProjectKey;
+use crate::signal::Signal;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestEndpoint {
+    pub project_id: u64,
+    pub public_key: String,
+    pub traces_url: Url,
+    pub logs_url: Url,
+}
+
+impl IngestEndpoint {
+    pub fn url(&self, signal: Signal) -> &Url {
+        match signal {
+            Signal::Traces => &self.traces_url,
+            Signal::Logs => &self.logs_url,
+        }
+    }
+
+    /// The `X-Sentry-Auth` header value.
+    pub fn auth_header(&self) -> String {
+        format!("Sentry sentry_key={}, sentry_version=7", self.public_key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DsnError {
+    #[error("the project has no active client key")]
+    NoActiveKey,
+    #[error("DSN is not a URL: {0}")]
+    NotAUrl(String),
+    #[error("DSN has no public key")]
+    NoPublicKey,
+    #[error("DSN path does not end in a project id")]
+    NoProjectId,
+    #[error("{field} is not a valid http(s) URL")]
+    BadOtlpUrl { field: &'static str },
+}
+
+/// The endpoint of the first active key.
+pub fn from_keys(keys: &[ProjectKey]) -> Result<IngestEndpoint, DsnError> {
+    let key = keys
+        .iter()
+        .find(|k| k.is_active)
+        .ok_or(DsnError::NoActiveKey)?;
+    from_key(key)
+}
+
+fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
+    let dsn = Url::parse(&key.dsn.public).map_err(|e| DsnError::NotAUrl(e.to_string()))?;
+    let public_key = key
+        .public
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| Some(dsn.username().to_owned()).filter(|u| !u.is_empty()))
+        .ok_or(DsnError::NoPublicKey)?;
+    let mut segments: Vec<&str> = dsn
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let project_id = segments
+        .pop()
+        .and_then(|id| id.parse::<u64>().ok())
+        .or(key.project_id)
+        .ok_or(DsnError::NoProjectId)?;
+
+    let derived = |signal: &str| -> Url {
+        let mut url = dsn.clone();
+        // The DSN's user part is the key; ingest URLs carry it in a header instead.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        let prefix: String = segments.iter().map(|s| format!("/{s}")).collect();
+        url.set_path(&format!(
+            "{prefix}/api/{project_id}/integration/otlp/v1/{signal}/"
+        ));
+        url
+    };
+    let given = |field: &'static str, value: &Option<String>| -> Result<Option<Url>, DsnError> {
+        match value.as_deref().filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => Url::parse(v)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(Some)
+                .ok_or(DsnError::BadOtlpUrl { field }),
+        }
+    };
+    Ok(IngestEndpoint {
+        project_id,
+        traces_url: given("dsn.otlp_traces", &key.dsn.otlp_traces)?
+            .unwrap_or_else(|| derived("traces")),
+        logs_url: given("dsn.otlp_logs", &key.dsn.otlp_logs)?.unwrap_or_else(|| derived("logs")),
+        public_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mgmt::models::KeyDsn;
+
+    fn key(public_dsn: &str, traces: Option<&str>, logs: Option<&str>, active: bool) -> ProjectKey {
+        ProjectKey {
+            public: Some("0123456789abcdef0123456789abcdef".into()),
+            project_id: Some(42),
+            is_active: active,
+            dsn: KeyDsn {
+                public: public_dsn.into(),
+                otlp_traces: traces.map(Into::into),
+                otlp_logs: logs.map(Into::into),
+            },
+        }
+    }
+
+    #[test]
+    fn derives_urls_keeping_scheme_host_port_and_path_prefix() {
+        let cases = [
+            (
+                "https://abc@o1.ingest.sentry.io/42",
+                "https://o1.ingest.sentry.io/api/42/integration/otlp/v1/traces/",
+            ),
+            (
+                "http://abc@127.0.0.1:9000/42",
+                "http://127.0.0.1:9000/api/42/integration/otlp/v1/traces/",
+            ),
+            (
+                "http://abc@sentry.internal:8443/sentry/eu/42",
+                "http://sentry.internal:8443/sentry/eu/api/42/integration/otlp/v1/traces/",
+            ),
+            (
+                "https://abc:secret@sentry.example.com/7/",
+                "https://sentry.example.com/api/7/integration/otlp/v1/traces/",
+            ),
+        ];
+        for (dsn, want) in cases {
+            let endpoint = from_keys(&[key(dsn, None, None, true)]).unwrap();
+            assert_eq!(endpoint.traces_url.as_str(), want, "dsn {dsn}");
+            assert_eq!(
+                endpoint.logs_url.as_str(),
+                want.replace("/traces/", "/logs/"),
+                "dsn {dsn}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefers_the_keys_otlp_urls() {
+        let endpoint = from_keys(&[key(
+            "https://abc@o1.ingest.sentry.io/42",
+            Some("http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/traces"),
+            Some("http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/logs"),
+            true,
+        )])
+        .unwrap();
+        assert_eq!(
+            endpoint.url(Signal::Traces).as_str(),
+            "http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/traces"
+        );
+        assert_eq!(
+            endpoint.url(Signal::Logs).as_str(),
+            "http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/logs"
+        );
+        assert_eq!(endpoint.project_id, 42);
+        assert_eq!(endpoint.public_key, "0123456789abcdef0123456789abcdef");
+    }
+
+    #[test]
+    fn takes_the_first_active_key() {
+        let keys = [
+            key("https://inactive@h/1", None, None, false),
+            key("https://k@h/2", None, None, true),
+            key("https://k@h/3", None, None, true),
+        ];
+        assert_eq!(from_keys(&keys).unwrap().project_id, 2);
+        assert_eq!(from_keys(&keys[..1]), Err(DsnError::NoActiveKey));
+        assert_eq!(from_keys(&[]), Err(DsnError::NoActiveKey));
+    }
+
+    #[test]
+    fn rejects_unusable_dsns() {
+        let mut no_id = key("https://k@h/", None, None, true);
+        no_id.project_id = None;
+        assert_eq!(from_keys(&[no_id]), Err(DsnError::NoProjectId));
+        assert!(matches!(
+            from_keys(&[key("not a url", None, None, true)]),
+            Err(DsnError::NotAUrl(_))
+        ));
+        assert_eq!(
+            from_keys(&[key("https://k@h/1", Some("file:///etc/passwd"), None, true)]),
+            Err(DsnError::BadOtlpUrl {
+                field: "dsn.otlp_traces"
+            })
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! slug -> ingest endpoint cache. Concurrent lookups of one slug make one
+//! request (the slot's lock is held during the lookup); a "not found" answer
+//! is remembered for a while so that unknown services do not hammer the API.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::endpoint::{from_keys, DsnError, IngestEndpoint};
+use crate::mgmt::models::ProjectKey;
+use crate::mgmt::MgmtError;
+use crate::slug::Slug;
+
+/// How long a 404 for a slug is believed.
+pub const NOT_FOUND_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Arc<IngestEndpoint>),
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Mgmt(MgmtError),
+    #[error(transparent)]
+    Unusable(DsnError),
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Unknown,
+    Found(Arc<IngestEndpoint>),
+    NotFound {
+        until: Instant,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct EndpointCache {
+    slots: Mutex<HashMap<Slug, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+impl EndpointCache {
+    fn slot(&self, slug: &Slug) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(slug.clone()).or_default().clone()
+    }
+
+    /// The endpoint of `slug`, from the cache or by calling `fetch` (once, however
+    /// many callers wait for the same slug).
+    pub async fn resolve<F, Fut>(
+        &self,
+        slug: &Slug,
+        now: impl Fn() -> Instant,
+        fetch: F,
+    ) -> Result<Lookup, ResolveError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<ProjectKey>, MgmtError>>,
+    {
+        let slot = self.slot(slug);
+        let mut slot = slot.lock().await;
+        match &*slot {
+            Slot::Found(endpoint) => return Ok(Lookup::Found(endpoint.clone())),
+            Slot::NotFound { until } if now() < *until => return Ok(Lookup::NotFound),
+            _ => {}
+        }
+        match fetch().await {
+            Ok(keys) => {
+                let endpoint = Arc::new(from_keys(&keys).map_err(ResolveError::Unusable)?);
+                *slot = Slot::Found(endpoint.clone());
+                Ok(Lookup::Found(endpoint))
+            }
+            Err(MgmtError::NotFound) => {
+                *slot = Slot::NotFound {
+                    until: now() + NOT_FOUND_TTL,
+                };
+                Ok(Lookup::NotFound)
+            }
+            Err(e) => Err(ResolveError::Mgmt(e)),
+        }
+    }
+
+    /// Forgets `slug` if it still maps to `stale`, so the next lookup asks again.
+    pub async fn evict(&self, slug: &Slug, stale: &IngestEndpoint) {
+        let slot = self.slot(slug);
+        let mut slot = slot.lock().await;
+        if matches!(&*slot, Slot::Found(current) if **current == *stale) {
+            *slot = Slot::Unknown;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mgmt::models::KeyDsn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn keys(id: u64) -> Vec<ProjectKey> {
+        vec![ProjectKey {
+            public: Some(format!("{id:032x}")),
+            project_id: Some(id),
+            is_active: true,
+            dsn: KeyDsn {
+                public: format!("http://k@127.0.0.1:1/{id}"),
+                otlp_traces: None,
+                otlp_logs: None,
+            },
+        }]
+    }
+
+    fn slug(s: &str) -> Slug {
+        Slug::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_of_one_slug_make_one_request() {
+        let cache = EndpointCache::default();
+        let calls = AtomicUsize::new(0);
+        let checkout = slug("checkout");
+        let lookups = (0..50).map(|_| {
+            cache.resolve(&checkout, Instant::now, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok(keys(5))
+            })
+        });
+        let results = futures_util::future::join_all(lookups).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        for r in results {
+            assert!(matches!(r, Ok(Lookup::Found(e)) if e.project_id == 5));
+        }
+    }
+
+    #[tokio::test]
+    async fn not_found_is_remembered_until_the_ttl_ends() {
+        let cache = EndpointCache::default();
+        let calls = AtomicUsize::new(0);
+        let t0 = Instant::now();
+        let fetch = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(MgmtError::NotFound)
+        };
+        let s = slug("ghost");
+        assert_eq!(cache.resolve(&s, || t0, fetch).await, Ok(Lookup::NotFound));
+        let later = t0 + NOT_FOUND_TTL - Duration::from_secs(1);
+        assert_eq!(
+            cache.resolve(&s, || later, fetch).await,
+            Ok(Lookup::NotFound)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let expired = t0 + NOT_FOUND_TTL;
+        assert_eq!(
+            cache.resolve(&s, || expired, fetch).await,
+            Ok(Lookup::NotFound)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_not_cached() {
+        let cache = EndpointCache::default();
+        let s = slug("api");
+        let err = cache
+            .resolve(&s, Instant::now, || async {
+                Err(MgmtError::Status {
+                    status: 500,
+                    message: String::new(),
+                })
+            })
+            .await;
+        assert!(matches!(
+            err,
+            Err(ResolveError::Mgmt(MgmtError::Status { status: 500, .. }))
+        ));
+        let ok = cache
+            .resolve(&s, Instant::now, || async { Ok(keys(9)) })
+            .await;
+        assert!(matches!(ok, Ok(Lookup::Found(e)) if e.project_id == 9));
+    }
+
+    #[tokio::test]
+    async fn evict_forgets_only_the_stale_endpoint() {
+        let cache = EndpointCache::default();
+        let s = slug("api");
+        let Ok(Lookup::Found(first)) = cache
+            .resolve(&s, Instant::now, || async { Ok(keys(1)) })
+            .await
+        else {
+            panic!("lookup failed")
+        };
+        cache.evict(&s, &first).await;
+        let Ok(Lookup::Found(second)) = cache
+            .resolve(&s, Instant::now, || async { Ok(keys(2)) })
+            .await
+        else {
+            panic!("lookup failed")
+        };
+        assert_eq!(second.project_id, 2);
+        // A late evict for the old endpoint must not drop the fresh one.
+        cache.evict(&s, &first).await;
+        let again = cache
+            .resolve(&s, Instant::now, || async { Ok(keys(3)) })
+            .await;
+        assert!(matches!(again, Ok(Lookup::Found(e)) if e.project_id == 2));
+    }
+}

@@ -1,0 +1,127 @@
+//! The one HTTP client the core uses for the management API and ingest, built
+//! from the `http` settings, and reading of response bodies up to a cap.
+
+use std::fs;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::HttpConfig;
+use crate::log::Logger;
+
+pub const USER_AGENT: &str = concat!("otelcol-sentry-exporter/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("http.tls.{field}: cannot read {path:?}: {source}")]
+    ReadFile {
+        field: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("http.tls.{field}: {path:?} holds no usable PEM: {message}")]
+    BadPem {
+        field: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("http.proxy_url: {0}")]
+    Proxy(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+fn read(field: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
+    fs::read(path).map_err(|source| ClientError::ReadFile {
+        field,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+pub fn build_client(config: &HttpConfig, logger: &Logger) -> Result<reqwest::Client, ClientError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &config.headers {
+        // Both were checked when the config was validated.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .default_headers(headers)
+        .timeout(config.timeout)
+        .use_rustls_tls();
+    if let Some(path) = &config.tls.ca_file {
+        let pem = read("ca_file", path)?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::BadPem {
+                field: "ca_file",
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some((cert, key)) = &config.tls.client_identity {
+        let mut pem = read("cert_file", cert)?;
+        pem.extend_from_slice(&read("key_file", key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::BadPem {
+            field: "cert_file",
+            path: cert.display().to_string(),
+            message: e.to_string(),
+        })?;
+        builder = builder.identity(identity);
+    }
+    if config.tls.insecure_skip_verify {
+        logger
+            .warn("http.tls.insecure_skip_verify is on: Sentry's TLS certificate is not verified");
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(proxy) = &config.proxy_url {
+        let proxy =
+            reqwest::Proxy::all(proxy.as_str()).map_err(|e| ClientError::Proxy(e.to_string()))?;
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(e.to_string()))
+}
+
+/// Reads at most `cap` bytes of a response body; the rest is discarded.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == cap {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A response body for a log line: UTF-8 (lossy), trimmed, shortened.
+pub fn body_text(body: &[u8]) -> String {
+    const MAX: usize = 512;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// `Retry-After` in whole or fractional seconds.
+pub fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}

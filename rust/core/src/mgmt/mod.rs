@@ -1,0 +1,6 @@
+//! Sentry's management API: the calls the exporter makes and their answers.
+
+mod client;
+pub mod models;
+
+pub use client::{MgmtClient, MgmtError};

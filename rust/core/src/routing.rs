@@ -1,0 +1,328 @@
+//! Splits an OTLP request into one request per Sentry project by reading each
+//! resource's routing attribute. Spans and log records are never decoded: a
+//! project's request is the concatenation of its resource blocks' bytes.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::config::RoutingConfig;
+use crate::signal::field;
+use crate::slug::Slug;
+use crate::wire::{fields, Value, WireError};
+
+/// Why items were dropped before reaching Sentry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The routing attribute is absent, empty or not a string.
+    MissingAttribute,
+    /// The attribute's value makes no usable slug (say, all digits).
+    InvalidSlug,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MissingAttribute => "missing_attribute",
+            DropReason::InvalidSlug => "invalid_slug",
+        }
+    }
+}
+
+/// The resource blocks of one project, as ranges of the original request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectPart {
+    pub slug: Slug,
+    pub blocks: Vec<Range<usize>>,
+    pub items: u64,
+}
+
+impl ProjectPart {
+    /// This project's own OTLP request: its resource blocks, copied in order.
+    pub fn request(&self, original: &[u8]) -> Vec<u8> {
+        let len = self.blocks.iter().map(|r| r.len()).sum();
+        let mut out = Vec::with_capacity(len);
+        for block in &self.blocks {
+            out.extend_from_slice(&original[block.clone()]);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoutedRequest {
+    /// In order of first appearance in the request.
+    pub parts: Vec<ProjectPart>,
+    pub dropped: Vec<(DropReason, u64)>,
+}
+
+pub struct Router {
+    attribute: String,
+    mapping: HashMap<String, Slug>,
+    fallback: Option<Slug>,
+}
+
+enum Route {
+    Project(Slug),
+    Drop(DropReason),
+}
+
+impl Router {
+    pub fn new(config: &RoutingConfig) -> Router {
+        Router {
+            attribute: config.project_from_attribute.clone(),
+            mapping: config.attribute_to_project_mapping.clone(),
+            fallback: config.fallback_project.clone(),
+        }
+    }
+
+    pub fn route(&self, request: &[u8]) -> Result<RoutedRequest, WireError> {
+        let mut routed = RoutedRequest::default();
+        let mut index_of: HashMap<Slug, usize> = HashMap::new();
+        for block in fields(request) {
+            let block = block?;
+            let Some(body) = block
+                .bytes()
+                .filter(|_| block.number == field::RESOURCE_BLOCK)
+            else {
+                continue;
+            };
+            let (value, items) = scan_resource_block(body, &self.attribute)?;
+            match self.route_value(value) {
+                Route::Project(slug) => {
+                    let i = *index_of.entry(slug.clone()).or_insert_with(|| {
+                        routed.parts.push(ProjectPart {
+                            slug,
+                            blocks: Vec::new(),
+                            items: 0,
+                        });
+                        routed.parts.len() - 1
+                    });
+                    routed.parts[i].blocks.push(block.span);
+                    routed.parts[i].items += items;
+                }
+                Route::Drop(reason) => {
+                    match routed.dropped.iter_mut().find(|(r, _)| *r == reason) {
+                        Some((_, n)) => *n += items,
+                        None => routed.dropped.push((reason, items)),
+                    }
+                }
+            }
+        }
+        Ok(routed)
+    }
+
+    fn route_value(&self, value: Option<&str>) -> Route {
+        let slug = match value.filter(|v| !v.is_empty()) {
+            None => Err(DropReason::MissingAttribute),
+            Some(v) => match self.mapping.get(v) {
+                Some(mapped) => Ok(mapped.clone()),
+                None => Slug::from_attribute(v).ok_or(DropReason::InvalidSlug),
+            },
+        };
+        match (slug, &self.fallback) {
+            (Ok(slug), _) => Route::Project(slug),
+            (Err(_), Some(fallback)) => Route::Project(fallback.clone()),
+            (Err(reason), None) => Route::Drop(reason),
+        }
+    }
+}
+
+/// Reads a resource block: the routing attribute's string value (if any) and
+/// the number of items, counted without decoding them.
+fn scan_resource_block<'a>(
+    block: &'a [u8],
+    attribute: &str,
+) -> Result<(Option<&'a str>, u64), WireError> {
+    let mut value = None;
+    let mut items = 0;
+    for f in fields(block) {
+        let f = f?;
+        match (f.number, f.value) {
+            (field::RESOURCE, Value::Bytes(resource)) if value.is_none() => {
+                value = find_string_attribute(resource, attribute)?;
+            }
+            (field::SCOPE_BLOCK, Value::Bytes(scope)) => {
+                for item in fields(scope) {
+                    if item?.number == field::ITEM {
+                        items += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((value, items))
+}
+
+/// The first attribute named `key`, when its value is a string (UTF-8 checked).
+fn find_string_attribute<'a>(resource: &'a [u8], key: &str) -> Result<Option<&'a str>, WireError> {
+    for attr in fields(resource) {
+        let attr = attr?;
+        let Some(kv) = attr.bytes().filter(|_| attr.number == field::ATTRIBUTE) else {
+            continue;
+        };
+        let mut name = None;
+        let mut any_value = None;
+        for f in fields(kv) {
+            let f = f?;
+            match (f.number, f.value) {
+                (field::KEY, Value::Bytes(b)) => name = Some(b),
+                (field::VALUE, Value::Bytes(b)) => any_value = Some(b),
+                _ => {}
+            }
+        }
+        if name != Some(key.as_bytes()) {
+            continue;
+        }
+        let Some(any_value) = any_value else {
+            return Ok(None);
+        };
+        for f in fields(any_value) {
+            let f = f?;
+            if let (field::STRING_VALUE, Value::Bytes(s)) = (f.number, f.value) {
+                return Ok(std::str::from_utf8(s).ok());
+            }
+        }
+        return Ok(None);
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{logs_request, service_of, spans_of, traces_request, Resource};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    fn router(mapping: &[(&str, &str)], fallback: Option<&str>) -> Router {
+        Router::new(&RoutingConfig {
+            project_from_attribute: "service.name".into(),
+            attribute_to_project_mapping: mapping
+                .iter()
+                .map(|(k, v)| (k.to_string(), Slug::parse(v).unwrap()))
+                .collect(),
+            fallback_project: fallback.map(|f| Slug::parse(f).unwrap()),
+        })
+    }
+
+    fn slugs(routed: &RoutedRequest) -> Vec<(&str, u64)> {
+        routed
+            .parts
+            .iter()
+            .map(|p| (p.slug.as_str(), p.items))
+            .collect()
+    }
+
+    #[test]
+    fn groups_resources_by_project_and_keeps_their_bytes() {
+        let request = traces_request(&[
+            Resource::service("checkout", 3),
+            Resource::service("Orders_Service", 2),
+            Resource::service("checkout", 4),
+        ]);
+        let routed = router(&[], None).route(&request).unwrap();
+        assert_eq!(slugs(&routed), [("checkout", 7), ("orders-service", 2)]);
+        assert!(routed.dropped.is_empty());
+
+        let checkout =
+            ExportTraceServiceRequest::decode(&*routed.parts[0].request(&request)).unwrap();
+        let original = ExportTraceServiceRequest::decode(&*request).unwrap();
+        assert_eq!(
+            checkout.resource_spans,
+            vec![
+                original.resource_spans[0].clone(),
+                original.resource_spans[2].clone()
+            ]
+        );
+        assert_eq!(spans_of(&checkout), 7);
+    }
+
+    #[test]
+    fn mapping_wins_over_slug_making() {
+        let request = traces_request(&[
+            Resource::service("orders-service", 1),
+            Resource::service("billing", 1),
+        ]);
+        let routed = router(&[("orders-service", "ecommerce-orders")], None)
+            .route(&request)
+            .unwrap();
+        assert_eq!(slugs(&routed), [("ecommerce-orders", 1), ("billing", 1)]);
+    }
+
+    #[test]
+    fn unusable_values_are_dropped_with_a_reason_or_sent_to_the_fallback() {
+        let request = logs_request(&[
+            Resource::service("", 1),
+            Resource::without_service(2),
+            Resource::int_service(7, 3),
+            Resource::service("1234", 4),
+            Resource::service("api", 5),
+        ]);
+        let routed = router(&[], None).route(&request).unwrap();
+        assert_eq!(slugs(&routed), [("api", 5)]);
+        assert_eq!(
+            routed.dropped,
+            [
+                (DropReason::MissingAttribute, 6),
+                (DropReason::InvalidSlug, 4)
+            ]
+        );
+
+        let routed = router(&[], Some("catch-all")).route(&request).unwrap();
+        assert_eq!(slugs(&routed), [("catch-all", 10), ("api", 5)]);
+        assert!(routed.dropped.is_empty());
+        let caught = ExportLogsServiceRequest::decode(&*routed.parts[0].request(&request)).unwrap();
+        assert_eq!(caught.resource_logs.len(), 4);
+    }
+
+    #[test]
+    fn routes_by_any_configured_attribute() {
+        let request =
+            traces_request(&[Resource::service("svc", 1).with("deployment.environment", "Prod")]);
+        let router = Router::new(&RoutingConfig {
+            project_from_attribute: "deployment.environment".into(),
+            attribute_to_project_mapping: HashMap::new(),
+            fallback_project: None,
+        });
+        assert_eq!(slugs(&router.route(&request).unwrap()), [("prod", 1)]);
+    }
+
+    #[test]
+    fn keeps_every_resource_through_a_round_trip() {
+        let resources: Vec<_> = (0..30)
+            .map(|i| Resource::service(&format!("svc-{}", i % 7), i % 5))
+            .collect();
+        let request = traces_request(&resources);
+        let routed = router(&[], None).route(&request).unwrap();
+        let mut seen = 0;
+        for part in &routed.parts {
+            let decoded = ExportTraceServiceRequest::decode(&*part.request(&request)).unwrap();
+            for rs in &decoded.resource_spans {
+                assert_eq!(
+                    Slug::from_attribute(&service_of(&rs.resource)).unwrap(),
+                    part.slug
+                );
+            }
+            seen += decoded.resource_spans.len();
+        }
+        assert_eq!(seen, 30);
+    }
+
+    #[test]
+    fn rejects_bytes_that_are_not_protobuf() {
+        assert!(router(&[], None).route(&[0x0a, 0x10, 0x01]).is_err());
+        let mut request = traces_request(&[Resource::service("a", 1)]);
+        request.truncate(request.len() - 1);
+        assert!(router(&[], None).route(&request).is_err());
+    }
+
+    #[test]
+    fn empty_request_routes_to_nothing() {
+        let routed = router(&[], None).route(&[]).unwrap();
+        assert_eq!(routed, RoutedRequest::default());
+        let encoded = ExportTraceServiceRequest::default().encode_to_vec();
+        assert!(encoded.is_empty());
+    }
+}

@@ -1,0 +1,239 @@
+//! The only place that speaks HTTP to Sentry's OTLP ingest: one POST of one
+//! project's request, and the answer turned into what to do with the data.
+
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+use crate::config::Compression;
+use crate::endpoint::IngestEndpoint;
+use crate::http::{body_text, read_capped, retry_after_seconds};
+use crate::signal::{field, Signal};
+use crate::wire::{fields, Value};
+
+/// Ingest answers are read up to this size (SPEC 6).
+const MAX_RESPONSE_BODY: usize = 64 << 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// 2xx; `rejected` items were refused through OTLP `partial_success`.
+    Accepted { rejected: u64, message: String },
+    /// Sentry will never take this data (400, 415, 403 other than ProjectId, ...).
+    Rejected { status: u16, message: String },
+    /// The key or project is no longer valid (401, 403 ProjectId): look up again.
+    StaleEndpoint { status: u16, message: String },
+    /// Worth trying again later (429, 5xx, timeouts, connection errors).
+    Retry {
+        reason: String,
+        delay: Option<Duration>,
+    },
+}
+
+pub struct IngestClient {
+    http: reqwest::Client,
+    compression: Compression,
+}
+
+impl IngestClient {
+    pub fn new(http: reqwest::Client, compression: Compression) -> IngestClient {
+        IngestClient { http, compression }
+    }
+
+    pub async fn send(
+        &self,
+        endpoint: &IngestEndpoint,
+        signal: Signal,
+        request: &[u8],
+    ) -> SendResult {
+        let body = match compress(self.compression, request) {
+            Ok(body) => body,
+            Err(e) => {
+                return SendResult::Retry {
+                    reason: format!("cannot compress the request: {e}"),
+                    delay: None,
+                }
+            }
+        };
+        let mut post = self
+            .http
+            .post(endpoint.url(signal).clone())
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Sentry-Auth", endpoint.auth_header())
+            .body(body);
+        if let Some(encoding) = self.compression.content_encoding() {
+            post = post.header(CONTENT_ENCODING, encoding);
+        }
+        let response = match post.send().await {
+            Ok(response) => response,
+            Err(e) => return transport_error(e),
+        };
+        let status = response.status();
+        let delay = retry_after_seconds(response.headers());
+        let body = match read_capped(response, MAX_RESPONSE_BODY).await {
+            Ok(body) => body,
+            Err(e) if status.is_success() => {
+                // The data was accepted; only the partial-success details are lost.
+                return SendResult::Accepted {
+                    rejected: 0,
+                    message: format!("response body unreadable: {e}"),
+                };
+            }
+            Err(e) => return transport_error(e),
+        };
+        classify(status, delay, &body)
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> SendResult {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else {
+        "failed"
+    };
+    SendResult::Retry {
+        reason: format!("request {what}: {}", e.without_url()),
+        delay: None,
+    }
+}
+
+fn classify(status: StatusCode, delay: Option<Duration>, body: &[u8]) -> SendResult {
+    let message = body_text(body);
+    match status.as_u16() {
+        200..=299 => {
+            let (rejected, message) = partial_success(body);
+            SendResult::Accepted { rejected, message }
+        }
+        401 => SendResult::StaleEndpoint {
+            status: 401,
+            message,
+        },
+        403 if message.contains("ProjectId") => SendResult::StaleEndpoint {
+            status: 403,
+            message,
+        },
+        429 => SendResult::Retry {
+            reason: format!("rate limited (429): {message}"),
+            delay,
+        },
+        408 | 500..=599 => SendResult::Retry {
+            reason: format!("Sentry answered {status}: {message}"),
+            delay,
+        },
+        status => SendResult::Rejected { status, message },
+    }
+}
+
+/// `Export*ServiceResponse.partial_success`: rejected count and message.
+fn partial_success(body: &[u8]) -> (u64, String) {
+    let mut rejected = 0;
+    let mut message = String::new();
+    let partial = fields(body)
+        .filter_map(Result::ok)
+        .find(|f| f.number == field::PARTIAL_SUCCESS)
+        .and_then(|f| f.bytes());
+    for f in fields(partial.unwrap_or_default()).filter_map(Result::ok) {
+        match (f.number, f.value) {
+            (field::REJECTED, Value::Varint(n)) => rejected = n,
+            (field::ERROR_MESSAGE, Value::Bytes(m)) => message = body_text(m),
+            _ => {}
+        }
+    }
+    (rejected, message)
+}
+
+fn compress(compression: Compression, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    match compression {
+        Compression::None => Ok(request.to_vec()),
+        Compression::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(request.len() / 4),
+                flate2::Compression::fast(),
+            );
+            encoder.write_all(request)?;
+            encoder.finish()
+        }
+        Compression::Zstd => zstd::bulk::compress(request, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn classifies_answers() {
+        let s = |code| StatusCode::from_u16(code).unwrap();
+        assert_eq!(
+            classify(s(200), None, b""),
+            SendResult::Accepted {
+                rejected: 0,
+                message: String::new()
+            }
+        );
+        assert!(
+            matches!(classify(s(400), None, b"bad"), SendResult::Rejected { status: 400, message } if message == "bad")
+        );
+        assert!(matches!(
+            classify(s(415), None, b""),
+            SendResult::Rejected { status: 415, .. }
+        ));
+        assert!(matches!(
+            classify(s(413), None, b""),
+            SendResult::Rejected { status: 413, .. }
+        ));
+        assert!(matches!(
+            classify(s(401), None, b""),
+            SendResult::StaleEndpoint { status: 401, .. }
+        ));
+        let project_gone = br#"{"detail":"event submission rejected with_reason: ProjectId"}"#;
+        assert!(matches!(
+            classify(s(403), None, project_gone),
+            SendResult::StaleEndpoint { status: 403, .. }
+        ));
+        let disabled = br#"{"detail":"event submission rejected with_reason: FeatureDisabled(OurLogsIngestion)"}"#;
+        assert!(
+            matches!(classify(s(403), None, disabled), SendResult::Rejected { status: 403, message } if message.contains("FeatureDisabled"))
+        );
+        let delay = Some(Duration::from_secs(3));
+        assert!(
+            matches!(classify(s(429), delay, b""), SendResult::Retry { delay: d, .. } if d == delay)
+        );
+        assert!(matches!(
+            classify(s(503), None, b""),
+            SendResult::Retry { delay: None, .. }
+        ));
+    }
+
+    #[test]
+    fn reads_partial_success() {
+        // partial_success { rejected_spans: 3, error_message: "too old" }
+        let body = [
+            0x0a, 0x0b, 0x08, 0x03, 0x12, 0x07, b't', b'o', b'o', b' ', b'o', b'l', b'd',
+        ];
+        assert_eq!(
+            classify(StatusCode::OK, None, &body),
+            SendResult::Accepted {
+                rejected: 3,
+                message: "too old".into()
+            }
+        );
+        assert_eq!(partial_success(b"{}"), (0, String::new()));
+    }
+
+    #[test]
+    fn compresses_as_configured() {
+        let data = b"hello hello hello hello".repeat(10);
+        let gz = compress(Compression::Gzip, &data).unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let zs = compress(Compression::Zstd, &data).unwrap();
+        assert_eq!(zstd::decode_all(&zs[..]).unwrap(), data);
+        assert_eq!(compress(Compression::None, &data).unwrap(), data);
+    }
+}

@@ -1,0 +1,150 @@
+//! The exporter's lifecycle: created from config, started (the tokio runtime
+//! it owns is built), used for exports from many threads at once, shut down
+//! within a bound. Exports during or after shutdown are refused cleanly.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::exporter::{ExportOutcome, Exporter};
+use crate::http::ClientError;
+use crate::log::Logger;
+use crate::signal::Signal;
+use crate::wire::WireError;
+
+/// Shutdown waits this long for exports in flight and background work.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("invalid configuration: {0}")]
+    Client(#[from] ClientError),
+    #[error("the exporter is not started")]
+    NotStarted,
+    #[error("the exporter is shut down")]
+    ShutDown,
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the request is not a valid OTLP protobuf message: {0}")]
+    InvalidRequest(#[from] WireError),
+}
+
+enum State {
+    Created,
+    Running {
+        runtime: Runtime,
+        stop: watch::Sender<bool>,
+    },
+    ShutDown,
+}
+
+pub struct Service {
+    exporter: Arc<Exporter>,
+    state: Mutex<State>,
+    in_flight: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Counts an export in flight until dropped.
+struct InFlight(Arc<(Mutex<usize>, Condvar)>);
+
+impl InFlight {
+    fn enter(counter: &Arc<(Mutex<usize>, Condvar)>) -> InFlight {
+        *counter.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let (count, changed) = &*self.0;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        changed.notify_all();
+    }
+}
+
+impl Service {
+    pub fn new(config_json: &[u8], logger: Logger) -> Result<Service, ServiceError> {
+        let config = Config::from_json(config_json)?;
+        let exporter = Exporter::new(&config, logger)?;
+        Ok(Service {
+            exporter: Arc::new(exporter),
+            state: Mutex::new(State::Created),
+            in_flight: Arc::new((Mutex::new(0), Condvar::new())),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Builds the runtime. Starting twice is a no-op; after shutdown it fails.
+    pub fn start(&self) -> Result<(), ServiceError> {
+        let mut state = self.state();
+        match *state {
+            State::Running { .. } => Ok(()),
+            State::ShutDown => Err(ServiceError::ShutDown),
+            State::Created => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(
+                        std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+                    )
+                    .thread_name("sentry-exporter")
+                    .enable_all()
+                    .build()
+                    .map_err(ServiceError::Runtime)?;
+                let (stop, _) = watch::channel(false);
+                *state = State::Running { runtime, stop };
+                Ok(())
+            }
+        }
+    }
+
+    /// Exports one batch, blocking the calling (non-runtime) thread.
+    pub fn export(
+        &self,
+        signal: Signal,
+        request: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<ExportOutcome, ServiceError> {
+        let (handle, mut stopped, _in_flight) = match &*self.state() {
+            State::Created => return Err(ServiceError::NotStarted),
+            State::ShutDown => return Err(ServiceError::ShutDown),
+            State::Running { runtime, stop } => (
+                runtime.handle().clone(),
+                stop.subscribe(),
+                InFlight::enter(&self.in_flight),
+            ),
+        };
+        let exporter = self.exporter.clone();
+        handle.block_on(async move {
+            let deadline =
+                tokio::time::Instant::now() + timeout.unwrap_or(Duration::from_secs(86_400));
+            tokio::select! {
+                biased;
+                _ = stopped.wait_for(|stop| *stop) => Err(ServiceError::ShutDown),
+                outcome = exporter.export(signal, request, deadline) => Ok(outcome?),
+            }
+        })
+    }
+
+    /// Stops background work and exports in flight, within [`SHUTDOWN_BOUND`].
+    /// Safe to call twice or before start.
+    pub fn shutdown(&self) {
+        let previous = std::mem::replace(&mut *self.state(), State::ShutDown);
+        let State::Running { runtime, stop } = previous else {
+            return;
+        };
+        stop.send_replace(true);
+        let (count, changed) = &*self.in_flight;
+        let count = count.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = changed
+            .wait_timeout_while(count, SHUTDOWN_BOUND, |n| *n > 0)
+            .map_err(|e| e.into_inner());
+        runtime.shutdown_timeout(SHUTDOWN_BOUND);
+    }
+}

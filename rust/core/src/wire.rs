@@ -1,0 +1,182 @@
+//! Minimal protobuf wire-format reader: walks the fields of a message without
+//! decoding them, so routing can look at resources and skip spans and log records.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("truncated protobuf message at byte {0}")]
+    Truncated(usize),
+    #[error("malformed varint at byte {0}")]
+    BadVarint(usize),
+    #[error("unsupported protobuf wire type {wire_type} at byte {at}")]
+    BadWireType { wire_type: u8, at: usize },
+    #[error("field number 0 at byte {0}")]
+    ZeroField(usize),
+}
+
+/// The payload of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Varint(u64),
+    Fixed64,
+    Bytes(&'a [u8]),
+    Fixed32,
+}
+
+/// One field of a message, with the byte range it occupies (tag included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub number: u32,
+    pub value: Value<'a>,
+    pub span: Range<usize>,
+}
+
+impl<'a> Field<'a> {
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self.value {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Iterator over the top-level fields of one message.
+pub struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+pub fn fields(buf: &[u8]) -> Fields<'_> {
+    Fields {
+        buf,
+        pos: 0,
+        failed: false,
+    }
+}
+
+fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
+    let start = *pos;
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos).ok_or(WireError::Truncated(start))?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(WireError::BadVarint(start))
+}
+
+impl<'a> Fields<'a> {
+    fn next_field(&mut self) -> Result<Field<'a>, WireError> {
+        let start = self.pos;
+        let key = read_varint(self.buf, &mut self.pos)?;
+        let number = u32::try_from(key >> 3).map_err(|_| WireError::BadVarint(start))?;
+        if number == 0 {
+            return Err(WireError::ZeroField(start));
+        }
+        let value = match (key & 7) as u8 {
+            0 => Value::Varint(read_varint(self.buf, &mut self.pos)?),
+            1 => {
+                self.skip(8, start)?;
+                Value::Fixed64
+            }
+            2 => {
+                let len = read_varint(self.buf, &mut self.pos)?;
+                let len = usize::try_from(len).map_err(|_| WireError::Truncated(start))?;
+                let from = self.pos;
+                self.skip(len, start)?;
+                Value::Bytes(&self.buf[from..self.pos])
+            }
+            5 => {
+                self.skip(4, start)?;
+                Value::Fixed32
+            }
+            wire_type => {
+                return Err(WireError::BadWireType {
+                    wire_type,
+                    at: start,
+                })
+            }
+        };
+        Ok(Field {
+            number,
+            value,
+            span: start..self.pos,
+        })
+    }
+
+    fn skip(&mut self, len: usize, field_start: usize) -> Result<(), WireError> {
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|end| *end <= self.buf.len())
+            .ok_or(WireError::Truncated(field_start))?;
+        self.pos = end;
+        Ok(())
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.buf.len() {
+            return None;
+        }
+        let field = self.next_field();
+        self.failed = field.is_err();
+        Some(field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_wire_type_with_its_span() {
+        // field 1 varint 300, field 2 bytes "hi", field 3 fixed32, field 4 fixed64
+        let buf = [
+            0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x1d, 1, 2, 3, 4, 0x21, 1, 2, 3, 4, 5, 6, 7,
+            8,
+        ];
+        let got: Vec<_> = fields(&buf).collect::<Result<_, _>>().unwrap();
+        assert_eq!(got[0].value, Value::Varint(300));
+        assert_eq!(got[0].span, 0..3);
+        assert_eq!(got[1].value, Value::Bytes(b"hi"));
+        assert_eq!(got[1].span, 3..7);
+        assert_eq!(got[2].value, Value::Fixed32);
+        assert_eq!(got[3].value, Value::Fixed64);
+        assert_eq!(got[3].span.end, buf.len());
+    }
+
+    #[test]
+    fn rejects_truncated_and_malformed_input() {
+        assert_eq!(
+            fields(&[0x12, 0x05, b'a']).next(),
+            Some(Err(WireError::Truncated(0)))
+        );
+        assert_eq!(fields(&[0x08]).next(), Some(Err(WireError::Truncated(1))));
+        assert_eq!(
+            fields(&[0x0b]).next(),
+            Some(Err(WireError::BadWireType {
+                wire_type: 3,
+                at: 0
+            }))
+        );
+        assert_eq!(fields(&[0x00]).next(), Some(Err(WireError::ZeroField(0))));
+        let endless = [0xff; 11];
+        assert_eq!(fields(&endless).next(), Some(Err(WireError::BadVarint(0))));
+    }
+
+    #[test]
+    fn stops_after_the_first_error() {
+        let mut it = fields(&[0x12, 0x05]);
+        assert!(matches!(it.next(), Some(Err(_))));
+        assert_eq!(it.next(), None);
+    }
+}
