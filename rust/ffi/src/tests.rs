@@ -1,0 +1,302 @@
+//! Calls the `extern "C"` functions as a C caller would.
+
+use super::*;
+use std::path::Path;
+use std::ptr;
+
+const CONFIG: &str =
+    r#"{"url":"http://127.0.0.1:1","org_slug":"acme","auth_token":"secret-token"}"#;
+
+fn new_exporter(json: &str) -> Result<*mut SentryExporter, (SentryResult, String)> {
+    let mut buf = [0u8; 256];
+    let mut len = 0usize;
+    let mut out = ptr::null_mut();
+    let result = unsafe {
+        sentry_exporter_new(
+            json.as_ptr(),
+            json.len(),
+            None,
+            0,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut len,
+            &mut out,
+        )
+    };
+    match result {
+        SentryResult::Ok => Ok(out),
+        other => Err((other, String::from_utf8_lossy(&buf[..len]).into_owned())),
+    }
+}
+
+fn export(
+    exporter: *const SentryExporter,
+    signal: u32,
+    request: &[u8],
+) -> Result<*mut SentryExportOutcome, SentryResult> {
+    let mut out = ptr::null_mut();
+    match unsafe {
+        sentry_exporter_export(
+            exporter,
+            signal,
+            request.as_ptr(),
+            request.len(),
+            2_000,
+            &mut out,
+        )
+    } {
+        SentryResult::Ok => Ok(out),
+        other => Err(other),
+    }
+}
+
+#[test]
+fn validate_names_the_field_and_fits_the_buffer() {
+    let json = r#"{"url":"http://x","org_slug":"Bad Org","auth_token":"t"}"#;
+    let mut buf = [0u8; 8];
+    let mut len = 99usize;
+    let result = unsafe {
+        sentry_config_validate(
+            json.as_ptr(),
+            json.len(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut len,
+        )
+    };
+    assert_eq!(result, SentryResult::InvalidConfig);
+    assert_eq!(len, 8);
+    assert_eq!(&buf[..len], b"org_slug");
+
+    let result = unsafe {
+        sentry_config_validate(
+            CONFIG.as_ptr(),
+            CONFIG.len(),
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(result, SentryResult::Ok);
+}
+
+#[test]
+fn null_arguments_are_refused() {
+    unsafe {
+        assert_eq!(
+            sentry_config_validate(ptr::null(), 3, ptr::null_mut(), 0, ptr::null_mut()),
+            SentryResult::NullArgument
+        );
+        assert_eq!(
+            sentry_exporter_new(
+                CONFIG.as_ptr(),
+                CONFIG.len(),
+                None,
+                0,
+                ptr::null_mut(),
+                0,
+                ptr::null_mut(),
+                ptr::null_mut()
+            ),
+            SentryResult::NullArgument
+        );
+        assert_eq!(
+            sentry_exporter_start(ptr::null()),
+            SentryResult::NullArgument
+        );
+        assert_eq!(
+            sentry_exporter_shutdown(ptr::null()),
+            SentryResult::NullArgument
+        );
+        let mut out = ptr::null_mut();
+        assert_eq!(
+            sentry_exporter_export(ptr::null(), 0, ptr::null(), 0, 0, &mut out),
+            SentryResult::NullArgument
+        );
+        sentry_exporter_free(ptr::null_mut());
+        sentry_export_outcome_free(ptr::null_mut());
+    }
+}
+
+#[test]
+fn bad_config_gives_a_message_without_the_token() {
+    let json = r#"{"url":"sentry.io","org_slug":"acme","auth_token":"secret-token"}"#;
+    let (result, message) = new_exporter(json).unwrap_err();
+    assert_eq!(result, SentryResult::InvalidConfig);
+    assert!(
+        message.starts_with("invalid configuration: url:"),
+        "{message}"
+    );
+    assert!(!message.contains("secret-token"));
+}
+
+#[test]
+fn lifecycle_is_safe_in_any_order() {
+    let exporter = new_exporter(CONFIG).unwrap();
+    unsafe {
+        assert_eq!(
+            export(exporter, 0, &[]).unwrap_err(),
+            SentryResult::NotStarted
+        );
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+
+        let outcome = export(exporter, 0, &[]).unwrap();
+        assert_eq!((*outcome).items_sent, 0);
+        assert_eq!((*outcome).retry_request.len, 0);
+        sentry_export_outcome_free(outcome);
+
+        assert_eq!(
+            export(exporter, 7, &[]).unwrap_err(),
+            SentryResult::InvalidSignal
+        );
+        assert_eq!(
+            export(exporter, 1, &[0x0a, 0x05]).unwrap_err(),
+            SentryResult::InvalidRequest
+        );
+
+        assert_eq!(sentry_exporter_shutdown(exporter), SentryResult::Ok);
+        assert_eq!(sentry_exporter_shutdown(exporter), SentryResult::Ok);
+        assert_eq!(
+            export(exporter, 0, &[]).unwrap_err(),
+            SentryResult::ShutDown
+        );
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::ShutDown);
+        sentry_exporter_free(exporter);
+    }
+}
+
+#[test]
+fn free_without_start_or_shutdown_is_fine() {
+    let exporter = new_exporter(CONFIG).unwrap();
+    unsafe { sentry_exporter_free(exporter) };
+}
+
+#[test]
+fn unreachable_sentry_hands_the_data_back_for_retry() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let service = KeyValue {
+        key: "service.name".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("api".into())),
+        }),
+        ..Default::default()
+    };
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![service],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    let request = &request[..];
+    let exporter = new_exporter(CONFIG).unwrap();
+    unsafe {
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        let outcome = export(exporter, 0, request).unwrap();
+        let o = &*outcome;
+        assert_eq!(
+            (o.items_sent, o.items_dropped, o.items_retryable),
+            (0, 0, 1)
+        );
+        assert_eq!(
+            std::slice::from_raw_parts(o.retry_request.ptr, o.retry_request.len),
+            request
+        );
+        let message =
+            std::str::from_utf8(std::slice::from_raw_parts(o.message.ptr, o.message.len)).unwrap();
+        assert!(
+            message.contains("project api: looking up the project failed"),
+            "{message}"
+        );
+        sentry_export_outcome_free(outcome);
+        sentry_exporter_free(exporter);
+    }
+}
+
+#[test]
+fn logs_reach_the_callback_with_their_level() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+    unsafe extern "C" fn record(
+        context: usize,
+        level: SentryLogLevel,
+        message: *const u8,
+        len: usize,
+    ) {
+        assert_eq!(context, 42);
+        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+        SEEN.lock().unwrap().push((level as u32, text));
+    }
+    let json = r#"{"url":"https://127.0.0.1:1","org_slug":"acme","auth_token":"t","http":{"tls":{"insecure_skip_verify":true}}}"#;
+    let mut out = ptr::null_mut();
+    let result = unsafe {
+        sentry_exporter_new(
+            json.as_ptr(),
+            json.len(),
+            Some(record),
+            42,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    assert_eq!(result, SentryResult::Ok);
+    unsafe { sentry_exporter_free(out) };
+    let seen = SEEN.lock().unwrap();
+    assert!(seen
+        .iter()
+        .any(|(level, text)| *level == SentryLogLevel::Warn as u32
+            && text.contains("insecure_skip_verify")));
+}
+
+#[test]
+fn a_panic_becomes_an_error_code() {
+    assert_eq!(guard(|| panic!("injected")), SentryResult::Panic);
+    assert_eq!(guard(|| SentryResult::Ok), SentryResult::Ok);
+}
+
+#[test]
+fn write_message_cuts_at_a_character_boundary() {
+    let mut buf = [0u8; 4];
+    let mut len = 0;
+    unsafe { write_message("abcé", buf.as_mut_ptr(), buf.len(), &mut len) };
+    assert_eq!(&buf[..len], b"abc");
+}
+
+/// The checked-in header must be what cbindgen generates now.
+/// `UPDATE_HEADER=1 cargo test -p sentry-exporter-ffi header` rewrites it.
+#[test]
+fn header_is_current() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = crate_dir.join("../../include/sentry_exporter.h");
+    let config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen")
+        .write(&mut generated);
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        std::fs::write(&header, &generated).expect("write header");
+    }
+    let checked_in = std::fs::read(&header).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "include/sentry_exporter.h is stale: run `make header` and commit it"
+    );
+}
