@@ -20,6 +20,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use sentry_exporter_core::{Logger, Service, Signal};
 
+/// A canned ingest answer: status and extra headers.
+type Answer = (StatusCode, Vec<(&'static str, &'static str)>);
+
 #[derive(Default)]
 struct Fake {
     /// slug -> project id; key = the id as 32 hex digits.
@@ -27,7 +30,7 @@ struct Fake {
     keys_requests: HashMap<String, usize>,
     keys_status: Option<StatusCode>,
     /// project id -> status for its next ingest answers (popped front first).
-    ingest_answers: HashMap<u64, Vec<(StatusCode, Vec<(&'static str, &'static str)>)>>,
+    ingest_answers: HashMap<u64, Vec<Answer>>,
     /// project id -> (headers, decoded request) per accepted request.
     received: HashMap<u64, Vec<(HeaderMap, ExportTraceServiceRequest)>>,
 }
