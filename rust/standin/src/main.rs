@@ -1,1 +1,106 @@
-fn main() {}
+//! `sentry-standin`: the command line around the library. Prints one JSON line with the
+//! addresses, then serves until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sentry_standin::{start, Config};
+
+/// A local stand-in for Sentry: management API, OTLP ingest, records and faults.
+#[derive(Debug, Parser)]
+#[command(name = "sentry-standin", version)]
+struct Cli {
+    /// Address of the management, control and (without --ingest-listen) ingest API.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// A second listener serving only ingest; keys' DSNs then point at it.
+    #[arg(long)]
+    ingest_listen: Option<SocketAddr>,
+    /// Path prefix of the ingest routes on --ingest-listen, e.g. /sentry.
+    #[arg(long, default_value = "", requires = "ingest_listen")]
+    ingest_path_prefix: String,
+    /// Organization slug.
+    #[arg(long, default_value = "acme")]
+    org: String,
+    /// Team slug.
+    #[arg(long, default_value = "backend")]
+    team: String,
+    /// Bearer token the management API accepts.
+    #[arg(long, default_value = "standin-token")]
+    token: String,
+    /// Projects that exist at start (ids from 1, in order), comma separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "frontend,backend,payments"
+    )]
+    projects: Vec<String>,
+    /// Page size of every list endpoint.
+    #[arg(long, default_value_t = 100)]
+    page_size: usize,
+    /// Leave `otlp_traces` / `otlp_logs` out of keys' DSNs.
+    #[arg(long)]
+    no_otlp_dsn: bool,
+    /// Don't print a line per ingest request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl From<Cli> for Config {
+    fn from(c: Cli) -> Config {
+        Config {
+            listen: c.listen,
+            ingest_listen: c.ingest_listen,
+            ingest_path_prefix: c.ingest_path_prefix,
+            org: c.org,
+            team: c.team,
+            token: c.token,
+            projects: c.projects.into_iter().filter(|p| !p.is_empty()).collect(),
+            page_size: c.page_size,
+            otlp_dsn: !c.no_otlp_dsn,
+            quiet: c.quiet,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::from(Cli::parse());
+    let running = match start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sentry-standin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", running.startup_line());
+        let _ = out.flush();
+    }
+    if let Err(e) = shutdown_signal().await {
+        eprintln!("sentry-standin: cannot wait for signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    drop(running);
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,75 @@
+//! What every handler shares: the settings fixed at start and the mutable state.
+
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::faults::Faults;
+use crate::records::Records;
+use crate::state::Org;
+
+/// Fixed at start, after the listeners are bound.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: String,
+    pub page_size: usize,
+    /// Whether keys' DSNs carry `otlp_traces` / `otlp_logs`.
+    pub otlp_dsn: bool,
+    pub quiet: bool,
+    /// `http://127.0.0.1:PORT` of the main listener.
+    pub api_base: String,
+    /// `127.0.0.1:PORT` of the listener that serves ingest.
+    pub ingest_host: String,
+    /// Path prefix of the ingest routes: empty or `/something` (no trailing `/`).
+    pub ingest_prefix: String,
+}
+
+impl Settings {
+    /// `http://127.0.0.1:PORT[/prefix]`: where ingest is served.
+    pub fn ingest_base(&self) -> String {
+        format!("http://{}{}", self.ingest_host, self.ingest_prefix)
+    }
+}
+
+/// Everything that changes while the stand-in runs.
+#[derive(Debug)]
+pub struct State {
+    pub org: Org,
+    pub records: Records,
+    pub faults: Faults,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub settings: Settings,
+    state: Mutex<State>,
+}
+
+impl App {
+    pub fn new(settings: Settings, org: Org) -> App {
+        let records = Records::new(&org);
+        App {
+            settings,
+            state: Mutex::new(State {
+                org,
+                records,
+                faults: Faults::default(),
+            }),
+        }
+    }
+
+    /// The state; a handler that panicked while holding it does not poison it for the others.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One human line on stdout, flushed; nothing when quiet. Write errors (a closed pipe)
+    /// are ignored: the stand-in keeps serving.
+    pub fn say(&self, line: &str) {
+        if self.settings.quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "standin: {line}");
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,95 @@
+//! The control API under `/_standin/` (main listener, no auth): read what arrived, reset,
+//! switch faults on and off, delete projects, revoke keys.
+
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::faults::Rule;
+use crate::reply::Reply;
+use crate::uri;
+
+pub const PREFIX: &str = "/_standin/";
+
+pub fn handle(app: &App, method: &str, path: &str, query: Option<&str>, body: &[u8]) -> Reply {
+    let Some(raw) = uri::segments_after(path, PREFIX) else {
+        return Reply::not_found();
+    };
+    let Some(segs) = raw
+        .iter()
+        .map(|s| uri::decode_segment(s))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Reply::not_found();
+    };
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match (method, segs.as_slice()) {
+        ("GET", ["health"]) => Reply::json(200, &json!({ "status": "ok" })),
+        ("GET", ["records"]) => {
+            let ids = uri::query_param(query, "ids").as_deref() != Some("false");
+            Reply::json(200, &app.lock().records.to_json(ids))
+        }
+        ("POST", ["reset"]) => {
+            let mut guard = app.lock();
+            let state = &mut *guard;
+            state.records.reset(&state.org);
+            Reply::json(200, &json!({ "reset": true }))
+        }
+        ("GET", ["faults"]) => rules_reply(app),
+        ("POST", ["faults"]) => add_faults(app, body),
+        ("DELETE", ["faults"]) => {
+            app.lock().faults.clear();
+            rules_reply(app)
+        }
+        ("POST", ["projects", slug, "delete"]) => delete_project(app, slug),
+        ("POST", ["keys", slug, "revoke"]) => revoke_keys(app, slug),
+        (_, ["health" | "records" | "reset" | "faults"])
+        | (_, ["projects", _, "delete"] | ["keys", _, "revoke"]) => {
+            Reply::method_not_allowed(method)
+        }
+        _ => Reply::not_found(),
+    }
+}
+
+fn rules_reply(app: &App) -> Reply {
+    Reply::json(200, &json!({ "rules": app.lock().faults.rules() }))
+}
+
+/// One rule object or an array of them; all are validated before any is added.
+fn add_faults(app: &App, body: &[u8]) -> Reply {
+    let parsed: Result<Vec<Rule>, serde_json::Error> = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => items.into_iter().map(serde_json::from_value).collect(),
+        Ok(one) => serde_json::from_value(one).map(|r| vec![r]),
+        Err(e) => Err(e),
+    };
+    let rules = match parsed {
+        Ok(r) => r,
+        Err(e) => return Reply::detail(400, &format!("invalid fault rule: {e}")),
+    };
+    if let Err(e) = app.lock().faults.add(rules) {
+        return Reply::detail(400, &format!("invalid fault rule: {e}"));
+    }
+    rules_reply(app)
+}
+
+fn delete_project(app: &App, slug: &str) -> Reply {
+    let mut guard = app.lock();
+    let state = &mut *guard;
+    let Some(project) = state.org.delete_project(slug) else {
+        return Reply::not_found();
+    };
+    state.records.project_deleted(slug);
+    drop(guard);
+    app.say(&format!("deleted project {slug} (id {})", project.id));
+    Reply::json(200, &json!({ "deleted": slug, "id": project.id }))
+}
+
+fn revoke_keys(app: &App, slug: &str) -> Reply {
+    let Some((revoked, key)) = app.lock().org.rotate_keys(slug) else {
+        return Reply::not_found();
+    };
+    app.say(&format!("revoked the keys of {slug}; new key {key}"));
+    Reply::json(
+        200,
+        &json!({ "project": slug, "revoked": revoked, "key": key }),
+    )
+}

@@ -1,0 +1,242 @@
+//! What arrived: per project, the ids of spans and log records with how often each came, the
+//! `service.name`s seen and every ingest request; plus the management request log.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::otlp::{Items, Signal};
+use crate::state::Org;
+
+/// One ingest request as answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestEntry {
+    pub seq: u64,
+    pub signal: Signal,
+    /// The project id from the URL, as sent.
+    pub project_id: String,
+    pub path: String,
+    /// `null` when the connection was dropped without an answer.
+    pub status: Option<u16>,
+    pub items: usize,
+    /// Size of the body as sent (compressed).
+    pub body_bytes: usize,
+    pub headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Answered by a fault rule.
+    pub fault: bool,
+}
+
+/// One management API request as answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct MgmtEntry {
+    pub seq: u64,
+    pub method: String,
+    /// Raw path and query, exactly as received (not percent-decoded).
+    pub path: String,
+    pub status: Option<u16>,
+    pub fault: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProjectRecord {
+    id: u64,
+    deleted: bool,
+    spans: HashMap<String, u64>,
+    logs: HashMap<String, u64>,
+    span_total: u64,
+    log_total: u64,
+    services: BTreeSet<String>,
+    requests: Vec<IngestEntry>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    projects: BTreeMap<String, ProjectRecord>,
+    unknown_project_requests: Vec<IngestEntry>,
+    mgmt_requests: Vec<MgmtEntry>,
+    projects_created: Vec<String>,
+    seq: u64,
+}
+
+impl Records {
+    /// Empty records for every project of `org`.
+    pub fn new(org: &Org) -> Records {
+        let mut r = Records::default();
+        r.reset(org);
+        r
+    }
+
+    /// Clears everything that arrived; keeps an empty record per existing project.
+    pub fn reset(&mut self, org: &Org) {
+        *self = Records {
+            seq: self.seq,
+            ..Records::default()
+        };
+        for p in org.projects() {
+            self.project_added(&p.slug, p.id);
+        }
+    }
+
+    pub fn project_added(&mut self, slug: &str, id: u64) {
+        let rec = self.projects.entry(slug.to_string()).or_default();
+        rec.id = id;
+        rec.deleted = false;
+    }
+
+    /// A project created through the management API.
+    pub fn project_created(&mut self, slug: &str, id: u64) {
+        self.project_added(slug, id);
+        self.projects_created.push(slug.to_string());
+    }
+
+    /// Keeps what the project received, marked deleted.
+    pub fn project_deleted(&mut self, slug: &str) {
+        if let Some(rec) = self.projects.get_mut(slug) {
+            rec.deleted = true;
+        }
+    }
+
+    /// The slug of a project id, also of a deleted project.
+    pub fn slug_for_id(&self, id: u64) -> Option<&str> {
+        self.projects
+            .iter()
+            .find(|(_, r)| r.id == id)
+            .map(|(slug, _)| slug.as_str())
+    }
+
+    /// Logs an ingest request under `slug` (or as for an unknown project) and, when it was
+    /// accepted, counts its items. Returns the project's running total for the signal.
+    pub fn add_ingest(
+        &mut self,
+        slug: Option<&str>,
+        mut entry: IngestEntry,
+        accepted: Option<&Items>,
+    ) -> u64 {
+        self.seq += 1;
+        entry.seq = self.seq;
+        let Some(rec) = slug.and_then(|s| self.projects.get_mut(s)) else {
+            self.unknown_project_requests.push(entry);
+            return 0;
+        };
+        let signal = entry.signal;
+        if let Some(items) = accepted {
+            let (counts, total) = match signal {
+                Signal::Traces => (&mut rec.spans, &mut rec.span_total),
+                Signal::Logs => (&mut rec.logs, &mut rec.log_total),
+            };
+            for id in &items.ids {
+                *counts.entry(id.clone()).or_insert(0) += 1;
+            }
+            *total += items.ids.len() as u64;
+            rec.services.extend(items.services.iter().cloned());
+        }
+        rec.requests.push(entry);
+        match signal {
+            Signal::Traces => rec.span_total,
+            Signal::Logs => rec.log_total,
+        }
+    }
+
+    pub fn add_mgmt(&mut self, method: &str, path: &str, status: Option<u16>, fault: bool) {
+        self.seq += 1;
+        self.mgmt_requests.push(MgmtEntry {
+            seq: self.seq,
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            fault,
+        });
+    }
+
+    /// The `GET /_standin/records` document; `ids: false` leaves out the per-id counts.
+    pub fn to_json(&self, ids: bool) -> Value {
+        let projects: serde_json::Map<String, Value> = self
+            .projects
+            .iter()
+            .map(|(slug, r)| {
+                let mut v = json!({
+                    "id": r.id,
+                    "deleted": r.deleted,
+                    "span_total": r.span_total,
+                    "span_distinct": r.spans.len(),
+                    "log_total": r.log_total,
+                    "log_distinct": r.logs.len(),
+                    "services": r.services,
+                    "requests": r.requests,
+                });
+                if ids {
+                    v["spans"] = json!(sorted(&r.spans));
+                    v["logs"] = json!(sorted(&r.logs));
+                }
+                (slug.clone(), v)
+            })
+            .collect();
+        json!({
+            "projects": projects,
+            "unknown_project_requests": self.unknown_project_requests,
+            "mgmt_requests": self.mgmt_requests,
+            "projects_created": self.projects_created,
+        })
+    }
+}
+
+fn sorted(counts: &HashMap<String, u64>) -> BTreeMap<&str, u64> {
+    counts.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(signal: Signal, items: usize) -> IngestEntry {
+        IngestEntry {
+            seq: 0,
+            signal,
+            project_id: "1".into(),
+            path: "/api/1/integration/otlp/v1/traces".into(),
+            status: Some(200),
+            items,
+            body_bytes: 10,
+            headers: BTreeMap::new(),
+            detail: None,
+            fault: false,
+        }
+    }
+
+    #[test]
+    fn counts_only_accepted_items_and_keeps_deleted_projects() {
+        let org = Org::new("acme", "t", &["a".into(), "b".into()]).expect("org");
+        let mut r = Records::new(&org);
+        let items = Items {
+            ids: vec!["x".into(), "y".into(), "x".into()],
+            services: ["svc".to_string()].into(),
+        };
+        assert_eq!(
+            r.add_ingest(Some("a"), entry(Signal::Traces, 3), Some(&items)),
+            3
+        );
+        assert_eq!(r.add_ingest(Some("a"), entry(Signal::Traces, 3), None), 3);
+        r.add_ingest(None, entry(Signal::Logs, 0), None);
+        r.project_deleted("a");
+        assert_eq!(r.slug_for_id(1), Some("a"));
+        let v = r.to_json(true);
+        assert_eq!(v["projects"]["a"]["spans"]["x"], 2);
+        assert_eq!(v["projects"]["a"]["span_distinct"], 2);
+        assert_eq!(v["projects"]["a"]["deleted"], true);
+        assert_eq!(
+            v["projects"]["a"]["requests"].as_array().map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(v["projects"]["a"]["services"][0], "svc");
+        assert_eq!(v["projects"]["b"]["span_total"], 0);
+        assert_eq!(v["unknown_project_requests"][0]["seq"], 3);
+        assert!(r.to_json(false)["projects"]["a"].get("spans").is_none());
+        r.reset(&org);
+        let v = r.to_json(true);
+        assert_eq!(v["projects"]["a"]["span_total"], 0);
+        assert_eq!(v["projects"]["a"]["deleted"], false);
+    }
+}
