@@ -1,0 +1,62 @@
+include versions.mk
+
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/.tools/bin
+OCB := $(TOOLS)/builder
+TELEMETRYGEN := $(TOOLS)/telemetrygen
+VENV := $(CURDIR)/.venv
+COLLECTOR := $(CURDIR)/_build/otelcol-sentry
+STANDIN := $(CURDIR)/target/release/sentry-standin
+export PATH := $(TOOLS):$(PATH)
+
+.PHONY: all build run test header tools lint rust-test go-test e2e clean
+
+all: build
+
+## build: the Rust library and stand-in, the header check, the collector (ocb)
+build: tools
+	cargo build --release -p sentry-exporter-ffi -p sentry-standin
+	cargo test --release -q -p sentry-exporter-ffi --lib header_is_current
+	$(OCB) --config builder-config.yaml
+
+## header: regenerate include/sentry_exporter.h after changing the C ABI
+header:
+	UPDATE_HEADER=1 cargo test -q -p sentry-exporter-ffi --lib header_is_current
+
+## run: the collector with examples/otel.yaml, against $$SENTRY_URL or the local stand-in
+run: build
+	scripts/run.sh
+
+## test: lint, Rust and Go tests, and the end-to-end tests with the built collector
+test: build lint rust-test go-test e2e
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@out=$$(gofmt -l go-shim); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	cd go-shim && go vet ./...
+
+rust-test:
+	cargo test --workspace
+
+go-test:
+	cd go-shim && go test -count=1 ./...
+
+e2e: $(VENV)/.installed
+	$(VENV)/bin/pytest -v tests
+
+tools: $(OCB) $(TELEMETRYGEN) $(VENV)/.installed
+
+$(OCB): versions.mk
+	GOBIN=$(TOOLS) go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION)
+
+$(TELEMETRYGEN): versions.mk
+	GOBIN=$(TOOLS) go install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v$(OTELCOL_VERSION)
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	touch $@
+
+clean:
+	rm -rf _build target .tools .venv

@@ -1,0 +1,220 @@
+"""Fixtures for the end-to-end tests: the Sentry stand-in, the built collector
+(with a config written per test), and the OTLP clients that feed it."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STANDIN = ROOT / "target" / "release" / "sentry-standin"
+COLLECTOR = ROOT / "_build" / "otelcol-sentry"
+TELEMETRYGEN = ROOT / ".tools" / "bin" / "telemetrygen"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url, method="GET", body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+def wait_until(what, predicate, timeout=60.0, interval=0.2):
+    """Polls `predicate` until it returns a truthy value; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Process:
+    """A child process whose output is kept (and shown when a test fails)."""
+
+    def __init__(self, name, args, env=None):
+        self.name = name
+        self.lines = []
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self._first_line = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._first_line.set()
+        self._first_line.set()
+
+    def first_line(self, timeout=20):
+        if not self._first_line.wait(timeout) or not self.lines:
+            pytest.fail(f"{self.name} printed nothing: exit code {self.proc.poll()}")
+        return self.lines[0]
+
+    def output(self):
+        return "\n".join(self.lines)
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Standin:
+    """The local Sentry stand-in and its control API."""
+
+    def __init__(self, process):
+        self.process = process
+        banner = json.loads(process.first_line())
+        self.api = banner["api"]
+        self.ingest = banner["ingest"]
+        self.org = banner["org"]
+        self.token = banner["token"]
+
+    def records(self):
+        return http_json(f"{self.api}/_standin/records")
+
+    def project_keys(self, slug):
+        return http_json(
+            f"{self.api}/api/0/projects/{self.org}/{slug}/keys/",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+
+
+@pytest.fixture
+def start_standin():
+    started = []
+
+    def start(*args):
+        if not STANDIN.exists():
+            pytest.fail(f"{STANDIN} is missing: run `make build`")
+        process = Process("stand-in", [str(STANDIN), *args])
+        started.append(process)
+        return Standin(process)
+
+    yield start
+    for process in started:
+        code = process.stop()
+        # pytest shows this only when the test failed.
+        print(f"--- stand-in output (exit {code}) ---\n{process.output()}")
+
+
+class Collector:
+    def __init__(self, process, grpc, http, health, metrics):
+        self.process = process
+        self.grpc_endpoint = f"127.0.0.1:{grpc}"
+        self.http_endpoint = f"127.0.0.1:{http}"
+        self.health_url = f"http://127.0.0.1:{health}/"
+        self.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+
+def collector_config(sentry: dict, grpc, http, health, metrics) -> dict:
+    return {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc}"},
+                    "http": {"endpoint": f"127.0.0.1:{http}"},
+                }
+            }
+        },
+        "processors": {"batch": {"timeout": "200ms"}},
+        "exporters": {"sentry": sentry},
+        "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health}"}},
+        "service": {
+            "extensions": ["health_check"],
+            "telemetry": {
+                "logs": {"level": "info"},
+                "metrics": {
+                    "readers": [
+                        {"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}}
+                    ]
+                },
+            },
+            "pipelines": {
+                signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["sentry"]}
+                for signal in ("traces", "logs")
+            },
+        },
+    }
+
+
+@pytest.fixture
+def start_collector(tmp_path):
+    started = []
+
+    def start(sentry_config: dict):
+        if not COLLECTOR.exists():
+            pytest.fail(f"{COLLECTOR} is missing: run `make build`")
+        ports = [free_port() for _ in range(4)]
+        config_path = tmp_path / "otel.yaml"
+        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports)))
+        process = Process("collector", [str(COLLECTOR), "--config", str(config_path)])
+        started.append(process)
+        collector = Collector(process, *ports)
+        wait_until("the collector to be healthy", lambda: collector.healthy() or process.proc.poll() is not None, timeout=30)
+        if process.proc.poll() is not None:
+            pytest.fail(f"the collector exited with {process.proc.returncode}:\n{process.output()}")
+        return collector
+
+    yield start
+    for process in started:
+        code = process.stop()
+        print(f"--- collector output (exit {code}) ---\n{process.output()}")
+
+
+def run(args, timeout=120, env=None):
+    """Runs a client to completion; fails the test with its output if it fails."""
+    result = subprocess.run(
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture
+def telemetrygen():
+    if not TELEMETRYGEN.exists() and not shutil.which("telemetrygen"):
+        pytest.fail("telemetrygen is missing: run `make tools`")
+    return TELEMETRYGEN
