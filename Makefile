@@ -7,7 +7,11 @@ TELEMETRYGEN := $(TOOLS)/telemetrygen
 VENV := $(CURDIR)/.venv
 COLLECTOR := $(CURDIR)/_build/otelcol-sentry
 STANDIN := $(CURDIR)/target/release/sentry-standin
+RUST_LIB := $(CURDIR)/target/release/libsentry_exporter.a
 export PATH := $(TOOLS):$(PATH)
+# Go's build cache does not track the static library named in #cgo LDFLAGS, so
+# a rebuilt core would not be relinked: the library's digest goes into -ldflags.
+CORE_DIGEST_LDFLAGS = -X github.com/otelcol-sentry/sentryexporter/internal/ffi.CoreDigest=$$(sha256sum $(RUST_LIB) | cut -c1-16)
 
 .PHONY: all build run test header tools lint rust-test go-test e2e clean
 
@@ -17,7 +21,7 @@ all: build
 build: tools
 	cargo build --release -p sentry-exporter-ffi -p sentry-standin
 	cargo test --release -q -p sentry-exporter-ffi --lib header_is_current
-	$(OCB) --config builder-config.yaml
+	$(OCB) --config builder-config.yaml --ldflags "$(CORE_DIGEST_LDFLAGS)"
 
 ## header: regenerate include/sentry_exporter.h after changing the C ABI
 header:
@@ -40,7 +44,8 @@ rust-test:
 	cargo test --workspace
 
 go-test:
-	cd go-shim && go test -count=1 ./...
+	cargo build --release -p sentry-exporter-ffi
+	cd go-shim && go test -count=1 -ldflags "$(CORE_DIGEST_LDFLAGS)" ./...
 
 e2e: $(VENV)/.installed
 	$(VENV)/bin/pytest -v tests

@@ -1,0 +1,153 @@
+package sentryexporter // import "github.com/otelcol-sentry/sentryexporter"
+
+import (
+	"encoding/json"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+)
+
+// Config is the configuration of the sentry exporter. The keys of the collector-contrib
+// sentry exporter (url, org_slug, auth_token, auto_create_projects, routing, http, timeout,
+// sending_queue) mean the same here.
+type Config struct {
+	// URL is the base URL of Sentry, e.g. https://sentry.io or a self-hosted instance.
+	URL string `mapstructure:"url"`
+	// OrgSlug is the slug of the Sentry organization.
+	OrgSlug string `mapstructure:"org_slug"`
+	// AuthToken authenticates against Sentry's management API. Never printed.
+	AuthToken configopaque.String `mapstructure:"auth_token"`
+	// AutoCreateProjects creates a missing project the first time data is routed to it.
+	AutoCreateProjects bool `mapstructure:"auto_create_projects"`
+	// Team is the slug of the team that owns created projects; empty: the organization's first team.
+	Team string `mapstructure:"team"`
+	// MaxCreatedProjects bounds how many projects this exporter creates.
+	MaxCreatedProjects int `mapstructure:"max_created_projects"`
+	// Routing chooses the Sentry project of each resource.
+	Routing RoutingConfig `mapstructure:"routing"`
+
+	// ClientConfig holds the HTTP client settings used towards Sentry.
+	ClientConfig confighttp.ClientConfig `mapstructure:"http"`
+	// TimeoutConfig bounds one whole export call (`timeout`).
+	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	// QueueConfig is exporterhelper's sending queue.
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// RetryConfig is exporterhelper's retry of failed (retryable) data.
+	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+}
+
+// RoutingConfig maps a resource attribute to a Sentry project slug.
+type RoutingConfig struct {
+	// ProjectFromAttribute is the resource attribute whose value names the project.
+	ProjectFromAttribute string `mapstructure:"project_from_attribute"`
+	// AttributeToProjectMapping maps attribute values to project slugs, overriding the
+	// value made slug-like.
+	AttributeToProjectMapping map[string]string `mapstructure:"attribute_to_project_mapping"`
+	// FallbackProject receives data without a usable attribute; empty: such data is dropped.
+	FallbackProject string `mapstructure:"fallback_project"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the whole configuration. The rules live in the Rust core, which receives
+// the same JSON at creation; its message names the YAML field and the problem.
+func (c *Config) Validate() error {
+	configJSON, err := c.coreJSON()
+	if err != nil {
+		return err
+	}
+	return ffi.ValidateConfig(configJSON)
+}
+
+// coreConfig is the JSON the core reads (rust/core/src/config.rs); keys follow the YAML.
+type coreConfig struct {
+	URL                string      `json:"url"`
+	OrgSlug            string      `json:"org_slug"`
+	AuthToken          string      `json:"auth_token"`
+	AutoCreateProjects bool        `json:"auto_create_projects"`
+	Team               string      `json:"team"`
+	MaxCreatedProjects int         `json:"max_created_projects"`
+	Routing            coreRouting `json:"routing"`
+	HTTP               coreHTTP    `json:"http"`
+}
+
+type coreRouting struct {
+	ProjectFromAttribute      string            `json:"project_from_attribute"`
+	AttributeToProjectMapping map[string]string `json:"attribute_to_project_mapping"`
+	FallbackProject           string            `json:"fallback_project"`
+}
+
+type coreHTTP struct {
+	TimeoutMillis int64             `json:"timeout_ms"`
+	Compression   string            `json:"compression"`
+	TLS           coreTLS           `json:"tls"`
+	ProxyURL      string            `json:"proxy_url"`
+	Headers       map[string]string `json:"headers"`
+}
+
+type coreTLS struct {
+	CAFile             string `json:"ca_file"`
+	CertFile           string `json:"cert_file"`
+	KeyFile            string `json:"key_file"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+}
+
+// coreJSON is the one place that turns the Config into the core's JSON. It holds the auth
+// token in clear: never log it.
+//
+// Of confighttp.ClientConfig the core uses timeout, compression, tls (ca_file, cert_file,
+// key_file, insecure_skip_verify), proxy_url and headers. The other settings (endpoint, auth,
+// buffer sizes, keep-alive and HTTP/2 tuning, cookies, middlewares, compression_params, the
+// PEM and TPM variants of tls, ...) have no counterpart in the core's client and are ignored.
+func (c *Config) coreJSON() ([]byte, error) {
+	headers := make(map[string]string, len(c.ClientConfig.Headers))
+	for name, value := range c.ClientConfig.Headers.Iter {
+		headers[name] = string(value)
+	}
+	mapping := c.Routing.AttributeToProjectMapping
+	if mapping == nil {
+		mapping = map[string]string{}
+	}
+	tls := c.ClientConfig.TLS
+	return json.Marshal(coreConfig{
+		URL:                c.URL,
+		OrgSlug:            c.OrgSlug,
+		AuthToken:          string(c.AuthToken),
+		AutoCreateProjects: c.AutoCreateProjects,
+		Team:               c.Team,
+		MaxCreatedProjects: c.MaxCreatedProjects,
+		Routing: coreRouting{
+			ProjectFromAttribute:      c.Routing.ProjectFromAttribute,
+			AttributeToProjectMapping: mapping,
+			FallbackProject:           c.Routing.FallbackProject,
+		},
+		HTTP: coreHTTP{
+			TimeoutMillis: durationMillis(c.ClientConfig.Timeout),
+			Compression:   string(c.ClientConfig.Compression),
+			TLS: coreTLS{
+				CAFile:             tls.CAFile,
+				CertFile:           tls.CertFile,
+				KeyFile:            tls.KeyFile,
+				InsecureSkipVerify: tls.InsecureSkipVerify,
+			},
+			ProxyURL: c.ClientConfig.ProxyURL,
+			Headers:  headers,
+		},
+	})
+}
+
+// durationMillis rounds a positive duration up to whole milliseconds (1µs must not become the
+// invalid 0); zero and negative durations pass through for the core to reject.
+func durationMillis(d time.Duration) int64 {
+	if d > 0 {
+		return int64((d + time.Millisecond - 1) / time.Millisecond)
+	}
+	return d.Milliseconds()
+}

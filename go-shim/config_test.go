@@ -1,0 +1,246 @@
+//go:build cgo
+
+package sentryexporter
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
+)
+
+func TestUnmarshalDefaultConfig(t *testing.T) {
+	factory := NewFactory()
+	cfg := factory.CreateDefaultConfig()
+	require.NoError(t, confmap.New().Unmarshal(&cfg))
+	assert.Equal(t, factory.CreateDefaultConfig(), cfg)
+	// The default config has no url, org_slug or auth_token.
+	assert.ErrorContains(t, confmap.Validate(cfg), "url")
+}
+
+func TestLoadConfig(t *testing.T) {
+	transport := http.DefaultTransport.(*http.Transport)
+	storage := component.MustNewIDWithName("file_storage", "sentry")
+
+	tests := []struct {
+		id       component.ID
+		expected component.Config
+	}{
+		{
+			id: component.NewID(metadata.Type),
+			expected: &Config{
+				URL:                "https://sentry.io",
+				OrgSlug:            "my-org",
+				AuthToken:          "sntrys_default_token",
+				MaxCreatedProjects: 1000,
+				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
+				ClientConfig: confighttp.ClientConfig{
+					Timeout:           30 * time.Second,
+					Compression:       configcompression.TypeGzip,
+					MaxIdleConns:      transport.MaxIdleConns,    //nolint:staticcheck // SA1019: confighttp's own default
+					IdleConnTimeout:   transport.IdleConnTimeout, //nolint:staticcheck // SA1019: confighttp's own default
+					ForceAttemptHTTP2: true,
+				},
+				TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
+				QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+				RetryConfig: configretry.BackOffConfig{
+					Enabled:             true,
+					InitialInterval:     5 * time.Second,
+					RandomizationFactor: 0.5,
+					Multiplier:          1.5,
+					MaxInterval:         30 * time.Second,
+					MaxElapsedTime:      5 * time.Minute,
+				},
+			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "customname"),
+			expected: &Config{
+				URL:                "http://127.0.0.1:8000/sentry",
+				OrgSlug:            "acme",
+				AuthToken:          "sntrys_custom_token",
+				AutoCreateProjects: true,
+				Team:               "backend",
+				MaxCreatedProjects: 25,
+				Routing: RoutingConfig{
+					ProjectFromAttribute: "deployment.service",
+					AttributeToProjectMapping: map[string]string{
+						"orders-service": "ecommerce-orders",
+						"Payments API":   "payments",
+					},
+					FallbackProject: "unrouted",
+				},
+				ClientConfig: confighttp.ClientConfig{
+					Timeout:     10 * time.Second,
+					Compression: configcompression.TypeZstd,
+					TLS: configtls.ClientConfig{
+						Config: configtls.Config{
+							CAFile:   "/etc/ssl/sentry-ca.pem",
+							CertFile: "/etc/ssl/client.pem",
+							KeyFile:  "/etc/ssl/client-key.pem",
+						},
+						InsecureSkipVerify: true,
+					},
+					ProxyURL: "http://proxy.internal:3128",
+					Headers: configopaque.MapList{
+						{Name: "X-Secret", Value: "hidden-value"},
+						{Name: "X-Tenant", Value: "blue"},
+					},
+					MaxIdleConns:      transport.MaxIdleConns,    //nolint:staticcheck // SA1019: confighttp's own default
+					IdleConnTimeout:   transport.IdleConnTimeout, //nolint:staticcheck // SA1019: confighttp's own default
+					ForceAttemptHTTP2: true,
+				},
+				TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 45 * time.Second},
+				QueueConfig: configoptional.Some(exporterhelper.QueueBatchConfig{
+					Sizer:        exporterhelper.RequestSizerTypeRequests,
+					NumConsumers: 4,
+					QueueSize:    500,
+					StorageID:    &storage,
+					Batch: configoptional.Default(exporterhelper.BatchConfig{
+						Sizer:        exporterhelper.RequestSizerTypeItems,
+						FlushTimeout: 200 * time.Millisecond,
+						MinSize:      8192,
+					}),
+				}),
+				RetryConfig: configretry.BackOffConfig{
+					Enabled:             true,
+					InitialInterval:     2 * time.Second,
+					RandomizationFactor: 0.3,
+					Multiplier:          2,
+					MaxInterval:         20 * time.Second,
+					MaxElapsedTime:      10 * time.Minute,
+				},
+			},
+		},
+	}
+
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			require.NoError(t, confmap.Validate(cfg))
+			assert.Equal(t, tt.expected, cfg)
+		})
+	}
+}
+
+// Each bad_*.yaml breaks one rule. The message must name the field and the kind of problem
+// (the wording belongs to the core), and never the auth token.
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		field   string
+		problem string
+	}{
+		{name: "missing url", file: "bad_missing_url.yaml", field: "url:", problem: "is required"},
+		{name: "url without scheme", file: "bad_url_without_scheme.yaml", field: "url:", problem: "not a valid URL"},
+		{name: "url with another scheme", file: "bad_url_scheme.yaml", field: "url:", problem: "http or https"},
+		{name: "url without host", file: "bad_url_without_host.yaml", field: "url:", problem: "host"},
+		{name: "missing org_slug", file: "bad_missing_org_slug.yaml", field: "org_slug:", problem: "is required"},
+		{name: "org_slug not a slug", file: "bad_org_slug.yaml", field: "org_slug:", problem: "not a valid slug"},
+		{name: "missing auth_token", file: "bad_missing_auth_token.yaml", field: "auth_token:", problem: "is required"},
+		{name: "team not a slug", file: "bad_team.yaml", field: "team:", problem: "not a valid slug"},
+		{name: "negative max_created_projects", file: "bad_max_created_projects.yaml", field: "max_created_projects:", problem: "negative"},
+		{name: "empty project_from_attribute", file: "bad_project_from_attribute.yaml", field: "routing.project_from_attribute:", problem: "must not be empty"},
+		{name: "empty mapping key", file: "bad_mapping_empty_key.yaml", field: "routing.attribute_to_project_mapping", problem: "must not be empty"},
+		{name: "mapping value not a slug", file: "bad_mapping_value.yaml", field: "routing.attribute_to_project_mapping", problem: "not a valid slug"},
+		{name: "mapping value all digits", file: "bad_mapping_value_all_digits.yaml", field: "routing.attribute_to_project_mapping", problem: "all digits"},
+		{name: "fallback_project not a slug", file: "bad_fallback_project.yaml", field: "routing.fallback_project:", problem: "not a valid slug"},
+		{name: "compression the core does not support", file: "bad_compression.yaml", field: "http.compression:", problem: "not supported"},
+		// confighttp itself rejects a name it does not know, while decoding ('http' > 'compression').
+		{name: "compression nobody knows", file: "bad_compression_unknown.yaml", field: "'compression'", problem: "unsupported compression"},
+		{name: "zero http timeout", file: "bad_http_timeout.yaml", field: "http.timeout:", problem: "greater than zero"},
+		{name: "proxy_url not a URL", file: "bad_proxy_url.yaml", field: "http.proxy_url:", problem: "not a valid URL"},
+		{name: "tls cert_file without key_file", file: "bad_tls_cert_without_key.yaml", field: "http.tls.cert_file:", problem: "key_file"},
+		{name: "bad header name", file: "bad_header_name.yaml", field: "http.headers:", problem: "header name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := loadConfig(t, tt.file)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.field)
+			assert.Contains(t, err.Error(), tt.problem)
+			assert.NotContains(t, err.Error(), "sntrys_secret_token")
+		})
+	}
+}
+
+// loadConfig loads a testdata file as a sentry config, as the collector does: unmarshal over
+// the defaults, then validate.
+func loadConfig(t *testing.T, file string) error {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	if err := cm.Unmarshal(cfg); err != nil {
+		return err
+	}
+	return confmap.Validate(cfg)
+}
+
+func TestCoreJSON(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.URL = "http://127.0.0.1:8000"
+	cfg.OrgSlug = "acme"
+	cfg.AuthToken = "secret"
+	cfg.Routing.AttributeToProjectMapping = map[string]string{"orders-service": "ecommerce-orders"}
+	cfg.ClientConfig.Headers = configopaque.MapList{{Name: "X-A", Value: "b"}}
+
+	got, err := cfg.coreJSON()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"url":"http://127.0.0.1:8000","org_slug":"acme","auth_token":"secret",
+		"auto_create_projects":false,"team":"","max_created_projects":1000,
+		"routing":{"project_from_attribute":"service.name",
+			"attribute_to_project_mapping":{"orders-service":"ecommerce-orders"},"fallback_project":""},
+		"http":{"timeout_ms":30000,"compression":"gzip",
+			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
+			"proxy_url":"","headers":{"X-A":"b"}}}`, string(got))
+}
+
+func TestCoreJSONHTTPTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		want    int64
+	}{
+		{name: "whole milliseconds", timeout: 1500 * time.Millisecond, want: 1500},
+		{name: "sub-millisecond rounds up", timeout: time.Microsecond, want: 1},
+		{name: "zero stays zero for the core to reject", timeout: 0, want: 0},
+		{name: "negative stays negative", timeout: -2 * time.Second, want: -2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.ClientConfig.Timeout = tt.timeout
+			raw, err := cfg.coreJSON()
+			require.NoError(t, err)
+			var got struct {
+				HTTP struct {
+					TimeoutMillis int64 `json:"timeout_ms"`
+				} `json:"http"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &got))
+			assert.Equal(t, tt.want, got.HTTP.TimeoutMillis)
+		})
+	}
+}

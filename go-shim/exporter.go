@@ -1,0 +1,240 @@
+package sentryexporter // import "github.com/otelcol-sentry/sentryexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+)
+
+// The traces and logs exporters created from one *Config share one core: one endpoint cache,
+// one set of rate limits, one runtime. Each exporter holds a reference; the core is started
+// by the first Start and shut down and freed when the last reference is released, so that the
+// exporter shut down second can still drain its queue through the core.
+
+// coreAPI is what the exporter uses of *ffi.Core; the tests of the outcome mapping replace it.
+type coreAPI interface {
+	Start() error
+	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
+	Shutdown() error
+	Free()
+}
+
+// sharedCore is the core of one *Config and the number of exporters using it.
+type sharedCore struct {
+	core coreAPI
+
+	startOnce sync.Once
+	startErr  error
+
+	// refs is guarded by coreRegistry.mu.
+	refs int
+}
+
+// start starts the core once; later calls return the first result.
+func (s *sharedCore) start() error {
+	s.startOnce.Do(func() { s.startErr = s.core.Start() })
+	return s.startErr
+}
+
+// coreRegistry maps each *Config with live exporters to its core.
+type coreRegistry struct {
+	mu       sync.Mutex
+	byConfig map[*Config]*sharedCore
+}
+
+var cores = &coreRegistry{byConfig: map[*Config]*sharedCore{}}
+
+// acquire returns the core of cfg, creating it on first use, and takes a reference.
+func (r *coreRegistry) acquire(cfg *Config, logger *zap.Logger) (*sharedCore, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.byConfig[cfg]; ok {
+		s.refs++
+		return s, nil
+	}
+	configJSON, err := cfg.coreJSON()
+	if err != nil {
+		return nil, err
+	}
+	core, err := ffi.New(configJSON, logger)
+	if err != nil {
+		return nil, fmt.Errorf("creating the sentry exporter: %w", err)
+	}
+	s := &sharedCore{core: core, refs: 1}
+	r.byConfig[cfg] = s
+	return s, nil
+}
+
+// release drops a reference; the last one shuts the core down (bounded by the core) and
+// frees it.
+func (r *coreRegistry) release(cfg *Config, s *sharedCore) error {
+	r.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last && r.byConfig[cfg] == s {
+		delete(r.byConfig, cfg)
+	}
+	r.mu.Unlock()
+	if !last {
+		return nil
+	}
+	err := s.core.Shutdown()
+	// Free waits for exports still in the core; after it they get ErrShutDown.
+	s.core.Free()
+	return err
+}
+
+// sentryExporter is one exporter (traces or logs) and its reference to the shared core.
+type sentryExporter struct {
+	cfg    *Config
+	shared *sharedCore
+	logger *zap.Logger
+
+	released    atomic.Bool
+	releaseOnce sync.Once
+	releaseErr  error
+}
+
+func newSentryExporter(cfg *Config, set exporter.Settings) (*sentryExporter, error) {
+	shared, err := cores.acquire(cfg, set.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &sentryExporter{cfg: cfg, shared: shared, logger: set.Logger}, nil
+}
+
+func (e *sentryExporter) start(context.Context, component.Host) error {
+	if e.released.Load() {
+		return ffi.ErrShutDown
+	}
+	return e.shared.start()
+}
+
+// shutdown releases this exporter's reference once; Shutdown twice, or without Start, is safe.
+func (e *sentryExporter) shutdown(context.Context) error {
+	e.releaseOnce.Do(func() {
+		e.released.Store(true)
+		e.releaseErr = cores.release(e.cfg, e.shared)
+	})
+	return e.releaseErr
+}
+
+// releaseAfter releases the reference of an exporter that could not be built and returns err.
+func (e *sentryExporter) releaseAfter(ctx context.Context, err error) error {
+	return errors.Join(err, e.shutdown(ctx))
+}
+
+// signalCodec is what differs between the signals on the way through the core.
+type signalCodec[T any] struct {
+	signal    ffi.Signal
+	marshal   func(T) ([]byte, error)
+	unmarshal func([]byte) (T, error)
+	// withData wraps an error with the data to retry (consumererror.NewTraces / NewLogs).
+	withData func(error, T) error
+}
+
+var (
+	tracesCodec = signalCodec[ptrace.Traces]{
+		signal:    ffi.SignalTraces,
+		marshal:   (&ptrace.ProtoMarshaler{}).MarshalTraces,
+		unmarshal: (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces,
+		withData:  consumererror.NewTraces,
+	}
+	logsCodec = signalCodec[plog.Logs]{
+		signal:    ffi.SignalLogs,
+		marshal:   (&plog.ProtoMarshaler{}).MarshalLogs,
+		unmarshal: (&plog.ProtoUnmarshaler{}).UnmarshalLogs,
+		withData:  consumererror.NewLogs,
+	}
+)
+
+func (e *sentryExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	return push(ctx, e, tracesCodec, td)
+}
+
+func (e *sentryExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	return push(ctx, e, logsCodec, ld)
+}
+
+// push hands one batch to the core and turns its outcome into what exporterhelper expects:
+// nil when nothing is left to retry (drops are counted and logged by the core), else an error
+// carrying only the data to retry, throttled when the core knows a delay.
+func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], data T) error {
+	if e.released.Load() {
+		return ffi.ErrShutDown
+	}
+	timeout, err := timeoutFrom(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := codec.marshal(data)
+	if err != nil {
+		return consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", codec.signal, err))
+	}
+	out, err := e.shared.core.Export(codec.signal, req, timeout)
+	if err != nil {
+		if errors.Is(err, ffi.ErrInvalidRequest) {
+			return consumererror.NewPermanent(err)
+		}
+		return err
+	}
+	if e.logger.Core().Enabled(zap.DebugLevel) {
+		e.logger.Debug("Sentry export done",
+			zap.Stringer("signal", codec.signal),
+			zap.Uint64("items_sent", out.ItemsSent),
+			zap.Uint64("items_dropped", out.ItemsDropped),
+			zap.Uint64("items_retryable", out.ItemsRetryable))
+	}
+	if len(out.RetryRequest) == 0 {
+		return nil
+	}
+	failed, err := codec.unmarshal(out.RetryRequest)
+	if err != nil {
+		// A bug in the core. Retrying the whole batch may resend what was accepted, but
+		// loses nothing.
+		return fmt.Errorf("decoding the %s to retry returned by the sentry core: %w", codec.signal, err)
+	}
+	msg := out.Message
+	if msg == "" {
+		msg = fmt.Sprintf("%d %s items could not be sent to Sentry yet", out.ItemsRetryable, codec.signal)
+	}
+	retryErr := errors.New(msg)
+	if out.RetryAfterMillis > 0 {
+		delay := time.Duration(min(out.RetryAfterMillis, maxDelayMillis)) * time.Millisecond
+		retryErr = exporterhelper.NewThrottleRetry(retryErr, delay)
+	}
+	return codec.withData(retryErr, failed)
+}
+
+// maxDelayMillis keeps a delay from the core within time.Duration (no overflow to negative).
+const maxDelayMillis = uint64(math.MaxInt64 / int64(time.Millisecond))
+
+// timeoutFrom is the time left before ctx's deadline, 0 when it has none.
+func timeoutFrom(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0, nil
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return 0, context.DeadlineExceeded
+	}
+	return left, nil
+}

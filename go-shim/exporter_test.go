@@ -1,0 +1,411 @@
+//go:build cgo
+
+package sentryexporter
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
+)
+
+// signalCase runs the same test against the traces and the logs exporter.
+type signalCase struct {
+	name   string
+	create func(t *testing.T, cfg *Config) component.Component
+	// consume sends a batch of three items over two resources to an exporter made by create.
+	consume func(ctx context.Context, exp component.Component) error
+	// retried is the number of items in the data a consumererror carries, and whether it carries any.
+	retried func(err error) (int, bool)
+}
+
+var signalCases = []signalCase{
+	{
+		name: "traces",
+		create: func(t *testing.T, cfg *Config) component.Component {
+			exp, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+			require.NoError(t, err)
+			return exp
+		},
+		consume: func(ctx context.Context, exp component.Component) error {
+			return exp.(exporter.Traces).ConsumeTraces(ctx, testTraces())
+		},
+		retried: func(err error) (int, bool) {
+			var failed consumererror.Traces
+			if !errors.As(err, &failed) {
+				return 0, false
+			}
+			return failed.Data().SpanCount(), true
+		},
+	},
+	{
+		name: "logs",
+		create: func(t *testing.T, cfg *Config) component.Component {
+			exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+			require.NoError(t, err)
+			return exp
+		},
+		consume: func(ctx context.Context, exp component.Component) error {
+			return exp.(exporter.Logs).ConsumeLogs(ctx, testLogs())
+		},
+		retried: func(err error) (int, bool) {
+			var failed consumererror.Logs
+			if !errors.As(err, &failed) {
+				return 0, false
+			}
+			return failed.Data().LogRecordCount(), true
+		},
+	},
+}
+
+// directConfig sends every push straight to the core: no queue and no retries, so the test
+// sees the error exporterhelper would act on.
+func directConfig() *Config {
+	cfg := validConfig()
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.RetryConfig.Enabled = false
+	cfg.TimeoutConfig.Timeout = 20 * time.Second
+	return cfg
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	host := componenttest.NewNopHost()
+	tests := []struct {
+		name string
+		// cfg: the rows calling Shutdown twice use directConfig, as exporterhelper's own retry
+		// sender panics on a second Shutdown (the collector never calls it twice).
+		cfg func() *Config
+		run func(t *testing.T, exp component.Component)
+	}{
+		{name: "start and shutdown with queue and retry", cfg: validConfig, run: func(t *testing.T, exp component.Component) {
+			require.NoError(t, exp.Start(ctx, host))
+			require.NoError(t, exp.Shutdown(ctx))
+		}},
+		{name: "start twice and shutdown twice", cfg: directConfig, run: func(t *testing.T, exp component.Component) {
+			require.NoError(t, exp.Start(ctx, host))
+			require.NoError(t, exp.Start(ctx, host))
+			require.NoError(t, exp.Shutdown(ctx))
+			require.NoError(t, exp.Shutdown(ctx))
+		}},
+		{name: "shutdown without start", cfg: validConfig, run: func(t *testing.T, exp component.Component) {
+			require.NoError(t, exp.Shutdown(ctx))
+		}},
+		{name: "shutdown twice without start", cfg: directConfig, run: func(t *testing.T, exp component.Component) {
+			require.NoError(t, exp.Shutdown(ctx))
+			require.NoError(t, exp.Shutdown(ctx))
+		}},
+	}
+	for _, sc := range signalCases {
+		for _, tt := range tests {
+			t.Run(sc.name+"/"+tt.name, func(t *testing.T) {
+				tt.run(t, sc.create(t, tt.cfg()))
+				assert.Empty(t, cores.byConfig, "the core is freed")
+			})
+		}
+	}
+}
+
+// The exporter shut down first must not take the core away from the other one, which may
+// still be draining its queue.
+func TestSharedCoreOutlivesFirstShutdown(t *testing.T) {
+	ctx := context.Background()
+	host := componenttest.NewNopHost()
+	cfg := directConfig()
+	traces := signalCases[0].create(t, cfg)
+	logs := signalCases[1].create(t, cfg)
+	require.NoError(t, traces.Start(ctx, host))
+	require.NoError(t, logs.Start(ctx, host))
+
+	require.NoError(t, traces.Shutdown(ctx))
+	require.Len(t, cores.byConfig, 1)
+	err := signalCases[1].consume(ctx, logs)
+	assert.NotErrorIs(t, err, ffi.ErrShutDown, "the logs exporter still has the core")
+	n, ok := signalCases[1].retried(err)
+	assert.True(t, ok, "unreachable Sentry: the logs come back to be retried, got %v", err)
+	assert.Equal(t, 3, n)
+
+	require.NoError(t, logs.Shutdown(ctx))
+	assert.Empty(t, cores.byConfig)
+}
+
+func TestPushAfterShutdownFails(t *testing.T) {
+	ctx := context.Background()
+	for _, sc := range signalCases {
+		t.Run(sc.name, func(t *testing.T) {
+			exp := sc.create(t, directConfig())
+			require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+			require.NoError(t, exp.Shutdown(ctx))
+			err := sc.consume(ctx, exp)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ffi.ErrShutDown)
+		})
+	}
+}
+
+// Pushes from many goroutines through both exporters, while they shut down: every push either
+// comes back with its data to retry or is refused as shut down; nothing crashes.
+func TestConcurrentPushesDuringShutdown(t *testing.T) {
+	ctx := context.Background()
+	cfg := directConfig()
+	exporters := make([]component.Component, len(signalCases))
+	for i, sc := range signalCases {
+		exporters[i] = sc.create(t, cfg)
+		require.NoError(t, exporters[i].Start(ctx, componenttest.NewNopHost()))
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for i, sc := range signalCases {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					err := sc.consume(ctx, exporters[i])
+					if _, retried := sc.retried(err); !retried && !errors.Is(err, ffi.ErrShutDown) {
+						errs <- err
+					}
+				}
+			}()
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	for _, exp := range exporters {
+		require.NoError(t, exp.Shutdown(ctx))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("unexpected push result: %v", err)
+	}
+	assert.Empty(t, cores.byConfig)
+}
+
+// Against the real core: nothing listens on 127.0.0.1:1, so the whole batch comes back as
+// retryable, carrying all of its items.
+func TestPushToUnreachableSentryIsRetryable(t *testing.T) {
+	ctx := context.Background()
+	for _, sc := range signalCases {
+		t.Run(sc.name, func(t *testing.T) {
+			exp := sc.create(t, directConfig())
+			require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+			defer func() { require.NoError(t, exp.Shutdown(ctx)) }()
+
+			err := sc.consume(ctx, exp)
+			require.Error(t, err)
+			assert.False(t, consumererror.IsPermanent(err), "retryable: %v", err)
+			n, ok := sc.retried(err)
+			require.True(t, ok, "the error carries the data to retry: %v", err)
+			assert.Equal(t, 3, n)
+			assert.NotContains(t, err.Error(), "sntrys_secret_token")
+		})
+	}
+}
+
+// The core's log lines reach the exporter's zap logger, and none holds the auth token.
+func TestCoreLogsReachZap(t *testing.T) {
+	ctx := context.Background()
+	logs, observed := observer.New(zapcore.DebugLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(logs)
+	exp, err := NewFactory().CreateTraces(ctx, set, directConfig())
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+	require.Error(t, exp.ConsumeTraces(ctx, testTraces()))
+	require.NoError(t, exp.Shutdown(ctx))
+
+	fromCore := observed.FilterMessageSnippet("orders-service")
+	assert.NotZero(t, fromCore.Len(), "the core logged the failed lookup: %v", observed.All())
+	for _, entry := range observed.All() {
+		assert.NotContains(t, entry.Message, "sntrys_secret_token")
+	}
+}
+
+// fakeCore returns a canned outcome, to test how outcomes become errors without Sentry.
+type fakeCore struct {
+	outcome ffi.Outcome
+	err     error
+	// timeout is what the last Export was given.
+	timeout time.Duration
+}
+
+func (f *fakeCore) Start() error    { return nil }
+func (f *fakeCore) Shutdown() error { return nil }
+func (f *fakeCore) Free()           {}
+func (f *fakeCore) Export(_ ffi.Signal, _ []byte, timeout time.Duration) (ffi.Outcome, error) {
+	f.timeout = timeout
+	return f.outcome, f.err
+}
+
+func TestOutcomeToError(t *testing.T) {
+	oneSpan := ptrace.NewTraces()
+	oneSpan.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("retry me")
+	retryTraces, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(oneSpan)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		outcome   ffi.Outcome
+		exportErr error
+		// wantErr false: push returns nil.
+		wantErr       bool
+		wantPermanent bool
+		wantRetried   int // spans carried by the error, -1: no data carried
+		wantThrottle  string
+	}{
+		{name: "all sent", outcome: ffi.Outcome{ItemsSent: 3}},
+		{name: "some dropped, nothing to retry", outcome: ffi.Outcome{ItemsSent: 2, ItemsDropped: 1, Message: "1 span dropped: invalid_slug"}},
+		{
+			name:    "retry without delay",
+			outcome: ffi.Outcome{ItemsSent: 2, ItemsRetryable: 1, RetryRequest: retryTraces, Message: "project api: 503"},
+			wantErr: true, wantRetried: 1,
+		},
+		{
+			name:    "retry after a rate limit",
+			outcome: ffi.Outcome{ItemsRetryable: 1, RetryAfterMillis: 2500, RetryRequest: retryTraces, Message: "rate limited"},
+			wantErr: true, wantRetried: 1, wantThrottle: "Throttle (2.5s)",
+		},
+		{
+			name:    "retry without a message",
+			outcome: ffi.Outcome{ItemsRetryable: 1, RetryRequest: retryTraces},
+			wantErr: true, wantRetried: 1,
+		},
+		{
+			name:    "unreadable retry request",
+			outcome: ffi.Outcome{ItemsRetryable: 1, RetryRequest: []byte{0xff, 0xff, 0xff}},
+			wantErr: true, wantRetried: -1,
+		},
+		{name: "request the core cannot read", exportErr: ffi.ErrInvalidRequest, wantErr: true, wantPermanent: true, wantRetried: -1},
+		{name: "core shut down", exportErr: ffi.ErrShutDown, wantErr: true, wantRetried: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &sentryExporter{
+				shared: &sharedCore{core: &fakeCore{outcome: tt.outcome, err: tt.exportErr}},
+				logger: zap.NewNop(),
+			}
+			err := e.pushTraces(context.Background(), testTraces())
+			if !tt.wantErr {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.wantPermanent, consumererror.IsPermanent(err))
+			var failed consumererror.Traces
+			if tt.wantRetried < 0 {
+				assert.False(t, errors.As(err, &failed), "no data carried: %v", err)
+				return
+			}
+			require.ErrorAs(t, err, &failed)
+			assert.Equal(t, tt.wantRetried, failed.Data().SpanCount())
+			if tt.wantThrottle != "" {
+				assert.Contains(t, err.Error(), tt.wantThrottle)
+			} else {
+				assert.NotContains(t, err.Error(), "Throttle")
+			}
+		})
+	}
+}
+
+func TestTimeoutFromContext(t *testing.T) {
+	fake := &fakeCore{}
+	e := &sentryExporter{shared: &sharedCore{core: fake}, logger: zap.NewNop()}
+
+	tests := []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		wantErr error
+		check   func(t *testing.T, got time.Duration)
+	}{
+		{
+			name: "no deadline: no timeout",
+			ctx:  func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			check: func(t *testing.T, got time.Duration) {
+				assert.Equal(t, time.Duration(0), got)
+			},
+		},
+		{
+			name: "deadline: the time left",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 10*time.Second)
+			},
+			check: func(t *testing.T, got time.Duration) {
+				assert.Greater(t, got, 9*time.Second)
+				assert.LessOrEqual(t, got, 10*time.Second)
+			},
+		},
+		{
+			name: "deadline passed: not sent",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			},
+			wantErr: context.DeadlineExceeded,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			fake.timeout = -1
+			err := e.pushLogs(ctx, testLogs())
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.Equal(t, time.Duration(-1), fake.timeout, "the core was not called")
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, fake.timeout)
+		})
+	}
+}
+
+// testTraces is three spans over two resources of two services.
+func testTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	for i, service := range []string{"orders-service", "payments"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for j := 0; j <= i; j++ {
+			span := spans.AppendEmpty()
+			span.SetName("op")
+			span.SetTraceID([16]byte{1, byte(i), byte(j)})
+			span.SetSpanID([8]byte{2, byte(i), byte(j)})
+		}
+	}
+	return td
+}
+
+// testLogs is three log records over two resources of two services.
+func testLogs() plog.Logs {
+	ld := plog.NewLogs()
+	for i, service := range []string{"orders-service", "payments"} {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", service)
+		records := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for j := 0; j <= i; j++ {
+			records.AppendEmpty().Body().SetStr("hello")
+		}
+	}
+	return ld
+}

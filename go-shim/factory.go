@@ -1,0 +1,92 @@
+package sentryexporter // import "github.com/otelcol-sentry/sentryexporter"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
+)
+
+// NewFactory creates the factory of the sentry exporter (traces and logs).
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithTraces(createTraces, metadata.TracesStability),
+		exporter.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+// createDefaultConfig holds every default; factory_test.go asserts each of them.
+func createDefaultConfig() component.Config {
+	clientConfig := confighttp.NewDefaultClientConfig()
+	// Override: each HTTP request to Sentry gives up after 30 s (confighttp: no limit).
+	clientConfig.Timeout = 30 * time.Second
+	// Override: gzip the OTLP bodies, as the collector's otlphttp exporter does (confighttp: none).
+	clientConfig.Compression = configcompression.TypeGzip
+
+	timeoutConfig := exporterhelper.NewDefaultTimeoutConfig()
+	// Override: one export call may look up or create projects before sending, so it gets
+	// 30 s (exporterhelper: 5 s).
+	timeoutConfig.Timeout = 30 * time.Second
+
+	return &Config{
+		// Override: at most 1000 projects created by this exporter (Go zero value: 0).
+		MaxCreatedProjects: 1000,
+		Routing: RoutingConfig{
+			// Override: route by the service name (Go zero value: empty).
+			ProjectFromAttribute: "service.name",
+		},
+		ClientConfig:  clientConfig,
+		TimeoutConfig: timeoutConfig,
+		// Queue and retry are on, with exporterhelper's defaults.
+		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+		RetryConfig: configretry.NewDefaultBackOffConfig(),
+	}
+}
+
+func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+	e, err := newSentryExporter(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, e.helperOptions()...)
+	if err != nil {
+		return nil, e.releaseAfter(ctx, err)
+	}
+	return exp, nil
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	e, err := newSentryExporter(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, e.helperOptions()...)
+	if err != nil {
+		return nil, e.releaseAfter(ctx, err)
+	}
+	return exp, nil
+}
+
+// helperOptions are the exporterhelper options shared by both signals: exporterhelper owns
+// the queue, the retries and the timeout of each attempt; the core makes one attempt per call.
+func (e *sentryExporter) helperOptions() []exporterhelper.Option {
+	return []exporterhelper.Option{
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(e.cfg.TimeoutConfig),
+		exporterhelper.WithRetry(e.cfg.RetryConfig),
+		exporterhelper.WithQueue(e.cfg.QueueConfig),
+	}
+}

@@ -1,0 +1,142 @@
+// Package ffi is the Go side of the C ABI of the Rust core (include/sentry_exporter.h).
+//
+// ffi.go is the only file that imports "C" (build tag cgo); ffi_nocgo.go has the same API and
+// fails with ErrNoCgo, so that the module still compiles without cgo and says why it cannot work.
+// This file holds the parts that need no C.
+package ffi // import "github.com/otelcol-sentry/sentryexporter/internal/ffi"
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CoreDigest names the build of the Rust library linked in; `make build` sets it with
+// -ldflags -X. Go's build cache does not notice a rebuilt static library, but a changed -X
+// value makes it link again, so the binary never keeps an old core.
+var CoreDigest = "unknown"
+
+// Signal is the kind of OTLP request handed to Export.
+type Signal uint32
+
+const (
+	// SignalTraces: the request is an ExportTraceServiceRequest.
+	SignalTraces Signal = 0
+	// SignalLogs: the request is an ExportLogsServiceRequest.
+	SignalLogs Signal = 1
+)
+
+func (s Signal) String() string {
+	switch s {
+	case SignalTraces:
+		return "traces"
+	case SignalLogs:
+		return "logs"
+	default:
+		return fmt.Sprintf("signal(%d)", uint32(s))
+	}
+}
+
+// Outcome is what the core did with one request, copied into Go memory.
+type Outcome struct {
+	// ItemsSent were accepted by Sentry.
+	ItemsSent uint64
+	// ItemsDropped are lost for good (routing, rejected by Sentry); the core has logged them.
+	ItemsDropped uint64
+	// ItemsRetryable are the items in RetryRequest.
+	ItemsRetryable uint64
+	// RetryAfterMillis is the delay before a retry, 0 when none is known.
+	RetryAfterMillis uint64
+	// RetryRequest is a protobuf request of the same signal holding only the items to retry;
+	// empty when there is nothing to retry.
+	RetryRequest []byte
+	// Message summarises what failed; empty when everything was sent.
+	Message string
+}
+
+// Sentinel errors; the errors returned by this package match them with errors.Is.
+var (
+	// ErrNoCgo: the module was built without cgo, so there is no core to call.
+	ErrNoCgo = errors.New("the sentry exporter needs cgo: build with CGO_ENABLED=1")
+	// ErrInvalidConfig: the core rejected the configuration; the error text names the field.
+	ErrInvalidConfig = errors.New("invalid configuration")
+	// ErrInvalidRequest: the core could not read the request bytes; retrying cannot help.
+	ErrInvalidRequest = errors.New("the sentry core could not decode the request")
+	// ErrNotStarted: Export before Start.
+	ErrNotStarted = errors.New("the sentry exporter is not started")
+	// ErrShutDown: the core is shut down (or freed) and refuses new work.
+	ErrShutDown = errors.New("the sentry exporter is shut down")
+	// ErrRuntime: the core could not create or use its runtime.
+	ErrRuntime = errors.New("the sentry core's runtime failed")
+	// ErrPanic: the core panicked; the panic was caught at the boundary.
+	ErrPanic = errors.New("the sentry core panicked (caught at the C boundary)")
+	// ErrInternal: a bug in the shim (a NULL argument, an unknown result code).
+	ErrInternal = errors.New("internal error in the sentry exporter's C boundary")
+)
+
+// resultCode mirrors enum SentryResult.
+type resultCode uint32
+
+const (
+	resultOK             resultCode = 0
+	resultNullArgument   resultCode = 1
+	resultInvalidConfig  resultCode = 2
+	resultInvalidRequest resultCode = 3
+	resultNotStarted     resultCode = 4
+	resultShutDown       resultCode = 5
+	resultRuntimeFailed  resultCode = 6
+	resultPanic          resultCode = 7
+	resultInvalidSignal  resultCode = 8
+)
+
+// logLevel mirrors enum SentryLogLevel.
+type logLevel uint32
+
+const (
+	logLevelDebug logLevel = 0
+	logLevelInfo  logLevel = 1
+	logLevelWarn  logLevel = 2
+	logLevelError logLevel = 3
+)
+
+// resultError turns a result code of the C function op into an error (nil for OK).
+// detail, when not empty, is the core's own message and replaces the generic text.
+func resultError(op string, code resultCode, detail string) error {
+	var sentinel error
+	switch code {
+	case resultOK:
+		return nil
+	case resultInvalidConfig:
+		// The core's message names the YAML field; it is the whole error.
+		if detail == "" {
+			return ErrInvalidConfig
+		}
+		return &detailError{sentinel: ErrInvalidConfig, msg: detail}
+	case resultNullArgument, resultInvalidSignal:
+		sentinel = ErrInternal
+	case resultInvalidRequest:
+		sentinel = ErrInvalidRequest
+	case resultNotStarted:
+		sentinel = ErrNotStarted
+	case resultShutDown:
+		sentinel = ErrShutDown
+	case resultRuntimeFailed:
+		sentinel = ErrRuntime
+	case resultPanic:
+		sentinel = ErrPanic
+	default:
+		return fmt.Errorf("%s: unknown result code %d: %w", op, uint32(code), ErrInternal)
+	}
+	if detail != "" {
+		return &detailError{sentinel: sentinel, msg: fmt.Sprintf("%s: %s", sentinel, detail)}
+	}
+	return fmt.Errorf("%s: %w", op, sentinel)
+}
+
+// detailError carries the core's message as its text and matches its sentinel.
+type detailError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *detailError) Error() string        { return e.msg }
+func (e *detailError) Is(target error) bool { return target == e.sentinel }

@@ -1,0 +1,188 @@
+//go:build cgo
+
+package ffi
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../../include
+#cgo LDFLAGS: ${SRCDIR}/../../../target/release/libsentry_exporter.a -lm -ldl -lpthread
+#include "sentry_exporter.h"
+
+// sentryGoLog is the exported Go function below. cgo declares exported functions without
+// const, so the pointer is cast to SentryLogCallback where it is passed.
+extern void sentryGoLog(size_t context, SentryLogLevel level, uint8_t *message, size_t message_len);
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+
+	"go.uber.org/zap"
+)
+
+// errorBufLen bounds the messages the core writes into Go's buffer.
+const errorBufLen = 4096
+
+// bytesPtr returns the address of b's data for C, or NULL for an empty slice.
+// cgo pins the memory for the duration of the call; C must not keep it.
+func bytesPtr(b []byte) *C.uint8_t {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b)))
+}
+
+// ValidateConfig asks the core whether the JSON config is valid. The error text is the
+// core's, naming the YAML field; it never contains the auth token.
+func ValidateConfig(configJSON []byte) error {
+	buf := make([]byte, errorBufLen)
+	var n C.size_t
+	code := C.sentry_config_validate(bytesPtr(configJSON), C.size_t(len(configJSON)),
+		bytesPtr(buf), C.size_t(len(buf)), &n)
+	return resultError("sentry_config_validate", resultCode(code), message(buf, n))
+}
+
+// message is the part of buf the core filled in.
+func message(buf []byte, n C.size_t) string {
+	return string(buf[:min(int(n), len(buf))])
+}
+
+// Core is one exporter of the Rust core. Its methods are safe from many goroutines; after
+// Free every method returns ErrShutDown (or does nothing) instead of touching freed memory.
+type Core struct {
+	// mu guards ptr: calls into the core hold it for reading, Free holds it for writing, so the
+	// handle is never freed under a running call.
+	mu  sync.RWMutex
+	ptr *C.SentryExporter
+	// logger is the cgo.Handle of the *zap.Logger the core's log callback writes to.
+	logger cgo.Handle
+}
+
+// New creates a core from the JSON config (validating it again) whose logs go to logger.
+// Nothing runs until Start.
+func New(configJSON []byte, logger *zap.Logger) (*Core, error) {
+	// The caller of the core's log lines is always the callback below: leave it out.
+	handle := cgo.NewHandle(logger.WithOptions(zap.WithCaller(false)))
+	buf := make([]byte, errorBufLen)
+	var n C.size_t
+	var ptr *C.SentryExporter
+	code := C.sentry_exporter_new(bytesPtr(configJSON), C.size_t(len(configJSON)),
+		C.SentryLogCallback(C.sentryGoLog), C.size_t(handle),
+		bytesPtr(buf), C.size_t(len(buf)), &n, &ptr)
+	if err := resultError("sentry_exporter_new", resultCode(code), message(buf, n)); err != nil {
+		handle.Delete()
+		return nil, err
+	}
+	if ptr == nil {
+		handle.Delete()
+		return nil, resultError("sentry_exporter_new", resultNullArgument, "")
+	}
+	logger.Debug("Rust core created", zap.String("core_digest", CoreDigest))
+	return &Core{ptr: ptr, logger: handle}, nil
+}
+
+// Start starts the core's runtime and background work; a second call does nothing.
+func (c *Core) Start() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return ErrShutDown
+	}
+	return resultError("sentry_exporter_start", resultCode(C.sentry_exporter_start(c.ptr)), "")
+}
+
+// Export sends one request (protobuf ExportTraceServiceRequest or ExportLogsServiceRequest)
+// and blocks until the core is done with it or timeout has passed (0: no timeout). req is
+// only borrowed for the call.
+func (c *Core) Export(signal Signal, req []byte, timeout time.Duration) (Outcome, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return Outcome{}, ErrShutDown
+	}
+	var out *C.SentryExportOutcome
+	code := C.sentry_exporter_export(c.ptr, C.uint32_t(signal), bytesPtr(req), C.size_t(len(req)),
+		C.uint64_t(timeoutMillis(timeout)), &out)
+	if err := resultError("sentry_exporter_export", resultCode(code), ""); err != nil {
+		return Outcome{}, err
+	}
+	if out == nil {
+		return Outcome{}, resultError("sentry_exporter_export", resultNullArgument, "")
+	}
+	defer C.sentry_export_outcome_free(out)
+	return Outcome{
+		ItemsSent:        uint64(out.items_sent),
+		ItemsDropped:     uint64(out.items_dropped),
+		ItemsRetryable:   uint64(out.items_retryable),
+		RetryAfterMillis: uint64(out.retry_after_ms),
+		RetryRequest:     goBytes(out.retry_request),
+		Message:          string(goBytes(out.message)),
+	}, nil
+}
+
+// goBytes copies bytes owned by the core into Go memory (nil when empty).
+func goBytes(b C.SentryBytes) []byte {
+	if b.len == 0 || b.ptr == nil {
+		return nil
+	}
+	return C.GoBytes(unsafe.Pointer(b.ptr), C.int(b.len))
+}
+
+// timeoutMillis rounds a positive timeout up to whole milliseconds, so that a sub-millisecond
+// timeout does not become 0 (no timeout). A timeout <= 0 means none.
+func timeoutMillis(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// Shutdown stops the core's background work (bounded by the core to 5 s); later exports
+// fail with ErrShutDown. Twice, without Start, or after Free is fine.
+func (c *Core) Shutdown() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return nil
+	}
+	return resultError("sentry_exporter_shutdown", resultCode(C.sentry_exporter_shutdown(c.ptr)), "")
+}
+
+// Free releases the core. It waits for calls in progress; later calls do nothing.
+func (c *Core) Free() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ptr == nil {
+		return
+	}
+	C.sentry_exporter_free(c.ptr)
+	c.ptr = nil
+	// The core calls the log callback no more once sentry_exporter_free has returned.
+	c.logger.Delete()
+}
+
+// sentryGoLog receives the core's log lines, from Rust threads, possibly concurrently.
+//
+//export sentryGoLog
+func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLen C.size_t) {
+	logger, ok := cgo.Handle(context).Value().(*zap.Logger)
+	if !ok || logger == nil {
+		return
+	}
+	text := ""
+	if msg != nil && msgLen > 0 {
+		text = C.GoStringN((*C.char)(unsafe.Pointer(msg)), C.int(msgLen))
+	}
+	switch logLevel(level) {
+	case logLevelDebug:
+		logger.Debug(text)
+	case logLevelInfo:
+		logger.Info(text)
+	case logLevelWarn:
+		logger.Warn(text)
+	default:
+		logger.Error(text)
+	}
+}

@@ -1,0 +1,30 @@
+//go:build !cgo
+
+package ffi
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ValidateConfig fails: without cgo there is no core to validate the config.
+func ValidateConfig([]byte) error { return ErrNoCgo }
+
+// Core is a placeholder with the cgo build's API; it is never created.
+type Core struct{}
+
+// New fails with ErrNoCgo.
+func New([]byte, *zap.Logger) (*Core, error) { return nil, ErrNoCgo }
+
+// Start fails with ErrNoCgo.
+func (*Core) Start() error { return ErrNoCgo }
+
+// Export fails with ErrNoCgo.
+func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
+
+// Shutdown does nothing.
+func (*Core) Shutdown() error { return nil }
+
+// Free does nothing.
+func (*Core) Free() {}

@@ -1,0 +1,103 @@
+//go:build cgo
+
+package ffi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+const validJSON = `{"url":"http://127.0.0.1:1","org_slug":"acme","auth_token":"sntrys_secret_token"}`
+
+func TestValidateConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		wantErr string
+	}{
+		{name: "valid", json: validJSON},
+		{name: "invalid names the field", json: `{"url":"http://127.0.0.1:1","org_slug":"","auth_token":"sntrys_secret_token"}`, wantErr: "org_slug"},
+		{name: "not JSON", json: `{`, wantErr: "config"},
+		{name: "empty", json: ``, wantErr: "config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateConfig([]byte(tt.json))
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.NotContains(t, err.Error(), "sntrys_secret_token")
+		})
+	}
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	core, err := New([]byte(`{"url":"sentry.io","org_slug":"acme","auth_token":"t"}`), zap.NewNop())
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "url")
+	assert.Nil(t, core)
+}
+
+func TestCoreLifecycle(t *testing.T) {
+	logs, observed := observer.New(zapcore.DebugLevel)
+	core, err := New([]byte(validJSON), zap.New(logs))
+	require.NoError(t, err)
+
+	_, err = core.Export(SignalTraces, nil, time.Second)
+	assert.ErrorIs(t, err, ErrNotStarted, "export before start")
+
+	require.NoError(t, core.Start())
+	require.NoError(t, core.Start(), "start twice")
+
+	_, err = core.Export(SignalTraces, []byte{0xff, 0xff}, time.Second)
+	assert.ErrorIs(t, err, ErrInvalidRequest, "garbage request")
+
+	// An empty request is a valid, empty ExportTraceServiceRequest: nothing to send or retry.
+	out, err := core.Export(SignalLogs, nil, time.Second)
+	require.NoError(t, err)
+	assert.Empty(t, out.RetryRequest)
+
+	require.NoError(t, core.Shutdown())
+	require.NoError(t, core.Shutdown(), "shutdown twice")
+	_, err = core.Export(SignalTraces, nil, time.Second)
+	assert.ErrorIs(t, err, ErrShutDown, "export after shutdown")
+
+	core.Free()
+	core.Free()
+	_, err = core.Export(SignalTraces, nil, time.Second)
+	assert.ErrorIs(t, err, ErrShutDown, "export after free")
+	assert.ErrorIs(t, core.Start(), ErrShutDown, "start after free")
+	assert.NoError(t, core.Shutdown(), "shutdown after free")
+
+	for _, entry := range observed.All() {
+		assert.NotContains(t, entry.Message, "sntrys_secret_token")
+	}
+}
+
+func TestTimeoutMillis(t *testing.T) {
+	tests := []struct {
+		name string
+		in   time.Duration
+		want uint64
+	}{
+		{name: "none", in: 0, want: 0},
+		{name: "negative is none", in: -time.Second, want: 0},
+		{name: "sub-millisecond rounds up", in: time.Nanosecond, want: 1},
+		{name: "whole", in: 2 * time.Second, want: 2000},
+		{name: "rounds up", in: 1500*time.Microsecond + 1, want: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, timeoutMillis(tt.in))
+		})
+	}
+}
