@@ -16,12 +16,43 @@ LOGS = 60
 SDK_SPANS = 50
 SDK_LOGS = 70
 
-# service.name -> the project it must land in
-SERVICES = {
-    "frontend": "frontend",  # telemetrygen, gRPC
-    "backend": "backend",  # Python SDK, gRPC
-    "orders-service": "ecommerce-orders",  # Python SDK, HTTP, through attribute_to_project_mapping
-}
+
+def assert_exactly_once(standin, expected):
+    """Waits until every project of `expected` ({project: (service, spans, logs)})
+    has all its items, then checks each arrived exactly once, only from its
+    service, with the project's key and a gzip body. Returns the records."""
+
+    def arrived():
+        projects = standin.records()["projects"]
+        return all(
+            p in projects
+            and sum(projects[p]["spans"].values()) >= spans
+            and sum(projects[p]["logs"].values()) >= logs
+            for p, (_, spans, logs) in expected.items()
+        ) and projects
+
+    wait_until("every item to reach the stand-in", arrived, timeout=60)
+    # A duplicate sent late by a retry would still show up: give it a moment.
+    time.sleep(1)
+    records = standin.records()["projects"]
+    for project, (service, spans, logs) in expected.items():
+        got = records[project]
+        print(f"{project}: {len(got['spans'])} distinct spans of {sum(got['spans'].values())} received, "
+              f"{len(got['logs'])} distinct log records of {sum(got['logs'].values())} received")
+        assert len(got["spans"]) == spans, project
+        assert len(got["logs"]) == logs, project
+        duplicates = {k: n for k, n in {**got["spans"], **got["logs"]}.items() if n != 1}
+        assert not duplicates, f"{project} received items more than once: {duplicates}"
+        assert got["services"] == [service], project
+
+        key = next(k for k in standin.project_keys(project) if k["isActive"])["public"]
+        accepted = [r for r in got["requests"] if r["status"] == 200]
+        assert accepted, project
+        for request in accepted:
+            assert f"sentry_key={key}" in request["headers"]["x-sentry-auth"], request
+            assert request["headers"]["content-encoding"] == "gzip", request
+            assert request["headers"]["content-type"] == "application/x-protobuf", request
+    return records
 
 
 def sentry_config(standin):
@@ -54,43 +85,35 @@ def test_every_item_arrives_once_in_its_services_project(start_standin, start_co
     backend = sdk(collector, "grpc", collector.grpc_endpoint, "backend")
     orders = sdk(collector, "http", collector.http_endpoint, "orders-service")
 
-    expected_counts = {
-        "frontend": (TRACES * (1 + CHILD_SPANS), LOGS),
-        "backend": (SDK_SPANS, SDK_LOGS),
-        "ecommerce-orders": (SDK_SPANS, SDK_LOGS),
-    }
-
-    def arrived():
-        projects = standin.records()["projects"]
-        return all(
-            sum(projects[p]["spans"].values()) >= spans and sum(projects[p]["logs"].values()) >= logs
-            for p, (spans, logs) in expected_counts.items()
-        ) and projects
-
-    wait_until("every item to reach the stand-in", arrived, timeout=60)
-    # A duplicate sent late by a retry would still show up: give it a moment.
-    time.sleep(1)
-    records = standin.records()["projects"]
-
-    for project, (spans, logs) in expected_counts.items():
-        got = records[project]
-        print(f"{project}: {len(got['spans'])} spans, {len(got['logs'])} log records")
-        assert len(got["spans"]) == spans, project
-        assert len(got["logs"]) == logs, project
-        duplicates = {k: n for k, n in {**got["spans"], **got["logs"]}.items() if n != 1}
-        assert not duplicates, f"{project} received items more than once: {duplicates}"
-        service = next(s for s, p in SERVICES.items() if p == project)
-        assert got["services"] == [service], project
-
-        key = next(k for k in standin.project_keys(project) if k["isActive"])["public"]
-        for request in got["requests"]:
-            assert request["status"] == 200, request
-            assert f"sentry_key={key}" in request["headers"]["x-sentry-auth"], request
-            assert request["headers"]["content-encoding"] == "gzip", request
-            assert request["headers"]["content-type"] == "application/x-protobuf", request
+    records = assert_exactly_once(standin, {
+        "frontend": ("frontend", TRACES * (1 + CHILD_SPANS), LOGS),
+        "backend": ("backend", SDK_SPANS, SDK_LOGS),
+        "ecommerce-orders": ("orders-service", SDK_SPANS, SDK_LOGS),
+    })
 
     assert set(records["backend"]["spans"]) == set(backend["spans"])
     assert set(records["backend"]["logs"]) == set(backend["logs"])
     assert set(records["ecommerce-orders"]["spans"]) == set(orders["spans"])
     assert set(records["ecommerce-orders"]["logs"]) == set(orders["logs"])
     assert not records["payments"]["spans"] and not records["payments"]["logs"]
+
+
+def test_a_new_service_gets_its_project_and_loses_nothing_of_its_first_batches(
+    start_standin, start_collector, telemetrygen
+):
+    standin = start_standin("--projects", "frontend")
+    collector = start_collector({**sentry_config(standin), "auto_create_projects": True})
+
+    run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+         "--service", "Brand.New_Service", "--traces", TRACES, "--child-spans", CHILD_SPANS, "--rate", 1000])
+    run([telemetrygen, "logs", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+         "--service", "Brand.New_Service", "--logs", LOGS, "--rate", 1000])
+    sdk_sent = sdk(collector, "http", collector.http_endpoint, "another-new-service")
+
+    records = assert_exactly_once(standin, {
+        "brand-new-service": ("Brand.New_Service", TRACES * (1 + CHILD_SPANS), LOGS),
+        "another-new-service": ("another-new-service", SDK_SPANS, SDK_LOGS),
+    })
+    assert set(records["another-new-service"]["spans"]) == set(sdk_sent["spans"])
+    assert set(records["another-new-service"]["logs"]) == set(sdk_sent["logs"])
+    assert sorted(standin.records()["projects_created"]) == ["another-new-service", "brand-new-service"]

@@ -85,6 +85,35 @@ impl EndpointCache {
         }
     }
 
+    /// Records an endpoint learnt elsewhere (preload, a created project): it
+    /// replaces "not found" or nothing, but never a lookup in progress.
+    pub fn offer(&self, slug: &Slug, endpoint: IngestEndpoint) {
+        let slot = self.slot(slug);
+        if let Ok(mut slot) = slot.try_lock() {
+            if !matches!(&*slot, Slot::Found(_)) {
+                *slot = Slot::Found(Arc::new(endpoint));
+            }
+        };
+    }
+
+    /// Forgets a remembered "not found" for `slug` (the project was just created).
+    pub async fn forget_not_found(&self, slug: &Slug) {
+        let slot = self.slot(slug);
+        let mut slot = slot.lock().await;
+        if matches!(&*slot, Slot::NotFound { .. }) {
+            *slot = Slot::Unknown;
+        }
+    }
+
+    /// How many projects have a known endpoint.
+    pub fn known_projects(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .values()
+            .filter(|slot| matches!(slot.try_lock().as_deref(), Ok(Slot::Found(_))))
+            .count()
+    }
+
     /// Forgets `slug` if it still maps to `stale`, so the next lookup asks again.
     pub async fn evict(&self, slug: &Slug, stale: &IngestEndpoint) {
         let slot = self.slot(slug);
@@ -182,6 +211,41 @@ mod tests {
             .resolve(&s, Instant::now, || async { Ok(keys(9)) })
             .await;
         assert!(matches!(ok, Ok(Lookup::Found(e)) if e.project_id == 9));
+    }
+
+    #[tokio::test]
+    async fn offered_endpoints_replace_not_found_but_not_found_endpoints() {
+        let cache = EndpointCache::default();
+        let s = slug("new");
+        let not_found = || async { Err(MgmtError::NotFound) };
+        assert_eq!(
+            cache.resolve(&s, Instant::now, not_found).await,
+            Ok(Lookup::NotFound)
+        );
+        cache.offer(&s, from_keys(&keys(4)).unwrap());
+        let found = cache.resolve(&s, Instant::now, not_found).await;
+        assert!(matches!(found, Ok(Lookup::Found(e)) if e.project_id == 4));
+        cache.offer(&s, from_keys(&keys(5)).unwrap());
+        let kept = cache.resolve(&s, Instant::now, not_found).await;
+        assert!(matches!(kept, Ok(Lookup::Found(e)) if e.project_id == 4));
+        assert_eq!(cache.known_projects(), 1);
+    }
+
+    #[tokio::test]
+    async fn forgetting_not_found_makes_the_next_lookup_ask() {
+        let cache = EndpointCache::default();
+        let s = slug("new");
+        assert_eq!(
+            cache
+                .resolve(&s, Instant::now, || async { Err(MgmtError::NotFound) })
+                .await,
+            Ok(Lookup::NotFound)
+        );
+        cache.forget_not_found(&s).await;
+        let found = cache
+            .resolve(&s, Instant::now, || async { Ok(keys(6)) })
+            .await;
+        assert!(matches!(found, Ok(Lookup::Found(e)) if e.project_id == 6));
     }
 
     #[tokio::test]

@@ -2,25 +2,33 @@
 //! (projects concurrently, bounded) → one outcome for the whole batch, in which
 //! only the data that may succeed later is handed back for retry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use tokio::time::timeout_at;
 
+use crate::autocreate::{Admission, AutoCreator};
 use crate::config::Config;
-use crate::endpoints::{EndpointCache, Lookup};
+use crate::endpoints::{EndpointCache, Lookup, ResolveError};
 use crate::http::{build_client, ClientError};
 use crate::log::{Logger, Throttle};
 use crate::mgmt::MgmtClient;
+use crate::preload::preload;
 use crate::routing::{ProjectPart, Router};
 use crate::send::{IngestClient, SendResult};
 use crate::signal::Signal;
+use crate::slug::Slug;
 use crate::wire::WireError;
 
 /// Projects of one batch sent at the same time.
 const MAX_CONCURRENT_PROJECTS: usize = 16;
 /// Repeated warnings (routing drops, unknown projects) at most this often.
 const WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// When a project is being created, its data comes back after this long.
+const CREATION_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// When too many creations are pending, data of new projects comes back after this long.
+const CREATION_QUEUE_FULL_DELAY: Duration = Duration::from_secs(5);
 
 /// What happened to one batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,8 +60,9 @@ enum PartOutcome {
 
 pub struct Exporter {
     router: Router,
-    endpoints: EndpointCache,
-    mgmt: MgmtClient,
+    endpoints: Arc<EndpointCache>,
+    mgmt: Arc<MgmtClient>,
+    autocreate: Option<Arc<AutoCreator>>,
     ingest: IngestClient,
     logger: Logger,
     warnings: Throttle,
@@ -62,19 +71,51 @@ pub struct Exporter {
 impl Exporter {
     pub fn new(config: &Config, logger: Logger) -> Result<Exporter, ClientError> {
         let http = build_client(&config.http, &logger)?;
+        let endpoints = Arc::new(EndpointCache::default());
+        let mgmt = Arc::new(MgmtClient::new(
+            http.clone(),
+            &config.url,
+            config.org_slug.clone(),
+            config.auth_token.clone(),
+        ));
+        let autocreate = config.auto_create_projects.then(|| {
+            Arc::new(AutoCreator::new(
+                mgmt.clone(),
+                endpoints.clone(),
+                logger.clone(),
+                config.team.clone(),
+                config.max_created_projects,
+            ))
+        });
         Ok(Exporter {
             router: Router::new(&config.routing),
-            endpoints: EndpointCache::default(),
-            mgmt: MgmtClient::new(
-                http.clone(),
-                &config.url,
-                config.org_slug.clone(),
-                config.auth_token.clone(),
-            ),
+            endpoints,
+            mgmt,
+            autocreate,
             ingest: IngestClient::new(http, config.http.compression),
             logger,
             warnings: Throttle::new(WARNING_INTERVAL),
         })
+    }
+
+    /// The background work of a started exporter: loading every project's
+    /// endpoint. Runs on the exporter's runtime until done or shut down.
+    pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        preload(
+            self.mgmt.clone(),
+            self.endpoints.clone(),
+            self.logger.clone(),
+        )
+    }
+
+    /// Projects whose ingest endpoint is known.
+    pub fn known_projects(&self) -> usize {
+        self.endpoints.known_projects()
+    }
+
+    /// Projects this exporter created.
+    pub fn created_projects(&self) -> u32 {
+        self.autocreate.as_ref().map_or(0, |a| a.created())
     }
 
     /// Exports one OTLP request; each project gets until `deadline`.
@@ -169,20 +210,14 @@ impl Exporter {
                 .await
             {
                 Ok(Lookup::Found(endpoint)) => endpoint,
-                Ok(Lookup::NotFound) => {
-                    self.warn_throttled(
-                        &format!("not-found:{}", part.slug),
-                        &format!(
-                            "project {:?} does not exist in Sentry: its data is dropped",
-                            part.slug.as_str()
-                        ),
-                    );
-                    return PartOutcome::Dropped("project_not_found".into());
-                }
+                Ok(Lookup::NotFound) => return self.missing_project(&part.slug),
                 Err(e) => {
                     return PartOutcome::Retry {
                         reason: format!("looking up the project failed: {e}"),
-                        delay: None,
+                        delay: match &e {
+                            ResolveError::Mgmt(e) => e.retry_after(),
+                            ResolveError::Unusable(_) => None,
+                        },
                     }
                 }
             };
@@ -220,6 +255,39 @@ impl Exporter {
                 }
                 SendResult::Retry { reason, delay } => return PartOutcome::Retry { reason, delay },
             }
+        }
+    }
+
+    /// A project the management API does not know: created when allowed (its
+    /// data waits meanwhile), else its data is dropped.
+    fn missing_project(&self, slug: &Slug) -> PartOutcome {
+        let drop = |why: &str| {
+            self.warn_throttled(
+                &format!("not-found:{slug}"),
+                &format!(
+                    "project {:?} does not exist in Sentry{why}: its data is dropped",
+                    slug.as_str()
+                ),
+            );
+            PartOutcome::Dropped("project_not_found".into())
+        };
+        let Some(autocreate) = &self.autocreate else {
+            return drop("");
+        };
+        match autocreate.request(slug, Instant::now()) {
+            Admission::InProgress => PartOutcome::Retry {
+                reason: "the project is being created".into(),
+                delay: Some(CREATION_RETRY_DELAY),
+            },
+            Admission::QueueFull => PartOutcome::Retry {
+                reason: "too many projects are being created".into(),
+                delay: Some(CREATION_QUEUE_FULL_DELAY),
+            },
+            Admission::FailedRecently { retry_in, reason } => PartOutcome::Retry {
+                reason: format!("creating the project failed: {reason}"),
+                delay: Some(retry_in),
+            },
+            Admission::LimitReached => drop(" and max_created_projects is reached"),
         }
     }
 

@@ -6,8 +6,10 @@
 //! [`routing`] (split by resource attribute, [`slug`]) →
 //! [`endpoints`] (cache of [`endpoint`]s looked up through [`mgmt`]) →
 //! [`send`] (one POST per project) → [`exporter::ExportOutcome`].
-//! [`service`] owns the runtime and the lifecycle.
+//! A missing project is created by [`autocreate`] when allowed; at start every
+//! project's endpoint is preloaded. [`service`] owns the runtime and the lifecycle.
 
+pub mod autocreate;
 pub mod config;
 pub mod endpoint;
 pub mod endpoints;
@@ -15,6 +17,7 @@ pub mod exporter;
 mod http;
 pub mod log;
 pub mod mgmt;
+mod preload;
 pub mod routing;
 pub mod send;
 pub mod service;

@@ -98,6 +98,7 @@ impl Service {
                     .build()
                     .map_err(ServiceError::Runtime)?;
                 let (stop, _) = watch::channel(false);
+                runtime.spawn(self.exporter.background());
                 *state = State::Running { runtime, stop };
                 Ok(())
             }
@@ -130,6 +131,16 @@ impl Service {
                 outcome = exporter.export(signal, request, deadline) => Ok(outcome?),
             }
         })
+    }
+
+    /// Projects whose ingest endpoint is known.
+    pub fn known_projects(&self) -> usize {
+        self.exporter.known_projects()
+    }
+
+    /// Projects this exporter created.
+    pub fn created_projects(&self) -> u32 {
+        self.exporter.created_projects()
     }
 
     /// Stops background work and exports in flight, within [`SHUTDOWN_BOUND`].

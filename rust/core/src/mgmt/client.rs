@@ -1,24 +1,33 @@
 //! HTTP calls to `{url}/api/0/...` with the org auth token. Every slug enters a
-//! URL as one percent-escaped path segment.
+//! URL as one percent-escaped path segment; lists are followed page by page.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use reqwest::header::{HeaderMap, LINK};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::models::ProjectKey;
+use super::models::{Project, ProjectKey, Team};
+use super::paging::next_cursor;
 use crate::config::AuthToken;
 use crate::http::{body_text, read_capped, retry_after_seconds};
 use crate::slug::Slug;
 
 /// Management answers larger than this are cut, and then fail to parse.
 const MAX_BODY: usize = 4 << 20;
+/// Pages followed in one list at most (100 items each on sentry.io).
+pub const MAX_PAGES: usize = 500;
+/// Platform of the projects this exporter creates.
+const CREATED_PLATFORM: &str = "other";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MgmtError {
     #[error("not found")]
     NotFound,
+    #[error("the project already exists")]
+    Conflict,
     #[error("the auth token was refused ({status}): it needs the project:read scope (project:write and team:read to create projects)")]
     Unauthorized { status: u16 },
     #[error("rate limited by the management API")]
@@ -29,6 +38,18 @@ pub enum MgmtError {
     Transport(String),
     #[error("management API answer not understood: {0}")]
     BadBody(String),
+    #[error("management API list did not end after {MAX_PAGES} pages")]
+    TooManyPages,
+}
+
+impl MgmtError {
+    /// The delay the API asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            MgmtError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 pub struct MgmtClient {
@@ -37,6 +58,12 @@ pub struct MgmtClient {
     api: String,
     org: Slug,
     token: AuthToken,
+}
+
+/// One answer: its body, and the next page's cursor.
+struct Page<T> {
+    body: T,
+    next: Option<String>,
 }
 
 impl MgmtClient {
@@ -49,7 +76,7 @@ impl MgmtClient {
         }
     }
 
-    /// `GET /api/0/projects/{org}/{slug}/keys/`, active keys only.
+    /// `GET /api/0/projects/{org}/{slug}/keys/`, active keys only, all pages.
     pub async fn project_keys(&self, slug: &Slug) -> Result<Vec<ProjectKey>, MgmtError> {
         let url = format!(
             "{}/projects/{}/{}/keys/?status=active",
@@ -57,35 +84,162 @@ impl MgmtClient {
             self.org.path_segment(),
             slug.path_segment()
         );
-        self.get_json(&url).await
+        self.list_all(&url).await
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, MgmtError> {
-        let response = self
-            .http
-            .get(url)
+    /// `GET /api/0/organizations/{org}/projects/`, all pages.
+    pub async fn projects(&self) -> Result<Vec<Project>, MgmtError> {
+        let url = format!(
+            "{}/organizations/{}/projects/",
+            self.api,
+            self.org.path_segment()
+        );
+        self.list_all(&url).await
+    }
+
+    /// `GET /api/0/organizations/{org}/project-keys/`, all pages.
+    pub async fn org_project_keys(&self) -> Result<Vec<ProjectKey>, MgmtError> {
+        let url = format!(
+            "{}/organizations/{}/project-keys/",
+            self.api,
+            self.org.path_segment()
+        );
+        self.list_all(&url).await
+    }
+
+    /// The first team of `GET /api/0/organizations/{org}/teams/`.
+    pub async fn first_team(&self) -> Result<Option<Slug>, MgmtError> {
+        let url = format!(
+            "{}/organizations/{}/teams/",
+            self.api,
+            self.org.path_segment()
+        );
+        let teams: Vec<Team> = self.get(&url, None).await?.body;
+        Ok(teams.iter().find_map(|t| Slug::parse(&t.slug).ok()))
+    }
+
+    /// `POST /api/0/teams/{org}/{team}/projects/`; 409 is `MgmtError::Conflict`.
+    pub async fn create_project(&self, team: &Slug, slug: &Slug) -> Result<(), MgmtError> {
+        let url = format!(
+            "{}/teams/{}/{}/projects/",
+            self.api,
+            self.org.path_segment(),
+            team.path_segment()
+        );
+        let body = serde_json::json!({"name": slug.as_str(), "slug": slug.as_str(), "platform": CREATED_PLATFORM});
+        let request = self.http.post(&url).json(&body);
+        self.call::<serde::de::IgnoredAny>(request)
+            .await
+            .map(|_| ())
+    }
+
+    /// Follows `rel="next"` while there are results, asking the same URL with
+    /// the new cursor; stops on a cursor seen before.
+    async fn list_all<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, MgmtError> {
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let mut cursor = None;
+        for _ in 0..MAX_PAGES {
+            let page: Page<Vec<T>> = self.get(url, cursor.as_deref()).await?;
+            items.extend(page.body);
+            match page.next {
+                Some(next) if seen.insert(next.clone()) => cursor = Some(next),
+                _ => return Ok(items),
+            }
+        }
+        Err(MgmtError::TooManyPages)
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>, MgmtError> {
+        let mut request = self.http.get(url);
+        if let Some(cursor) = cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        self.call(request).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Page<T>, MgmtError> {
+        let response = request
             .bearer_auth(self.token.expose())
             .send()
             .await
             .map_err(|e| MgmtError::Transport(e.without_url().to_string()))?;
         let status = response.status();
-        let retry_after = retry_after_seconds(response.headers());
+        let headers = response.headers().clone();
         let body = read_capped(response, MAX_BODY)
             .await
             .map_err(|e| MgmtError::Transport(e.without_url().to_string()))?;
         match status {
-            s if s.is_success() => {
-                serde_json::from_slice(&body).map_err(|e| MgmtError::BadBody(e.to_string()))
-            }
+            s if s.is_success() => Ok(Page {
+                body: serde_json::from_slice(&body)
+                    .map_err(|e| MgmtError::BadBody(e.to_string()))?,
+                next: headers
+                    .get(LINK)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(next_cursor),
+            }),
             StatusCode::NOT_FOUND => Err(MgmtError::NotFound),
+            StatusCode::CONFLICT => Err(MgmtError::Conflict),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(MgmtError::Unauthorized {
                 status: status.as_u16(),
             }),
-            StatusCode::TOO_MANY_REQUESTS => Err(MgmtError::RateLimited { retry_after }),
+            StatusCode::TOO_MANY_REQUESTS => Err(MgmtError::RateLimited {
+                retry_after: rate_limit_reset(&headers, SystemTime::now())
+                    .or_else(|| retry_after_seconds(&headers)),
+            }),
             _ => Err(MgmtError::Status {
                 status: status.as_u16(),
                 message: body_text(&body),
             }),
         }
+    }
+}
+
+/// `X-Sentry-Rate-Limit-Reset` (epoch seconds) as a delay from `now`.
+fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let reset: f64 = headers
+        .get("x-sentry-rate-limit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !reset.is_finite() || reset < 0.0 {
+        return None;
+    }
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_header_is_a_delay_from_now_never_negative() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-sentry-rate-limit-reset", v.parse().unwrap());
+            h
+        };
+        assert_eq!(
+            rate_limit_reset(&headers("1002"), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            rate_limit_reset(&headers("1002.5"), now),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(rate_limit_reset(&headers("900"), now), Some(Duration::ZERO));
+        assert_eq!(rate_limit_reset(&headers("soon"), now), None);
+        assert_eq!(rate_limit_reset(&HeaderMap::new(), now), None);
     }
 }

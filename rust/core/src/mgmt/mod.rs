@@ -2,5 +2,6 @@
 
 mod client;
 pub mod models;
+mod paging;
 
 pub use client::{MgmtClient, MgmtError};

@@ -1,0 +1,226 @@
+//! Creating missing projects (`auto_create_projects`). Each creation runs as
+//! its own task: one at a time per slug, a bounded number at once, a 429 waits
+//! in its own task without holding up other slugs. While a project is being
+//! created its data goes back to the collector as retryable, so nothing is lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::endpoint::from_keys;
+use crate::endpoints::EndpointCache;
+use crate::log::Logger;
+use crate::mgmt::{MgmtClient, MgmtError};
+use crate::slug::Slug;
+
+/// Creations pending at once; more wait for a later retry of their data.
+pub const MAX_PENDING: usize = 256;
+/// Calls to the management API for creations at the same time.
+const CONCURRENT_CALLS: usize = 4;
+/// How long to wait on a 429 without a reset time.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// A new project's keys may appear a moment after it: polled this often, this long.
+const KEYS_POLL_INTERVAL: Duration = Duration::from_millis(250);
+const KEYS_POLL_ATTEMPTS: u32 = 20;
+/// After a failed creation, no new attempt for the slug for this long.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a request to create a project led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// A creation is running for this slug (this request's or an earlier one).
+    InProgress,
+    /// Too many creations pending: try again later.
+    QueueFull,
+    /// `max_created_projects` reached: no more projects are created.
+    LimitReached,
+    /// The last attempt failed; the next may start after `retry_in`.
+    FailedRecently { retry_in: Duration, reason: String },
+}
+
+enum SlugState {
+    InProgress,
+    Failed { until: Instant, reason: String },
+}
+
+pub struct AutoCreator {
+    mgmt: Arc<MgmtClient>,
+    endpoints: Arc<EndpointCache>,
+    logger: Logger,
+    configured_team: Option<Slug>,
+    discovered_team: tokio::sync::Mutex<Option<Slug>>,
+    slugs: Mutex<HashMap<Slug, SlugState>>,
+    calls: Semaphore,
+    /// Projects created (201) plus creations running, never above `limit`.
+    reserved: AtomicU32,
+    limit: u32,
+    /// Projects created (201).
+    created: AtomicU32,
+}
+
+/// Why a creation did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum CreateError {
+    #[error("{0}")]
+    Mgmt(#[from] MgmtError),
+    #[error("the organization has no team to own new projects: set `team`")]
+    NoTeam,
+}
+
+impl AutoCreator {
+    pub fn new(
+        mgmt: Arc<MgmtClient>,
+        endpoints: Arc<EndpointCache>,
+        logger: Logger,
+        team: Option<Slug>,
+        limit: u32,
+    ) -> AutoCreator {
+        AutoCreator {
+            mgmt,
+            endpoints,
+            logger,
+            configured_team: team,
+            discovered_team: tokio::sync::Mutex::new(None),
+            slugs: Mutex::new(HashMap::new()),
+            calls: Semaphore::new(CONCURRENT_CALLS),
+            reserved: AtomicU32::new(0),
+            limit,
+            created: AtomicU32::new(0),
+        }
+    }
+
+    /// Projects this exporter created.
+    pub fn created(&self) -> u32 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    /// Starts creating `slug` unless it is already under way. Must be called
+    /// inside the runtime.
+    pub fn request(self: &Arc<Self>, slug: &Slug, now: Instant) -> Admission {
+        let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
+        match slugs.get(slug) {
+            Some(SlugState::InProgress) => return Admission::InProgress,
+            Some(SlugState::Failed { until, reason }) if now < *until => {
+                return Admission::FailedRecently {
+                    retry_in: *until - now,
+                    reason: reason.clone(),
+                }
+            }
+            _ => {}
+        }
+        let pending = slugs
+            .values()
+            .filter(|s| matches!(s, SlugState::InProgress))
+            .count();
+        if pending >= MAX_PENDING {
+            return Admission::QueueFull;
+        }
+        let reserved = self
+            .reserved
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.limit).then_some(n + 1)
+            });
+        if reserved.is_err() {
+            return Admission::LimitReached;
+        }
+        slugs.insert(slug.clone(), SlugState::InProgress);
+        drop(slugs);
+        tokio::spawn(self.clone().create(slug.clone()));
+        Admission::InProgress
+    }
+
+    async fn create(self: Arc<Self>, slug: Slug) {
+        let result = self.create_project(&slug).await;
+        let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(created) => {
+                if created {
+                    self.created.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    self.reserved.fetch_sub(1, Ordering::SeqCst);
+                }
+                slugs.remove(&slug);
+            }
+            Err(e) => {
+                self.reserved.fetch_sub(1, Ordering::SeqCst);
+                let reason = e.to_string();
+                self.logger.warn(format!(
+                    "cannot create the Sentry project {:?}: {reason}",
+                    slug.as_str()
+                ));
+                slugs.insert(
+                    slug,
+                    SlugState::Failed {
+                        until: Instant::now() + FAILURE_BACKOFF,
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Creates the project (true) or finds it created meanwhile (false), then
+    /// waits for its key and puts its endpoint in the cache.
+    async fn create_project(&self, slug: &Slug) -> Result<bool, CreateError> {
+        let created = loop {
+            let attempt = {
+                let _permit = self.calls.acquire().await;
+                let team = self.team().await?;
+                self.mgmt.create_project(&team, slug).await
+            };
+            match attempt {
+                Ok(()) => break true,
+                Err(MgmtError::Conflict) => break false,
+                Err(MgmtError::RateLimited { retry_after }) => {
+                    let wait = retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                    self.logger.info(format!(
+                        "creating the Sentry project {:?} is rate limited; trying again in {:.1}s",
+                        slug.as_str(),
+                        wait.as_secs_f64()
+                    ));
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if created {
+            self.logger
+                .info(format!("created the Sentry project {:?}", slug.as_str()));
+        }
+        self.endpoints.forget_not_found(slug).await;
+        for _ in 0..KEYS_POLL_ATTEMPTS {
+            let keys = {
+                let _permit = self.calls.acquire().await;
+                self.mgmt.project_keys(slug).await
+            };
+            match keys.map(|k| from_keys(&k)) {
+                Ok(Ok(endpoint)) => {
+                    self.endpoints.offer(slug, endpoint);
+                    return Ok(created);
+                }
+                Ok(Err(_)) | Err(MgmtError::NotFound) => {
+                    tokio::time::sleep(KEYS_POLL_INTERVAL).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The next lookup of the slug asks again.
+        Ok(created)
+    }
+
+    async fn team(&self) -> Result<Slug, CreateError> {
+        if let Some(team) = &self.configured_team {
+            return Ok(team.clone());
+        }
+        let mut discovered = self.discovered_team.lock().await;
+        if let Some(team) = &*discovered {
+            return Ok(team.clone());
+        }
+        let team = self.mgmt.first_team().await?.ok_or(CreateError::NoTeam)?;
+        *discovered = Some(team.clone());
+        Ok(team)
+    }
+}
