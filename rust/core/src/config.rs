@@ -115,6 +115,10 @@ struct RawTls {
 pub struct AuthToken(String);
 
 impl AuthToken {
+    pub fn new(token: String) -> AuthToken {
+        AuthToken(token)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -472,3 +472,17 @@ fn a_hostile_service_name_reaches_the_management_api_only_as_one_escaped_segment
         1
     );
 }
+
+#[test]
+fn preload_catches_up_when_the_management_api_returns() {
+    let standin = Standin::with_projects(&["frontend", "backend"]);
+    standin
+        .fault(json!({"target": "mgmt", "path_contains": "/organizations/acme/", "status": 503}));
+    let service = standin.exporter(json!({}));
+    wait_for("a failed preload", || {
+        standin.count("GET", "/api/0/organizations/acme/projects/") >= 1
+    });
+    assert_eq!(service.known_projects(), 0);
+    standin.clear_faults();
+    wait_for("the preload retry", || service.known_projects() == 2);
+}

@@ -221,6 +221,57 @@ fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A projects list whose every page links to a next one: with `same_cursor`,
+    /// always the same cursor; otherwise a new one each time.
+    async fn endless_list(same_cursor: bool) -> (MgmtClient, Arc<AtomicUsize>) {
+        let pages = Arc::new(AtomicUsize::new(0));
+        let counter = pages.clone();
+        let app = axum::Router::new().route(
+            "/api/0/organizations/acme/projects/",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let cursor = if same_cursor { "0:1:0".to_owned() } else { format!("0:{}:0", n + 1) };
+                async move {
+                    (
+                        [("link", format!(r#"<http://elsewhere.example/x>; rel="next"; results="true"; cursor="{cursor}""#))],
+                        axum::Json(serde_json::json!([{"id": n.to_string(), "slug": format!("p{n}")}])),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = MgmtClient::new(
+            reqwest::Client::new(),
+            &url,
+            Slug::parse("acme").unwrap(),
+            AuthToken::new("t".into()),
+        );
+        (client, pages)
+    }
+
+    #[tokio::test]
+    async fn a_repeated_cursor_ends_the_list() {
+        let (client, pages) = endless_list(true).await;
+        let projects = client.projects().await.unwrap();
+        assert_eq!(projects.len(), 2);
+        assert_eq!(pages.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_endless_list_stops_at_the_page_limit() {
+        let (client, pages) = endless_list(false).await;
+        assert_eq!(
+            client.projects().await.unwrap_err(),
+            MgmtError::TooManyPages
+        );
+        // Every page was asked of our own server, never of the Link header's host.
+        assert_eq!(pages.load(Ordering::SeqCst), MAX_PAGES);
+    }
 
     #[test]
     fn reset_header_is_a_delay_from_now_never_negative() {
