@@ -68,6 +68,15 @@ impl From<Cli> for Config {
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::from(Cli::parse());
+    // Handlers first: whoever reads the start-up line may signal at once, and
+    // must not meet the default action (termination with a signal).
+    let shutdown = match shutdown_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sentry-standin: cannot wait for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let running = match start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -80,27 +89,20 @@ async fn main() -> ExitCode {
         let _ = writeln!(out, "{}", running.startup_line());
         let _ = out.flush();
     }
-    if let Err(e) = shutdown_signal().await {
-        eprintln!("sentry-standin: cannot wait for signals: {e}");
-        return ExitCode::FAILURE;
-    }
+    shutdown.await;
     drop(running);
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
+/// Registers SIGINT and SIGTERM handlers now; the future resolves on either.
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
+    })
 }
