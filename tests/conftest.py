@@ -103,6 +103,12 @@ class Standin:
     def records(self):
         return http_json(f"{self.api}/_standin/records")
 
+    def fault(self, rule):
+        return http_json(f"{self.api}/_standin/faults", method="POST", body=rule)
+
+    def control(self, method, path):
+        return http_json(f"{self.api}/_standin/{path}", method=method)
+
     def project_keys(self, slug):
         return http_json(
             f"{self.api}/api/0/projects/{self.org}/{slug}/keys/",
@@ -144,7 +150,7 @@ class Collector:
             return False
 
 
-def collector_config(sentry: dict, grpc, http, health, metrics) -> dict:
+def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="200ms") -> dict:
     return {
         "receivers": {
             "otlp": {
@@ -154,7 +160,7 @@ def collector_config(sentry: dict, grpc, http, health, metrics) -> dict:
                 }
             }
         },
-        "processors": {"batch": {"timeout": "200ms"}},
+        "processors": {"batch": {"timeout": batch_timeout}},
         "exporters": {"sentry": sentry},
         "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health}"}},
         "service": {
@@ -179,12 +185,12 @@ def collector_config(sentry: dict, grpc, http, health, metrics) -> dict:
 def start_collector(tmp_path):
     started = []
 
-    def start(sentry_config: dict):
+    def start(sentry_config: dict, batch_timeout="200ms"):
         if not COLLECTOR.exists():
             pytest.fail(f"{COLLECTOR} is missing: run `make build`")
         ports = [free_port() for _ in range(4)]
         config_path = tmp_path / "otel.yaml"
-        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports)))
+        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports, batch_timeout)))
         process = Process("collector", [str(COLLECTOR), "--config", str(config_path)])
         started.append(process)
         collector = Collector(process, *ports)

@@ -10,15 +10,18 @@ use tokio::time::timeout_at;
 
 use crate::autocreate::{Admission, AutoCreator};
 use crate::config::Config;
+use crate::endpoint::IngestEndpoint;
 use crate::endpoints::{EndpointCache, Lookup, ResolveError};
 use crate::http::{build_client, ClientError};
 use crate::log::{Logger, Throttle};
 use crate::mgmt::MgmtClient;
 use crate::preload::preload;
+use crate::ratelimit::RateLimits;
 use crate::routing::{ProjectPart, Router};
 use crate::send::{IngestClient, SendResult};
 use crate::signal::Signal;
 use crate::slug::Slug;
+use crate::split::halve_counted;
 use crate::wire::WireError;
 
 /// Projects of one batch sent at the same time.
@@ -45,17 +48,54 @@ pub struct ExportOutcome {
     pub problems: Vec<String>,
 }
 
-/// What happened to one project's part of a batch.
+/// What became of one piece of a project's data (the whole part, or a half
+/// of it after a 413).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum PartOutcome {
+enum Settled {
     Sent {
+        items: u64,
         rejected: u64,
     },
-    Dropped(String),
+    Dropped {
+        items: u64,
+        reason: String,
+    },
+    Retry {
+        request: Vec<u8>,
+        items: u64,
+        reason: String,
+        delay: Option<Duration>,
+    },
+}
+
+/// Why a project's data cannot be sent now.
+enum Unsent {
+    Drop(String),
     Retry {
         reason: String,
         delay: Option<Duration>,
     },
+}
+
+impl Unsent {
+    fn settle(self, request: Vec<u8>, items: u64) -> Settled {
+        match self {
+            Unsent::Drop(reason) => Settled::Dropped { items, reason },
+            Unsent::Retry { reason, delay } => Settled::Retry {
+                request,
+                items,
+                reason,
+                delay,
+            },
+        }
+    }
+
+    fn timeout() -> Unsent {
+        Unsent::Retry {
+            reason: "export timeout reached".into(),
+            delay: None,
+        }
+    }
 }
 
 pub struct Exporter {
@@ -64,6 +104,7 @@ pub struct Exporter {
     mgmt: Arc<MgmtClient>,
     autocreate: Option<Arc<AutoCreator>>,
     ingest: IngestClient,
+    limits: RateLimits,
     logger: Logger,
     warnings: Throttle,
 }
@@ -93,6 +134,7 @@ impl Exporter {
             mgmt,
             autocreate,
             ingest: IngestClient::new(http, config.http.compression),
+            limits: RateLimits::default(),
             logger,
             warnings: Throttle::new(WARNING_INTERVAL),
         })
@@ -138,57 +180,50 @@ impl Exporter {
             outcome.problems.push(problem);
         }
 
-        let mut results: Vec<(usize, PartOutcome)> = stream::iter(routed.parts.iter().enumerate())
+        let mut results: Vec<(usize, Vec<Settled>)> = stream::iter(routed.parts.iter().enumerate())
             .map(|(i, part)| async move {
-                let body = part.request(request);
-                let result = timeout_at(deadline, self.export_part(signal, part, &body))
-                    .await
-                    .unwrap_or_else(|_| PartOutcome::Retry {
-                        reason: "export timeout reached".into(),
-                        delay: None,
-                    });
-                (i, result)
+                (
+                    i,
+                    self.export_part(signal, part, part.request(request), deadline)
+                        .await,
+                )
             })
             .buffer_unordered(MAX_CONCURRENT_PROJECTS)
             .collect()
             .await;
         results.sort_by_key(|(i, _)| *i);
 
-        for (i, result) in results {
-            let part = &routed.parts[i];
-            match result {
-                PartOutcome::Sent { rejected } => {
-                    let rejected = rejected.min(part.items);
-                    outcome.sent += part.items - rejected;
-                    outcome.dropped += rejected;
-                    if rejected > 0 {
+        for (i, settled) in results {
+            let slug = &routed.parts[i].slug;
+            let items_name = signal.item_name();
+            for piece in settled {
+                match piece {
+                    Settled::Sent { items, rejected } => {
+                        outcome.sent += items - rejected;
+                        outcome.dropped += rejected;
+                        if rejected > 0 {
+                            outcome.problems.push(format!(
+                                "project {slug}: Sentry rejected {rejected} {items_name}"
+                            ));
+                        }
+                    }
+                    Settled::Dropped { items, reason } => {
+                        outcome.dropped += items;
                         outcome.problems.push(format!(
-                            "project {}: Sentry rejected {rejected} {}",
-                            part.slug,
-                            signal.item_name()
+                            "project {slug}: {items} {items_name} dropped: {reason}"
                         ));
                     }
-                }
-                PartOutcome::Dropped(reason) => {
-                    outcome.dropped += part.items;
-                    outcome.problems.push(format!(
-                        "project {}: {} {} dropped: {reason}",
-                        part.slug,
-                        part.items,
-                        signal.item_name()
-                    ));
-                }
-                PartOutcome::Retry { reason, delay } => {
-                    outcome.retryable += part.items;
-                    outcome.retry_after = outcome.retry_after.max(delay);
-                    for block in &part.blocks {
-                        outcome
-                            .retry_request
-                            .extend_from_slice(&request[block.clone()]);
+                    Settled::Retry {
+                        request,
+                        items,
+                        reason,
+                        delay,
+                    } => {
+                        outcome.retryable += items;
+                        outcome.retry_after = outcome.retry_after.max(delay);
+                        outcome.retry_request.extend_from_slice(&request);
+                        outcome.problems.push(format!("project {slug}: {reason}"));
                     }
-                    outcome
-                        .problems
-                        .push(format!("project {}: {reason}", part.slug));
                 }
             }
         }
@@ -198,31 +233,49 @@ impl Exporter {
         Ok(outcome)
     }
 
-    async fn export_part(&self, signal: Signal, part: &ProjectPart, body: &[u8]) -> PartOutcome {
-        // A stale key or a moved project gets one fresh lookup and one more try.
+    /// Sends one project's request: split in halves on 413, sent once more
+    /// after a fresh lookup on a stale key, held back while rate limited.
+    async fn export_part(
+        &self,
+        signal: Signal,
+        part: &ProjectPart,
+        request: Vec<u8>,
+        deadline: tokio::time::Instant,
+    ) -> Vec<Settled> {
+        let mut endpoint = match timeout_at(deadline, self.resolve(&part.slug)).await {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(unsent)) => return vec![unsent.settle(request, part.items)],
+            Err(_) => return vec![Unsent::timeout().settle(request, part.items)],
+        };
+        let mut settled = Vec::new();
         let mut looked_up_again = false;
-        loop {
-            let endpoint = match self
-                .endpoints
-                .resolve(&part.slug, Instant::now, || {
-                    self.mgmt.project_keys(&part.slug)
-                })
-                .await
+        // A stack: the first half of a split is sent first.
+        let mut pending = vec![(request, part.items)];
+        while let Some((request, items)) = pending.pop() {
+            if let Some(wait) = self
+                .limits
+                .remaining(&endpoint.public_key, signal, Instant::now())
             {
-                Ok(Lookup::Found(endpoint)) => endpoint,
-                Ok(Lookup::NotFound) => return self.missing_project(&part.slug),
-                Err(e) => {
-                    return PartOutcome::Retry {
-                        reason: format!("looking up the project failed: {e}"),
-                        delay: match &e {
-                            ResolveError::Mgmt(e) => e.retry_after(),
-                            ResolveError::Unusable(_) => None,
-                        },
-                    }
-                }
+                settled.push(Settled::Retry {
+                    request,
+                    items,
+                    reason: format!("rate limited by Sentry for {:.1}s more", wait.as_secs_f64()),
+                    delay: Some(wait),
+                });
+                continue;
+            }
+            let sent = timeout_at(
+                deadline,
+                self.ingest.send(&endpoint, signal, &request, &self.limits),
+            )
+            .await;
+            let Ok(result) = sent else {
+                settled.push(Unsent::timeout().settle(request, items));
+                continue;
             };
-            match self.ingest.send(&endpoint, signal, body).await {
+            match result {
                 SendResult::Accepted { rejected, message } => {
+                    let rejected = rejected.min(items);
                     if rejected > 0 {
                         self.logger.warn(format!(
                             "project {}: Sentry rejected {rejected} {}: {message}",
@@ -230,37 +283,91 @@ impl Exporter {
                             signal.item_name()
                         ));
                     }
-                    return PartOutcome::Sent { rejected };
+                    settled.push(Settled::Sent { items, rejected });
                 }
+                SendResult::TooLarge => match halve_counted(&request) {
+                    Ok(Some((first, second))) => {
+                        pending.push(second);
+                        pending.push(first);
+                    }
+                    _ => {
+                        self.logger.warn(format!(
+                            "project {}: a single {} item is larger than Sentry accepts (413): dropped",
+                            part.slug,
+                            signal.name()
+                        ));
+                        settled.push(Settled::Dropped {
+                            items,
+                            reason: "too_large: a single item is larger than Sentry accepts".into(),
+                        });
+                    }
+                },
                 SendResult::Rejected { status, message } => {
                     self.logger.warn(format!(
-                        "project {}: Sentry refused {} {} ({status}): {message}",
+                        "project {}: Sentry refused {items} {} ({status}): {message}",
                         part.slug,
-                        part.items,
                         signal.item_name()
                     ));
-                    return PartOutcome::Dropped(format!(
-                        "rejected by Sentry ({status}): {message}"
-                    ));
+                    settled.push(Settled::Dropped {
+                        items,
+                        reason: format!("rejected by Sentry ({status}): {message}"),
+                    });
                 }
                 SendResult::StaleEndpoint { status, message } => {
                     self.endpoints.evict(&part.slug, &endpoint).await;
-                    if looked_up_again {
-                        return PartOutcome::Retry {
+                    let again = if looked_up_again {
+                        Err(Unsent::Retry {
                             reason: format!("the project's key was refused ({status}): {message}"),
                             delay: None,
-                        };
+                        })
+                    } else {
+                        looked_up_again = true;
+                        timeout_at(deadline, self.resolve(&part.slug))
+                            .await
+                            .unwrap_or_else(|_| Err(Unsent::timeout()))
+                    };
+                    match again {
+                        Ok(fresh) => {
+                            endpoint = fresh;
+                            pending.push((request, items));
+                        }
+                        Err(unsent) => settled.push(unsent.settle(request, items)),
                     }
-                    looked_up_again = true;
                 }
-                SendResult::Retry { reason, delay } => return PartOutcome::Retry { reason, delay },
+                SendResult::Retry { reason, delay } => settled.push(Settled::Retry {
+                    request,
+                    items,
+                    reason,
+                    delay,
+                }),
             }
+        }
+        settled
+    }
+
+    /// The ingest endpoint of `slug`, looked up (once for all waiting batches)
+    /// when not cached; a missing project is created when allowed.
+    async fn resolve(&self, slug: &Slug) -> Result<Arc<IngestEndpoint>, Unsent> {
+        match self
+            .endpoints
+            .resolve(slug, Instant::now, || self.mgmt.project_keys(slug))
+            .await
+        {
+            Ok(Lookup::Found(endpoint)) => Ok(endpoint),
+            Ok(Lookup::NotFound) => Err(self.missing_project(slug)),
+            Err(e) => Err(Unsent::Retry {
+                reason: format!("looking up the project failed: {e}"),
+                delay: match &e {
+                    ResolveError::Mgmt(e) => e.retry_after(),
+                    ResolveError::Unusable(_) => None,
+                },
+            }),
         }
     }
 
     /// A project the management API does not know: created when allowed (its
     /// data waits meanwhile), else its data is dropped.
-    fn missing_project(&self, slug: &Slug) -> PartOutcome {
+    fn missing_project(&self, slug: &Slug) -> Unsent {
         let drop = |why: &str| {
             self.warn_throttled(
                 &format!("not-found:{slug}"),
@@ -269,21 +376,21 @@ impl Exporter {
                     slug.as_str()
                 ),
             );
-            PartOutcome::Dropped("project_not_found".into())
+            Unsent::Drop("project_not_found".into())
         };
         let Some(autocreate) = &self.autocreate else {
             return drop("");
         };
         match autocreate.request(slug, Instant::now()) {
-            Admission::InProgress => PartOutcome::Retry {
+            Admission::InProgress => Unsent::Retry {
                 reason: "the project is being created".into(),
                 delay: Some(CREATION_RETRY_DELAY),
             },
-            Admission::QueueFull => PartOutcome::Retry {
+            Admission::QueueFull => Unsent::Retry {
                 reason: "too many projects are being created".into(),
                 delay: Some(CREATION_QUEUE_FULL_DELAY),
             },
-            Admission::FailedRecently { retry_in, reason } => PartOutcome::Retry {
+            Admission::FailedRecently { retry_in, reason } => Unsent::Retry {
                 reason: format!("creating the project failed: {reason}"),
                 delay: Some(retry_in),
             },

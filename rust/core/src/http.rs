@@ -2,7 +2,6 @@
 //! from the `http` settings, and reading of response bodies up to a cap.
 
 use std::fs;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -117,11 +116,4 @@ pub fn body_text(body: &[u8]) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
     }
-}
-
-/// `Retry-After` in whole or fractional seconds.
-pub fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }

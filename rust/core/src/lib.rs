@@ -18,11 +18,13 @@ mod http;
 pub mod log;
 pub mod mgmt;
 mod preload;
+pub mod ratelimit;
 pub mod routing;
 pub mod send;
 pub mod service;
 pub mod signal;
 pub mod slug;
+mod split;
 mod wire;
 
 #[cfg(test)]

@@ -127,6 +127,18 @@ impl Router {
     }
 }
 
+/// The number of items (spans or log records) of an OTLP request.
+pub fn count_items(request: &[u8]) -> Result<u64, WireError> {
+    let mut items = 0;
+    for block in fields(request) {
+        let block = block?;
+        if let (field::RESOURCE_BLOCK, Value::Bytes(body)) = (block.number, block.value) {
+            items += scan_resource_block(body, "")?.1;
+        }
+    }
+    Ok(items)
+}
+
 /// Reads a resource block: the routing attribute's string value (if any) and
 /// the number of items, counted without decoding them.
 fn scan_resource_block<'a>(

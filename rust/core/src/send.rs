@@ -2,14 +2,15 @@
 //! project's request, and the answer turned into what to do with the data.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use crate::config::Compression;
 use crate::endpoint::IngestEndpoint;
-use crate::http::{body_text, read_capped, retry_after_seconds};
+use crate::http::{body_text, read_capped};
+use crate::ratelimit::{parse_retry_after, LimitHeaders, RateLimits};
 use crate::signal::{field, Signal};
 use crate::wire::{fields, Value};
 
@@ -22,6 +23,8 @@ pub enum SendResult {
     Accepted { rejected: u64, message: String },
     /// Sentry will never take this data (400, 415, 403 other than ProjectId, ...).
     Rejected { status: u16, message: String },
+    /// 413: the request is too large; smaller parts may pass.
+    TooLarge,
     /// The key or project is no longer valid (401, 403 ProjectId): look up again.
     StaleEndpoint { status: u16, message: String },
     /// Worth trying again later (429, 5xx, timeouts, connection errors).
@@ -41,11 +44,13 @@ impl IngestClient {
         IngestClient { http, compression }
     }
 
+    /// POSTs one request, and records the rate limits its answer announces.
     pub async fn send(
         &self,
         endpoint: &IngestEndpoint,
         signal: Signal,
         request: &[u8],
+        limits: &RateLimits,
     ) -> SendResult {
         let body = match compress(self.compression, request) {
             Ok(body) => body,
@@ -70,7 +75,22 @@ impl IngestClient {
             Err(e) => return transport_error(e),
         };
         let status = response.status();
-        let delay = retry_after_seconds(response.headers());
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let (now, wall_now) = (Instant::now(), SystemTime::now());
+        limits.update(
+            &endpoint.public_key,
+            status.as_u16(),
+            &LimitHeaders {
+                x_sentry_rate_limits: header("x-sentry-rate-limits"),
+                retry_after: header("retry-after"),
+            },
+            now,
+            wall_now,
+        );
+        let delay = match status {
+            StatusCode::TOO_MANY_REQUESTS => limits.remaining(&endpoint.public_key, signal, now),
+            _ => header("retry-after").and_then(|v| parse_retry_after(v, wall_now)),
+        };
         let body = match read_capped(response, MAX_RESPONSE_BODY).await {
             Ok(body) => body,
             Err(e) if status.is_success() => {
@@ -113,6 +133,7 @@ fn classify(status: StatusCode, delay: Option<Duration>, body: &[u8]) -> SendRes
             status: 403,
             message,
         },
+        413 => SendResult::TooLarge,
         429 => SendResult::Retry {
             reason: format!("rate limited (429): {message}"),
             delay,
@@ -180,10 +201,7 @@ mod tests {
             classify(s(415), None, b""),
             SendResult::Rejected { status: 415, .. }
         ));
-        assert!(matches!(
-            classify(s(413), None, b""),
-            SendResult::Rejected { status: 413, .. }
-        ));
+        assert_eq!(classify(s(413), None, b""), SendResult::TooLarge);
         assert!(matches!(
             classify(s(401), None, b""),
             SendResult::StaleEndpoint { status: 401, .. }

@@ -259,7 +259,7 @@ fn only_the_failed_projects_data_comes_back_for_retry() {
         .insert(2, vec![(StatusCode::SERVICE_UNAVAILABLE, vec![])]);
     fake.lock().unwrap().ingest_answers.insert(
         3,
-        vec![(StatusCode::TOO_MANY_REQUESTS, vec![("retry-after", "3")])],
+        vec![(StatusCode::BAD_GATEWAY, vec![("retry-after", "3")])],
     );
     let service = service(addr);
     let request = batch(&[("checkout", 1), ("orders", 2), ("billing", 3)], 0);

@@ -10,6 +10,13 @@ pub fn now_rfc3339() -> String {
     format_unix(since.as_secs(), since.subsec_micros())
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Formats seconds since the Unix epoch (plus microseconds) as RFC 3339, UTC.
 pub fn format_unix(secs: u64, micros: u32) -> String {
     let days = secs / 86_400;

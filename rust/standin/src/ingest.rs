@@ -179,6 +179,7 @@ pub fn record(
         .collect();
     let items = accepted.map_or(0, |i| i.ids.len());
     let entry = IngestEntry {
+        at_ms: crate::clock::unix_millis(),
         seq: 0,
         signal: route.signal,
         project_id: route.project_id.clone(),

@@ -13,6 +13,8 @@ use crate::state::Org;
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestEntry {
     pub seq: u64,
+    /// When it was answered, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
     pub signal: Signal,
     /// The project id from the URL, as sent.
     pub project_id: String,
@@ -193,6 +195,7 @@ mod tests {
 
     fn entry(signal: Signal, items: usize) -> IngestEntry {
         IngestEntry {
+            at_ms: 0,
             seq: 0,
             signal,
             project_id: "1".into(),

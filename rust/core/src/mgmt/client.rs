@@ -12,7 +12,8 @@ use url::Url;
 use super::models::{Project, ProjectKey, Team};
 use super::paging::next_cursor;
 use crate::config::AuthToken;
-use crate::http::{body_text, read_capped, retry_after_seconds};
+use crate::http::{body_text, read_capped};
+use crate::ratelimit::parse_retry_after;
 use crate::slug::Slug;
 
 /// Management answers larger than this are cut, and then fail to parse.
@@ -191,8 +192,10 @@ impl MgmtClient {
                 status: status.as_u16(),
             }),
             StatusCode::TOO_MANY_REQUESTS => Err(MgmtError::RateLimited {
-                retry_after: rate_limit_reset(&headers, SystemTime::now())
-                    .or_else(|| retry_after_seconds(&headers)),
+                retry_after: rate_limit_reset(&headers, SystemTime::now()).or_else(|| {
+                    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+                    parse_retry_after(value, SystemTime::now())
+                }),
             }),
             _ => Err(MgmtError::Status {
                 status: status.as_u16(),

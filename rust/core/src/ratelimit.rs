@@ -1,0 +1,437 @@
+//! Sentry's rate limits (SPEC 7): the `X-Sentry-Rate-Limits` and `Retry-After`
+//! headers of ingest answers, and deadlines per public key (or organization)
+//! and signal. Pure: the clocks are arguments, nothing sleeps.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::signal::Signal;
+
+/// Limits longer than this are cut to it, so no deadline overflows.
+pub const MAX_LIMIT: Duration = Duration::from_secs(86_400);
+/// A 429 with neither header holds everything this long.
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
+
+/// The rate-limit headers of one ingest answer, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LimitHeaders<'a> {
+    pub x_sentry_rate_limits: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+}
+
+/// Who a limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every key of the organization.
+    Organization,
+    /// The key (or its project) that received the answer.
+    Key,
+}
+
+/// One entry of `X-Sentry-Rate-Limits` that limits traces, logs or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    pub retry_after: Duration,
+    pub traces: bool,
+    pub logs: bool,
+    pub scope: Scope,
+}
+
+/// What a category limits among our signals; `None` for unknown categories.
+fn category(name: &str) -> Option<(bool, bool)> {
+    match name {
+        "span" | "transaction" => Some((true, false)),
+        "log_item" | "log_byte" => Some((false, true)),
+        // Known to Sentry, but neither traces nor logs.
+        "default"
+        | "error"
+        | "security"
+        | "attachment"
+        | "attachment_item"
+        | "session"
+        | "profile"
+        | "profile_chunk"
+        | "replay"
+        | "monitor"
+        | "monitor_seat"
+        | "feedback"
+        | "user_report_v2"
+        | "metric_bucket"
+        | "span_indexed"
+        | "transaction_indexed"
+        | "profile_indexed"
+        | "trace_metric"
+        | "internal" => Some((false, false)),
+        _ => None,
+    }
+}
+
+/// Seconds as given by Sentry: integer or float, finite, not negative; capped.
+fn seconds(value: &str) -> Option<Duration> {
+    let s: f64 = value.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(MAX_LIMIT.as_secs_f64())))
+}
+
+/// The entries of `X-Sentry-Rate-Limits` that concern traces or logs; garbage
+/// entries, and entries whose categories are all unknown, are left out.
+pub fn parse_rate_limits(header: &str) -> Vec<Limit> {
+    let header: String = header.chars().filter(|c| !c.is_whitespace()).collect();
+    header
+        .split(',')
+        .filter_map(|entry| {
+            let mut fields = entry.split(':');
+            let retry_after = seconds(fields.next()?)?;
+            let categories = fields.next()?;
+            let scope = match fields.next()? {
+                "organization" => Scope::Organization,
+                _ => Scope::Key,
+            };
+            let (traces, logs) = if categories.is_empty() {
+                (true, true)
+            } else {
+                let known: Vec<(bool, bool)> = categories.split(';').filter_map(category).collect();
+                if known.is_empty() {
+                    return None;
+                }
+                known
+                    .iter()
+                    .fold((false, false), |(t, l), (kt, kl)| (t || *kt, l || *kl))
+            };
+            (traces || logs).then_some(Limit {
+                retry_after,
+                traces,
+                logs,
+                scope,
+            })
+        })
+        .collect()
+}
+
+/// `Retry-After`: seconds (integer or float) or an HTTP date; a date in the
+/// past is zero, never negative.
+pub fn parse_retry_after(value: &str, wall_now: SystemTime) -> Option<Duration> {
+    seconds(value).or_else(|| {
+        let at = httpdate::parse_http_date(value.trim()).ok()?;
+        Some(
+            at.duration_since(wall_now)
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_LIMIT),
+        )
+    })
+}
+
+/// Deadlines of one key (or of the organization).
+#[derive(Debug, Default, Clone, Copy)]
+struct Deadlines {
+    traces: Option<Instant>,
+    logs: Option<Instant>,
+}
+
+impl Deadlines {
+    fn of(&self, signal: Signal) -> Option<Instant> {
+        match signal {
+            Signal::Traces => self.traces,
+            Signal::Logs => self.logs,
+        }
+    }
+
+    /// Extends (never shortens) the deadlines the limit covers.
+    fn hold(&mut self, limit: &Limit, now: Instant) {
+        let until = now + limit.retry_after;
+        for (covered, deadline) in [
+            (limit.traces, &mut self.traces),
+            (limit.logs, &mut self.logs),
+        ] {
+            if covered {
+                *deadline = (*deadline).max(Some(until));
+            }
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.traces.is_none_or(|d| d <= now) && self.logs.is_none_or(|d| d <= now)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    organization: Deadlines,
+    keys: HashMap<String, Deadlines>,
+}
+
+/// The limits Sentry announced, per public key and for the organization.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    state: Mutex<State>,
+}
+
+impl RateLimits {
+    /// Records the limits an ingest answer for `public_key` announced.
+    pub fn update(
+        &self,
+        public_key: &str,
+        status: u16,
+        headers: &LimitHeaders<'_>,
+        now: Instant,
+        wall_now: SystemTime,
+    ) {
+        let limits = match (headers.x_sentry_rate_limits, status) {
+            (Some(header), _) => parse_rate_limits(header),
+            (None, 429) => vec![Limit {
+                retry_after: headers
+                    .retry_after
+                    .and_then(|v| parse_retry_after(v, wall_now))
+                    .unwrap_or(DEFAULT_LIMIT),
+                traces: true,
+                logs: true,
+                scope: Scope::Key,
+            }],
+            (None, _) => return,
+        };
+        if limits.is_empty() {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.keys.retain(|_, d| !d.expired(now));
+        for limit in &limits {
+            match limit.scope {
+                Scope::Organization => state.organization.hold(limit, now),
+                Scope::Key => state
+                    .keys
+                    .entry(public_key.to_owned())
+                    .or_default()
+                    .hold(limit, now),
+            }
+        }
+    }
+
+    /// Time left before `signal` may be sent with `public_key`; `None` when free.
+    pub fn remaining(&self, public_key: &str, signal: Signal, now: Instant) -> Option<Duration> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = state.keys.get(public_key).and_then(|d| d.of(signal));
+        let until = key.max(state.organization.of(signal))?;
+        (until > now).then(|| until - now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "fedcba9876543210fedcba9876543210";
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    fn limit(retry_after: f64, traces: bool, logs: bool, scope: Scope) -> Limit {
+        Limit {
+            retry_after: secs(retry_after),
+            traces,
+            logs,
+            scope,
+        }
+    }
+
+    fn limits_after(
+        status: u16,
+        rate_limits: Option<&str>,
+        retry_after: Option<&str>,
+    ) -> (RateLimits, Instant) {
+        let limits = RateLimits::default();
+        let now = Instant::now();
+        let headers = LimitHeaders {
+            x_sentry_rate_limits: rate_limits,
+            retry_after,
+        };
+        limits.update(KEY, status, &headers, now, SystemTime::now());
+        (limits, now)
+    }
+
+    #[test]
+    fn parses_integer_and_float_seconds() {
+        assert_eq!(
+            parse_rate_limits("60:span:key"),
+            [limit(60.0, true, false, Scope::Key)]
+        );
+        assert_eq!(
+            parse_rate_limits("2.5:log_item:org"),
+            [limit(2.5, false, true, Scope::Key)]
+        );
+    }
+
+    #[test]
+    fn empty_categories_mean_every_category() {
+        assert_eq!(
+            parse_rate_limits("10::organization:quota"),
+            [limit(10.0, true, true, Scope::Organization)]
+        );
+    }
+
+    #[test]
+    fn reads_several_entries_with_spaces_anywhere() {
+        assert_eq!(
+            parse_rate_limits(
+                " 10 : span ; transaction : key : r1 ,  20:log_byte:organization:r2 "
+            ),
+            [
+                limit(10.0, true, false, Scope::Key),
+                limit(20.0, false, true, Scope::Organization)
+            ]
+        );
+    }
+
+    #[test]
+    fn ignores_unknown_categories_and_trailing_fields() {
+        assert_eq!(
+            parse_rate_limits("5:span;bogus:key:reason:ns1;ns2:extra"),
+            [limit(5.0, true, false, Scope::Key)]
+        );
+        assert_eq!(parse_rate_limits("5:bogus;other:key"), []);
+    }
+
+    #[test]
+    fn categories_of_other_signals_limit_neither() {
+        assert_eq!(parse_rate_limits("60:error;attachment:key"), []);
+        assert_eq!(
+            parse_rate_limits("60:transaction:key"),
+            [limit(60.0, true, false, Scope::Key)]
+        );
+        assert_eq!(
+            parse_rate_limits("60:error;log_item:key"),
+            [limit(60.0, false, true, Scope::Key)]
+        );
+    }
+
+    #[test]
+    fn ignores_garbage_entries_next_to_good_ones() {
+        let header = "garbage, :span:key, abc:span:key, 1e999:span:key, NaN:span:key, inf::key, 7, 3:span, 4:log_item:key";
+        assert_eq!(
+            parse_rate_limits(header),
+            [limit(4.0, false, true, Scope::Key)]
+        );
+        assert_eq!(parse_rate_limits(""), []);
+        assert_eq!(parse_rate_limits(",,,"), []);
+    }
+
+    #[test]
+    fn negative_values_are_ignored_and_huge_ones_capped() {
+        assert_eq!(parse_rate_limits("-5:span:key"), []);
+        assert_eq!(
+            parse_rate_limits("99999999999:span:key")[0].retry_after,
+            MAX_LIMIT
+        );
+    }
+
+    #[test]
+    fn unknown_scopes_apply_to_the_key() {
+        assert_eq!(parse_rate_limits("1:span:project")[0].scope, Scope::Key);
+        assert_eq!(parse_rate_limits("1:span:whatever")[0].scope, Scope::Key);
+    }
+
+    #[test]
+    fn span_limits_hold_traces_not_logs_and_log_limits_the_reverse() {
+        let (limits, now) = limits_after(200, Some("30:span:key"), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(30.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), None);
+        let (limits, now) = limits_after(200, Some("30:log_byte:key"), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), None);
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(30.0)));
+    }
+
+    #[test]
+    fn organization_limits_hold_every_key_key_limits_only_theirs() {
+        let (limits, now) = limits_after(429, Some("10:log_item:organization"), None);
+        assert_eq!(limits.remaining(OTHER, Signal::Logs, now), Some(secs(10.0)));
+        let (limits, now) = limits_after(429, Some("10:log_item:key"), None);
+        assert_eq!(limits.remaining(OTHER, Signal::Logs, now), None);
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(10.0)));
+    }
+
+    #[test]
+    fn the_longest_limit_wins_in_either_order() {
+        for header in ["5:span:key, 50:span:key", "50:span:key, 5:span:key"] {
+            let (limits, now) = limits_after(429, Some(header), None);
+            assert_eq!(
+                limits.remaining(KEY, Signal::Traces, now),
+                Some(secs(50.0)),
+                "{header}"
+            );
+        }
+        let (limits, now) = limits_after(429, Some("50:span:key"), None);
+        let later = LimitHeaders {
+            x_sentry_rate_limits: Some("5:span:key"),
+            retry_after: None,
+        };
+        limits.update(KEY, 429, &later, now, SystemTime::now());
+        assert_eq!(
+            limits.remaining(KEY, Signal::Traces, now),
+            Some(secs(50.0)),
+            "never shortened"
+        );
+    }
+
+    #[test]
+    fn a_429_without_the_header_uses_retry_after_or_sixty_seconds() {
+        let (limits, now) = limits_after(429, None, Some("12"));
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(12.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(12.0)));
+        let (limits, now) = limits_after(429, None, None);
+        assert_eq!(
+            limits.remaining(KEY, Signal::Logs, now),
+            Some(DEFAULT_LIMIT)
+        );
+        let (limits, now) = limits_after(429, None, Some("soon"));
+        assert_eq!(
+            limits.remaining(KEY, Signal::Logs, now),
+            Some(DEFAULT_LIMIT)
+        );
+    }
+
+    #[test]
+    fn a_429_with_the_header_uses_only_the_header() {
+        let (limits, now) = limits_after(429, Some("3:span:key"), Some("100"));
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(3.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), None);
+    }
+
+    #[test]
+    fn other_answers_without_the_header_change_nothing() {
+        let (limits, now) = limits_after(503, None, Some("30"));
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), None);
+        let (limits, now) = limits_after(200, None, None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), None);
+    }
+
+    #[test]
+    fn limits_expire_at_their_deadline() {
+        let (limits, now) = limits_after(429, Some("30:span:key"), None);
+        assert_eq!(
+            limits.remaining(KEY, Signal::Traces, now + secs(29.5)),
+            Some(secs(0.5))
+        );
+        assert_eq!(
+            limits.remaining(KEY, Signal::Traces, now + secs(30.0)),
+            None
+        );
+        assert_eq!(
+            limits.remaining(KEY, Signal::Traces, now + secs(31.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date_never_negative() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("120", now), Some(secs(120.0)));
+        assert_eq!(parse_retry_after(" 1.5 ", now), Some(secs(1.5)));
+        let future = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&future, now), Some(secs(90.0)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-3", now), None);
+        assert_eq!(parse_retry_after("tomorrow", now), None);
+    }
+}
