@@ -9,6 +9,9 @@ use crate::wire::{fields, Field, WireError};
 /// A request and the number of items it holds.
 pub type Counted = (Vec<u8>, u64);
 
+/// Two halves of a message, or `None` when it cannot be halved.
+type Halves = Result<Option<(Vec<u8>, Vec<u8>)>, WireError>;
+
 /// [`halve`], with the number of items of each half.
 pub fn halve_counted(request: &[u8]) -> Result<Option<(Counted, Counted)>, WireError> {
     let Some((a, b)) = halve(request)? else {
@@ -20,7 +23,7 @@ pub fn halve_counted(request: &[u8]) -> Result<Option<(Counted, Counted)>, WireE
 
 /// Two requests that together hold exactly the items of `request`, or `None`
 /// when it holds a single item (or nothing) and cannot be halved.
-fn halve(request: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, WireError> {
+fn halve(request: &[u8]) -> Halves {
     let blocks = of_number(request, field::RESOURCE_BLOCK)?;
     if blocks.len() >= 2 {
         let (a, b) = blocks.split_at(blocks.len() / 2);
@@ -40,16 +43,12 @@ fn halve(request: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, WireError> {
     }))
 }
 
-type Halver<'h> = dyn Fn(&[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, WireError> + 'h;
+type Halver<'h> = dyn Fn(&[u8]) -> Halves + 'h;
 
 /// Halves a message by its repeated field `child`: each half keeps every other
 /// field (the resource, the scope, schema URLs). With one child, halves that
 /// child with `inner` instead.
-fn halve_block(
-    message: &[u8],
-    child: u32,
-    inner: &Halver<'_>,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, WireError> {
+fn halve_block(message: &[u8], child: u32, inner: &Halver<'_>) -> Halves {
     let all: Vec<Field<'_>> = fields(message).collect::<Result<_, _>>()?;
     let (children, others): (Vec<&Field<'_>>, Vec<&Field<'_>>) =
         all.iter().partition(|f| f.number == child);
