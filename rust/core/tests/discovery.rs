@@ -2,15 +2,10 @@
 //! preload, single lookups, negative cache, transient errors, 201/409/429,
 //! self-hosted ingest URLs and hostile service names.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
-use sentry_exporter_core::{ExportOutcome, Logger, Service, Signal};
-use serde_json::{json, Value};
+use sentry_exporter_core::Signal;
+use serde_json::json;
 
 mod common;
 
