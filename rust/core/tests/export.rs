@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use sentry_exporter_core::{Logger, Service, Signal};
+
+mod common;
+
+use common::traces;
 
 /// A canned ingest answer: status and extra headers.
 type Answer = (StatusCode, Vec<(&'static str, &'static str)>);
@@ -130,39 +131,8 @@ fn service(addr: SocketAddr) -> Service {
     service
 }
 
-/// One resource per (service, span count); span ids count up from `first_id`.
 fn batch(services: &[(&str, u64)], first_id: u64) -> ExportTraceServiceRequest {
-    let mut next = first_id;
-    ExportTraceServiceRequest {
-        resource_spans: services
-            .iter()
-            .map(|(name, spans)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![KeyValue {
-                        key: "service.name".into(),
-                        value: Some(AnyValue {
-                            value: Some(any_value::Value::StringValue(name.to_string())),
-                        }),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: (0..*spans)
-                        .map(|_| {
-                            next += 1;
-                            Span {
-                                span_id: next.to_be_bytes().to_vec(),
-                                ..Default::default()
-                            }
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
+    ExportTraceServiceRequest::decode(&traces(services, first_id)[..]).unwrap()
 }
 
 fn span_ids(requests: &[&ExportTraceServiceRequest]) -> Vec<u64> {
