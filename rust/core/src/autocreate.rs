@@ -15,6 +15,7 @@ use crate::endpoints::EndpointCache;
 use crate::log::Logger;
 use crate::mgmt::{MgmtClient, MgmtError};
 use crate::slug::Slug;
+use crate::telemetry::Telemetry;
 
 /// Creations pending at once; more wait for a later retry of their data.
 pub const MAX_PENDING: usize = 256;
@@ -50,6 +51,7 @@ pub struct AutoCreator {
     mgmt: Arc<MgmtClient>,
     endpoints: Arc<EndpointCache>,
     logger: Logger,
+    telemetry: Arc<Telemetry>,
     configured_team: Option<Slug>,
     discovered_team: tokio::sync::Mutex<Option<Slug>>,
     slugs: Mutex<HashMap<Slug, SlugState>>,
@@ -57,8 +59,6 @@ pub struct AutoCreator {
     /// Projects created (201) plus creations running, never above `limit`.
     reserved: AtomicU32,
     limit: u32,
-    /// Projects created (201).
-    created: AtomicU32,
 }
 
 /// Why a creation did not succeed.
@@ -75,6 +75,7 @@ impl AutoCreator {
         mgmt: Arc<MgmtClient>,
         endpoints: Arc<EndpointCache>,
         logger: Logger,
+        telemetry: Arc<Telemetry>,
         team: Option<Slug>,
         limit: u32,
     ) -> AutoCreator {
@@ -82,19 +83,14 @@ impl AutoCreator {
             mgmt,
             endpoints,
             logger,
+            telemetry,
             configured_team: team,
             discovered_team: tokio::sync::Mutex::new(None),
             slugs: Mutex::new(HashMap::new()),
             calls: Semaphore::new(CONCURRENT_CALLS),
             reserved: AtomicU32::new(0),
             limit,
-            created: AtomicU32::new(0),
         }
-    }
-
-    /// Projects this exporter created.
-    pub fn created(&self) -> u32 {
-        self.created.load(Ordering::Relaxed)
     }
 
     /// Starts creating `slug` unless it is already under way. Must be called
@@ -138,7 +134,7 @@ impl AutoCreator {
         match result {
             Ok(created) => {
                 if created {
-                    self.created.fetch_add(1, Ordering::SeqCst);
+                    self.telemetry.project_created();
                 } else {
                     self.reserved.fetch_sub(1, Ordering::SeqCst);
                 }
@@ -146,6 +142,7 @@ impl AutoCreator {
             }
             Err(e) => {
                 self.reserved.fetch_sub(1, Ordering::SeqCst);
+                self.telemetry.project_creation_failed();
                 let reason = e.to_string();
                 self.logger.warn(format!(
                     "cannot create the Sentry project {:?}: {reason}",

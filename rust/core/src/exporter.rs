@@ -22,6 +22,7 @@ use crate::send::{IngestClient, SendResult};
 use crate::signal::Signal;
 use crate::slug::Slug;
 use crate::split::halve_counted;
+use crate::telemetry::{DropReason, Telemetry};
 use crate::wire::WireError;
 
 /// Projects of one batch sent at the same time.
@@ -58,7 +59,8 @@ enum Settled {
     },
     Dropped {
         items: u64,
-        reason: String,
+        reason: DropReason,
+        detail: String,
     },
     Retry {
         request: Vec<u8>,
@@ -70,7 +72,7 @@ enum Settled {
 
 /// Why a project's data cannot be sent now.
 enum Unsent {
-    Drop(String),
+    Drop(DropReason, String),
     Retry {
         reason: String,
         delay: Option<Duration>,
@@ -80,7 +82,11 @@ enum Unsent {
 impl Unsent {
     fn settle(self, request: Vec<u8>, items: u64) -> Settled {
         match self {
-            Unsent::Drop(reason) => Settled::Dropped { items, reason },
+            Unsent::Drop(reason, detail) => Settled::Dropped {
+                items,
+                reason,
+                detail,
+            },
             Unsent::Retry { reason, delay } => Settled::Retry {
                 request,
                 items,
@@ -105,6 +111,7 @@ pub struct Exporter {
     autocreate: Option<Arc<AutoCreator>>,
     ingest: IngestClient,
     limits: RateLimits,
+    telemetry: Arc<Telemetry>,
     logger: Logger,
     warnings: Throttle,
 }
@@ -112,18 +119,21 @@ pub struct Exporter {
 impl Exporter {
     pub fn new(config: &Config, logger: Logger) -> Result<Exporter, ClientError> {
         let http = build_client(&config.http, &logger)?;
+        let telemetry = Arc::new(Telemetry::default());
         let endpoints = Arc::new(EndpointCache::default());
         let mgmt = Arc::new(MgmtClient::new(
             http.clone(),
             &config.url,
             config.org_slug.clone(),
             config.auth_token.clone(),
+            telemetry.clone(),
         ));
         let autocreate = config.auto_create_projects.then(|| {
             Arc::new(AutoCreator::new(
                 mgmt.clone(),
                 endpoints.clone(),
                 logger.clone(),
+                telemetry.clone(),
                 config.team.clone(),
                 config.max_created_projects,
             ))
@@ -133,8 +143,9 @@ impl Exporter {
             endpoints,
             mgmt,
             autocreate,
-            ingest: IngestClient::new(http, config.http.compression),
+            ingest: IngestClient::new(http, config.http.compression, telemetry.clone()),
             limits: RateLimits::default(),
+            telemetry,
             logger,
             warnings: Throttle::new(WARNING_INTERVAL),
         })
@@ -156,8 +167,14 @@ impl Exporter {
     }
 
     /// Projects this exporter created.
-    pub fn created_projects(&self) -> u32 {
-        self.autocreate.as_ref().map_or(0, |a| a.created())
+    pub fn created_projects(&self) -> u64 {
+        self.telemetry.projects_created()
+    }
+
+    /// The exporter's counters, as described by [`Telemetry::snapshot`].
+    pub fn telemetry(&self) -> serde_json::Value {
+        self.telemetry
+            .snapshot(self.endpoints.known_projects() as u64)
     }
 
     /// Exports one OTLP request; each project gets until `deadline`.
@@ -171,6 +188,7 @@ impl Exporter {
         let mut outcome = ExportOutcome::default();
         for (reason, items) in &routed.dropped {
             outcome.dropped += items;
+            self.telemetry.dropped(signal, *reason, *items);
             let problem = format!(
                 "{items} {} dropped: {} (routing attribute unusable and no fallback_project)",
                 signal.item_name(),
@@ -201,16 +219,25 @@ impl Exporter {
                     Settled::Sent { items, rejected } => {
                         outcome.sent += items - rejected;
                         outcome.dropped += rejected;
+                        self.telemetry.sent(signal, items - rejected);
+                        self.telemetry
+                            .dropped(signal, DropReason::PartialSuccess, rejected);
                         if rejected > 0 {
                             outcome.problems.push(format!(
                                 "project {slug}: Sentry rejected {rejected} {items_name}"
                             ));
                         }
                     }
-                    Settled::Dropped { items, reason } => {
+                    Settled::Dropped {
+                        items,
+                        reason,
+                        detail,
+                    } => {
                         outcome.dropped += items;
+                        self.telemetry.dropped(signal, reason, items);
                         outcome.problems.push(format!(
-                            "project {slug}: {items} {items_name} dropped: {reason}"
+                            "project {slug}: {items} {items_name} dropped ({}): {detail}",
+                            reason.as_str()
                         ));
                     }
                     Settled::Retry {
@@ -220,6 +247,7 @@ impl Exporter {
                         delay,
                     } => {
                         outcome.retryable += items;
+                        self.telemetry.failed(signal, items);
                         outcome.retry_after = outcome.retry_after.max(delay);
                         outcome.retry_request.extend_from_slice(&request);
                         outcome.problems.push(format!("project {slug}: {reason}"));
@@ -298,7 +326,8 @@ impl Exporter {
                         ));
                         settled.push(Settled::Dropped {
                             items,
-                            reason: "too_large: a single item is larger than Sentry accepts".into(),
+                            reason: DropReason::TooLarge,
+                            detail: "a single item is larger than Sentry accepts".into(),
                         });
                     }
                 },
@@ -308,9 +337,15 @@ impl Exporter {
                         part.slug,
                         signal.item_name()
                     ));
+                    let reason = if message.contains("FeatureDisabled") {
+                        DropReason::FeatureDisabled
+                    } else {
+                        DropReason::Rejected
+                    };
                     settled.push(Settled::Dropped {
                         items,
-                        reason: format!("rejected by Sentry ({status}): {message}"),
+                        reason,
+                        detail: format!("rejected by Sentry ({status}): {message}"),
                     });
                 }
                 SendResult::StaleEndpoint { status, message } => {
@@ -376,7 +411,10 @@ impl Exporter {
                     slug.as_str()
                 ),
             );
-            Unsent::Drop("project_not_found".into())
+            Unsent::Drop(
+                DropReason::ProjectNotFound,
+                format!("the project does not exist{why}"),
+            )
         };
         let Some(autocreate) = &self.autocreate else {
             return drop("");

@@ -25,6 +25,7 @@ pub mod service;
 pub mod signal;
 pub mod slug;
 mod split;
+pub mod telemetry;
 mod wire;
 
 #[cfg(test)]

@@ -8,25 +8,8 @@ use std::ops::Range;
 use crate::config::RoutingConfig;
 use crate::signal::field;
 use crate::slug::Slug;
+use crate::telemetry::DropReason;
 use crate::wire::{fields, Value, WireError};
-
-/// Why items were dropped before reaching Sentry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// The routing attribute is absent, empty or not a string.
-    MissingAttribute,
-    /// The attribute's value makes no usable slug (say, all digits).
-    InvalidSlug,
-}
-
-impl DropReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::MissingAttribute => "missing_attribute",
-            DropReason::InvalidSlug => "invalid_slug",
-        }
-    }
-}
 
 /// The resource blocks of one project, as ranges of the original request.
 #[derive(Debug, Clone, PartialEq, Eq)]

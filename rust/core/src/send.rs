@@ -2,6 +2,7 @@
 //! project's request, and the answer turned into what to do with the data.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -12,6 +13,7 @@ use crate::endpoint::IngestEndpoint;
 use crate::http::{body_text, read_capped};
 use crate::ratelimit::{parse_retry_after, LimitHeaders, RateLimits};
 use crate::signal::{field, Signal};
+use crate::telemetry::{StatusClass, Telemetry};
 use crate::wire::{fields, Value};
 
 /// Ingest answers are read up to this size (SPEC 6).
@@ -37,11 +39,20 @@ pub enum SendResult {
 pub struct IngestClient {
     http: reqwest::Client,
     compression: Compression,
+    telemetry: Arc<Telemetry>,
 }
 
 impl IngestClient {
-    pub fn new(http: reqwest::Client, compression: Compression) -> IngestClient {
-        IngestClient { http, compression }
+    pub fn new(
+        http: reqwest::Client,
+        compression: Compression,
+        telemetry: Arc<Telemetry>,
+    ) -> IngestClient {
+        IngestClient {
+            http,
+            compression,
+            telemetry,
+        }
     }
 
     /// POSTs one request, and records the rate limits its answer announces.
@@ -72,9 +83,14 @@ impl IngestClient {
         }
         let response = match post.send().await {
             Ok(response) => response,
-            Err(e) => return transport_error(e),
+            Err(e) => {
+                self.telemetry.ingest_request(StatusClass::NoAnswer);
+                return transport_error(e);
+            }
         };
         let status = response.status();
+        self.telemetry
+            .ingest_request(StatusClass::of(status.as_u16()));
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
         let (now, wall_now) = (Instant::now(), SystemTime::now());
         limits.update(

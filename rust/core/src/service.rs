@@ -139,8 +139,13 @@ impl Service {
     }
 
     /// Projects this exporter created.
-    pub fn created_projects(&self) -> u32 {
+    pub fn created_projects(&self) -> u64 {
         self.exporter.created_projects()
+    }
+
+    /// The exporter's counters as JSON (see `telemetry::Telemetry::snapshot`).
+    pub fn telemetry_json(&self) -> String {
+        self.exporter.telemetry().to_string()
     }
 
     /// Stops background work and exports in flight, within [`SHUTDOWN_BOUND`].

@@ -2,6 +2,7 @@
 //! URL as one percent-escaped path segment; lists are followed page by page.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, LINK};
@@ -15,6 +16,7 @@ use crate::config::AuthToken;
 use crate::http::{body_text, read_capped};
 use crate::ratelimit::parse_retry_after;
 use crate::slug::Slug;
+use crate::telemetry::Telemetry;
 
 /// Management answers larger than this are cut, and then fail to parse.
 const MAX_BODY: usize = 4 << 20;
@@ -44,6 +46,20 @@ pub enum MgmtError {
 }
 
 impl MgmtError {
+    /// The result label of a failed call.
+    fn label(&self) -> &'static str {
+        match self {
+            MgmtError::NotFound => "not_found",
+            MgmtError::Conflict => "conflict",
+            MgmtError::Unauthorized { .. } => "unauthorized",
+            MgmtError::RateLimited { .. } => "rate_limited",
+            MgmtError::Status { .. } => "server_error",
+            MgmtError::Transport(_) => "unreachable",
+            MgmtError::BadBody(_) => "bad_answer",
+            MgmtError::TooManyPages => "too_many_pages",
+        }
+    }
+
     /// The delay the API asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -55,6 +71,7 @@ impl MgmtError {
 
 pub struct MgmtClient {
     http: reqwest::Client,
+    telemetry: Arc<Telemetry>,
     /// `{url}/api/0`
     api: String,
     org: Slug,
@@ -68,9 +85,16 @@ struct Page<T> {
 }
 
 impl MgmtClient {
-    pub fn new(http: reqwest::Client, url: &Url, org: Slug, token: AuthToken) -> MgmtClient {
+    pub fn new(
+        http: reqwest::Client,
+        url: &Url,
+        org: Slug,
+        token: AuthToken,
+        telemetry: Arc<Telemetry>,
+    ) -> MgmtClient {
         MgmtClient {
             http,
+            telemetry,
             api: format!("{}/api/0", url.as_str().trim_end_matches('/')),
             org,
             token,
@@ -85,7 +109,7 @@ impl MgmtClient {
             self.org.path_segment(),
             slug.path_segment()
         );
-        self.list_all(&url).await
+        self.list_all("project_keys", &url).await
     }
 
     /// `GET /api/0/organizations/{org}/projects/`, all pages.
@@ -95,7 +119,7 @@ impl MgmtClient {
             self.api,
             self.org.path_segment()
         );
-        self.list_all(&url).await
+        self.list_all("projects", &url).await
     }
 
     /// `GET /api/0/organizations/{org}/project-keys/`, all pages.
@@ -105,7 +129,7 @@ impl MgmtClient {
             self.api,
             self.org.path_segment()
         );
-        self.list_all(&url).await
+        self.list_all("organization_project_keys", &url).await
     }
 
     /// The first team of `GET /api/0/organizations/{org}/teams/`.
@@ -115,7 +139,7 @@ impl MgmtClient {
             self.api,
             self.org.path_segment()
         );
-        let teams: Vec<Team> = self.get(&url, None).await?.body;
+        let teams: Vec<Team> = self.get("teams", &url, None).await?.body;
         Ok(teams.iter().find_map(|t| Slug::parse(&t.slug).ok()))
     }
 
@@ -129,19 +153,23 @@ impl MgmtClient {
         );
         let body = serde_json::json!({"name": slug.as_str(), "slug": slug.as_str(), "platform": CREATED_PLATFORM});
         let request = self.http.post(&url).json(&body);
-        self.call::<serde::de::IgnoredAny>(request)
+        self.call::<serde::de::IgnoredAny>("create_project", request)
             .await
             .map(|_| ())
     }
 
     /// Follows `rel="next"` while there are results, asking the same URL with
     /// the new cursor; stops on a cursor seen before.
-    async fn list_all<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, MgmtError> {
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<Vec<T>, MgmtError> {
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut cursor = None;
         for _ in 0..MAX_PAGES {
-            let page: Page<Vec<T>> = self.get(url, cursor.as_deref()).await?;
+            let page: Page<Vec<T>> = self.get(endpoint, url, cursor.as_deref()).await?;
             items.extend(page.body);
             match page.next {
                 Some(next) if seen.insert(next.clone()) => cursor = Some(next),
@@ -153,6 +181,7 @@ impl MgmtClient {
 
     async fn get<T: DeserializeOwned>(
         &self,
+        endpoint: &'static str,
         url: &str,
         cursor: Option<&str>,
     ) -> Result<Page<T>, MgmtError> {
@@ -160,10 +189,22 @@ impl MgmtClient {
         if let Some(cursor) = cursor {
             request = request.query(&[("cursor", cursor)]);
         }
-        self.call(request).await
+        self.call(endpoint, request).await
     }
 
+    /// One call, counted under `endpoint` with how it ended.
     async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Page<T>, MgmtError> {
+        let result = self.send(request).await;
+        let label = result.as_ref().map_or_else(MgmtError::label, |_| "ok");
+        self.telemetry.mgmt_call(endpoint, label);
+        result
+    }
+
+    async fn send<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Page<T>, MgmtError> {
@@ -225,7 +266,6 @@ fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     /// A projects list whose every page links to a next one: with `same_cursor`,
     /// always the same cursor; otherwise a new one each time.
@@ -253,6 +293,7 @@ mod tests {
             &url,
             Slug::parse("acme").unwrap(),
             AuthToken::new("t".into()),
+            Arc::default(),
         );
         (client, pages)
     }

@@ -1,0 +1,329 @@
+//! Counters of what the exporter did, for the host to publish (the Go component
+//! turns them into the collector's own metrics). Every label takes values from
+//! a fixed set, none names a project, so the number of series stays bounded.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use crate::signal::Signal;
+
+/// Why items were dropped (never to be retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// The routing attribute is absent, empty or not a string.
+    MissingAttribute,
+    /// The attribute's value makes no usable slug (say, all digits).
+    InvalidSlug,
+    /// The project does not exist and is not (or may no longer be) created.
+    ProjectNotFound,
+    /// Sentry refused the data (400, 415, 403 other than a moved project).
+    Rejected,
+    /// Sentry refused the data because a feature is off (403 `FeatureDisabled`).
+    FeatureDisabled,
+    /// A single item larger than Sentry accepts (413).
+    TooLarge,
+    /// Accepted requests whose OTLP `partial_success` rejected some items.
+    PartialSuccess,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 7] = [
+        DropReason::MissingAttribute,
+        DropReason::InvalidSlug,
+        DropReason::ProjectNotFound,
+        DropReason::Rejected,
+        DropReason::FeatureDisabled,
+        DropReason::TooLarge,
+        DropReason::PartialSuccess,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MissingAttribute => "missing_attribute",
+            DropReason::InvalidSlug => "invalid_slug",
+            DropReason::ProjectNotFound => "project_not_found",
+            DropReason::Rejected => "rejected",
+            DropReason::FeatureDisabled => "feature_disabled",
+            DropReason::TooLarge => "too_large",
+            DropReason::PartialSuccess => "partial_success",
+        }
+    }
+}
+
+/// The class of an ingest answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    Success,
+    RateLimited,
+    ClientError,
+    ServerError,
+    /// No answer: connection error or timeout.
+    NoAnswer,
+}
+
+impl StatusClass {
+    const ALL: [StatusClass; 5] = [
+        StatusClass::Success,
+        StatusClass::RateLimited,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+        StatusClass::NoAnswer,
+    ];
+
+    pub fn of(status: u16) -> StatusClass {
+        match status {
+            429 => StatusClass::RateLimited,
+            200..=399 => StatusClass::Success,
+            400..=499 => StatusClass::ClientError,
+            _ => StatusClass::ServerError,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::Success => "2xx",
+            StatusClass::RateLimited => "429",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+            StatusClass::NoAnswer => "no_answer",
+        }
+    }
+}
+
+const SIGNALS: [Signal; 2] = [Signal::Traces, Signal::Logs];
+
+fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Logs => 1,
+    }
+}
+
+#[derive(Debug, Default)]
+struct PerSignal([AtomicU64; 2]);
+
+impl PerSignal {
+    fn add(&self, signal: Signal, n: u64) {
+        self.0[signal_index(signal)].fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self, signal: Signal) -> u64 {
+        self.0[signal_index(signal)].load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    items_sent: PerSignal,
+    items_failed: PerSignal,
+    items_rate_limited: PerSignal,
+    items_dropped: Mutex<BTreeMap<(usize, DropReason), u64>>,
+    ingest_requests: [AtomicU64; 5],
+    mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    projects_created: AtomicU64,
+    project_creations_failed: AtomicU64,
+}
+
+impl Telemetry {
+    pub fn sent(&self, signal: Signal, items: u64) {
+        self.items_sent.add(signal, items);
+    }
+
+    /// Items handed back to the collector to retry.
+    pub fn failed(&self, signal: Signal, items: u64) {
+        self.items_failed.add(signal, items);
+    }
+
+    /// Items held back because a rate limit held (they are retried too).
+    pub fn rate_limited(&self, signal: Signal, items: u64) {
+        self.items_rate_limited.add(signal, items);
+    }
+
+    pub fn dropped(&self, signal: Signal, reason: DropReason, items: u64) {
+        let mut dropped = self.items_dropped.lock().unwrap_or_else(|e| e.into_inner());
+        *dropped.entry((signal_index(signal), reason)).or_default() += items;
+    }
+
+    pub fn ingest_request(&self, class: StatusClass) {
+        let i = StatusClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .unwrap_or(0);
+        self.ingest_requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One management API call: which endpoint, and how it ended.
+    pub fn mgmt_call(&self, endpoint: &'static str, result: &'static str) {
+        let mut calls = self.mgmt_calls.lock().unwrap_or_else(|e| e.into_inner());
+        *calls.entry((endpoint, result)).or_default() += 1;
+    }
+
+    pub fn project_created(&self) {
+        self.projects_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn projects_created(&self) -> u64 {
+        self.projects_created.load(Ordering::Relaxed)
+    }
+
+    pub fn project_creation_failed(&self) {
+        self.project_creations_failed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every metric with its points, zero ones included, so the host can
+    /// register all instruments up front:
+    /// `{"metrics": [{"name", "description", "unit", "kind": "counter"|"gauge", "points": [{"attributes": {..}, "value"}]}]}`.
+    pub fn snapshot(&self, projects_cached: u64) -> Value {
+        let per_signal = |counter: &PerSignal| -> Vec<Value> {
+            SIGNALS
+                .iter()
+                .map(|s| json!({"attributes": {"signal": s.name()}, "value": counter.get(*s)}))
+                .collect()
+        };
+        let dropped = self.items_dropped.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped: Vec<Value> = SIGNALS
+            .iter()
+            .flat_map(|s| DropReason::ALL.iter().map(move |r| (*s, *r)))
+            .map(|(s, r)| {
+                let value = dropped.get(&(signal_index(s), r)).copied().unwrap_or(0);
+                json!({"attributes": {"signal": s.name(), "reason": r.as_str()}, "value": value})
+            })
+            .collect();
+        let requests: Vec<Value> = StatusClass::ALL
+            .iter()
+            .zip(&self.ingest_requests)
+            .map(|(c, n)| json!({"attributes": {"status_class": c.as_str()}, "value": n.load(Ordering::Relaxed)}))
+            .collect();
+        let mgmt: Vec<Value> = self
+            .mgmt_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((endpoint, result), n)| json!({"attributes": {"endpoint": endpoint, "result": result}, "value": n}))
+            .collect();
+        let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
+        let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
+        json!({"metrics": [
+            metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
+            metric("items_failed", "Spans and log records handed back to the collector to retry", "{items}", "counter", per_signal(&self.items_failed)),
+            metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
+            metric("items_dropped", "Spans and log records dropped for good, by reason", "{items}", "counter", dropped),
+            metric("ingest_requests", "Requests to Sentry's OTLP ingest, by answer", "{requests}", "counter", requests),
+            metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
+            metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
+            metric("projects_created", "Projects created by this exporter", "{projects}", "counter", one(self.projects_created.load(Ordering::Relaxed))),
+            metric("project_creations_failed", "Project creations that failed", "{projects}", "counter", one(self.project_creations_failed.load(Ordering::Relaxed))),
+        ]})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(snapshot: &Value, name: &str, attributes: Value) -> u64 {
+        let metric = snapshot["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap();
+        let point = metric["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["attributes"] == attributes);
+        point.map_or(0, |p| p["value"].as_u64().unwrap())
+    }
+
+    #[test]
+    fn snapshot_holds_every_count_under_its_labels() {
+        let t = Telemetry::default();
+        t.sent(Signal::Traces, 5);
+        t.sent(Signal::Logs, 2);
+        t.failed(Signal::Logs, 3);
+        t.rate_limited(Signal::Traces, 4);
+        t.dropped(Signal::Traces, DropReason::MissingAttribute, 7);
+        t.dropped(Signal::Traces, DropReason::MissingAttribute, 1);
+        t.dropped(Signal::Logs, DropReason::TooLarge, 1);
+        t.ingest_request(StatusClass::of(200));
+        t.ingest_request(StatusClass::of(429));
+        t.ingest_request(StatusClass::of(503));
+        t.ingest_request(StatusClass::NoAnswer);
+        t.mgmt_call("project_keys", "not_found");
+        t.project_created();
+        let s = t.snapshot(9);
+        assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
+        assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
+        assert_eq!(point(&s, "items_failed", json!({"signal": "logs"})), 3);
+        assert_eq!(
+            point(&s, "items_rate_limited", json!({"signal": "traces"})),
+            4
+        );
+        assert_eq!(
+            point(
+                &s,
+                "items_dropped",
+                json!({"signal": "traces", "reason": "missing_attribute"})
+            ),
+            8
+        );
+        assert_eq!(
+            point(
+                &s,
+                "items_dropped",
+                json!({"signal": "logs", "reason": "too_large"})
+            ),
+            1
+        );
+        assert_eq!(
+            point(
+                &s,
+                "items_dropped",
+                json!({"signal": "logs", "reason": "rejected"})
+            ),
+            0
+        );
+        for class in ["2xx", "429", "5xx", "no_answer"] {
+            assert_eq!(
+                point(&s, "ingest_requests", json!({"status_class": class})),
+                1,
+                "{class}"
+            );
+        }
+        assert_eq!(
+            point(
+                &s,
+                "management_calls",
+                json!({"endpoint": "project_keys", "result": "not_found"})
+            ),
+            1
+        );
+        assert_eq!(point(&s, "projects_cached", json!({})), 9);
+        assert_eq!(point(&s, "projects_created", json!({})), 1);
+    }
+
+    #[test]
+    fn every_metric_is_listed_even_before_anything_happened() {
+        let s = Telemetry::default().snapshot(0);
+        let names: Vec<&str> = s["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 9);
+        assert_eq!(
+            point(
+                &s,
+                "items_dropped",
+                json!({"signal": "logs", "reason": "invalid_slug"})
+            ),
+            0
+        );
+    }
+}
