@@ -215,6 +215,26 @@ SentryResult sentry_exporter_shutdown(const struct SentryExporter *exporter);
 void sentry_exporter_free(struct SentryExporter *exporter);
 
 /*
+ Writes the exporter's counters as UTF-8 JSON into `*json_out` (to be freed
+ with `sentry_bytes_free`): `{"metrics": [{"name", "description", "unit",
+ "kind": "counter"|"gauge", "points": [{"attributes": {...}, "value"}]}]}`.
+ Every metric is listed from the start, with zero points.
+
+ # Safety
+ `exporter` as for `sentry_exporter_start`; `json_out` writable.
+ */
+SentryResult sentry_exporter_telemetry(const struct SentryExporter *exporter,
+                                       struct SentryBytes *json_out);
+
+/*
+ Frees bytes returned by `sentry_exporter_telemetry`. Empty bytes are ignored.
+
+ # Safety
+ `bytes` must come from `sentry_exporter_telemetry` and be freed once.
+ */
+void sentry_bytes_free(struct SentryBytes bytes);
+
+/*
  Frees an outcome and the bytes it holds. NULL is ignored.
 
  # Safety

@@ -340,6 +340,42 @@ pub unsafe extern "C" fn sentry_exporter_free(exporter: *mut SentryExporter) {
     });
 }
 
+/// Writes the exporter's counters as UTF-8 JSON into `*json_out` (to be freed
+/// with `sentry_bytes_free`): `{"metrics": [{"name", "description", "unit",
+/// "kind": "counter"|"gauge", "points": [{"attributes": {...}, "value"}]}]}`.
+/// Every metric is listed from the start, with zero points.
+///
+/// # Safety
+/// `exporter` as for `sentry_exporter_start`; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_exporter_telemetry(
+    exporter: *const SentryExporter,
+    json_out: *mut SentryBytes,
+) -> SentryResult {
+    guard(|| {
+        let Some(exporter) = exporter.as_ref() else {
+            return SentryResult::NullArgument;
+        };
+        if json_out.is_null() {
+            return SentryResult::NullArgument;
+        }
+        *json_out = bytes_out(exporter.service.telemetry_json().into_bytes());
+        SentryResult::Ok
+    })
+}
+
+/// Frees bytes returned by `sentry_exporter_telemetry`. Empty bytes are ignored.
+///
+/// # Safety
+/// `bytes` must come from `sentry_exporter_telemetry` and be freed once.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_bytes_free(bytes: SentryBytes) {
+    guard(|| {
+        bytes_free(&bytes);
+        SentryResult::Ok
+    });
+}
+
 /// Frees an outcome and the bytes it holds. NULL is ignored.
 ///
 /// # Safety

@@ -263,6 +263,47 @@ fn logs_reach_the_callback_with_their_level() {
 }
 
 #[test]
+fn telemetry_is_json_listing_every_metric() {
+    let exporter = new_exporter(CONFIG).unwrap();
+    let mut json = SentryBytes {
+        ptr: ptr::null(),
+        len: 0,
+    };
+    unsafe {
+        assert_eq!(
+            sentry_exporter_telemetry(exporter, &mut json),
+            SentryResult::Ok
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_slice(std::slice::from_raw_parts(json.ptr, json.len)).unwrap();
+        sentry_bytes_free(json);
+        let names: Vec<&str> = parsed["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"items_dropped") && names.contains(&"projects_cached"),
+            "{names:?}"
+        );
+        assert_eq!(
+            sentry_exporter_telemetry(exporter, ptr::null_mut()),
+            SentryResult::NullArgument
+        );
+        let mut unused = SentryBytes {
+            ptr: ptr::null(),
+            len: 0,
+        };
+        assert_eq!(
+            sentry_exporter_telemetry(ptr::null(), &mut unused),
+            SentryResult::NullArgument
+        );
+        sentry_exporter_free(exporter);
+    }
+}
+
+#[test]
 fn a_panic_becomes_an_error_code() {
     assert_eq!(guard(|| panic!("injected")), SentryResult::Panic);
     assert_eq!(guard(|| SentryResult::Ok), SentryResult::Ok);
