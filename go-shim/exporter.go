@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
@@ -29,6 +30,7 @@ import (
 type coreAPI interface {
 	Start() error
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
+	Telemetry() ([]byte, error)
 	Shutdown() error
 	Free()
 }
@@ -36,6 +38,8 @@ type coreAPI interface {
 // sharedCore is the core of one *Config and the number of exporters using it.
 type sharedCore struct {
 	core coreAPI
+	// metrics publishes the core's counters through the collector's MeterProvider.
+	metrics metric.Registration
 
 	startOnce sync.Once
 	startErr  error
@@ -59,7 +63,7 @@ type coreRegistry struct {
 var cores = &coreRegistry{byConfig: map[*Config]*sharedCore{}}
 
 // acquire returns the core of cfg, creating it on first use, and takes a reference.
-func (r *coreRegistry) acquire(cfg *Config, logger *zap.Logger) (*sharedCore, error) {
+func (r *coreRegistry) acquire(cfg *Config, set exporter.Settings) (*sharedCore, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s, ok := r.byConfig[cfg]; ok {
@@ -70,11 +74,16 @@ func (r *coreRegistry) acquire(cfg *Config, logger *zap.Logger) (*sharedCore, er
 	if err != nil {
 		return nil, err
 	}
-	core, err := ffi.New(configJSON, logger)
+	core, err := ffi.New(configJSON, set.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("creating the sentry exporter: %w", err)
 	}
-	s := &sharedCore{core: core, refs: 1}
+	metrics, err := registerCoreMetrics(set.MeterProvider, core.Telemetry)
+	if err != nil {
+		core.Free()
+		return nil, fmt.Errorf("registering the sentry exporter's metrics: %w", err)
+	}
+	s := &sharedCore{core: core, metrics: metrics, refs: 1}
 	r.byConfig[cfg] = s
 	return s, nil
 }
@@ -92,7 +101,7 @@ func (r *coreRegistry) release(cfg *Config, s *sharedCore) error {
 	if !last {
 		return nil
 	}
-	err := s.core.Shutdown()
+	err := errors.Join(s.metrics.Unregister(), s.core.Shutdown())
 	// Free waits for exports still in the core; after it they get ErrShutDown.
 	s.core.Free()
 	return err
@@ -110,7 +119,7 @@ type sentryExporter struct {
 }
 
 func newSentryExporter(cfg *Config, set exporter.Settings) (*sentryExporter, error) {
-	shared, err := cores.acquire(cfg, set.Logger)
+	shared, err := cores.acquire(cfg, set)
 	if err != nil {
 		return nil, err
 	}

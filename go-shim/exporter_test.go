@@ -252,6 +252,9 @@ type fakeCore struct {
 func (f *fakeCore) Start() error    { return nil }
 func (f *fakeCore) Shutdown() error { return nil }
 func (f *fakeCore) Free()           {}
+func (f *fakeCore) Telemetry() ([]byte, error) {
+	return []byte(`{"metrics":[]}`), nil
+}
 func (f *fakeCore) Export(_ ffi.Signal, _ []byte, timeout time.Duration) (ffi.Outcome, error) {
 	f.timeout = timeout
 	return f.outcome, f.err

@@ -139,6 +139,21 @@ func timeoutMillis(d time.Duration) uint64 {
 	return uint64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
+// Telemetry returns the core's counters as JSON (see sentry_exporter_telemetry).
+func (c *Core) Telemetry() ([]byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return nil, ErrShutDown
+	}
+	var out C.SentryBytes
+	if err := resultError("sentry_exporter_telemetry", resultCode(C.sentry_exporter_telemetry(c.ptr, &out)), ""); err != nil {
+		return nil, err
+	}
+	defer C.sentry_bytes_free(out)
+	return goBytes(out), nil
+}
+
 // Shutdown stops the core's background work (bounded by the core to 5 s); later exports
 // fail with ErrShutDown. Twice, without Start, or after Free is fine.
 func (c *Core) Shutdown() error {

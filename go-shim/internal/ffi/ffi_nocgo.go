@@ -20,6 +20,9 @@ func New([]byte, *zap.Logger) (*Core, error) { return nil, ErrNoCgo }
 // Start fails with ErrNoCgo.
 func (*Core) Start() error { return ErrNoCgo }
 
+// Telemetry fails with ErrNoCgo.
+func (*Core) Telemetry() ([]byte, error) { return nil, ErrNoCgo }
+
 // Export fails with ErrNoCgo.
 func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
 
