@@ -33,12 +33,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--protocol", choices=["grpc", "http"], required=True)
     parser.add_argument("--endpoint", required=True, help="host:port of the collector's OTLP receiver")
-    parser.add_argument("--service", required=True)
+    parser.add_argument("--service", required=True, help='"" sends resources without service.name')
     parser.add_argument("--spans", type=int, default=0)
     parser.add_argument("--logs", type=int, default=0)
     args = parser.parse_args()
 
-    resource = Resource.create({"service.name": args.service})
+    # Resource.create would add a default service.name; an empty --service means none at all.
+    resource = Resource.create({"service.name": args.service}) if args.service else Resource({})
     span_exporter, log_exporter = exporters(args.protocol, args.endpoint)
 
     sent = InMemorySpanExporter()

@@ -284,6 +284,7 @@ impl Exporter {
                 .limits
                 .remaining(&endpoint.public_key, signal, Instant::now())
             {
+                self.telemetry.rate_limited(signal, items);
                 settled.push(Settled::Retry {
                     request,
                     items,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::signal::Signal;
 
-/// Limits longer than this are cut to it, so no deadline overflows.
+/// Limits longer than this (one day) are cut to it, so no deadline overflows;
+/// a longer one is re-announced by the next answer anyway.
 pub const MAX_LIMIT: Duration = Duration::from_secs(86_400);
 /// A 429 with neither header holds everything this long.
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
@@ -30,7 +31,7 @@ pub enum Scope {
 }
 
 /// One entry of `X-Sentry-Rate-Limits` that limits traces, logs or both.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     pub retry_after: Duration,
     pub traces: bool,
@@ -43,7 +44,8 @@ fn category(name: &str) -> Option<(bool, bool)> {
     match name {
         "span" | "transaction" => Some((true, false)),
         "log_item" | "log_byte" => Some((false, true)),
-        // Known to Sentry, but neither traces nor logs.
+        // Known to Sentry, but neither traces nor logs (`*_indexed` limit only
+        // what is stored in full, not what is accepted).
         "default"
         | "error"
         | "security"
@@ -51,16 +53,23 @@ fn category(name: &str) -> Option<(bool, bool)> {
         | "attachment_item"
         | "session"
         | "profile"
+        | "profile_indexed"
+        | "profile_duration"
+        | "profile_duration_ui"
         | "profile_chunk"
+        | "profile_chunk_ui"
         | "replay"
+        | "replay_video"
         | "monitor"
         | "monitor_seat"
+        | "uptime"
         | "feedback"
         | "user_report_v2"
         | "metric_bucket"
+        | "metric_second"
         | "span_indexed"
         | "transaction_indexed"
-        | "profile_indexed"
+        | "transaction_processed"
         | "trace_metric"
         | "internal" => Some((false, false)),
         _ => None,
@@ -75,6 +84,10 @@ fn seconds(value: &str) -> Option<Duration> {
 
 /// The entries of `X-Sentry-Rate-Limits` that concern traces or logs; garbage
 /// entries, and entries whose categories are all unknown, are left out.
+///
+/// An entry needs at least `retry_after:categories`. Sentry's SDK guide lets
+/// clients ignore the scope, so an entry without one still holds, for the key
+/// only (the narrowest scope); `reason_code` and later fields are ignored.
 pub fn parse_rate_limits(header: &str) -> Vec<Limit> {
     let header: String = header.chars().filter(|c| !c.is_whitespace()).collect();
     header
@@ -83,8 +96,8 @@ pub fn parse_rate_limits(header: &str) -> Vec<Limit> {
             let mut fields = entry.split(':');
             let retry_after = seconds(fields.next()?)?;
             let categories = fields.next()?;
-            let scope = match fields.next()? {
-                "organization" => Scope::Organization,
+            let scope = match fields.next() {
+                Some("organization") => Scope::Organization,
                 _ => Scope::Key,
             };
             let (traces, logs) = if categories.is_empty() {
@@ -176,7 +189,12 @@ impl RateLimits {
         now: Instant,
         wall_now: SystemTime,
     ) {
-        let limits = match (headers.x_sentry_rate_limits, status) {
+        // A blank header says nothing: a 429 carrying one falls back to
+        // `Retry-After` like a 429 without it.
+        let rate_limits = headers
+            .x_sentry_rate_limits
+            .filter(|h| !h.trim().is_empty());
+        let limits = match (rate_limits, status) {
             (Some(header), _) => parse_rate_limits(header),
             (None, 429) => vec![Limit {
                 retry_after: headers
@@ -307,7 +325,7 @@ mod tests {
 
     #[test]
     fn ignores_garbage_entries_next_to_good_ones() {
-        let header = "garbage, :span:key, abc:span:key, 1e999:span:key, NaN:span:key, inf::key, 7, 3:span, 4:log_item:key";
+        let header = "garbage, :span:key, abc:span:key, 1e999:span:key, NaN:span:key, inf::key, 7, 3;span:key, 4:log_item:key";
         assert_eq!(
             parse_rate_limits(header),
             [limit(4.0, false, true, Scope::Key)]
@@ -323,6 +341,19 @@ mod tests {
             parse_rate_limits("99999999999:span:key")[0].retry_after,
             MAX_LIMIT
         );
+    }
+
+    #[test]
+    fn a_missing_scope_means_the_key_and_one_field_is_too_few() {
+        assert_eq!(
+            parse_rate_limits("3:span"),
+            [limit(3.0, true, false, Scope::Key)]
+        );
+        assert_eq!(
+            parse_rate_limits("3:"),
+            [limit(3.0, true, true, Scope::Key)]
+        );
+        assert_eq!(parse_rate_limits("3"), []);
     }
 
     #[test]
@@ -433,5 +464,182 @@ mod tests {
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("-3", now), None);
         assert_eq!(parse_retry_after("tomorrow", now), None);
+    }
+
+    /// `update` on `limits` with fixed clocks.
+    fn answer(
+        limits: &RateLimits,
+        key: &str,
+        status: u16,
+        rate_limits: Option<&str>,
+        retry_after: Option<&str>,
+        now: Instant,
+        wall_now: SystemTime,
+    ) {
+        let headers = LimitHeaders {
+            x_sentry_rate_limits: rate_limits,
+            retry_after,
+        };
+        limits.update(key, status, &headers, now, wall_now);
+    }
+
+    fn wall() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    #[test]
+    fn an_error_only_limit_holds_neither_signal() {
+        let (limits, now) = limits_after(429, Some("60:error:key, 60:error:organization"), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), None);
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), None);
+    }
+
+    #[test]
+    fn a_transaction_limit_holds_traces_only() {
+        let (limits, now) = limits_after(200, Some("45:transaction:project"), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(45.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), None);
+    }
+
+    #[test]
+    fn an_all_categories_limit_holds_both_signals() {
+        let (limits, now) = limits_after(200, Some(" 20 : : key "), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(20.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(20.0)));
+    }
+
+    #[test]
+    fn a_huge_limit_is_held_for_the_cap() {
+        let (limits, now) = limits_after(429, Some("1e300:span:key"), None);
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(MAX_LIMIT));
+        let (limits, now) = limits_after(429, None, Some("18446744073709551616"));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(MAX_LIMIT));
+    }
+
+    #[test]
+    fn a_429_with_a_future_http_date_holds_until_then() {
+        let limits = RateLimits::default();
+        let now = Instant::now();
+        let date = httpdate::fmt_http_date(wall() + Duration::from_secs(90));
+        answer(&limits, KEY, 429, None, Some(&date), now, wall());
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(90.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(90.0)));
+    }
+
+    #[test]
+    fn a_429_with_a_past_http_date_holds_nothing_and_never_goes_negative() {
+        let limits = RateLimits::default();
+        let now = Instant::now();
+        let date = httpdate::fmt_http_date(wall() - Duration::from_secs(90));
+        answer(&limits, KEY, 429, None, Some(&date), now, wall());
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), None);
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), None);
+    }
+
+    #[test]
+    fn a_429_with_a_blank_header_falls_back_to_retry_after() {
+        let (limits, now) = limits_after(429, Some("  "), Some("7"));
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(7.0)));
+        let (limits, now) = limits_after(429, Some(""), None);
+        assert_eq!(
+            limits.remaining(KEY, Signal::Logs, now),
+            Some(DEFAULT_LIMIT)
+        );
+    }
+
+    #[test]
+    fn a_200_with_the_header_updates_the_limits() {
+        let (limits, now) = limits_after(200, Some("15:span:key"), None);
+        answer(
+            &limits,
+            KEY,
+            200,
+            Some("25:log_item:key"),
+            None,
+            now,
+            wall(),
+        );
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(15.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(25.0)));
+    }
+
+    #[test]
+    fn a_200_without_the_header_leaves_the_limits_running() {
+        let (limits, now) = limits_after(429, Some("30:span:key, 30:log_byte:organization"), None);
+        answer(&limits, KEY, 200, None, Some("1"), now + secs(10.0), wall());
+        answer(&limits, OTHER, 200, None, None, now + secs(10.0), wall());
+        let later = now + secs(10.0);
+        assert_eq!(
+            limits.remaining(KEY, Signal::Traces, later),
+            Some(secs(20.0))
+        );
+        assert_eq!(
+            limits.remaining(OTHER, Signal::Logs, later),
+            Some(secs(20.0))
+        );
+    }
+
+    #[test]
+    fn key_and_organization_limits_combine_to_the_longer() {
+        let limits = RateLimits::default();
+        let now = Instant::now();
+        answer(&limits, KEY, 429, Some("40:span:key"), None, now, wall());
+        answer(
+            &limits,
+            OTHER,
+            429,
+            Some("10::organization"),
+            None,
+            now,
+            wall(),
+        );
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(40.0)));
+        assert_eq!(limits.remaining(KEY, Signal::Logs, now), Some(secs(10.0)));
+        assert_eq!(
+            limits.remaining(OTHER, Signal::Traces, now),
+            Some(secs(10.0))
+        );
+        answer(
+            &limits,
+            OTHER,
+            429,
+            Some("90:span:organization"),
+            None,
+            now,
+            wall(),
+        );
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(90.0)));
+    }
+
+    #[test]
+    fn a_longer_limit_announced_later_extends_a_running_one() {
+        let (limits, now) = limits_after(429, Some("10:span:key"), None);
+        answer(
+            &limits,
+            KEY,
+            429,
+            Some("10:span:key"),
+            None,
+            now + secs(5.0),
+            wall(),
+        );
+        assert_eq!(limits.remaining(KEY, Signal::Traces, now), Some(secs(15.0)));
+    }
+
+    #[test]
+    fn expired_keys_are_pruned_on_update() {
+        let (limits, now) = limits_after(429, Some("5:span:key"), None);
+        answer(
+            &limits,
+            OTHER,
+            429,
+            Some("5:log_item:key"),
+            None,
+            now + secs(6.0),
+            wall(),
+        );
+        let state = limits.state.lock().unwrap();
+        assert!(!state.keys.contains_key(KEY));
+        assert!(state.keys.contains_key(OTHER));
     }
 }

@@ -118,6 +118,15 @@ fn a_span_limit_holds_traces_of_that_key_but_not_its_logs() {
         1,
         "no request while the limit holds"
     );
+    let telemetry: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    let limited = telemetry["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "items_rate_limited")
+        .unwrap()["points"][0]["value"]
+        .clone();
+    assert_eq!(limited, json!(2), "the held-back spans are counted");
 
     let logs = service
         .export(Signal::Logs, &logs("p1", 3, 0), None)

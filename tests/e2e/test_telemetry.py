@@ -1,0 +1,80 @@
+"""The exporter's own metrics, scraped from the running collector's telemetry
+endpoint, agree with what the stand-in saw."""
+
+import re
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import run, wait_until
+
+SDK_CLIENT = Path(__file__).with_name("sdk_client.py")
+PREFIX = "otelcol_exporter_sentry_"
+
+
+def scrape(url):
+    """{(name, frozenset(labels)): value} of our metrics."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    metrics = {}
+    for line in text.splitlines():
+        m = re.match(r"^(" + PREFIX + r"\w+?)(?:_total)?(?:\{(.*)\})? (\S+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            labels = {k: v for k, v in labels.items() if k in ("signal", "reason", "status_class", "endpoint", "result")}
+            metrics[(m.group(1)[len(PREFIX):], frozenset(labels.items()))] = float(m.group(3))
+    return metrics
+
+
+def value(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0)
+
+
+def test_metrics_match_what_sentry_saw(start_standin, start_collector, telemetrygen):
+    standin = start_standin("--projects", "frontend")
+    collector = start_collector({
+        "url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
+        "auto_create_projects": True,
+        "retry_on_failure": {"enabled": True, "initial_interval": "100ms"},
+    })
+    # A span limit on frontend's first batch; its second batch comes while the limit holds.
+    standin.fault({"target": "ingest", "project": "frontend", "signal": "traces", "status": 429,
+                   "headers": {"X-Sentry-Rate-Limits": "5:span:key:test"}, "times": 1})
+    def frontend_traces(traces):
+        run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+             "--service", "frontend", "--traces", traces, "--rate", 1000])
+
+    frontend_traces(10)
+    wait_until("the 429", lambda: any(
+        r["status"] == 429 for r in standin.records()["projects"]["frontend"]["requests"]))
+    frontend_traces(50)
+    run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+         "--service", "brand-new", "--traces", 10, "--rate", 1000])
+    unnamed = 15
+    run([sys.executable, SDK_CLIENT, "--protocol", "grpc", "--endpoint", collector.grpc_endpoint,
+         "--service", "", "--spans", unnamed, "--logs", 0])
+
+    def settled():
+        projects = standin.records()["projects"]
+        return (sum(projects.get("frontend", {}).get("spans", {}).values()) >= 120
+                and sum(projects.get("brand-new", {}).get("spans", {}).values()) >= 20)
+
+    wait_until("every span to arrive", settled, timeout=60)
+    time.sleep(1)
+    records = standin.records()
+    metrics = wait_until("the metrics to catch up",
+                         lambda: (m := scrape(collector.metrics_url))
+                         and value(m, "items_sent", signal="traces") >= 140 and m)
+
+    received = sum(sum(p["spans"].values()) for p in records["projects"].values())
+    answers = [r["status"] for p in records["projects"].values() for r in p["requests"]]
+    print({k: v for k, v in metrics.items() if v})
+    assert value(metrics, "items_sent", signal="traces") == received == 140
+    assert value(metrics, "items_dropped", signal="traces", reason="missing_attribute") == unnamed
+    assert value(metrics, "items_rate_limited", signal="traces") > 0
+    assert value(metrics, "ingest_requests", status_class="429") == answers.count(429) == 1
+    assert value(metrics, "ingest_requests", status_class="2xx") == answers.count(200)
+    assert value(metrics, "projects_created") == len(records["projects_created"]) == 1
+    assert value(metrics, "management_calls", endpoint="create_project", result="ok") == 1
+    assert value(metrics, "projects_cached") == 2
