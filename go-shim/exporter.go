@@ -116,6 +116,8 @@ type sentryExporter struct {
 	released    atomic.Bool
 	releaseOnce sync.Once
 	releaseErr  error
+	// status reports the core's health as this component's status while started.
+	status *statusWatcher
 }
 
 func newSentryExporter(cfg *Config, set exporter.Settings) (*sentryExporter, error) {
@@ -126,17 +128,24 @@ func newSentryExporter(cfg *Config, set exporter.Settings) (*sentryExporter, err
 	return &sentryExporter{cfg: cfg, shared: shared, logger: set.Logger}, nil
 }
 
-func (e *sentryExporter) start(context.Context, component.Host) error {
+func (e *sentryExporter) start(_ context.Context, host component.Host) error {
 	if e.released.Load() {
 		return ffi.ErrShutDown
 	}
-	return e.shared.start()
+	if err := e.shared.start(); err != nil {
+		return err
+	}
+	e.status = watchStatus(host, e.shared.core.Telemetry, statusInterval)
+	return nil
 }
 
 // shutdown releases this exporter's reference once; Shutdown twice, or without Start, is safe.
 func (e *sentryExporter) shutdown(context.Context) error {
 	e.releaseOnce.Do(func() {
 		e.released.Store(true)
+		if e.status != nil {
+			e.status.close()
+		}
 		e.releaseErr = cores.release(e.cfg, e.shared)
 	})
 	return e.releaseErr

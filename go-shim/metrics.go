@@ -18,7 +18,13 @@ import (
 const metricPrefix = "otelcol_exporter_sentry_"
 
 type coreSnapshot struct {
+	Health  coreHealth   `json:"health"`
 	Metrics []coreMetric `json:"metrics"`
+}
+
+// coreHealth says why Sentry cannot be used right now; Problem is empty when it can.
+type coreHealth struct {
+	Problem string `json:"problem"`
 }
 
 type coreMetric struct {

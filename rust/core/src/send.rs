@@ -85,12 +85,23 @@ impl IngestClient {
             Ok(response) => response,
             Err(e) => {
                 self.telemetry.ingest_request(StatusClass::NoAnswer);
-                return transport_error(e);
+                let result = transport_error(e);
+                if let SendResult::Retry { reason, .. } = &result {
+                    self.telemetry.unhealthy(format!("Sentry ingest: {reason}"));
+                }
+                return result;
             }
         };
         let status = response.status();
-        self.telemetry
-            .ingest_request(StatusClass::of(status.as_u16()));
+        let class = StatusClass::of(status.as_u16());
+        self.telemetry.ingest_request(class);
+        match class {
+            StatusClass::Success => self.telemetry.healthy(),
+            StatusClass::ServerError => self
+                .telemetry
+                .unhealthy(format!("Sentry ingest answered {status}")),
+            _ => {}
+        }
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
         let (now, wall_now) = (Instant::now(), SystemTime::now());
         limits.update(

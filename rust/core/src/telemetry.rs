@@ -125,6 +125,9 @@ pub struct Telemetry {
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
     project_creations_failed: AtomicU64,
+    /// Why Sentry cannot be used right now (unreachable, token refused); `None` when the
+    /// last call that could tell went well.
+    problem: Mutex<Option<String>>,
 }
 
 impl Telemetry {
@@ -174,6 +177,16 @@ impl Telemetry {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sentry answered as it should (ingest accepted data, or a management call worked).
+    pub fn healthy(&self) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Sentry cannot be used: unreachable, failing, or refusing the token.
+    pub fn unhealthy(&self, problem: impl Into<String>) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(problem.into());
+    }
+
     /// Every metric with its points, zero ones included, so the host can
     /// register all instruments up front:
     /// `{"metrics": [{"name", "description", "unit", "kind": "counter"|"gauge", "points": [{"attributes": {..}, "value"}]}]}`.
@@ -207,7 +220,12 @@ impl Telemetry {
             .collect();
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
-        json!({"metrics": [
+        let problem = self
+            .problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        json!({"health": {"ok": problem.is_none(), "problem": problem}, "metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry", "{items}", "counter", per_signal(&self.items_failed)),
             metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
@@ -305,6 +323,22 @@ mod tests {
         );
         assert_eq!(point(&s, "projects_cached", json!({})), 9);
         assert_eq!(point(&s, "projects_created", json!({})), 1);
+    }
+
+    #[test]
+    fn health_follows_the_last_telling_call() {
+        let t = Telemetry::default();
+        assert_eq!(
+            t.snapshot(0)["health"],
+            json!({"ok": true, "problem": null})
+        );
+        t.unhealthy("management API unreachable");
+        assert_eq!(
+            t.snapshot(0)["health"],
+            json!({"ok": false, "problem": "management API unreachable"})
+        );
+        t.healthy();
+        assert_eq!(t.snapshot(0)["health"]["ok"], json!(true));
     }
 
     #[test]

@@ -201,6 +201,15 @@ impl MgmtClient {
         let result = self.send(request).await;
         let label = result.as_ref().map_or_else(MgmtError::label, |_| "ok");
         self.telemetry.mgmt_call(endpoint, label);
+        match &result {
+            Ok(_)
+            | Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
+                self.telemetry.healthy()
+            }
+            Err(e) => self
+                .telemetry
+                .unhealthy(format!("Sentry management API: {e}")),
+        }
         result
     }
 
