@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def start_standin():
 class Collector:
     def __init__(self, process, grpc, http, health, metrics):
         self.process = process
+        self.status_url = f"http://127.0.0.1:{health}/status?verbose"
         self.grpc_endpoint = f"127.0.0.1:{grpc}"
         self.http_endpoint = f"127.0.0.1:{http}"
         self.health_url = f"http://127.0.0.1:{health}/"
@@ -149,8 +151,25 @@ class Collector:
         except OSError:
             return False
 
+    def status(self):
+        """The health_check v2 status document (200 or 503 alike), None when unreachable."""
+        try:
+            with urllib.request.urlopen(self.status_url, timeout=2) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
+        except OSError:
+            return None
 
-def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="200ms") -> dict:
+
+def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="200ms", status_v2=False,
+                     log_level="info") -> dict:
+    health_check = {"endpoint": f"127.0.0.1:{health}"}
+    if status_v2:
+        health_check = {
+            "http": {"endpoint": f"127.0.0.1:{health}", "status": {"enabled": True, "path": "/status"}},
+            "component_health": {"include_recoverable_errors": True, "recovery_duration": "1s"},
+        }
     return {
         "receivers": {
             "otlp": {
@@ -162,11 +181,11 @@ def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="2
         },
         "processors": {"batch": {"timeout": batch_timeout}},
         "exporters": {"sentry": sentry},
-        "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health}"}},
+        "extensions": {"health_check": health_check},
         "service": {
             "extensions": ["health_check"],
             "telemetry": {
-                "logs": {"level": "info"},
+                "logs": {"level": log_level},
                 "metrics": {
                     "readers": [
                         {"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}}
@@ -185,16 +204,20 @@ def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="2
 def start_collector(tmp_path):
     started = []
 
-    def start(sentry_config: dict, batch_timeout="200ms"):
+    def start(sentry_config: dict, batch_timeout="200ms", status_v2=False, log_level="info"):
         if not COLLECTOR.exists():
             pytest.fail(f"{COLLECTOR} is missing: run `make build`")
         ports = [free_port() for _ in range(4)]
         config_path = tmp_path / "otel.yaml"
-        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports, batch_timeout)))
-        process = Process("collector", [str(COLLECTOR), "--config", str(config_path)])
+        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports, batch_timeout, status_v2, log_level)))
+        args = [str(COLLECTOR), "--config", str(config_path)]
+        if status_v2:
+            args.append("--feature-gates=+extension.healthcheck.useComponentStatus")
+        process = Process("collector", args)
         started.append(process)
         collector = Collector(process, *ports)
-        wait_until("the collector to be healthy", lambda: collector.healthy() or process.proc.poll() is not None, timeout=30)
+        ready = collector.status if status_v2 else collector.healthy
+        wait_until("the collector to be up", lambda: ready() or process.proc.poll() is not None, timeout=30)
         if process.proc.poll() is not None:
             pytest.fail(f"the collector exited with {process.proc.returncode}:\n{process.output()}")
         return collector
