@@ -306,11 +306,14 @@ impl Exporter {
                 SendResult::Accepted { rejected, message } => {
                     let rejected = rejected.min(items);
                     if rejected > 0 {
-                        self.logger.warn(format!(
-                            "project {}: Sentry rejected {rejected} {}: {message}",
-                            part.slug,
-                            signal.item_name()
-                        ));
+                        self.warn_throttled(
+                            &format!("partial:{}", part.slug),
+                            &format!(
+                                "project {}: Sentry rejected {rejected} {}: {message}",
+                                part.slug,
+                                signal.item_name()
+                            ),
+                        );
                     }
                     settled.push(Settled::Sent { items, rejected });
                 }
@@ -320,11 +323,14 @@ impl Exporter {
                         pending.push(first);
                     }
                     _ => {
-                        self.logger.warn(format!(
-                            "project {}: a single {} item is larger than Sentry accepts (413): dropped",
-                            part.slug,
-                            signal.name()
-                        ));
+                        self.warn_throttled(
+                            &format!("too-large:{}", part.slug),
+                            &format!(
+                                "project {}: a single {} item is larger than Sentry accepts (413): dropped",
+                                part.slug,
+                                signal.name()
+                            ),
+                        );
                         settled.push(Settled::Dropped {
                             items,
                             reason: DropReason::TooLarge,
@@ -333,11 +339,14 @@ impl Exporter {
                     }
                 },
                 SendResult::Rejected { status, message } => {
-                    self.logger.warn(format!(
-                        "project {}: Sentry refused {items} {} ({status}): {message}",
-                        part.slug,
-                        signal.item_name()
-                    ));
+                    self.warn_throttled(
+                        &format!("refused:{}:{status}", part.slug),
+                        &format!(
+                            "project {}: Sentry refused {items} {} ({status}): {message}",
+                            part.slug,
+                            signal.item_name()
+                        ),
+                    );
                     let reason = if message.contains("FeatureDisabled") {
                         DropReason::FeatureDisabled
                     } else {

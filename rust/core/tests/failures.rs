@@ -299,3 +299,36 @@ fn a_refused_request_is_dropped_with_sentrys_message() {
         outcome.problems
     );
 }
+
+#[test]
+fn repeated_refusals_warn_once_not_once_per_batch() {
+    use sentry_exporter_core::{Level, Logger, Service};
+    use std::sync::{Arc, Mutex};
+    let standin = Standin::with_projects(&["p1"]);
+    standin
+        .fault(json!({"target": "ingest", "project": "p1", "status": 400, "body": "bad payload"}));
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let sink = warnings.clone();
+    let logger = Logger::new(move |level, message| {
+        if level == Level::Warn {
+            sink.lock().unwrap().push(message.to_owned());
+        }
+    });
+    let config = json!({"url": standin.running.api, "org_slug": "acme", "auth_token": standin.running.token});
+    let service = Service::new(config.to_string().as_bytes(), logger).unwrap();
+    service.start().unwrap();
+    for i in 0..5 {
+        let outcome = service
+            .export(Signal::Traces, &traces(&[("p1", 1)], i), None)
+            .unwrap();
+        assert_eq!(outcome.dropped, 1);
+    }
+    let refused: Vec<_> = warnings
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains("bad payload"))
+        .cloned()
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+}
