@@ -51,6 +51,10 @@ impl fmt::Debug for Logger {
     }
 }
 
+/// Keys remembered before the expired ones are forgotten: keys name projects,
+/// which come from whoever sends telemetry, so the map must stay bounded.
+const PRUNE_ABOVE: usize = 1024;
+
 /// Lets a message with a given key through at most once per interval.
 #[derive(Debug)]
 pub struct Throttle {
@@ -71,6 +75,10 @@ impl Throttle {
         match last.get(key) {
             Some(at) if now.saturating_duration_since(*at) < self.interval => false,
             _ => {
+                if last.len() >= PRUNE_ABOVE {
+                    let interval = self.interval;
+                    last.retain(|_, at| now.saturating_duration_since(*at) < interval);
+                }
                 last.insert(key.to_owned(), now);
                 true
             }
@@ -90,5 +98,17 @@ mod tests {
         assert!(!throttle.allow("missing_attribute", t0 + Duration::from_secs(59)));
         assert!(throttle.allow("invalid_slug", t0 + Duration::from_secs(59)));
         assert!(throttle.allow("missing_attribute", t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn throttle_forgets_expired_keys_so_distinct_keys_stay_bounded() {
+        let throttle = Throttle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..PRUNE_ABOVE {
+            assert!(throttle.allow(&format!("not-found:svc-{i}"), t0));
+        }
+        let later = t0 + Duration::from_secs(61);
+        assert!(throttle.allow("not-found:another", later));
+        assert_eq!(throttle.last.lock().unwrap().len(), 1);
     }
 }
