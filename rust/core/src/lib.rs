@@ -10,10 +10,12 @@
 //! project's endpoint is preloaded. [`service`] owns the runtime and the lifecycle.
 
 pub mod autocreate;
+mod compress;
 pub mod config;
 pub mod endpoint;
 pub mod endpoints;
 pub mod exporter;
+pub mod heap;
 mod http;
 pub mod log;
 pub mod mgmt;

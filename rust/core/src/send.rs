@@ -1,13 +1,13 @@
 //! The only place that speaks HTTP to Sentry's OTLP ingest: one POST of one
 //! project's request, and the answer turned into what to do with the data.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
+use crate::compress::compress;
 use crate::config::Compression;
 use crate::endpoint::IngestEndpoint;
 use crate::http::{body_text, read_capped};
@@ -191,25 +191,9 @@ fn partial_success(body: &[u8]) -> (u64, String) {
     (rejected, message)
 }
 
-fn compress(compression: Compression, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    match compression {
-        Compression::None => Ok(request.to_vec()),
-        Compression::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(
-                Vec::with_capacity(request.len() / 4),
-                flate2::Compression::fast(),
-            );
-            encoder.write_all(request)?;
-            encoder.finish()
-        }
-        Compression::Zstd => zstd::bulk::compress(request, 1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
     fn classifies_answers() {
@@ -266,19 +250,5 @@ mod tests {
             }
         );
         assert_eq!(partial_success(b"{}"), (0, String::new()));
-    }
-
-    #[test]
-    fn compresses_as_configured() {
-        let data = b"hello hello hello hello".repeat(10);
-        let gz = compress(Compression::Gzip, &data).unwrap();
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, data);
-        let zs = compress(Compression::Zstd, &data).unwrap();
-        assert_eq!(zstd::decode_all(&zs[..]).unwrap(), data);
-        assert_eq!(compress(Compression::None, &data).unwrap(), data);
     }
 }

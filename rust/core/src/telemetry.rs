@@ -225,6 +225,7 @@ impl Telemetry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let heap = crate::heap::stats();
         json!({"health": {"ok": problem.is_none(), "problem": problem}, "metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry", "{items}", "counter", per_signal(&self.items_failed)),
@@ -235,6 +236,9 @@ impl Telemetry {
             metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
             metric("projects_created", "Projects created by this exporter", "{projects}", "counter", one(self.projects_created.load(Ordering::Relaxed))),
             metric("project_creations_failed", "Project creations that failed", "{projects}", "counter", one(self.project_creations_failed.load(Ordering::Relaxed))),
+            metric("core_heap", "Heap memory held by the Rust core (not seen by Go's runtime metrics)", "By", "gauge", one(heap.live_bytes)),
+            metric("core_allocations", "Heap allocations made by the Rust core", "{allocations}", "counter", one(heap.allocations)),
+            metric("core_allocated", "Heap bytes allocated by the Rust core", "By", "counter", one(heap.allocated_bytes)),
         ]})
     }
 }
@@ -350,7 +354,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 12);
         assert_eq!(
             point(
                 &s,

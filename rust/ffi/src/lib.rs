@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use sentry_exporter_core::{ExportOutcome, Level, Logger, Service, ServiceError, Signal};
 
+/// Counts the core's heap use for the `core_heap` and `core_allocations` metrics.
+#[global_allocator]
+static HEAP: sentry_exporter_core::heap::CountingAllocator =
+    sentry_exporter_core::heap::CountingAllocator;
+
 /// Result of every call.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

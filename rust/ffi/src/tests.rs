@@ -341,3 +341,14 @@ fn header_is_current() {
         "include/sentry_exporter.h is stale: run `make header` and commit it"
     );
 }
+
+#[test]
+fn the_global_allocator_counts_the_core_heap() {
+    let before = sentry_exporter_core::heap::stats();
+    let block = std::hint::black_box(vec![1u8; 1 << 20]);
+    let during = sentry_exporter_core::heap::stats();
+    drop(block);
+    assert!(during.allocations > before.allocations);
+    assert!(during.allocated_bytes >= before.allocated_bytes + (1 << 20));
+    assert!(during.live_bytes >= 1 << 20, "{during:?}");
+}
