@@ -1,0 +1,299 @@
+// Package exporterbench measures one push through our sentry exporter and through the
+// collector-contrib sentry exporter, both built from their factories and sending to the
+// project's Sentry stand-in on loopback. Run through `make bench`, or alone with
+// `go test -run '^$' -bench . -benchtime 200x` after `cargo build --release`.
+package exporterbench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	contrib "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/sentryexporter"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	ours "github.com/otelcol-sentry/sentryexporter"
+)
+
+// standin is the running Sentry stand-in, as announced on its first output line.
+type standin struct {
+	API   string `json:"api"`
+	Org   string `json:"org"`
+	Token string `json:"token"`
+}
+
+var sentry standin
+
+const (
+	pushSpans    = 1000
+	pushProjects = 10
+	// scaleMaxProjects is the largest batch of BenchmarkProjectsPerBatch.
+	scaleMaxProjects = 1000
+	// pushTimeout lets the contrib exporter look up 1,000 projects one by one in its first push.
+	pushTimeout = 5 * time.Minute
+)
+
+func TestMain(m *testing.M) {
+	binary := os.Getenv("STANDIN")
+	if binary == "" {
+		binary = "../../target/release/sentry-standin"
+	}
+	names := make([]string, 0, pushProjects+scaleMaxProjects)
+	for i := range pushProjects {
+		names = append(names, fmt.Sprintf("svc-%d", i))
+	}
+	for i := range scaleMaxProjects {
+		names = append(names, fmt.Sprintf("p-%d", i))
+	}
+	cmd := exec.Command(binary, "--quiet", "--page-size", "100", "--projects", strings.Join(names, ","))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err == nil {
+		var line []byte
+		line, err = bufio.NewReader(out).ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &sentry)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the stand-in %s: %v\n", binary, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	os.Exit(code)
+}
+
+// kind names the two exporters under test.
+type kind string
+
+const (
+	oursKind    kind = "ours"
+	contribKind kind = "contrib"
+)
+
+// meters holds what the Rust core reports about its own heap (our exporter only): Go's
+// B/op and allocs/op cannot see allocations made by Rust.
+type meters struct {
+	reader *sdkmetric.ManualReader
+}
+
+func (m meters) coreAllocations(b *testing.B) (count, bytes int64) {
+	if m.reader == nil {
+		return 0, 0
+	}
+	var collected metricdata.ResourceMetrics
+	if err := m.reader.Collect(context.Background(), &collected); err != nil {
+		b.Fatal(err)
+	}
+	for _, scope := range collected.ScopeMetrics {
+		for _, metric := range scope.Metrics {
+			sum, ok := metric.Data.(metricdata.Sum[int64])
+			if !ok || len(sum.DataPoints) == 0 {
+				continue
+			}
+			switch metric.Name {
+			case "otelcol_exporter_sentry_core_allocations":
+				count = sum.DataPoints[0].Value
+			case "otelcol_exporter_sentry_core_allocated":
+				bytes = sum.DataPoints[0].Value
+			}
+		}
+	}
+	return count, bytes
+}
+
+// newExporter builds a started traces exporter of either kind, without queue or retry so
+// that a push returns when the data was sent.
+func newExporter(b *testing.B, which kind) (exporter.Traces, meters) {
+	var factory exporter.Factory
+	var cfg any
+	switch which {
+	case oursKind:
+		factory = ours.NewFactory()
+		c := factory.CreateDefaultConfig().(*ours.Config)
+		c.URL, c.OrgSlug, c.AuthToken = sentry.API, sentry.Org, configopaque.String(sentry.Token)
+		c.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+		c.RetryConfig.Enabled = false
+		c.TimeoutConfig.Timeout = pushTimeout
+		cfg = c
+	case contribKind:
+		factory = contrib.NewFactory()
+		c := factory.CreateDefaultConfig().(*contrib.Config)
+		c.URL, c.OrgSlug, c.AuthToken = sentry.API, sentry.Org, configopaque.String(sentry.Token)
+		c.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+		// It drops the port of the DSN's host; its proxy brings the requests back to the stand-in.
+		c.ClientConfig.ProxyURL = sentry.API
+		c.TimeoutConfig.Timeout = pushTimeout
+		cfg = c
+	}
+	settings := exportertest.NewNopSettings(factory.Type())
+	var m meters
+	if which == oursKind {
+		m.reader = sdkmetric.NewManualReader()
+		settings.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(m.reader))
+	}
+	exp, err := factory.CreateTraces(context.Background(), settings, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := exp.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	return exp, m
+}
+
+// traces builds a batch of `spans` spans over the given services, four resources per
+// service, with the attributes an instrumented HTTP service sends.
+func traces(spans int, services []string) ptrace.Traces {
+	td := ptrace.NewTraces()
+	resources := len(services) * 4
+	if resources > spans {
+		resources = spans
+	}
+	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for r := range resources {
+		rs := td.ResourceSpans().AppendEmpty()
+		attrs := rs.Resource().Attributes()
+		attrs.PutStr("service.name", services[r%len(services)])
+		attrs.PutStr("service.version", "1.4.2")
+		attrs.PutStr("host.name", fmt.Sprintf("node-%d", r))
+		attrs.PutStr("k8s.pod.name", fmt.Sprintf("%s-7d9f8-%05d", services[r%len(services)], r))
+		attrs.PutStr("telemetry.sdk.language", "go")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
+		count := spans / resources
+		if r < spans%resources {
+			count++
+		}
+		for i := range count {
+			span := ss.Spans().AppendEmpty()
+			var trace [16]byte
+			var id [8]byte
+			trace[0], trace[1], id[0], id[1] = byte(r), byte(i), byte(r), byte(i)
+			span.SetTraceID(pcommon.TraceID(trace))
+			span.SetSpanID(pcommon.SpanID(id))
+			span.SetName("GET /api/orders/{id}")
+			span.SetKind(ptrace.SpanKindServer)
+			span.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(i) * time.Millisecond)))
+			span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(i+3) * time.Millisecond)))
+			span.Attributes().PutStr("http.request.method", "GET")
+			span.Attributes().PutStr("url.path", fmt.Sprintf("/api/orders/%d", i))
+			span.Attributes().PutInt("http.response.status_code", 200)
+			span.Attributes().PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
+			span.Status().SetCode(ptrace.StatusCodeOk)
+		}
+	}
+	return td
+}
+
+func serviceNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return names
+}
+
+// measure runs b.N pushes of td after one untimed push (which finds the projects' keys),
+// and reports per push the process's CPU time (all threads, Rust's included) and the
+// Rust core's allocations.
+func measure(b *testing.B, which kind, td ptrace.Traces) {
+	exp, m := newExporter(b, which)
+	if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+		b.Fatalf("warm-up push: %v", err)
+	}
+	allocsBefore, bytesBefore := m.coreAllocations(b)
+	cpuBefore := cpuTime(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+			b.Fatalf("push: %v", err)
+		}
+	}
+	b.StopTimer()
+	cpu := cpuTime(b) - cpuBefore
+	allocsAfter, bytesAfter := m.coreAllocations(b)
+	n := float64(b.N)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/op")
+	b.ReportMetric(float64(allocsAfter-allocsBefore)/n, "core-allocs/op")
+	b.ReportMetric(float64(bytesAfter-bytesBefore)/n, "core-B/op")
+}
+
+func cpuTime(b *testing.B) time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
+
+// BenchmarkPush: one push of 1,000 spans over 10 projects.
+func BenchmarkPush(b *testing.B) {
+	td := traces(pushSpans, serviceNames("svc", pushProjects))
+	for _, which := range []kind{oursKind, contribKind} {
+		b.Run(string(which), func(b *testing.B) { measure(b, which, td) })
+	}
+}
+
+// BenchmarkProjectsPerBatch: one batch of 1,000 spans over 1 to 1,000 projects, with the
+// stand-in answering each ingest request after 5 ms, as a distant Sentry would.
+func BenchmarkProjectsPerBatch(b *testing.B) {
+	setIngestDelay(b, 5)
+	for _, projects := range []int{1, 10, 100, scaleMaxProjects} {
+		td := traces(pushSpans, serviceNames("p", projects))
+		for _, which := range []kind{oursKind, contribKind} {
+			b.Run(fmt.Sprintf("%s/projects=%d", which, projects), func(b *testing.B) { measure(b, which, td) })
+		}
+	}
+}
+
+func setIngestDelay(b *testing.B, ms int) {
+	rule := fmt.Sprintf(`{"target":"ingest","delay_ms":%d}`, ms)
+	control(b, http.MethodPost, rule)
+	b.Cleanup(func() { control(b, http.MethodDelete, "") })
+}
+
+func control(b *testing.B, method, body string) {
+	req, err := http.NewRequest(method, sentry.API+"/_standin/faults", bytes.NewBufferString(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b.Fatalf("%s /_standin/faults: %s", method, resp.Status)
+	}
+}
