@@ -57,6 +57,18 @@ pub fn fields(buf: &[u8]) -> Fields<'_> {
 }
 
 fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
+    // Tags fit in one byte and most lengths in two: these paths keep span counting cheap.
+    match buf.get(*pos..).unwrap_or_default() {
+        [b0, ..] if *b0 < 0x80 => {
+            *pos += 1;
+            return Ok(u64::from(*b0));
+        }
+        [b0, b1, ..] if *b1 < 0x80 => {
+            *pos += 2;
+            return Ok(u64::from(b0 & 0x7f) | (u64::from(*b1) << 7));
+        }
+        _ => {}
+    }
     let start = *pos;
     let mut value: u64 = 0;
     for shift in (0..64).step_by(7) {
