@@ -13,7 +13,7 @@ export PATH := $(TOOLS):$(PATH)
 # a rebuilt core would not be relinked: the library's digest goes into -ldflags.
 CORE_DIGEST_LDFLAGS = -X github.com/otelcol-sentry/sentryexporter/internal/ffi.CoreDigest=$$(sha256sum $(RUST_LIB) | cut -c1-16)
 
-.PHONY: all build run test header tools lint rust-test go-test e2e clean
+.PHONY: all build run test bench header tools lint rust-test go-test e2e clean
 
 all: build
 
@@ -22,6 +22,10 @@ build: tools
 	cargo build --release -p sentry-exporter-ffi -p sentry-standin
 	cargo test --release -q -p sentry-exporter-ffi --lib header_is_current
 	$(OCB) --config builder-config.yaml --ldflags "$(CORE_DIGEST_LDFLAGS)"
+
+## bench: every benchmark of BENCHMARKS.md, printed as one table (about 10 minutes)
+bench: build
+	$(VENV)/bin/python bench/run.py
 
 ## header: regenerate include/sentry_exporter.h after changing the C ABI
 header:
@@ -37,8 +41,9 @@ test: build lint rust-test go-test e2e
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	@out=$$(gofmt -l go-shim); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@out=$$(gofmt -l go-shim bench); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	cd go-shim && go vet ./...
+	cd bench/exporter && go vet ./...
 
 rust-test:
 	cargo test --workspace

@@ -78,3 +78,8 @@ def test_metrics_match_what_sentry_saw(start_standin, start_collector, telemetry
     assert value(metrics, "projects_created") == len(records["projects_created"]) == 1
     assert value(metrics, "management_calls", endpoint="create_project", result="ok") == 1
     assert value(metrics, "projects_cached") == 2
+    # The Rust core's heap, which Go's runtime metrics cannot see: the cache, the runtime,
+    # and every request it built are in there.
+    assert value(metrics, "core_heap_bytes") > 0
+    assert value(metrics, "core_allocations") > value(metrics, "items_sent", signal="traces")
+    assert value(metrics, "core_allocated_bytes") > value(metrics, "core_heap_bytes")

@@ -1,0 +1,319 @@
+"""`make bench`: every benchmark of BENCHMARKS.md, side by side in one run, printed as
+one Markdown table of ratios against their targets.
+
+  router     criterion (rust/core/benches/router.rs): split an OTLP request per project,
+             against a memcpy of it and a prost decode/group/encode
+  exporter   Go testing.B (bench/exporter): one push through ours and through the
+             collector-contrib sentry exporter; batches over 1 to 1,000 projects
+  collector  telemetrygen into three distributions built from builder-config.yaml,
+             differing only in the exporter: ours, contrib sentry, otlphttp
+
+Numbers are printed, never asserted: the table says whether each target was met.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import COLLECTOR, STANDIN, TELEMETRYGEN, Process, Standin, free_port, http_json, wait_until  # noqa: E402
+
+OCB = ROOT / ".tools" / "bin" / "builder"
+BENCH_BUILD = ROOT / "_build" / "bench"
+SERVICES = [f"svc-{i}" for i in range(10)]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SEND_SECONDS = 10
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def core_digest_ldflags():
+    digest = subprocess.run(["sha256sum", ROOT / "target/release/libsentry_exporter.a"],
+                            capture_output=True, text=True, check=True).stdout[:16]
+    return f"-X github.com/otelcol-sentry/sentryexporter/internal/ffi.CoreDigest={digest}"
+
+
+# --- router -----------------------------------------------------------------------------
+
+def router_bench():
+    log("router: cargo bench (criterion)")
+    subprocess.run(["cargo", "bench", "-q", "-p", "sentry-exporter-core", "--bench", "router"],
+                   cwd=ROOT, check=True, stdout=sys.stderr)
+    results = {}
+    for size in ("1MiB", "8MiB"):
+        for path in ("memcpy", "router", "prost"):
+            base = ROOT / "target" / "criterion" / f"split_{size}" / path / "new"
+            mean_ns = json.loads((base / "estimates.json").read_text())["mean"]["point_estimate"]
+            size_bytes = json.loads((base / "benchmark.json").read_text())["throughput"]["Bytes"]
+            results[(size, path)] = size_bytes / mean_ns * 1e9 / 1e6  # MB/s
+    return results
+
+
+# --- exporter (Go testing.B) ------------------------------------------------------------
+
+BENCH_LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
+
+
+def exporter_bench():
+    log("exporter: go test -bench (ours and contrib, from their factories)")
+    out = subprocess.run(
+        ["go", "test", "-run", "^$", "-bench", ".", "-benchtime", "2s", "-ldflags", core_digest_ldflags(), "."],
+        cwd=ROOT / "bench" / "exporter", env={**os.environ, "STANDIN": str(STANDIN)},
+        capture_output=True, text=True)
+    sys.stderr.write(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise SystemExit("bench: the Go benchmarks failed")
+    results = {}
+    for line in out.stdout.splitlines():
+        match = BENCH_LINE.match(line)
+        if not match:
+            continue
+        fields = match.group(3).split()
+        # "value unit" pairs: ns/op, cpu-ns/op, B/op, allocs/op, core-B/op, core-allocs/op
+        results[match.group(1)] = {unit: float(value) for value, unit in zip(fields[::2], fields[1::2])}
+    return results
+
+
+# --- whole collector --------------------------------------------------------------------
+
+def distributions():
+    """name -> (binary, the exporter's component name). Ours is `make build`'s."""
+    return {
+        "ours": (COLLECTOR, "sentry"),
+        "contrib": (BENCH_BUILD / "contrib" / "otelcol-bench-contrib", "sentry"),
+        "otlphttp": (BENCH_BUILD / "otlphttp" / "otelcol-bench-otlphttp", "otlphttp"),
+    }
+
+
+def build_distributions():
+    """Builds the contrib and otlphttp distributions from our manifest, with only the
+    exporter changed; skipped when the manifest they were built from is unchanged."""
+    ours = yaml.safe_load((ROOT / "builder-config.yaml").read_text())
+    version = next(e["gomod"].split()[-1] for e in ours["exporters"] if "otlphttpexporter" in e["gomod"])
+    contrib_sentry = {"gomod": f"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/sentryexporter {version}"}
+    for name, extra in (("contrib", [contrib_sentry]), ("otlphttp", [])):
+        manifest = json.loads(json.dumps(ours))
+        manifest["dist"].update(name=f"otelcol-bench-{name}", module=f"example.com/otelcol-bench-{name}",
+                                output_path=str(BENCH_BUILD / name))
+        manifest["exporters"] = [e for e in manifest["exporters"] if "path" not in e] + extra
+        path = BENCH_BUILD / f"{name}.yaml"
+        text = yaml.safe_dump(manifest)
+        binary = distributions()[name][0]
+        if binary.exists() and path.exists() and path.read_text() == text:
+            continue
+        BENCH_BUILD.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        log(f"collector: building the {name} distribution with ocb")
+        subprocess.run([OCB, "--config", path], cwd=ROOT, check=True, stdout=sys.stderr, stderr=sys.stderr)
+
+
+def exporter_config(dist, standin):
+    sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token}
+    if dist == "ours":
+        return sentry
+    if dist == "contrib":
+        # It drops the port of the DSN's host; its proxy brings the requests back to the stand-in.
+        return {**sentry, "http": {"proxy_url": standin.api}}
+    key = standin.project_keys(SERVICES[0])[0]
+    return {"traces_endpoint": key["dsn"]["otlp_traces"], "logs_endpoint": key["dsn"]["otlp_logs"],
+            "headers": {"x-sentry-auth": f"sentry sentry_key={key['public']}"}}
+
+
+def proc_cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def proc_peak_rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def port_open(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def collector_run(dist, signal, items_per_service, standin, workdir):
+    """Sends items_per_service spans or log records per service; returns the collector's CPU
+    seconds spent on them (from /proc) and its peak RSS."""
+    binary, exporter = distributions()[dist]
+    grpc = free_port()
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc}"}}}},
+        "processors": {"batch": {}},
+        "exporters": {exporter: exporter_config(dist, standin)},
+        "service": {
+            "telemetry": {"logs": {"level": "warn"}, "metrics": {"level": "none"}},
+            "pipelines": {signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": [exporter]}},
+        },
+    }
+    config_path = workdir / f"{dist}-{signal}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    http_json(f"{standin.api}/_standin/reset", method="POST")
+    collector = Process(dist, [str(binary), "--config", str(config_path)])
+    try:
+        wait_until(f"the {dist} collector to listen", lambda: port_open(grpc) or collector.proc.poll() is not None)
+        if collector.proc.poll() is not None:
+            raise SystemExit(f"bench: the {dist} collector exited:\n{collector.output()}")
+        time.sleep(1)  # start-up work (project preload) is not what is measured
+        pid = collector.proc.pid
+        cpu_before = proc_cpu_seconds(pid)
+        # Paced to send for about SEND_SECONDS: unpaced, telemetrygen's SDK drops what its queue cannot hold.
+        per_signal = ["--traces", str(items_per_service // 2), "--child-spans", "1",
+                      "--rate", str(items_per_service // 2 // SEND_SECONDS)] if signal == "traces" \
+            else ["--logs", str(items_per_service), "--rate", str(items_per_service // SEND_SECONDS)]
+        clients = [subprocess.Popen(
+            [str(TELEMETRYGEN), signal, "--otlp-insecure", "--otlp-endpoint", f"127.0.0.1:{grpc}",
+             "--otlp-attributes", f'service.name="{service}"', *per_signal],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for service in SERVICES]
+        for client in clients:
+            if client.wait(timeout=600) != 0:
+                raise SystemExit(f"bench: telemetrygen failed for {dist}")
+        total_key = "span_total" if signal == "traces" else "log_total"
+        expected = items_per_service * len(SERVICES)
+
+        def arrived():
+            projects = http_json(f"{standin.api}/_standin/records?ids=false")["projects"]
+            return sum(p[total_key] for p in projects.values()) >= expected
+
+        wait_until(f"{expected} {signal} items through {dist}", arrived, timeout=120, interval=0.5)
+        cpu = proc_cpu_seconds(pid) - cpu_before
+        peak = proc_peak_rss_mib(pid)
+    finally:
+        collector.stop()
+    return {"cpu_s_per_million": cpu / expected * 1e6, "peak_rss_mib": peak}
+
+
+def collector_bench(items_per_service, repetitions):
+    build_distributions()
+    workdir = BENCH_BUILD / "runs"
+    workdir.mkdir(parents=True, exist_ok=True)
+    standin_process = Process("stand-in", [str(STANDIN), "--quiet", "--projects", ",".join(SERVICES)])
+    standin = Standin(standin_process)
+    runs = {}
+    try:
+        # Interleaved repetitions, so that a slow moment of the machine does not hit one
+        # distribution only; the median run counts.
+        for rep in range(1, repetitions + 1):
+            for signal in ("traces", "logs"):
+                for dist in distributions():
+                    log(f"collector: {dist}, {signal}, {items_per_service * len(SERVICES)} items over 10 services "
+                        f"(run {rep} of {repetitions})")
+                    runs.setdefault((dist, signal), []).append(
+                        collector_run(dist, signal, items_per_service, standin, workdir))
+    finally:
+        standin_process.stop()
+    return {key: {"cpu_s_per_million": statistics.median(r["cpu_s_per_million"] for r in results),
+                  "peak_rss_mib": max(r["peak_rss_mib"] for r in results)}
+            for key, results in runs.items()}
+
+
+# --- the table --------------------------------------------------------------------------
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, measure, ours, other, ratio=None, target=None, met=None):
+        self.rows.append((measure, ours, other, "" if ratio is None else f"{ratio:.3g}x", target or "",
+                          "" if met is None else ("yes" if met else "**no**")))
+
+    def markdown(self):
+        header = ("Measure", "Ours", "Compared with", "Ratio", "Target", "Met")
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def table(router, exporter, collector):
+    t = Table()
+    for size in ("1MiB", "8MiB"):
+        r, p, m = router[(size, "router")], router[(size, "prost")], router[(size, "memcpy")]
+        t.add(f"Router, {size} request: throughput vs prost decode/group/encode", f"{r:,.0f} MB/s",
+              f"{p:,.0f} MB/s", r / p, ">= 10x", r / p >= 10)
+        t.add(f"Router, {size} request: memcpy vs router (slowdown from the floor)", f"{r:,.0f} MB/s",
+              f"memcpy {m:,.0f} MB/s", m / r, "<= 3x", m / r <= 3)
+
+    ours, contrib = exporter["BenchmarkPush/ours"], exporter["BenchmarkPush/contrib"]
+    spans = 1000
+    cpu_o, cpu_c = ours["cpu-ns/op"] / spans, contrib["cpu-ns/op"] / spans
+    t.add("Push of 1,000 spans / 10 projects: CPU per span", f"{cpu_o:,.0f} ns", f"contrib {cpu_c:,.0f} ns",
+          cpu_o / cpu_c, "<= 0.5x", cpu_o / cpu_c <= 0.5)
+    allocs_o = (ours["allocs/op"] + ours["core-allocs/op"]) / spans
+    allocs_c = contrib["allocs/op"] / spans
+    t.add("Push: allocations per span (Go + Rust core)", f"{allocs_o:.2f}", f"contrib {allocs_c:.2f}",
+          allocs_o / allocs_c, "<= 0.25x", allocs_o / allocs_c <= 0.25)
+    bytes_o = (ours["B/op"] + ours["core-B/op"]) / spans
+    bytes_c = contrib["B/op"] / spans
+    t.add("Push: bytes allocated per span (Go + Rust core)", f"{bytes_o:,.0f} B", f"contrib {bytes_c:,.0f} B",
+          bytes_o / bytes_c)
+    t.add("Push: wall time per span", f"{ours['ns/op'] / spans:,.0f} ns",
+          f"contrib {contrib['ns/op'] / spans:,.0f} ns", ours["ns/op"] / contrib["ns/op"])
+
+    for signal, unit in (("traces", "spans"), ("logs", "log records")):
+        o, c, h = (collector[(d, signal)] for d in ("ours", "contrib", "otlphttp"))
+        cpu = "cpu_s_per_million"
+        t.add(f"Collector, {signal}: CPU s per million {unit}", f"{o[cpu]:.2f} s", f"contrib {c[cpu]:.2f} s",
+              o[cpu] / c[cpu], "<= 0.8x", o[cpu] / c[cpu] <= 0.8)
+        t.add(f"Collector, {signal}: CPU s per million {unit}", f"{o[cpu]:.2f} s", f"otlphttp {h[cpu]:.2f} s",
+              o[cpu] / h[cpu], "<= 1.15x", o[cpu] / h[cpu] <= 1.15)
+        rss = "peak_rss_mib"
+        t.add(f"Collector, {signal}: peak RSS", f"{o[rss]:.0f} MiB",
+              f"contrib {c[rss]:.0f} MiB, otlphttp {h[rss]:.0f} MiB", None, "<= contrib + 20 MiB",
+              o[rss] <= c[rss] + 20)
+
+    for projects in (1, 10, 100, 1000):
+        o = exporter[f"BenchmarkProjectsPerBatch/ours/projects={projects}"]["ns/op"] / 1e6
+        c = exporter[f"BenchmarkProjectsPerBatch/contrib/projects={projects}"]["ns/op"] / 1e6
+        target = "<= 0.2x" if projects == 100 else None
+        t.add(f"One batch over {projects} project(s), 5 ms answers: wall time", f"{o:,.1f} ms",
+              f"contrib {c:,.1f} ms", o / c, target, (o / c <= 0.2) if target else None)
+    return t
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal:"))
+    go = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    rust = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{cpu}, {os.cpu_count()} cores, {memory / 2**20:.0f} GiB, Linux {platform.release()}; "
+            f"{go}, {rust}; {time.strftime('%Y-%m-%d')}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items-per-service", type=int, default=20000,
+                        help="spans (and log records) per service in the whole-collector runs")
+    parser.add_argument("--repetitions", type=int, default=3,
+                        help="runs of each whole-collector measurement; the median is reported")
+    args = parser.parse_args()
+    for needed in (COLLECTOR, STANDIN, TELEMETRYGEN, OCB):
+        if not needed.exists():
+            raise SystemExit(f"bench: {needed} is missing: run `make build`")
+    router = router_bench()
+    exporter = exporter_bench()
+    collector = collector_bench(args.items_per_service, args.repetitions)
+    print(f"Machine: {machine()}\n")
+    print(table(router, exporter, collector).markdown())
+
+
+if __name__ == "__main__":
+    main()
