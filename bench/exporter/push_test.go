@@ -117,7 +117,7 @@ func (m meters) coreAllocations(b *testing.B) (count, bytes int64) {
 			switch metric.Name {
 			case "otelcol_exporter_sentry_core_allocations":
 				count = sum.DataPoints[0].Value
-			case "otelcol_exporter_sentry_core_allocated":
+			case "otelcol_exporter_sentry_core_allocated_bytes":
 				bytes = sum.DataPoints[0].Value
 			}
 		}

@@ -236,9 +236,9 @@ impl Telemetry {
             metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
             metric("projects_created", "Projects created by this exporter", "{projects}", "counter", one(self.projects_created.load(Ordering::Relaxed))),
             metric("project_creations_failed", "Project creations that failed", "{projects}", "counter", one(self.project_creations_failed.load(Ordering::Relaxed))),
-            metric("core_heap", "Heap memory held by the Rust core (not seen by Go's runtime metrics)", "By", "gauge", one(heap.live_bytes)),
+            metric("core_heap_bytes", "Heap memory held by the Rust core (not seen by Go's runtime metrics)", "By", "gauge", one(heap.live_bytes)),
             metric("core_allocations", "Heap allocations made by the Rust core", "{allocations}", "counter", one(heap.allocations)),
-            metric("core_allocated", "Heap bytes allocated by the Rust core", "By", "counter", one(heap.allocated_bytes)),
+            metric("core_allocated_bytes", "Heap bytes allocated by the Rust core", "By", "counter", one(heap.allocated_bytes)),
         ]})
     }
 }

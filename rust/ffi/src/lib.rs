@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sentry_exporter_core::{ExportOutcome, Level, Logger, Service, ServiceError, Signal};
 
-/// Counts the core's heap use for the `core_heap` and `core_allocations` metrics.
+/// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
 #[global_allocator]
 static HEAP: sentry_exporter_core::heap::CountingAllocator =
     sentry_exporter_core::heap::CountingAllocator;
