@@ -1,60 +1,23 @@
 //! Counts the core's own heap use. The collector's `memory_limiter` and Go's
 //! runtime metrics see only Go's heap, so without this the memory held by the
 //! Rust side (requests being sent, caches) would be invisible to operators.
-//! The C ABI crate installs [`CountingAllocator`] as the global allocator.
+//! The C ABI crate's global allocator reports to [`allocated`] and [`freed`].
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
 static FREED_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// The system allocator, counting what passes through it.
-pub struct CountingAllocator;
-
-impl CountingAllocator {
-    fn allocated(size: usize) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
-    }
-
-    fn freed(size: usize) {
-        FREED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
-    }
+/// Records an allocation of `size` bytes; called by the global allocator.
+pub fn allocated(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
 }
 
-// SAFETY: every call is forwarded unchanged to `System`; only counters are added.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            Self::allocated(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            Self::allocated(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        Self::freed(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            Self::freed(layout.size());
-            Self::allocated(new_size);
-        }
-        new
-    }
+/// Records that `size` bytes were freed; called by the global allocator.
+pub fn freed(size: usize) {
+    FREED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
 }
 
 /// Totals since the process started; all zero when the allocator is not installed.
@@ -74,5 +37,23 @@ pub fn stats() -> HeapStats {
         allocations: ALLOCATIONS.load(Ordering::Relaxed),
         allocated_bytes,
         live_bytes: allocated_bytes.saturating_sub(freed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_bytes_are_allocated_minus_freed() {
+        // No global allocator reports here in the core's tests: only these calls count.
+        let before = stats();
+        allocated(100);
+        allocated(50);
+        freed(100);
+        let after = stats();
+        assert_eq!(after.allocations - before.allocations, 2);
+        assert_eq!(after.allocated_bytes - before.allocated_bytes, 150);
+        assert_eq!(after.live_bytes - before.live_bytes, 50);
     }
 }

@@ -4,15 +4,52 @@
 //! NULL; outputs come last and are written only on success; whatever Rust
 //! hands out is freed by a Rust function.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use sentry_exporter_core::heap;
 use sentry_exporter_core::{ExportOutcome, Level, Logger, Service, ServiceError, Signal};
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
 #[global_allocator]
-static HEAP: sentry_exporter_core::heap::CountingAllocator =
-    sentry_exporter_core::heap::CountingAllocator;
+static HEAP: CountingAllocator = CountingAllocator;
+
+/// The system allocator, reporting what passes through it to [`heap`].
+struct CountingAllocator;
+
+// SAFETY: every call is forwarded unchanged to `System`; only counters are added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            heap::allocated(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            heap::allocated(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        heap::freed(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            heap::freed(layout.size());
+            heap::allocated(new_size);
+        }
+        new
+    }
+}
 
 /// Result of every call.
 #[repr(u32)]
