@@ -12,16 +12,33 @@ export PATH := $(TOOLS):$(PATH)
 # Go's build cache does not track the static library named in #cgo LDFLAGS, so
 # a rebuilt core would not be relinked: the library's digest goes into -ldflags.
 CORE_DIGEST_LDFLAGS = -X github.com/otelcol-sentry/sentryexporter/internal/ffi.CoreDigest=$$(sha256sum $(RUST_LIB) | cut -c1-16)
+IMAGE ?= otelcol-sentry:latest
+# podman's global options; CI sets the ones its machine needs (see .ci/run).
+PODMAN ?= podman
 
-.PHONY: all build run test bench header tools lint rust-test go-test e2e clean
+.PHONY: all build core collector image image-test run test bench header tools lint rust-test go-test e2e clean
 
 all: build
 
 ## build: the Rust library and stand-in, the header check, the collector (ocb)
-build: tools
+build: tools core collector
+
+core:
 	cargo build --release -p sentry-exporter-ffi -p sentry-standin
 	cargo test --release -q -p sentry-exporter-ffi --lib header_is_current
+
+# The collector alone, from an existing $(RUST_LIB) (the Dockerfile's build stage).
+collector: $(OCB)
 	$(OCB) --config builder-config.yaml --ldflags "$(CORE_DIGEST_LDFLAGS)"
+
+## image: the collector image $(IMAGE) with podman, FROM scratch (see Dockerfile)
+image: build
+	scripts/rootfs.sh $(COLLECTOR) examples/otel.yaml _build/image/rootfs
+	$(PODMAN) build --build-arg ROOTFS=prebuilt -t $(IMAGE) -f Dockerfile _build/image
+
+## image-test: build the image, run it against the stand-in, stop it
+image-test: image $(VENV)/.installed
+	PODMAN="$(PODMAN)" IMAGE=$(IMAGE) $(VENV)/bin/pytest -v tests/image
 
 ## bench: every benchmark of BENCHMARKS.md, printed as one table (about 10 minutes)
 bench: build
@@ -35,8 +52,8 @@ header:
 run: build
 	scripts/run.sh
 
-## test: lint, Rust and Go tests, and the end-to-end tests with the built collector
-test: build lint rust-test go-test e2e
+## test: lint, Rust and Go tests, the end-to-end tests with the built collector, the image
+test: build lint rust-test go-test e2e image-test
 
 lint:
 	cargo fmt --all -- --check
@@ -53,7 +70,7 @@ go-test:
 	cd go-shim && go test -count=1 -ldflags "$(CORE_DIGEST_LDFLAGS)" ./...
 
 e2e: $(VENV)/.installed
-	$(VENV)/bin/pytest -v tests
+	$(VENV)/bin/pytest -v tests --ignore=tests/image
 
 tools: $(OCB) $(TELEMETRYGEN) $(VENV)/.installed
 

@@ -4,10 +4,9 @@ exactly once, in its service's project, with that project's key, gzip-encoded.""
 
 import json
 import sys
-import time
 from pathlib import Path
 
-from conftest import run, wait_until
+from conftest import assert_exactly_once, run
 
 SDK_CLIENT = Path(__file__).with_name("sdk_client.py")
 TRACES = 40  # telemetrygen traces; each has one root and CHILD_SPANS children
@@ -15,44 +14,6 @@ CHILD_SPANS = 2
 LOGS = 60
 SDK_SPANS = 50
 SDK_LOGS = 70
-
-
-def assert_exactly_once(standin, expected):
-    """Waits until every project of `expected` ({project: (service, spans, logs)})
-    has all its items, then checks each arrived exactly once, only from its
-    service, with the project's key and a gzip body. Returns the records."""
-
-    def arrived():
-        projects = standin.records()["projects"]
-        return all(
-            p in projects
-            and sum(projects[p]["spans"].values()) >= spans
-            and sum(projects[p]["logs"].values()) >= logs
-            for p, (_, spans, logs) in expected.items()
-        ) and projects
-
-    wait_until("every item to reach the stand-in", arrived, timeout=60)
-    # A duplicate sent late by a retry would still show up: give it a moment.
-    time.sleep(1)
-    records = standin.records()["projects"]
-    for project, (service, spans, logs) in expected.items():
-        got = records[project]
-        print(f"{project}: {len(got['spans'])} distinct spans of {sum(got['spans'].values())} received, "
-              f"{len(got['logs'])} distinct log records of {sum(got['logs'].values())} received")
-        assert len(got["spans"]) == spans, project
-        assert len(got["logs"]) == logs, project
-        duplicates = {k: n for k, n in {**got["spans"], **got["logs"]}.items() if n != 1}
-        assert not duplicates, f"{project} received items more than once: {duplicates}"
-        assert got["services"] == [service], project
-
-        key = next(k for k in standin.project_keys(project) if k["isActive"])["public"]
-        accepted = [r for r in got["requests"] if r["status"] == 200]
-        assert accepted, project
-        for request in accepted:
-            assert f"sentry_key={key}" in request["headers"]["x-sentry-auth"], request
-            assert request["headers"]["content-encoding"] == "gzip", request
-            assert request["headers"]["content-type"] == "application/x-protobuf", request
-    return records
 
 
 def sentry_config(standin):
