@@ -200,36 +200,36 @@ class Collector:
             return None
 
 
-def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="200ms", status_v2=False,
-                     log_level="info") -> dict:
-    health_check = {"endpoint": f"127.0.0.1:{health}"}
+def listen_on(config: dict, grpc, http, health, metrics, log_level="info") -> dict:
+    """Points a config's OTLP receiver, health_check and own metrics at the given
+    loopback ports (in place), so several collectors can run side by side."""
+    protocols = config["receivers"]["otlp"]["protocols"]
+    protocols["grpc"]["endpoint"] = f"127.0.0.1:{grpc}"
+    protocols["http"]["endpoint"] = f"127.0.0.1:{http}"
+    health_check = config["extensions"]["health_check"]
+    (health_check["http"] if "http" in health_check else health_check)["endpoint"] = f"127.0.0.1:{health}"
+    config["service"]["telemetry"] = {
+        "logs": {"level": log_level},
+        "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}}]},
+    }
+    return config
+
+
+def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False) -> dict:
+    """OTLP in, `batch`, traces and logs to the sentry exporter configured by `sentry`."""
+    health_check = {"endpoint": ""}
     if status_v2:
         health_check = {
-            "http": {"endpoint": f"127.0.0.1:{health}", "status": {"enabled": True, "path": "/status"}},
+            "http": {"endpoint": "", "status": {"enabled": True, "path": "/status"}},
             "component_health": {"include_recoverable_errors": True, "recovery_duration": "1s"},
         }
     return {
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": f"127.0.0.1:{grpc}"},
-                    "http": {"endpoint": f"127.0.0.1:{http}"},
-                }
-            }
-        },
+        "receivers": {"otlp": {"protocols": {"grpc": {}, "http": {}}}},
         "processors": {"batch": {"timeout": batch_timeout}},
         "exporters": {"sentry": sentry},
         "extensions": {"health_check": health_check},
         "service": {
             "extensions": ["health_check"],
-            "telemetry": {
-                "logs": {"level": log_level},
-                "metrics": {
-                    "readers": [
-                        {"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}}
-                    ]
-                },
-            },
             "pipelines": {
                 signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["sentry"]}
                 for signal in ("traces", "logs")
@@ -238,20 +238,27 @@ def collector_config(sentry: dict, grpc, http, health, metrics, batch_timeout="2
     }
 
 
+def example_config(name: str) -> dict:
+    """A config of examples/, as users get it (listen addresses to be set by `listen_on`)."""
+    return yaml.safe_load((ROOT / "examples" / name).read_text())
+
+
 @pytest.fixture
-def start_collector(tmp_path):
+def launch_collector(tmp_path):
+    """Starts the built collector with a whole config, on free loopback ports, and
+    waits until it is up. Stopped (and its output shown on failure) after the test."""
     started = []
 
-    def start(sentry_config: dict, batch_timeout="200ms", status_v2=False, log_level="info"):
+    def launch(config: dict, env=None, status_v2=False, log_level="info") -> Collector:
         if not COLLECTOR.exists():
             pytest.fail(f"{COLLECTOR} is missing: run `make build`")
         ports = [free_port() for _ in range(4)]
-        config_path = tmp_path / "otel.yaml"
-        config_path.write_text(yaml.safe_dump(collector_config(sentry_config, *ports, batch_timeout, status_v2, log_level)))
+        config_path = tmp_path / f"otel-{len(started)}.yaml"
+        config_path.write_text(yaml.safe_dump(listen_on(config, *ports, log_level=log_level)))
         args = [str(COLLECTOR), "--config", str(config_path)]
         if status_v2:
             args.append("--feature-gates=+extension.healthcheck.useComponentStatus")
-        process = Process("collector", args)
+        process = Process(f"collector {len(started)}", args, env=env)
         started.append(process)
         collector = Collector(process, *ports)
         ready = collector.status if status_v2 else collector.healthy
@@ -260,10 +267,21 @@ def start_collector(tmp_path):
             pytest.fail(f"the collector exited with {process.proc.returncode}:\n{process.output()}")
         return collector
 
-    yield start
+    yield launch
     for process in started:
         code = process.stop()
-        print(f"--- collector output (exit {code}) ---\n{process.output()}")
+        print(f"--- {process.name} output (exit {code}) ---\n{process.output()}")
+
+
+@pytest.fixture
+def start_collector(launch_collector):
+    """Starts the collector of `collector_config` with the given sentry exporter settings."""
+
+    def start(sentry_config: dict, batch_timeout="200ms", status_v2=False, log_level="info"):
+        return launch_collector(collector_config(sentry_config, batch_timeout, status_v2),
+                                status_v2=status_v2, log_level=log_level)
+
+    return start
 
 
 def run(args, timeout=120, env=None):
