@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -282,6 +283,27 @@ def start_collector(launch_collector):
                                 status_v2=status_v2, log_level=log_level)
 
     return start
+
+
+METRIC_PREFIX = "otelcol_exporter_sentry_"
+
+
+def scrape(url):
+    """{(name, frozenset(labels)): value} of the sentry exporter's metrics at a collector's metrics URL."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    metrics = {}
+    for line in text.splitlines():
+        m = re.match(r"^(" + METRIC_PREFIX + r"\w+?)(?:_total)?(?:\{(.*)\})? (\S+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            labels = {k: v for k, v in labels.items() if k in ("signal", "reason", "status_class", "endpoint", "result")}
+            metrics[(m.group(1)[len(METRIC_PREFIX):], frozenset(labels.items()))] = float(m.group(3))
+    return metrics
+
+
+def value(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0)
 
 
 def run(args, timeout=120, env=None):

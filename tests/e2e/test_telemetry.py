@@ -1,36 +1,13 @@
 """The exporter's own metrics, scraped from the running collector's telemetry
 endpoint, agree with what the stand-in saw."""
 
-import re
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from conftest import run, wait_until
+from conftest import run, scrape, value, wait_until
 
 SDK_CLIENT = Path(__file__).with_name("sdk_client.py")
-PREFIX = "otelcol_exporter_sentry_"
-
-
-def scrape(url):
-    """{(name, frozenset(labels)): value} of our metrics."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    metrics = {}
-    for line in text.splitlines():
-        m = re.match(r"^(" + PREFIX + r"\w+?)(?:_total)?(?:\{(.*)\})? (\S+)$", line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-            labels = {k: v for k, v in labels.items() if k in ("signal", "reason", "status_class", "endpoint", "result")}
-            metrics[(m.group(1)[len(PREFIX):], frozenset(labels.items()))] = float(m.group(3))
-    return metrics
-
-
-def value(metrics, name, **labels):
-    return metrics.get((name, frozenset(labels.items())), 0)
-
-
 def test_metrics_match_what_sentry_saw(start_standin, start_collector, telemetrygen):
     standin = start_standin("--projects", "frontend")
     collector = start_collector({

@@ -29,6 +29,10 @@ const KEYS_POLL_ATTEMPTS: u32 = 20;
 /// After a failed creation, no new attempt for the slug for this long.
 const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Past this many remembered slugs, expired failures are forgotten first, so
+/// many distinct failing slugs cannot grow the map without bound.
+const FORGET_FAILURES_AT: usize = 1024;
+
 /// What a request to create a project led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
@@ -106,6 +110,12 @@ impl AutoCreator {
                 }
             }
             _ => {}
+        }
+        if slugs.len() >= FORGET_FAILURES_AT {
+            slugs.retain(|_, state| match state {
+                SlugState::InProgress => true,
+                SlugState::Failed { until, .. } => now < *until,
+            });
         }
         let pending = slugs
             .values()

@@ -15,6 +15,11 @@ use crate::slug::Slug;
 /// How long a 404 for a slug is believed.
 pub const NOT_FOUND_TTL: Duration = Duration::from_secs(60);
 
+/// Past this many slots, those without an endpoint and not in use are
+/// dropped, so a flood of unknown service names cannot grow the cache without
+/// bound. A dropped "not found" costs one more lookup, later.
+pub const PRUNE_AT: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Found(Arc<IngestEndpoint>),
@@ -39,15 +44,57 @@ enum Slot {
     },
 }
 
-#[derive(Debug, Default)]
+type SharedSlot = Arc<tokio::sync::Mutex<Slot>>;
+
+#[derive(Debug)]
+struct Slots {
+    map: HashMap<Slug, SharedSlot>,
+    /// The size at which the next new slot prunes first.
+    prune_at: usize,
+}
+
+impl Slots {
+    /// Keeps the slots that hold an endpoint or that a lookup is using.
+    fn prune(&mut self) {
+        self.map.retain(|_, slot| {
+            Arc::strong_count(slot) > 1 || matches!(slot.try_lock().as_deref(), Ok(Slot::Found(_)))
+        });
+        // Known projects stay: when they alone pass the mark, it moves up, so
+        // pruning stays rare (amortized constant time per new slot).
+        self.prune_at = PRUNE_AT.max(2 * self.map.len());
+    }
+}
+
+#[derive(Debug)]
 pub struct EndpointCache {
-    slots: Mutex<HashMap<Slug, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<Slots>,
+}
+
+impl Default for EndpointCache {
+    fn default() -> EndpointCache {
+        EndpointCache {
+            slots: Mutex::new(Slots {
+                map: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
+        }
+    }
 }
 
 impl EndpointCache {
-    fn slot(&self, slug: &Slug) -> Arc<tokio::sync::Mutex<Slot>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(slug.clone()).or_default().clone()
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&self, slug: &Slug) -> SharedSlot {
+        let mut slots = self.slots();
+        if let Some(slot) = slots.map.get(slug) {
+            return slot.clone();
+        }
+        if slots.map.len() >= slots.prune_at {
+            slots.prune();
+        }
+        slots.map.entry(slug.clone()).or_default().clone()
     }
 
     /// The endpoint of `slug`, from the cache or by calling `fetch` (once, however
@@ -107,8 +154,8 @@ impl EndpointCache {
 
     /// How many projects have a known endpoint.
     pub fn known_projects(&self) -> usize {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots
+        self.slots()
+            .map
             .values()
             .filter(|slot| matches!(slot.try_lock().as_deref(), Ok(Slot::Found(_))))
             .count()
@@ -246,6 +293,50 @@ mod tests {
             .resolve(&s, Instant::now, || async { Ok(keys(6)) })
             .await;
         assert!(matches!(found, Ok(Lookup::Found(e)) if e.project_id == 6));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_slugs_stays_bounded_and_keeps_known_projects() {
+        let cache = EndpointCache::default();
+        let known = slug("known");
+        let found = cache
+            .resolve(&known, Instant::now, || async { Ok(keys(1)) })
+            .await;
+        assert!(matches!(found, Ok(Lookup::Found(_))));
+        for n in 0..3 * PRUNE_AT {
+            let unknown = slug(&format!("unknown-{n}"));
+            let lookup = cache
+                .resolve(&unknown, Instant::now, || async {
+                    Err(MgmtError::NotFound)
+                })
+                .await;
+            assert_eq!(lookup, Ok(Lookup::NotFound));
+            assert!(cache.slots().map.len() <= PRUNE_AT + 1);
+        }
+        let again = cache
+            .resolve(&known, Instant::now, || async { Err(MgmtError::NotFound) })
+            .await;
+        assert!(matches!(again, Ok(Lookup::Found(e)) if e.project_id == 1));
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_lookups_in_progress_and_moves_up_past_known_projects() {
+        let cache = EndpointCache::default();
+        for n in 0..PRUNE_AT - 2 {
+            cache.offer(&slug(&format!("p{n}")), from_keys(&keys(n as u64)).unwrap());
+        }
+        let (idle, busy) = (slug("idle"), slug("busy"));
+        cache.slot(&idle);
+        let held = cache.slot(&busy);
+        // The cache is full: the next new slot prunes first.
+        cache.slot(&slug("one-more"));
+        let slots = cache.slots();
+        assert!(!slots.map.contains_key(&idle));
+        assert!(slots.map.contains_key(&busy), "a slot in use was dropped");
+        assert_eq!(slots.prune_at, 2 * (PRUNE_AT - 1));
+        drop(slots);
+        assert_eq!(cache.known_projects(), PRUNE_AT - 2);
+        drop(held);
     }
 
     #[tokio::test]

@@ -45,8 +45,38 @@ pub struct ExportOutcome {
     pub retry_after: Option<Duration>,
     /// An OTLP request holding only the items to try again; empty when none.
     pub retry_request: Vec<u8>,
-    /// Why items were dropped or must be retried, one entry per cause.
+    /// Why items were dropped or must be retried, one entry per cause: at most
+    /// `MAX_LISTED_PROBLEMS`, then one entry saying how many more there were.
     pub problems: Vec<String>,
+}
+
+/// Problems listed in one outcome. A batch can span thousands of projects (its
+/// service names come from whoever sends telemetry): the error text that goes
+/// back to the collector, and into its log, must stay short.
+pub const MAX_LISTED_PROBLEMS: usize = 10;
+
+/// Collects an outcome's problems, listing the first ones and counting the rest.
+#[derive(Debug, Default)]
+struct Problems {
+    listed: Vec<String>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, problem: impl FnOnce() -> String) {
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(problem());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_list(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.listed.push(format!("and {} more problems", self.more));
+        }
+        self.listed
+    }
 }
 
 /// What became of one piece of a project's data (the whole part, or a half
@@ -186,6 +216,7 @@ impl Exporter {
     ) -> Result<ExportOutcome, WireError> {
         let routed = self.router.route(request)?;
         let mut outcome = ExportOutcome::default();
+        let mut problems = Problems::default();
         for (reason, items) in &routed.dropped {
             outcome.dropped += items;
             self.telemetry.dropped(signal, *reason, *items);
@@ -195,7 +226,7 @@ impl Exporter {
                 reason.as_str()
             );
             self.warn_throttled(reason.as_str(), &problem);
-            outcome.problems.push(problem);
+            problems.push(|| problem);
         }
 
         let mut results: Vec<(usize, Vec<Settled>)> = stream::iter(routed.parts.iter().enumerate())
@@ -223,9 +254,9 @@ impl Exporter {
                         self.telemetry
                             .dropped(signal, DropReason::PartialSuccess, rejected);
                         if rejected > 0 {
-                            outcome.problems.push(format!(
-                                "project {slug}: Sentry rejected {rejected} {items_name}"
-                            ));
+                            problems.push(|| {
+                                format!("project {slug}: Sentry rejected {rejected} {items_name}")
+                            });
                         }
                     }
                     Settled::Dropped {
@@ -235,10 +266,12 @@ impl Exporter {
                     } => {
                         outcome.dropped += items;
                         self.telemetry.dropped(signal, reason, items);
-                        outcome.problems.push(format!(
-                            "project {slug}: {items} {items_name} dropped ({}): {detail}",
-                            reason.as_str()
-                        ));
+                        problems.push(|| {
+                            format!(
+                                "project {slug}: {items} {items_name} dropped ({}): {detail}",
+                                reason.as_str()
+                            )
+                        });
                     }
                     Settled::Retry {
                         request,
@@ -250,11 +283,12 @@ impl Exporter {
                         self.telemetry.failed(signal, items);
                         outcome.retry_after = outcome.retry_after.max(delay);
                         outcome.retry_request.extend_from_slice(&request);
-                        outcome.problems.push(format!("project {slug}: {reason}"));
+                        problems.push(|| format!("project {slug}: {reason}"));
                     }
                 }
             }
         }
+        outcome.problems = problems.into_list();
         for problem in &outcome.problems {
             self.logger.debug(problem);
         }
@@ -275,6 +309,15 @@ impl Exporter {
             Ok(Err(unsent)) => return vec![unsent.settle(request, part.items)],
             Err(_) => return vec![Unsent::timeout().settle(request, part.items)],
         };
+        // Test-only hook (feature `fault-injection`, absent from release builds): a panic deep
+        // inside an export, after a lookup, while the batch's other projects are in flight.
+        #[cfg(feature = "fault-injection")]
+        if part.slug.as_str() == "fault-injection-panic" {
+            panic!(
+                "injected panic (fault-injection) in the export of project {}",
+                part.slug
+            );
+        }
         let mut settled = Vec::new();
         let mut looked_up_again = false;
         // A stack: the first half of a split is sent first.
@@ -450,5 +493,33 @@ impl Exporter {
         if self.warnings.allow(key, Instant::now()) {
             self.logger.warn(message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_list_the_first_ones_and_count_the_rest() {
+        let mut problems = Problems::default();
+        for n in 0..10_000 {
+            problems.push(|| format!("project p{n}: the project is being created"));
+        }
+        let list = problems.into_list();
+        assert_eq!(list.len(), MAX_LISTED_PROBLEMS + 1);
+        assert_eq!(list[0], "project p0: the project is being created");
+        assert_eq!(
+            list[MAX_LISTED_PROBLEMS],
+            format!("and {} more problems", 10_000 - MAX_LISTED_PROBLEMS)
+        );
+    }
+
+    #[test]
+    fn a_few_problems_are_all_listed() {
+        let mut problems = Problems::default();
+        problems.push(|| "one".to_owned());
+        problems.push(|| "two".to_owned());
+        assert_eq!(problems.into_list(), ["one", "two"]);
     }
 }

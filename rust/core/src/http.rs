@@ -91,20 +91,53 @@ pub fn build_client(config: &HttpConfig, logger: &Logger) -> Result<reqwest::Cli
         .map_err(|e| ClientError::Build(e.to_string()))
 }
 
-/// Reads at most `cap` bytes of a response body; the rest is discarded.
+/// A response body read up to a cap.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CappedBody {
+    pub bytes: Vec<u8>,
+    /// The body went on past the cap; the rest was not read.
+    pub truncated: bool,
+}
+
+/// Reads at most `cap` bytes of a response body; the rest is not read, so a
+/// hostile or broken server cannot make us hold more.
 pub async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
+) -> Result<CappedBody, reqwest::Error> {
+    let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = cap - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == cap {
-            break;
+        let room = cap - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(CappedBody {
+                bytes,
+                truncated: true,
+            });
         }
+        bytes.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(CappedBody {
+        bytes,
+        truncated: false,
+    })
+}
+
+/// A transport error with its causes (connection refused, certificate
+/// unknown, ...), which reqwest's own message leaves out, and without the URL.
+pub fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A response body for a log line: UTF-8 (lossy), trimmed, shortened.

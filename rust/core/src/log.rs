@@ -51,11 +51,13 @@ impl fmt::Debug for Logger {
     }
 }
 
-/// Keys remembered before the expired ones are forgotten: keys name projects,
-/// which come from whoever sends telemetry, so the map must stay bounded.
-const PRUNE_ABOVE: usize = 1024;
+/// Distinct keys let through per interval. Keys name projects, which come from
+/// whoever sends telemetry: a flood of new names must not flood the log nor
+/// grow the map (what is not logged is still counted in the metrics).
+const MAX_KEYS: usize = 128;
 
-/// Lets a message with a given key through at most once per interval.
+/// Lets a message with a given key through at most once per interval, and at
+/// most `MAX_KEYS` distinct keys per interval.
 #[derive(Debug)]
 pub struct Throttle {
     interval: Duration,
@@ -75,9 +77,12 @@ impl Throttle {
         match last.get(key) {
             Some(at) if now.saturating_duration_since(*at) < self.interval => false,
             _ => {
-                if last.len() >= PRUNE_ABOVE {
+                if last.len() >= MAX_KEYS {
                     let interval = self.interval;
                     last.retain(|_, at| now.saturating_duration_since(*at) < interval);
+                    if last.len() >= MAX_KEYS {
+                        return false;
+                    }
                 }
                 last.insert(key.to_owned(), now);
                 true
@@ -104,11 +109,23 @@ mod tests {
     fn throttle_forgets_expired_keys_so_distinct_keys_stay_bounded() {
         let throttle = Throttle::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        for i in 0..PRUNE_ABOVE {
+        for i in 0..MAX_KEYS {
             assert!(throttle.allow(&format!("not-found:svc-{i}"), t0));
         }
         let later = t0 + Duration::from_secs(61);
         assert!(throttle.allow("not-found:another", later));
         assert_eq!(throttle.last.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_is_cut_at_the_bound_until_the_interval_ends() {
+        let throttle = Throttle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let allowed = (0..10 * MAX_KEYS)
+            .filter(|i| throttle.allow(&format!("not-found:svc-{i}"), t0))
+            .count();
+        assert_eq!(allowed, MAX_KEYS);
+        assert_eq!(throttle.last.lock().unwrap().len(), MAX_KEYS);
+        assert!(throttle.allow("not-found:next-minute", t0 + Duration::from_secs(60)));
     }
 }

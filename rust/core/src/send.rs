@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use crate::compress::compress;
 use crate::config::Compression;
 use crate::endpoint::IngestEndpoint;
-use crate::http::{body_text, read_capped};
+use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::{parse_retry_after, LimitHeaders, RateLimits};
 use crate::signal::{field, Signal};
 use crate::telemetry::{StatusClass, Telemetry};
@@ -118,8 +118,9 @@ impl IngestClient {
             StatusCode::TOO_MANY_REQUESTS => limits.remaining(&endpoint.public_key, signal, now),
             _ => header("retry-after").and_then(|v| parse_retry_after(v, wall_now)),
         };
+        // Only messages are read from the body: a longer one is cut, not refused.
         let body = match read_capped(response, MAX_RESPONSE_BODY).await {
-            Ok(body) => body,
+            Ok(body) => body.bytes,
             Err(e) if status.is_success() => {
                 // The data was accepted; only the partial-success details are lost.
                 return SendResult::Accepted {
@@ -140,7 +141,7 @@ fn transport_error(e: reqwest::Error) -> SendResult {
         "failed"
     };
     SendResult::Retry {
-        reason: format!("request {what}: {}", e.without_url()),
+        reason: format!("request {what}: {}", describe(e)),
         delay: None,
     }
 }

@@ -13,7 +13,7 @@ use url::Url;
 use super::models::{Project, ProjectKey, Team};
 use super::paging::next_cursor;
 use crate::config::AuthToken;
-use crate::http::{body_text, read_capped};
+use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::parse_retry_after;
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
@@ -43,6 +43,8 @@ pub enum MgmtError {
     BadBody(String),
     #[error("management API list did not end after {MAX_PAGES} pages")]
     TooManyPages,
+    #[error("management API answer larger than {} MiB", MAX_BODY >> 20)]
+    BodyTooLarge,
 }
 
 impl MgmtError {
@@ -57,6 +59,7 @@ impl MgmtError {
             MgmtError::Transport(_) => "unreachable",
             MgmtError::BadBody(_) => "bad_answer",
             MgmtError::TooManyPages => "too_many_pages",
+            MgmtError::BodyTooLarge => "too_large",
         }
     }
 
@@ -221,12 +224,16 @@ impl MgmtClient {
             .bearer_auth(self.token.expose())
             .send()
             .await
-            .map_err(|e| MgmtError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| MgmtError::Transport(describe(e)))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_capped(response, MAX_BODY)
             .await
-            .map_err(|e| MgmtError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| MgmtError::Transport(describe(e)))?;
+        if body.truncated {
+            return Err(MgmtError::BodyTooLarge);
+        }
+        let body = body.bytes;
         match status {
             s if s.is_success() => Ok(Page {
                 body: serde_json::from_slice(&body)
@@ -324,6 +331,92 @@ mod tests {
         );
         // Every page was asked of our own server, never of the Link header's host.
         assert_eq!(pages.load(Ordering::SeqCst), MAX_PAGES);
+    }
+
+    /// A projects endpoint answering 200 with `body` (headers sent at once).
+    async fn answering(body: axum::body::Body, timeout: Duration) -> MgmtClient {
+        let body = Arc::new(std::sync::Mutex::new(Some(body)));
+        let app = axum::Router::new().route(
+            "/api/0/organizations/acme/projects/",
+            axum::routing::get(move || {
+                let body = body.lock().unwrap().take().unwrap_or_default();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap();
+        MgmtClient::new(
+            http,
+            &url,
+            Slug::parse("acme").unwrap(),
+            AuthToken::new("t".into()),
+            Arc::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_refused_after_the_cap_not_read_to_the_end() {
+        let chunk = bytes::Bytes::from(vec![b' '; 64 << 10]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        let client = answering(
+            axum::body::Body::from_stream(endless),
+            Duration::from_secs(30),
+        )
+        .await;
+        let error = client.projects().await.unwrap_err();
+        assert_eq!(error, MgmtError::BodyTooLarge);
+        assert_eq!(error.to_string(), "management API answer larger than 4 MiB");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_trickles_in_is_cut_by_the_request_timeout() {
+        // Slow loris: the headers at once, then a byte every 100 ms, for ever.
+        let trickle = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b" ")), ()))
+        });
+        let client = answering(
+            axum::body::Body::from_stream(trickle),
+            Duration::from_millis(500),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let error = client.projects().await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&error, MgmtError::Transport(m) if m.contains("timed out")),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_name_their_cause() {
+        // Nothing listens on the port of a listener just dropped.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = MgmtClient::new(
+            reqwest::Client::new(),
+            &Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+            Slug::parse("acme").unwrap(),
+            AuthToken::new("t".into()),
+            Arc::default(),
+        );
+        let error = client.projects().await.unwrap_err().to_string();
+        assert!(error.contains("Connection refused"), "{error}");
+        assert!(
+            !error.contains("127.0.0.1"),
+            "no URL in the message: {error}"
+        );
     }
 
     #[test]
