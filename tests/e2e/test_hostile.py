@@ -13,7 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
-from conftest import scrape, value, wait_until
+from conftest import assert_exactly_once, run, scrape, value, wait_until
 
 MIB = 1 << 20
 # Every management request the exporter may make; a slug is one segment of [a-z0-9_-].
@@ -154,3 +154,37 @@ def test_megabyte_values_and_names_pass_through(start_standin, start_collector):
                          and r.get("frontend", {}).get("span_total") == 3 and r["frontend"]["log_total"] == 1
                          and r.get(long_slug, {}).get("span_total") == 2 and r)
     assert records["frontend"]["logs"] == {"big-log": 1}
+
+
+def test_hostile_management_answers_are_cut_off_with_clear_errors(start_standin, start_collector, telemetrygen):
+    standin = start_standin("--projects", "frontend,backend")
+    # Before the collector starts: lists whose Link header never ends, a 1 GiB answer to
+    # one project's key lookup, and a slow loris answering the other's a byte at a time.
+    for rule in ({"target": "mgmt", "path_contains": "/organizations/acme/projects/", "endless_link": True},
+                 {"target": "mgmt", "path_contains": "/project-keys/", "endless_link": True},
+                 {"target": "mgmt", "path_contains": "/projects/acme/frontend/keys/", "body_bytes": 1 << 30},
+                 {"target": "mgmt", "path_contains": "/projects/acme/backend/keys/", "body_bytes": 1 << 20,
+                  "trickle_ms": 100}):
+        standin.fault(rule)
+    collector = start_collector(sentry(standin, http={"timeout": "2s"}))
+    for service in ("frontend", "backend"):
+        run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+             "--service", service, "--traces", 20, "--rate", 1000])
+
+    expected_errors = ("management API list did not end after 500 pages",
+                       "management API answer larger than 4 MiB",
+                       "timed out")
+    wait_until("each hostile answer's error in the log", lambda: all(
+        error in collector.process.output() for error in expected_errors), timeout=60)
+    metrics = scrape(collector.metrics_url)
+    with open(f"/proc/{collector.process.proc.pid}/status") as status:
+        rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    print(f"while under attack: core heap {value(metrics, 'core_heap_bytes') / MIB:.1f} MiB, RSS {rss / MIB:.0f} MiB")
+    assert value(metrics, "core_heap_bytes") < 64 * MIB
+    assert rss < 512 * MIB
+    assert value(metrics, "items_dropped", signal="traces", reason="project_not_found") == 0
+    assert standin.records()["projects"]["frontend"]["span_total"] == 0
+
+    # Nothing was lost meanwhile: once the API behaves, everything arrives.
+    standin.control("DELETE", "faults")
+    assert_exactly_once(standin, {"frontend": ("frontend", 40, 0), "backend": ("backend", 40, 0)})

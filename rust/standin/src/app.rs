@@ -15,7 +15,9 @@ pub struct Settings {
     /// Whether keys' DSNs carry `otlp_traces` / `otlp_logs`.
     pub otlp_dsn: bool,
     pub quiet: bool,
-    /// `http://127.0.0.1:PORT` of the main listener.
+    /// `http`, or `https` with `--tls-dir`.
+    pub scheme: &'static str,
+    /// `http[s]://127.0.0.1:PORT` of the main listener.
     pub api_base: String,
     /// `127.0.0.1:PORT` of the listener that serves ingest.
     pub ingest_host: String,
@@ -24,9 +26,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `http://127.0.0.1:PORT[/prefix]`: where ingest is served.
+    /// `http[s]://127.0.0.1:PORT[/prefix]`: where ingest is served.
     pub fn ingest_base(&self) -> String {
-        format!("http://{}{}", self.ingest_host, self.ingest_prefix)
+        format!(
+            "{}://{}{}",
+            self.scheme, self.ingest_host, self.ingest_prefix
+        )
     }
 }
 

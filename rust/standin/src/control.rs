@@ -1,5 +1,19 @@
 //! The control API under `/_standin/` (main listener, no auth): read what arrived, reset,
 //! switch faults on and off, delete projects, revoke keys.
+//!
+//! | request | does |
+//! | --- | --- |
+//! | `GET health` | `{"status":"ok"}` |
+//! | `GET records[?ids=false]` | what arrived, per project |
+//! | `POST reset` | forgets the records |
+//! | `GET faults`, `POST faults`, `DELETE faults` | lists, adds (one rule or an array), clears |
+//! | `POST projects/{slug}/delete`, `POST keys/{slug}/revoke` | as Sentry's UI would |
+//!
+//! Fault rules (see `faults`): `target` (`ingest`/`mgmt`), matchers `project`, `signal`,
+//! `method`, `path_contains`, `max_body_bytes`; effects `status`, `body`, `headers`, `delay_ms`,
+//! `drop_connection`, and the hostile answers `body_bytes` (a streamed filler of that size),
+//! `trickle_ms` (the body one byte per interval) and `endless_link` (mgmt lists that never
+//! end); `times` limits how often a rule fires.
 
 use serde_json::{json, Value};
 

@@ -1,6 +1,22 @@
 //! Faults switched on at run time: rules matched in order against each ingest or management
 //! request, before normal handling. A rule can answer with a status, delay, add headers, drop
 //! the connection or answer 413 above a body size; `times` limits how often it fires.
+//!
+//! Hostile answers, for clients that must bound what they read and how long they wait:
+//!
+//! - `body_bytes: N` answers (`status`, default 200, `application/json`) with a body of `N`
+//!   bytes, `[` then spaces, made while it is sent: `N` may be 1 GiB or more, the stand-in's
+//!   memory stays flat. It excludes `body`.
+//! - `trickle_ms: M` sends status and headers at once, then the body (`body`, `body_bytes` or
+//!   the default detail) one byte every `M` ms, stopping when the client hangs up; `status`
+//!   defaults to 200.
+//! - `endless_link: true` (mgmt only, list endpoints) leaves the answer to the normal handler,
+//!   but its `Link` header always says `rel="next"; results="true"` with a new cursor (the next
+//!   page number): pages past the end are empty and never the last.
+//!
+//! For example `{"target":"mgmt","path_contains":"/projects/","body_bytes":1073741824}`,
+//! `{"target":"ingest","body":"{}","trickle_ms":1000}` or
+//! `{"target":"mgmt","endless_link":true}`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,6 +68,15 @@ pub struct Rule {
     /// How many more requests the rule fires for; absent: until cleared.
     #[serde(default)]
     pub times: Option<u32>,
+    /// Answers with this many filler bytes (`[` then spaces), streamed; status default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+    /// Sends the answer's body one byte every this many milliseconds; status default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trickle_ms: Option<u64>,
+    /// Mgmt only: list answers always link to a next page with results, with a new cursor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub endless_link: bool,
 }
 
 /// The facts about a request that rules match on.
@@ -74,6 +99,8 @@ pub struct Verdict {
     pub delay: Duration,
     /// Added to the answer, whichever it is.
     pub headers: Vec<(String, String)>,
+    /// Normal mgmt list answers link to one more page, always.
+    pub endless_link: bool,
     pub action: Action,
 }
 
@@ -105,21 +132,49 @@ impl Rule {
         if self.drop_connection && self.status.is_some() {
             return Err("`drop_connection` and `status` exclude each other".into());
         }
+        if self.body_bytes.is_some() && self.body.is_some() {
+            return Err("`body_bytes` and `body` exclude each other".into());
+        }
+        if self.drop_connection && (self.body_bytes.is_some() || self.trickle_ms.is_some()) {
+            return Err(
+                "`drop_connection` excludes `body_bytes` and `trickle_ms`: there is no answer"
+                    .into(),
+            );
+        }
+        if self.trickle_ms == Some(0) {
+            return Err("`trickle_ms` must be at least 1".into());
+        }
+        if self.endless_link {
+            if self.target != Target::Mgmt {
+                return Err("`endless_link` applies to mgmt rules only".into());
+            }
+            if self.answers() {
+                return Err("`endless_link` shapes the normal answer: it excludes `status`, `drop_connection`, `max_body_bytes`, `body_bytes` and `trickle_ms`".into());
+            }
+        }
         for (name, value) in &self.headers {
             HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("header name {name:?} is not valid"))?;
             HeaderValue::from_str(value)
                 .map_err(|_| format!("header value {value:?} of {name:?} is not valid"))?;
         }
-        let does_something = self.status.is_some()
+        let does_something = self.answers()
             || self.delay_ms.is_some()
-            || self.drop_connection
-            || self.max_body_bytes.is_some()
+            || self.endless_link
             || !self.headers.is_empty();
         if !does_something {
-            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes` or `headers`".into());
+            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `endless_link` or `headers`".into());
         }
         Ok(())
+    }
+
+    /// Whether the rule answers in place of the handler (or drops the connection).
+    fn answers(&self) -> bool {
+        self.drop_connection
+            || self.status.is_some()
+            || self.max_body_bytes.is_some()
+            || self.body_bytes.is_some()
+            || self.trickle_ms.is_some()
     }
 
     fn matches(&self, req: &Request<'_>) -> bool {
@@ -147,8 +202,16 @@ impl Rule {
         if self.drop_connection {
             return Some(Action::Drop);
         }
-        let status = self.status.or(self.max_body_bytes.map(|_| 413))?;
-        let reply = match &self.body {
+        let hostile = self.body_bytes.is_some() || self.trickle_ms.is_some();
+        let status = self
+            .status
+            .or(self.max_body_bytes.map(|_| 413))
+            .or(hostile.then_some(200))?;
+        let mut reply = match &self.body {
+            _ if self.body_bytes.is_some() => Reply {
+                filler: self.body_bytes,
+                ..Reply::new(status, "application/json", Vec::new())
+            },
             Some(body) => {
                 let is_json = serde_json::from_str::<serde_json::Value>(body).is_ok();
                 let ct = if is_json {
@@ -164,6 +227,7 @@ impl Rule {
                 &json!({ "detail": format!("fault injected by sentry-standin (status {status})") }),
             ),
         };
+        reply.trickle = self.trickle_ms.map(Duration::from_millis);
         Some(Action::Answer(reply))
     }
 }
@@ -207,6 +271,7 @@ impl Faults {
             verdict
                 .headers
                 .extend(rule.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+            verdict.endless_link |= rule.endless_link;
             let action = rule.action();
             let used_up = match rule.times.as_mut() {
                 Some(t) => {
@@ -338,6 +403,14 @@ mod tests {
             json!({"target":"ingest"}),
             json!({"target":"ingest","status":500,"drop_connection":true}),
             json!({"target":"ingest","headers":{"bad name":"x"}}),
+            json!({"target":"ingest","body_bytes":10,"body":"x"}),
+            json!({"target":"ingest","body_bytes":10,"drop_connection":true}),
+            json!({"target":"ingest","trickle_ms":0,"body":"x"}),
+            json!({"target":"ingest","trickle_ms":5,"drop_connection":true}),
+            json!({"target":"ingest","endless_link":true}),
+            json!({"target":"mgmt","endless_link":true,"status":500}),
+            json!({"target":"mgmt","endless_link":true,"body_bytes":5}),
+            json!({"target":"mgmt","endless_link":false}),
         ] {
             let r = rule(bad.clone());
             assert!(f.add(vec![r]).is_err(), "{bad}");
@@ -345,5 +418,89 @@ mod tests {
         assert!(serde_json::from_value::<Rule>(json!({"target":"ingest","stauts":500})).is_err());
         assert!(serde_json::from_value::<Rule>(json!({"target":"other","status":500})).is_err());
         assert!(f.rules().is_empty());
+    }
+
+    fn mgmt_list() -> Request<'static> {
+        Request {
+            target: Target::Mgmt,
+            method: "GET",
+            path_and_query: "/api/0/organizations/acme/projects/",
+            project_id: None,
+            project_slug: None,
+            signal: None,
+            body_bytes: 0,
+        }
+    }
+
+    fn answer(v: Verdict) -> Reply {
+        match v.action {
+            Action::Answer(r) => r,
+            other => panic!("no answer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn body_bytes_answers_a_json_filler_of_that_size() {
+        let mut f = Faults::default();
+        f.add(vec![
+            rule(json!({"target":"mgmt","body_bytes":1_073_741_824u64,"times":1})),
+            rule(json!({"target":"ingest","status":429,"body_bytes":7})),
+        ])
+        .expect("add");
+        let r = answer(f.evaluate(&mgmt_list()));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.filler, Some(1 << 30));
+        assert!(r.body.is_empty(), "the filler is never held whole");
+        assert_eq!(r.trickle, None);
+        assert!(r
+            .headers
+            .contains(&("content-type".into(), "application/json".into())));
+        let r = answer(f.evaluate(&ingest("frontend", Signal::Logs, 1)));
+        assert_eq!((r.status, r.filler), (429, Some(7)));
+        // Shown back as posted.
+        let shown = serde_json::to_value(f.rules()).expect("json");
+        assert_eq!(shown[0]["body_bytes"], 7);
+        assert!(shown[0].get("trickle_ms").is_none());
+        assert!(shown[0].get("endless_link").is_none());
+    }
+
+    #[test]
+    fn trickle_ms_slows_any_body_and_defaults_to_200() {
+        let mut f = Faults::default();
+        f.add(vec![
+            rule(json!({"target":"ingest","signal":"traces","body":"{}","trickle_ms":250})),
+            rule(json!({"target":"ingest","body_bytes":3,"trickle_ms":5})),
+            rule(json!({"target":"mgmt","status":503,"trickle_ms":1})),
+        ])
+        .expect("add");
+        let r = answer(f.evaluate(&ingest("frontend", Signal::Traces, 1)));
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
+        assert_eq!(r.trickle, Some(Duration::from_millis(250)));
+        let r = answer(f.evaluate(&ingest("frontend", Signal::Logs, 1)));
+        assert_eq!(
+            (r.filler, r.trickle),
+            (Some(3), Some(Duration::from_millis(5)))
+        );
+        let r = answer(f.evaluate(&mgmt_list()));
+        assert_eq!(r.status, 503);
+        assert!(String::from_utf8_lossy(&r.body).contains("fault injected"));
+        assert_eq!(r.trickle, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn endless_link_lets_the_handler_answer_and_marks_the_verdict() {
+        let mut f = Faults::default();
+        f.add(vec![rule(
+            json!({"target":"mgmt","path_contains":"/projects/","endless_link":true,"times":2}),
+        )])
+        .expect("add");
+        let v = f.evaluate(&mgmt_list());
+        assert_eq!(v.action, Action::Continue);
+        assert!(v.endless_link);
+        let mut other = mgmt_list();
+        other.path_and_query = "/api/0/organizations/acme/teams/";
+        assert!(!f.evaluate(&other).endless_link);
+        assert!(f.evaluate(&mgmt_list()).endless_link);
+        assert!(!f.evaluate(&mgmt_list()).endless_link, "times used up");
     }
 }

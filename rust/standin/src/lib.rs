@@ -19,7 +19,15 @@
 //! | `state` | org, team, projects, keys |
 //! | `records` | what arrived, request logs |
 //! | `app` | settings and the shared, locked state |
+//! | `payload` | response bodies: whole, huge filler, trickled |
+//! | `tls` | `--tls-dir`: the CA and server certificate made at start |
 //! | `reply`, `uri`, `slug`, `clock` | small helpers |
+//!
+//! With `tls_dir` set (`--tls-dir DIR`) every listener serves HTTPS with a server certificate
+//! for `127.0.0.1` and `localhost`, signed by a CA made at start and written to `DIR/ca.pem`;
+//! the start-up line then shows `https://` addresses and `"ca_file"`, and keys' DSNs use https.
+//! The main listener also answers proxy requests: absolute-form requests as if they were
+//! addressed to it, and `CONNECT` to a loopback address as a tunnel.
 
 mod app;
 mod auth;
@@ -30,16 +38,19 @@ mod ingest;
 mod mgmt;
 mod otlp;
 mod paging;
+mod payload;
 mod records;
 mod reply;
 mod server;
 mod slug;
 mod state;
+mod tls;
 mod uri;
 mod views;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -65,6 +76,8 @@ pub struct Config {
     /// Whether keys' DSNs carry `otlp_traces` / `otlp_logs`.
     pub otlp_dsn: bool,
     pub quiet: bool,
+    /// Serve HTTPS, with a CA made at start and written to `DIR/ca.pem`.
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -80,6 +93,7 @@ impl Default for Config {
             page_size: 100,
             otlp_dsn: true,
             quiet: false,
+            tls_dir: None,
         }
     }
 }
@@ -89,6 +103,7 @@ impl Default for Config {
 pub enum StartError {
     Config(String),
     Bind(SocketAddr, std::io::Error),
+    Tls(String),
 }
 
 impl fmt::Display for StartError {
@@ -96,6 +111,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "invalid configuration: {e}"),
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Tls(e) => write!(f, "--tls-dir: {e}"),
         }
     }
 }
@@ -147,27 +163,32 @@ impl Config {
 /// A started stand-in. Dropping it stops accepting connections.
 #[derive(Debug)]
 pub struct Running {
-    /// `http://127.0.0.1:PORT` of the management and control API.
+    /// `http[s]://127.0.0.1:PORT` of the management and control API.
     pub api: String,
-    /// `http://127.0.0.1:PORT[/prefix]` where ingest is served.
+    /// `http[s]://127.0.0.1:PORT[/prefix]` where ingest is served.
     pub ingest: String,
     pub org: String,
     pub team: String,
     pub token: String,
+    /// With TLS: the CA certificate (PEM) that signed the server certificate.
+    pub ca_file: Option<PathBuf>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// The one JSON line printed at start, from which tests learn the ports.
     pub fn startup_line(&self) -> String {
-        serde_json::json!({
+        let mut line = serde_json::json!({
             "api": self.api,
             "ingest": self.ingest,
             "org": self.org,
             "team": self.team,
             "token": self.token,
-        })
-        .to_string()
+        });
+        if let Some(ca) = &self.ca_file {
+            line["ca_file"] = ca.display().to_string().into();
+        }
+        line.to_string()
     }
 }
 
@@ -184,6 +205,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     config.validate()?;
     let prefix = config.prefix()?;
     let org = Org::new(&config.org, &config.team, &config.projects).map_err(StartError::Config)?;
+    let tls = match &config.tls_dir {
+        Some(dir) => Some(tls::setup(dir).map_err(StartError::Tls)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     let main = bind(config.listen).await?;
     let main_addr = local_addr(&main, config.listen)?;
@@ -201,7 +227,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         page_size: config.page_size,
         otlp_dsn: config.otlp_dsn,
         quiet: config.quiet,
-        api_base: format!("http://{main_addr}"),
+        scheme,
+        api_base: format!("{scheme}://{main_addr}"),
         ingest_host: ingest.as_ref().map_or(main_addr, |(_, a)| *a).to_string(),
         ingest_prefix: prefix.clone(),
     };
@@ -209,18 +236,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let ingest_base = settings.ingest_base();
     let app = Arc::new(App::new(settings, org));
 
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
     let mut tasks = vec![tokio::spawn(server::serve(
         main,
         app.clone(),
         Role::Main {
             ingest: ingest.is_none(),
         },
+        acceptor.clone(),
     ))];
     if let Some((listener, _)) = ingest {
         tasks.push(tokio::spawn(server::serve(
             listener,
             app,
             Role::Ingest { prefix },
+            acceptor,
         )));
     }
     Ok(Running {
@@ -229,6 +259,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         org: config.org,
         team: config.team,
         token: config.token,
+        ca_file: tls.map(|t| t.ca_file),
         tasks,
     })
 }

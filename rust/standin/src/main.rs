@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,7 +11,7 @@ use sentry_standin::{start, Config};
 
 /// A local stand-in for Sentry: management API, OTLP ingest, records and faults.
 #[derive(Debug, Parser)]
-#[command(name = "sentry-standin", version)]
+#[command(name = "sentry-standin", version, after_long_help = CONTROL_HELP)]
 struct Cli {
     /// Address of the management, control and (without --ingest-listen) ingest API.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -46,7 +47,40 @@ struct Cli {
     /// Don't print a line per ingest request.
     #[arg(long)]
     quiet: bool,
+    /// Serve HTTPS: make a CA and a certificate for 127.0.0.1 and localhost at start, write the
+    /// CA to DIR/ca.pem (DIR is created if needed) and show it as "ca_file" in the start-up
+    /// line; addresses and DSNs then use https://.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<PathBuf>,
 }
+
+/// The control API, shown by `--help`.
+const CONTROL_HELP: &str = "\
+Start-up line (first line on stdout, JSON):
+  {\"api\", \"ingest\", \"org\", \"team\", \"token\"} and, with --tls-dir, \"ca_file\".
+
+Control API on the main listener (no auth):
+  GET  /_standin/health | /_standin/records[?ids=false]     POST /_standin/reset
+  GET|POST|DELETE /_standin/faults                            (POST: one rule or an array)
+  POST /_standin/projects/SLUG/delete | /_standin/keys/SLUG/revoke
+
+Fault rules, matched in order before normal handling:
+  target            \"ingest\" or \"mgmt\" (required)
+  project, signal   ingest only: project slug or id; \"traces\" or \"logs\"
+  method, path_contains
+  status, body, headers, delay_ms, drop_connection, max_body_bytes, times
+  body_bytes: N     answer (status, default 200, JSON) with N filler bytes ('[' then spaces),
+                    streamed, never held in memory: N may be 1 GiB or more
+  trickle_ms: M     headers at once, then the body (body, body_bytes or the default) one byte
+                    every M ms, until the client hangs up; status default 200
+  endless_link      mgmt lists: the normal answer, but Link always has rel=\"next\";
+                    results=\"true\" with a new cursor, so paging never ends
+  e.g. {\"target\":\"mgmt\",\"path_contains\":\"/projects/\",\"body_bytes\":1073741824}
+       {\"target\":\"ingest\",\"body\":\"{}\",\"trickle_ms\":1000}
+       {\"target\":\"mgmt\",\"endless_link\":true}
+
+Proxy: the main listener serves absolute-form requests (http.proxy_url pointing at it) by their
+path, and CONNECT to loopback addresses as a tunnel.";
 
 impl From<Cli> for Config {
     fn from(c: Cli) -> Config {
@@ -61,6 +95,7 @@ impl From<Cli> for Config {
             page_size: c.page_size,
             otlp_dsn: !c.no_otlp_dsn,
             quiet: c.quiet,
+            tls_dir: c.tls_dir,
         }
     }
 }

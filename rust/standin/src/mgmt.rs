@@ -22,6 +22,8 @@ pub struct Request<'a> {
     pub host: Option<&'a str>,
     pub authorization: Option<&'a str>,
     pub body: &'a [u8],
+    /// A fault: list answers always link to one more page.
+    pub endless_link: bool,
 }
 
 pub const PREFIX: &str = "/api/0/";
@@ -220,12 +222,19 @@ fn paged(app: &App, req: &Request<'_>, items: Vec<Value>) -> Reply {
         }
     }
     let base = match req.host {
-        Some(host) => format!("http://{host}{}", req.path),
+        Some(host) => format!("{}://{host}{}", app.settings.scheme, req.path),
         None => format!("{}{}", app.settings.api_base, req.path),
     };
     let query = uri::query_without(req.query, "cursor");
     let cursor = uri::query_param(req.query, "cursor");
-    match paging::page(items.len(), limit, cursor.as_deref(), &base, &query) {
+    match paging::page(
+        items.len(),
+        limit,
+        cursor.as_deref(),
+        &base,
+        &query,
+        req.endless_link,
+    ) {
         Ok(page) => {
             let slice = items.get(page.range).unwrap_or_default().to_vec();
             Reply::json(200, &Value::Array(slice)).with_header("link", &page.link)

@@ -57,12 +57,14 @@ pub struct Page {
 
 /// Cuts page `cursor` (the first page without one) of `total` items of `limit` each.
 /// `base_url` is scheme, host and raw path; `query` the raw query without the cursor.
+/// `endless` (a fault): the next link always says there are results, past the end too.
 pub fn page(
     total: usize,
     limit: usize,
     cursor: Option<&str>,
     base_url: &str,
     query: &str,
+    endless: bool,
 ) -> Result<Page, InvalidCursor> {
     let limit = limit.max(1);
     let page = match cursor {
@@ -84,7 +86,7 @@ pub fn page(
     let link = format!(
         "{}, {}",
         link_entry(base_url, query, prev, "previous", page > 0),
-        link_entry(base_url, query, next, "next", end < total)
+        link_entry(base_url, query, next, "next", endless || end < total)
     );
     Ok(Page {
         range: start..end,
@@ -104,7 +106,7 @@ mod tests {
 
     #[test]
     fn first_page_link_has_sentry_format() {
-        let p = page(7, 2, None, BASE, "").expect("page");
+        let p = page(7, 2, None, BASE, "", false).expect("page");
         assert_eq!(p.range, 0..2);
         assert_eq!(
             p.link,
@@ -120,7 +122,7 @@ mod tests {
         let mut cursor = None;
         let mut pages = Vec::new();
         for _ in 0..10 {
-            let p = page(7, 2, cursor.as_deref(), BASE, "status=active").expect("page");
+            let p = page(7, 2, cursor.as_deref(), BASE, "status=active", false).expect("page");
             pages.push(p.range.clone());
             let next = p.link.split(", ").nth(1).unwrap_or_default().to_string();
             assert!(next.contains("?status=active&cursor="), "{next}");
@@ -137,7 +139,7 @@ mod tests {
 
     #[test]
     fn past_the_end_is_empty() {
-        let p = page(3, 2, Some("2:5:0"), BASE, "").expect("page");
+        let p = page(3, 2, Some("2:5:0"), BASE, "", false).expect("page");
         assert_eq!(p.range, 3..3);
         assert!(p
             .link
@@ -147,7 +149,7 @@ mod tests {
 
     #[test]
     fn exact_multiple_has_no_next() {
-        let p = page(4, 2, Some("2:1:0"), BASE, "").expect("page");
+        let p = page(4, 2, Some("2:1:0"), BASE, "", false).expect("page");
         assert_eq!(p.range, 2..4);
         assert!(p.link.contains("rel=\"next\"; results=\"false\""));
     }
@@ -159,6 +161,30 @@ mod tests {
         for bad in ["", "1:2", "1:2:3", "a:0:0", "1:2:0:4", "1:-1:0"] {
             assert_eq!(Cursor::parse(bad), Err(InvalidCursor), "{bad:?}");
         }
-        assert!(page(1, 1, Some("x"), BASE, "").is_err());
+        assert!(page(1, 1, Some("x"), BASE, "", false).is_err());
+    }
+
+    #[test]
+    fn endless_next_links_never_end_and_never_repeat() {
+        let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..50 {
+            let p = page(3, 2, cursor.as_deref(), BASE, "", true).expect("page");
+            let next = p.link.split(", ").nth(1).unwrap_or_default().to_string();
+            assert!(
+                next.contains("rel=\"next\"; results=\"true\""),
+                "{i}: {next}"
+            );
+            if i >= 2 {
+                assert!(p.range.is_empty(), "past the end: no items");
+            }
+            let c = next
+                .split("cursor=\"")
+                .nth(1)
+                .map(|c| c.trim_end_matches('"').to_string())
+                .expect("cursor");
+            assert!(seen.insert(c.clone()), "cursor {c} repeated");
+            cursor = Some(c);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The answer every handler returns, independent of the HTTP library.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +10,10 @@ pub struct Reply {
     /// Header names are kept lowercase; `set_header` replaces a header of the same name.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Fault answers only: instead of `body`, this many filler bytes, made while sent.
+    pub filler: Option<u64>,
+    /// Fault answers only: the body goes out one byte per this interval.
+    pub trickle: Option<Duration>,
 }
 
 impl Reply {
@@ -16,6 +22,8 @@ impl Reply {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body,
+            filler: None,
+            trickle: None,
         }
     }
 

@@ -99,11 +99,11 @@ pub fn team(org: &Org, with_projects: bool) -> Value {
 pub fn key(settings: &Settings, p: &Project, k: &Key) -> Value {
     let base = settings.ingest_base();
     let host = format!("{}{}", settings.ingest_host, settings.ingest_prefix);
-    let (id, public) = (p.id, &k.public);
+    let (id, public, scheme) = (p.id, &k.public, settings.scheme);
     let api = format!("{base}/api/{id}");
     let mut dsn = json!({
-        "secret": format!("http://{public}:{}@{host}/{id}", k.secret),
-        "public": format!("http://{public}@{host}/{id}"),
+        "secret": format!("{scheme}://{public}:{}@{host}/{id}", k.secret),
+        "public": format!("{scheme}://{public}@{host}/{id}"),
         "csp": format!("{api}/csp-report/?sentry_key={public}"),
         "security": format!("{api}/security/?sentry_key={public}"),
         "minidump": format!("{api}/minidump/?sentry_key={public}"),

@@ -1,0 +1,170 @@
+"""The exporter against Sentry over HTTPS with a private CA (the stand-in's
+--tls-dir makes one at start), and through an HTTP proxy (http.proxy_url).
+
+Without TLS settings the private CA is refused, loudly and without losing data;
+with http.tls.ca_file or http.tls.insecure_skip_verify everything arrives
+exactly once; with http.proxy_url the data goes through the proxy."""
+
+import json
+import re
+import ssl
+import time
+import urllib.request
+
+from conftest import assert_exactly_once, run, wait_until
+
+TRACES = 20  # telemetrygen traces; each has one root and CHILD_SPANS children
+CHILD_SPANS = 2
+LOGS = 30
+SPANS = TRACES * (1 + CHILD_SPANS)
+SERVICE = "frontend"
+
+
+class TlsStandin:
+    """The stand-in's control and management calls over HTTPS, trusting only its CA:
+    what `assert_exactly_once` needs of a stand-in."""
+
+    def __init__(self, standin, ca_file):
+        self.process = standin.process
+        self.api = standin.api
+        self.ingest = standin.ingest
+        self.org = standin.org
+        self.token = standin.token
+        self.ca_file = ca_file
+        self.context = ssl.create_default_context(cafile=ca_file)
+
+    def _get(self, path, headers=None):
+        request = urllib.request.Request(f"{self.api}{path}", headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
+            return json.loads(response.read())
+
+    def records(self):
+        return self._get("/_standin/records")
+
+    def project_keys(self, slug):
+        return self._get(f"/api/0/projects/{self.org}/{slug}/keys/",
+                         headers={"Authorization": f"Bearer {self.token}"})
+
+
+def start_tls_standin(start_standin, tmp_path):
+    standin = start_standin("--projects", SERVICE, "--tls-dir", str(tmp_path / "tls"))
+    banner = json.loads(standin.process.first_line())
+    assert standin.api.startswith("https://127.0.0.1:"), banner
+    assert banner["ca_file"] == str(tmp_path / "tls" / "ca.pem"), banner
+    return TlsStandin(standin, banner["ca_file"])
+
+
+def sentry_config(url, standin, http=None):
+    config = {
+        "url": url,
+        "org_slug": standin.org,
+        "auth_token": standin.token,
+        "sending_queue": {"enabled": True},
+        "retry_on_failure": {"enabled": True, "initial_interval": "100ms", "max_interval": "1s",
+                             "max_elapsed_time": "0s"},
+    }
+    if http is not None:
+        config["http"] = http
+    return config
+
+
+def send(telemetrygen, collector):
+    run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+         "--service", SERVICE, "--traces", TRACES, "--child-spans", CHILD_SPANS, "--rate", 1000])
+    run([telemetrygen, "logs", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+         "--service", SERVICE, "--logs", LOGS, "--rate", 1000])
+
+
+def metric_total(collector, name, **labels):
+    """The sum of one of the collector's own metrics over the series with these labels
+    (with or without the `_total` suffix); None when there is no such series."""
+    with urllib.request.urlopen(collector.metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    found = None
+    for m in re.finditer(r"^" + re.escape(name) + r"(?:_total)?(?:\{([^}]*)\})? (\S+)$", text, re.MULTILINE):
+        series = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(series.get(k) == v for k, v in labels.items()):
+            found = (found or 0) + float(m.group(2))
+    return found
+
+
+def test_a_private_ca_is_refused_by_default_and_the_data_stays_queued(
+    start_standin, start_collector, telemetrygen, tmp_path
+):
+    standin = start_tls_standin(start_standin, tmp_path)
+    collector = start_collector(sentry_config(standin.api, standin))
+    send(telemetrygen, collector)
+
+    def certificate_errors():
+        return [line for line in collector.process.output().splitlines()
+                if re.search(r"certificate.*UnknownIssuer", line)]
+
+    wait_until("a certificate error in the collector's log", certificate_errors, timeout=15)
+    print("\n".join(certificate_errors()[:2]))
+    # Retried meanwhile: the exporter says so, and its queue still holds the data.
+    wait_until("the exporter to retry", lambda: "Exporting failed. Will retry" in collector.process.output(),
+               timeout=15)
+    time.sleep(2)
+    assert metric_total(collector, "otelcol_exporter_sentry_items_failed") > 0
+    assert metric_total(collector, "otelcol_exporter_sentry_management_calls", result="unreachable") > 0
+    assert metric_total(collector, "otelcol_exporter_sentry_items_sent") == 0
+    assert metric_total(collector, "otelcol_exporter_sentry_items_dropped") == 0, "data dropped"
+    held = metric_total(collector, "otelcol_exporter_queue_size", exporter="sentry") + \
+        metric_total(collector, "otelcol_exporter_in_flight_requests", exporter="sentry")
+    assert held >= 2, "the queue should hold the traces and logs batches"
+    assert "Dropping data" not in collector.process.output()
+
+    records = standin.records()
+    assert not records["projects"][SERVICE]["spans"]
+    assert not records["projects"][SERVICE]["logs"]
+    assert not records["projects"][SERVICE]["requests"], "no ingest request got past the handshake"
+    assert not records["mgmt_requests"], "no management request got past the handshake"
+
+
+def test_the_ca_file_is_trusted_and_every_item_arrives_once(
+    start_standin, start_collector, telemetrygen, tmp_path
+):
+    standin = start_tls_standin(start_standin, tmp_path)
+    collector = start_collector(sentry_config(standin.api, standin, {"tls": {"ca_file": standin.ca_file}}))
+    send(telemetrygen, collector)
+    assert_exactly_once(standin, {SERVICE: (SERVICE, SPANS, LOGS)})
+    assert "UnknownIssuer" not in collector.process.output()
+
+
+def test_insecure_skip_verify_accepts_any_certificate_with_a_warning(
+    start_standin, start_collector, telemetrygen, tmp_path
+):
+    standin = start_tls_standin(start_standin, tmp_path)
+    collector = start_collector(sentry_config(standin.api, standin, {"tls": {"insecure_skip_verify": True}}))
+    send(telemetrygen, collector)
+    assert_exactly_once(standin, {SERVICE: (SERVICE, SPANS, LOGS)})
+    warnings = [l for l in collector.process.output().splitlines() if "insecure_skip_verify" in l]
+    print("\n".join(warnings))
+    assert warnings and any("warn" in l.lower() for l in warnings), "no insecure_skip_verify warning"
+
+
+def test_proxy_url_is_honoured(start_standin, start_collector, telemetrygen):
+    # The collector cannot reach sentry.invalid itself: only the proxy (a plain stand-in,
+    # which serves absolute-form requests by their path) gets the requests anywhere.
+    standin = start_standin("--projects", SERVICE)
+    collector = start_collector(sentry_config("http://sentry.invalid:9", standin,
+                                              {"proxy_url": standin.api}))
+    send(telemetrygen, collector)
+    assert_exactly_once(standin, {SERVICE: (SERVICE, SPANS, LOGS)})
+
+
+def test_https_through_a_proxy_tunnel(start_standin, start_collector, telemetrygen, tmp_path):
+    # Sentry over HTTPS behind an HTTP proxy: CONNECT tunnels through a second, plain stand-in.
+    target = start_tls_standin(start_standin, tmp_path)
+    proxy = start_standin("--projects", "unused")
+    url = target.api.replace("127.0.0.1", "localhost")
+    collector = start_collector(sentry_config(url, target, {
+        "proxy_url": proxy.api, "tls": {"ca_file": target.ca_file}}))
+    send(telemetrygen, collector)
+    assert_exactly_once(target, {SERVICE: (SERVICE, SPANS, LOGS)})
+
+    tunnels = [l for l in proxy.process.output().splitlines() if "CONNECT" in l]
+    print("\n".join(tunnels))
+    port = url.rsplit(":", 1)[1]
+    assert any(f"CONNECT localhost:{port}" in l for l in tunnels), "management API not tunnelled"
+    assert any(f"CONNECT 127.0.0.1:{port}" in l for l in tunnels), "ingest not tunnelled"
