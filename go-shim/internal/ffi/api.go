@@ -1,8 +1,9 @@
 // Package ffi is the Go side of the C ABI of the Rust core (include/sentry_exporter.h).
 //
-// ffi.go is the only file that imports "C" (build tag cgo); ffi_nocgo.go has the same API and
-// fails with ErrNoCgo, so that the module still compiles without cgo and says why it cannot work.
-// This file holds the parts that need no C.
+// ffi.go holds every call into C (build tag cgo); link_release.go names the library to link
+// (link_faultinjection.go instead, with the faultinjection build tag, for tests). ffi_nocgo.go
+// has the same API and fails with ErrNoCgo, so that the module still compiles without cgo and
+// says why it cannot work. This file holds the parts that need no C.
 package ffi // import "github.com/otelcol-sentry/sentryexporter/internal/ffi"
 
 import (
@@ -14,6 +15,12 @@ import (
 // -ldflags -X. Go's build cache does not notice a rebuilt static library, but a changed -X
 // value makes it link again, so the binary never keeps an old core.
 var CoreDigest = "unknown"
+
+// FaultInjectionProject is the project whose data makes a core built with the test-only
+// `fault-injection` feature (FaultInjection true) panic inside an export, after the project's
+// lookup, while the batch's other projects are in flight. A release core routes it like any
+// other project.
+const FaultInjectionProject = "fault-injection-panic"
 
 // Signal is the kind of OTLP request handed to Export.
 type Signal uint32

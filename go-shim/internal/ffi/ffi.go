@@ -4,7 +4,8 @@ package ffi
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
-#cgo LDFLAGS: ${SRCDIR}/../../../target/release/libsentry_exporter.a -lm -ldl -lpthread
+// The library itself is linked by link_release.go, or by link_faultinjection.go with the
+// faultinjection build tag (tests only).
 #include "sentry_exporter.h"
 
 // sentryGoLog is the exported Go function below. cgo declares exported functions without
@@ -182,6 +183,10 @@ func (c *Core) Free() {
 //
 //export sentryGoLog
 func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLen C.size_t) {
+	// A Go panic must not unwind into the Rust frames below (it would take the process down):
+	// an invalid handle (a log line after Free, which the core promises never to send) or a
+	// failing zap core costs the log line, nothing more.
+	defer func() { _ = recover() }()
 	logger, ok := cgo.Handle(context).Value().(*zap.Logger)
 	if !ok || logger == nil {
 		return

@@ -8,6 +8,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// FaultInjection is false: there is no core at all.
+const FaultInjection = false
+
 // ValidateConfig fails: without cgo there is no core to validate the config.
 func ValidateConfig([]byte) error { return ErrNoCgo }
 

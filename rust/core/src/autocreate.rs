@@ -4,15 +4,18 @@
 //! created its data goes back to the collector as retryable, so nothing is lost.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
 use crate::endpoint::from_keys;
 use crate::endpoints::EndpointCache;
-use crate::log::Logger;
+use crate::log::{panic_message, Logger};
 use crate::mgmt::{MgmtClient, MgmtError};
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
@@ -72,6 +75,19 @@ enum CreateError {
     Mgmt(#[from] MgmtError),
     #[error("the organization has no team to own new projects: set `team`")]
     NoTeam,
+    #[error("the creation panicked: {0}")]
+    Panicked(String),
+}
+
+/// Runs a creation with a panic turned into a failure, so that the slug is not
+/// left "in progress" and its reservation held for good.
+async fn contained(
+    creation: impl Future<Output = Result<bool, CreateError>>,
+) -> Result<bool, CreateError> {
+    AssertUnwindSafe(creation)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|payload| Err(CreateError::Panicked(panic_message(&*payload).to_owned())))
 }
 
 impl AutoCreator {
@@ -139,7 +155,7 @@ impl AutoCreator {
     }
 
     async fn create(self: Arc<Self>, slug: Slug) {
-        let result = self.create_project(&slug).await;
+        let result = contained(self.create_project(&slug)).await;
         let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(created) => {
@@ -229,5 +245,21 @@ impl AutoCreator {
         let team = self.mgmt.first_team().await?.ok_or(CreateError::NoTeam)?;
         *discovered = Some(team.clone());
         Ok(team)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_creation_is_a_failure_with_its_message() {
+        let panicking = async { panic!("boom") };
+        let result = contained(panicking).await;
+        assert!(
+            matches!(&result, Err(CreateError::Panicked(m)) if m == "boom"),
+            "{result:?}"
+        );
+        assert!(matches!(contained(async { Ok(true) }).await, Ok(true)));
     }
 }

@@ -2,10 +2,12 @@
 //! (projects concurrently, bounded) → one outcome for the whole batch, in which
 //! only the data that may succeed later is handed back for retry.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use tokio::time::timeout_at;
 
 use crate::autocreate::{Admission, AutoCreator};
@@ -13,7 +15,7 @@ use crate::config::Config;
 use crate::endpoint::IngestEndpoint;
 use crate::endpoints::{EndpointCache, Lookup, ResolveError};
 use crate::http::{build_client, ClientError};
-use crate::log::{Logger, Throttle};
+use crate::log::{panic_message, Level, Logger, Throttle};
 use crate::mgmt::MgmtClient;
 use crate::preload::preload;
 use crate::ratelimit::RateLimits;
@@ -233,7 +235,7 @@ impl Exporter {
             .map(|(i, part)| async move {
                 (
                     i,
-                    self.export_part(signal, part, part.request(request), deadline)
+                    self.export_part_contained(signal, part, request, deadline)
                         .await,
                 )
             })
@@ -293,6 +295,33 @@ impl Exporter {
             self.logger.debug(problem);
         }
         Ok(outcome)
+    }
+
+    /// `export_part`, with a panic kept to this project: its data comes back to
+    /// be retried, and what the batch's other projects did stands, so a retry
+    /// never sends their data twice.
+    async fn export_part_contained(
+        &self,
+        signal: Signal,
+        part: &ProjectPart,
+        request: &[u8],
+        deadline: tokio::time::Instant,
+    ) -> Vec<Settled> {
+        let work = self.export_part(signal, part, part.request(request), deadline);
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(settled) => settled,
+            Err(payload) => {
+                let reason = format!("the exporter panicked: {}", panic_message(&*payload));
+                self.logger
+                    .log(Level::Error, format!("project {}: {reason}", part.slug));
+                vec![Settled::Retry {
+                    request: part.request(request),
+                    items: part.items,
+                    reason,
+                    delay: None,
+                }]
+            }
+        }
     }
 
     /// Sends one project's request: split in halves on 413, sent once more

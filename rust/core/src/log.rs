@@ -51,6 +51,17 @@ impl fmt::Debug for Logger {
     }
 }
 
+/// What a caught panic says: its message, when it has one.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "a panic without a message"
+    }
+}
+
 /// Distinct keys let through per interval. Keys name projects, which come from
 /// whoever sends telemetry: a flood of new names must not flood the log nor
 /// grow the map (what is not logged is still counted in the metrics).

@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use sentry_exporter_core::heap;
+use sentry_exporter_core::log::panic_message;
 use sentry_exporter_core::{ExportOutcome, Level, Logger, Service, ServiceError, Signal};
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
@@ -90,6 +91,8 @@ pub enum SentryLogLevel {
 /// An exporter: config, endpoint cache, and (once started) its own runtime.
 pub struct SentryExporter {
     service: Service,
+    /// The host's log callback, also told about panics caught at this boundary.
+    logger: Logger,
 }
 
 /// Bytes owned by Rust, valid until the struct holding them is freed.
@@ -132,6 +135,32 @@ fn guard(body: impl FnOnce() -> SentryResult) -> SentryResult {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(SentryResult::Panic)
 }
 
+/// As [`guard`], for the body of an entry point that has an exporter: a caught panic is also
+/// logged at error level through the exporter's logger, with its message, so that the host
+/// sees more than the bare `SentryResult::Panic`. The exporter stays usable: the core's locks
+/// tolerate poisoning and its in-flight count is kept by a drop guard.
+fn guard_logged(
+    exporter: &SentryExporter,
+    entry: &str,
+    body: impl FnOnce() -> SentryResult,
+) -> SentryResult {
+    let payload = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => return result,
+        Err(payload) => payload,
+    };
+    let message = panic_message(payload.as_ref());
+    // Logging must not let a second panic (say, in formatting) escape either.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        exporter.logger.log(
+            Level::Error,
+            format!("{entry}: the core panicked (caught at the C boundary): {message}"),
+        )
+    }));
+    // The payload is dropped here, under the caller's guard.
+    SentryResult::Panic
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format string), else a placeholder.
 /// Borrows `len` bytes at `ptr`; `len == 0` needs no pointer.
 ///
 /// # Safety
@@ -266,10 +295,11 @@ pub unsafe extern "C" fn sentry_exporter_new(
         if exporter_out.is_null() {
             return SentryResult::NullArgument;
         }
-        match Service::new(json, logger(log_callback, log_context)) {
+        let logger = logger(log_callback, log_context);
+        match Service::new(json, logger.clone()) {
             Ok(service) => {
                 write_message("", error_buf, error_buf_len, error_len);
-                *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
+                *exporter_out = Box::into_raw(Box::new(SentryExporter { service, logger }));
                 SentryResult::Ok
             }
             Err(e) => {
@@ -288,10 +318,12 @@ pub unsafe extern "C" fn sentry_exporter_new(
 pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryExporter) -> SentryResult {
     guard(|| match exporter.as_ref() {
         None => SentryResult::NullArgument,
-        Some(exporter) => exporter
-            .service
-            .start()
-            .map_or_else(|e| result_of(&e), |_| SentryResult::Ok),
+        Some(exporter) => guard_logged(exporter, "sentry_exporter_start", || {
+            exporter
+                .service
+                .start()
+                .map_or_else(|e| result_of(&e), |_| SentryResult::Ok)
+        }),
     })
 }
 
@@ -327,13 +359,15 @@ pub unsafe extern "C" fn sentry_exporter_export(
             _ => return SentryResult::InvalidSignal,
         };
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        match exporter.service.export(signal, request, timeout) {
-            Ok(outcome) => {
-                *outcome_out = Box::into_raw(Box::new(outcome_to_c(outcome)));
-                SentryResult::Ok
+        guard_logged(exporter, "sentry_exporter_export", || {
+            match exporter.service.export(signal, request, timeout) {
+                Ok(outcome) => {
+                    *outcome_out = Box::into_raw(Box::new(outcome_to_c(outcome)));
+                    SentryResult::Ok
+                }
+                Err(e) => result_of(&e),
             }
-            Err(e) => result_of(&e),
-        }
+        })
     })
 }
 
@@ -359,10 +393,10 @@ fn outcome_to_c(outcome: ExportOutcome) -> SentryExportOutcome {
 pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryExporter) -> SentryResult {
     guard(|| match exporter.as_ref() {
         None => SentryResult::NullArgument,
-        Some(exporter) => {
+        Some(exporter) => guard_logged(exporter, "sentry_exporter_shutdown", || {
             exporter.service.shutdown();
             SentryResult::Ok
-        }
+        }),
     })
 }
 
@@ -401,8 +435,10 @@ pub unsafe extern "C" fn sentry_exporter_telemetry(
         if json_out.is_null() {
             return SentryResult::NullArgument;
         }
-        *json_out = bytes_out(exporter.service.telemetry_json().into_bytes());
-        SentryResult::Ok
+        guard_logged(exporter, "sentry_exporter_telemetry", || {
+            *json_out = bytes_out(exporter.service.telemetry_json().into_bytes());
+            SentryResult::Ok
+        })
     })
 }
 

@@ -310,6 +310,57 @@ fn a_panic_becomes_an_error_code() {
 }
 
 #[test]
+fn a_panic_caught_with_an_exporter_is_logged_with_its_message() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+    unsafe extern "C" fn record(_: usize, level: SentryLogLevel, message: *const u8, len: usize) {
+        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+        SEEN.lock().unwrap().push((level as u32, text));
+    }
+    let mut out = ptr::null_mut();
+    let result = unsafe {
+        sentry_exporter_new(
+            CONFIG.as_ptr(),
+            CONFIG.len(),
+            Some(record),
+            0,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    assert_eq!(result, SentryResult::Ok);
+    let exporter = unsafe { &*out };
+    assert_eq!(
+        guard_logged(exporter, "sentry_x", || SentryResult::ShutDown),
+        SentryResult::ShutDown
+    );
+    assert_eq!(
+        guard_logged(exporter, "sentry_x", || panic!("injected {}", 42)),
+        SentryResult::Panic
+    );
+    assert_eq!(
+        guard_logged(exporter, "sentry_y", || std::panic::panic_any(7u8)),
+        SentryResult::Panic
+    );
+    unsafe { sentry_exporter_free(out) };
+    let seen = SEEN.lock().unwrap();
+    let errors: Vec<&str> = seen
+        .iter()
+        .filter(|(level, _)| *level == SentryLogLevel::Error as u32)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "sentry_x: the core panicked (caught at the C boundary): injected 42",
+            "sentry_y: the core panicked (caught at the C boundary): a panic without a message",
+        ]
+    );
+}
+
+#[test]
 fn write_message_cuts_at_a_character_boundary() {
     let mut buf = [0u8; 4];
     let mut len = 0;
