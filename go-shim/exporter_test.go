@@ -5,7 +5,6 @@ package sentryexporter
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,59 +144,6 @@ func TestSharedCoreOutlivesFirstShutdown(t *testing.T) {
 	assert.Equal(t, 3, n)
 
 	require.NoError(t, logs.Shutdown(ctx))
-	assert.Empty(t, cores.byConfig)
-}
-
-func TestPushAfterShutdownFails(t *testing.T) {
-	ctx := context.Background()
-	for _, sc := range signalCases {
-		t.Run(sc.name, func(t *testing.T) {
-			exp := sc.create(t, directConfig())
-			require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
-			require.NoError(t, exp.Shutdown(ctx))
-			err := sc.consume(ctx, exp)
-			require.Error(t, err)
-			assert.ErrorIs(t, err, ffi.ErrShutDown)
-		})
-	}
-}
-
-// Pushes from many goroutines through both exporters, while they shut down: every push either
-// comes back with its data to retry or is refused as shut down; nothing crashes.
-func TestConcurrentPushesDuringShutdown(t *testing.T) {
-	ctx := context.Background()
-	cfg := directConfig()
-	exporters := make([]component.Component, len(signalCases))
-	for i, sc := range signalCases {
-		exporters[i] = sc.create(t, cfg)
-		require.NoError(t, exporters[i].Start(ctx, componenttest.NewNopHost()))
-	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 1000)
-	for i, sc := range signalCases {
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 20 {
-					err := sc.consume(ctx, exporters[i])
-					if _, retried := sc.retried(err); !retried && !errors.Is(err, ffi.ErrShutDown) {
-						errs <- err
-					}
-				}
-			}()
-		}
-	}
-	time.Sleep(5 * time.Millisecond)
-	for _, exp := range exporters {
-		require.NoError(t, exp.Shutdown(ctx))
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("unexpected push result: %v", err)
-	}
 	assert.Empty(t, cores.byConfig)
 }
 

@@ -28,18 +28,6 @@ fn tls_client(ca_file: &Path) -> reqwest::Client {
         .expect("client")
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let resp = client
-        .get(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.expect("body");
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 async fn tls_standin(dir: &Path, ingest_listen: bool) -> Running {
     standin(Config {
         tls_dir: Some(dir.to_path_buf()),
@@ -63,10 +51,10 @@ async fn https_with_the_written_ca_for_both_names() {
     assert_eq!(banner["api"], s.api);
 
     let client = tls_client(&ca);
-    let (status, health) = get(&client, &format!("{}/_standin/health", s.api)).await;
+    let (status, health) = get_json_with(&client, &format!("{}/_standin/health", s.api)).await;
     assert_eq!((status, &health["status"]), (200, &Value::from("ok")));
     let localhost = s.api.replace("127.0.0.1", "localhost");
-    let (status, projects) = get(
+    let (status, projects) = get_json_with(
         &client,
         &format!("{localhost}/api/0/organizations/acme/projects/"),
     )
@@ -101,7 +89,7 @@ async fn dsns_use_https_and_ingest_works_over_tls() {
     let s = tls_standin(&dir, true).await;
     let client = tls_client(s.ca_file.as_deref().expect("ca"));
     assert!(s.ingest.starts_with("https://127.0.0.1:") && s.ingest.ends_with("/sentry"));
-    let (status, keys) = get(
+    let (status, keys) = get_json_with(
         &client,
         &format!("{}/api/0/projects/acme/frontend/keys/", s.api),
     )
@@ -127,7 +115,7 @@ async fn dsns_use_https_and_ingest_works_over_tls() {
         .await
         .expect("send");
     assert_eq!(resp.status().as_u16(), 200);
-    let (_, records) = get(&client, &format!("{}/_standin/records", s.api)).await;
+    let (_, records) = get_json_with(&client, &format!("{}/_standin/records", s.api)).await;
     assert_eq!(records["projects"]["frontend"]["span_total"], 4);
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -140,9 +128,9 @@ async fn absolute_form_requests_are_served_as_a_proxy() {
         .proxy(reqwest::Proxy::all(&s.api).expect("proxy"))
         .build()
         .expect("client");
-    let (status, body) = get(&proxied, "http://sentry.invalid:9/_standin/health").await;
+    let (status, body) = get_json_with(&proxied, "http://sentry.invalid:9/_standin/health").await;
     assert_eq!((status, &body["status"]), (200, &Value::from("ok")));
-    let (status, projects) = get(
+    let (status, projects) = get_json_with(
         &proxied,
         "http://sentry.invalid:9/api/0/organizations/acme/projects/",
     )
@@ -169,7 +157,7 @@ async fn connect_tunnels_to_loopback_only() {
         .build()
         .expect("client");
     let url = target.api.replace("127.0.0.1", "localhost");
-    let (status, projects) = get(
+    let (status, projects) = get_json_with(
         &client,
         &format!("{url}/api/0/organizations/acme/projects/"),
     )

@@ -32,7 +32,12 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn get_json(url: &str) -> (u16, Value) {
-    let resp = client()
+    get_json_with(&client(), url).await
+}
+
+/// `get_json` through a client of the caller's (TLS, proxy).
+pub async fn get_json_with(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let resp = client
         .get(url)
         .bearer_auth(TOKEN)
         .send()
