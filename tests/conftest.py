@@ -103,8 +103,9 @@ class Standin:
         self.org = banner["org"]
         self.token = banner["token"]
 
-    def records(self):
-        return http_json(f"{self.api}/_standin/records")
+    def records(self, ids=True):
+        """What arrived; without `ids`, the counts but not every item's id."""
+        return http_json(f"{self.api}/_standin/records" + ("" if ids else "?ids=false"))
 
     def fault(self, rule):
         return http_json(f"{self.api}/_standin/faults", method="POST", body=rule)
@@ -297,21 +298,25 @@ METRIC_PREFIX = "otelcol_exporter_sentry_"
 
 
 def scrape(url):
-    """{(name, frozenset(labels)): value} of the sentry exporter's metrics at a collector's metrics URL."""
+    """Every metric at a collector's metrics URL: {(name, frozenset(labels)): value}, names
+    without a `_total` suffix."""
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
     metrics = {}
     for line in text.splitlines():
-        m = re.match(r"^(" + METRIC_PREFIX + r"\w+?)(?:_total)?(?:\{(.*)\})? (\S+)$", line)
+        m = re.match(r"^([a-zA-Z_:][\w:]*?)(?:_total)?(?:\{(.*)\})? (\S+)$", line)
         if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-            labels = {k: v for k, v in labels.items() if k in ("signal", "reason", "status_class", "endpoint", "result")}
-            metrics[(m.group(1)[len(METRIC_PREFIX):], frozenset(labels.items()))] = float(m.group(3))
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            metrics[(m.group(1), labels)] = float(m.group(3))
     return metrics
 
 
 def value(metrics, name, **labels):
-    return metrics.get((name, frozenset(labels.items())), 0)
+    """The sum of the series of `name` that carry `labels` (0 when none). A name without the
+    `otelcol_` prefix is one of the sentry exporter's own (otelcol_exporter_sentry_...)."""
+    full = name if name.startswith("otelcol_") else METRIC_PREFIX + name
+    wanted = set(labels.items())
+    return sum(v for (n, series), v in metrics.items() if n == full and wanted <= series)
 
 
 def run(args, timeout=120, env=None):

@@ -11,7 +11,7 @@ import ssl
 import time
 import urllib.request
 
-from conftest import assert_exactly_once, run, wait_until
+from conftest import assert_exactly_once, run, scrape, value, wait_until
 
 TRACES = 20  # telemetrygen traces; each has one root and CHILD_SPANS children
 CHILD_SPANS = 2
@@ -75,19 +75,6 @@ def send(telemetrygen, collector):
          "--service", SERVICE, "--logs", LOGS, "--rate", 1000])
 
 
-def metric_total(collector, name, **labels):
-    """The sum of one of the collector's own metrics over the series with these labels
-    (with or without the `_total` suffix); None when there is no such series."""
-    with urllib.request.urlopen(collector.metrics_url, timeout=10) as response:
-        text = response.read().decode()
-    found = None
-    for m in re.finditer(r"^" + re.escape(name) + r"(?:_total)?(?:\{([^}]*)\})? (\S+)$", text, re.MULTILINE):
-        series = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
-        if all(series.get(k) == v for k, v in labels.items()):
-            found = (found or 0) + float(m.group(2))
-    return found
-
-
 def test_a_private_ca_is_refused_by_default_and_the_data_stays_queued(
     start_standin, start_collector, telemetrygen, tmp_path
 ):
@@ -105,12 +92,13 @@ def test_a_private_ca_is_refused_by_default_and_the_data_stays_queued(
     wait_until("the exporter to retry", lambda: "Exporting failed. Will retry" in collector.process.output(),
                timeout=15)
     time.sleep(2)
-    assert metric_total(collector, "otelcol_exporter_sentry_items_failed") > 0
-    assert metric_total(collector, "otelcol_exporter_sentry_management_calls", result="unreachable") > 0
-    assert metric_total(collector, "otelcol_exporter_sentry_items_sent") == 0
-    assert metric_total(collector, "otelcol_exporter_sentry_items_dropped") == 0, "data dropped"
-    held = metric_total(collector, "otelcol_exporter_queue_size", exporter="sentry") + \
-        metric_total(collector, "otelcol_exporter_in_flight_requests", exporter="sentry")
+    metrics = scrape(collector.metrics_url)
+    assert value(metrics, "items_failed") > 0
+    assert value(metrics, "management_calls", result="unreachable") > 0
+    assert value(metrics, "items_sent") == 0
+    assert value(metrics, "items_dropped") == 0, "data dropped"
+    held = value(metrics, "otelcol_exporter_queue_size", exporter="sentry") + \
+        value(metrics, "otelcol_exporter_in_flight_requests", exporter="sentry")
     assert held >= 2, "the queue should hold the traces and logs batches"
     assert "Dropping data" not in collector.process.output()
 
