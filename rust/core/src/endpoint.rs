@@ -54,6 +54,14 @@ pub fn from_keys(keys: &[ProjectKey]) -> Result<IngestEndpoint, DsnError> {
 
 fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
     let dsn = Url::parse(&key.dsn.public).map_err(|e| DsnError::NotAUrl(e.to_string()))?;
+    // The ingest URLs derived from it keep its scheme: only http(s), which
+    // always has a host, makes usable ones.
+    if !matches!(dsn.scheme(), "http" | "https") {
+        return Err(DsnError::NotAUrl(format!(
+            "scheme {:?} is not http or https",
+            dsn.scheme()
+        )));
+    }
     let public_key = key
         .public
         .clone()
@@ -182,6 +190,25 @@ mod tests {
         assert_eq!(from_keys(&keys).unwrap().project_id, 2);
         assert_eq!(from_keys(&keys[..1]), Err(DsnError::NoActiveKey));
         assert_eq!(from_keys(&[]), Err(DsnError::NoActiveKey));
+    }
+
+    #[test]
+    fn rejects_dsns_that_are_not_http() {
+        // Found by the dsn fuzz target: the derived ingest URLs kept the scheme.
+        for dsn in [
+            "httpq://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42",
+            "ftp://k@h/1",
+            "file:///1",
+            "mailto:k@h/1",
+        ] {
+            assert!(
+                matches!(
+                    from_keys(&[key(dsn, None, None, true)]),
+                    Err(DsnError::NotAUrl(_))
+                ),
+                "{dsn}"
+            );
+        }
     }
 
     #[test]

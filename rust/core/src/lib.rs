@@ -28,7 +28,9 @@ pub mod signal;
 pub mod slug;
 mod split;
 pub mod telemetry;
-mod wire;
+// Public only for the fuzz targets (rust/fuzz): the router's error type.
+#[doc(hidden)]
+pub mod wire;
 
 #[cfg(test)]
 mod testdata;

@@ -2,6 +2,8 @@
 
 mod client;
 pub mod models;
-mod paging;
+// Public for the fuzz targets (rust/fuzz).
+#[doc(hidden)]
+pub mod paging;
 
 pub use client::{MgmtClient, MgmtError};

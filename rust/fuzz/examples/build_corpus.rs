@@ -1,0 +1,297 @@
+//! Writes the seed corpus of every fuzz target into `rust/fuzz/corpus/`:
+//! `cargo run --manifest-path rust/fuzz/Cargo.toml --example build_corpus`.
+//! Seeds are small, real inputs; the files are committed, so rerun this only
+//! after changing the seeds here (the output is deterministic).
+
+use std::fs;
+use std::path::Path;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+fn string(key: &str, value: &str) -> KeyValue {
+    value_kv(key, any_value::Value::StringValue(value.into()))
+}
+
+fn value_kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+/// A resource: its attributes and its number of items.
+struct Res(Vec<KeyValue>, u32);
+
+fn service(name: &str, items: u32) -> Res {
+    Res(
+        vec![string("service.name", name), string("host.name", "h1")],
+        items,
+    )
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "fuzz".into(),
+        ..Default::default()
+    })
+}
+
+fn traces(resources: &[Res]) -> Vec<u8> {
+    let mut id = 0u64;
+    ExportTraceServiceRequest {
+        resource_spans: resources
+            .iter()
+            .map(|Res(attributes, items)| ResourceSpans {
+                resource: Some(Resource {
+                    attributes: attributes.clone(),
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope(),
+                    spans: (0..*items)
+                        .map(|_| {
+                            id += 1;
+                            Span {
+                                trace_id: vec![7; 16],
+                                span_id: id.to_be_bytes().to_vec(),
+                                name: "op".into(),
+                                start_time_unix_nano: 1_700_000_000_000_000_000,
+                                end_time_unix_nano: 1_700_000_000_000_001_000,
+                                attributes: vec![string("http.method", "GET")],
+                                ..Default::default()
+                            }
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+fn logs(resources: &[Res]) -> Vec<u8> {
+    ExportLogsServiceRequest {
+        resource_logs: resources
+            .iter()
+            .map(|Res(attributes, items)| ResourceLogs {
+                resource: Some(Resource {
+                    attributes: attributes.clone(),
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope(),
+                    log_records: (0..*items)
+                        .map(|i| LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000 + u64::from(i),
+                            severity_text: "INFO".into(),
+                            body: Some(AnyValue {
+                                value: Some(any_value::Value::StringValue("hello".into())),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+fn write(dir: &Path, target: &str, name: &str, data: &[u8]) {
+    let dir = dir.join(target);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), data).unwrap();
+}
+
+/// The router's input: one option byte (see the target), then the request.
+fn with_options(options: u8, request: Vec<u8>) -> Vec<u8> {
+    let mut data = vec![options];
+    data.extend(request);
+    data
+}
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mixed = [
+        service("checkout", 2),
+        service("Orders_Service", 1),
+        service("checkout", 1),
+    ];
+    let odd = [
+        service("", 1),
+        Res(vec![string("host.name", "h2")], 1),
+        Res(
+            vec![value_kv("service.name", any_value::Value::IntValue(7))],
+            1,
+        ),
+        service("1234", 1),
+        service("café-ü.v2", 1),
+        Res(
+            vec![
+                string("service.name", "svc"),
+                string("deployment.environment", "Prod"),
+            ],
+            1,
+        ),
+    ];
+    let router = "router_roundtrip";
+    write(
+        &dir,
+        router,
+        "traces-three-resources",
+        &with_options(0, traces(&mixed)),
+    );
+    write(
+        &dir,
+        router,
+        "logs-three-resources",
+        &with_options(1, logs(&mixed)),
+    );
+    write(
+        &dir,
+        router,
+        "traces-unroutable-fallback",
+        &with_options(2, traces(&odd)),
+    );
+    write(
+        &dir,
+        router,
+        "logs-unroutable-mapping",
+        &with_options(5, logs(&odd)),
+    );
+    write(
+        &dir,
+        router,
+        "traces-by-environment",
+        &with_options(8, traces(&odd)),
+    );
+    write(&dir, router, "logs-empty", &[1]);
+    // Bit 4: the bytes drive the target's request generator.
+    let generator: Vec<u8> = (0u8..=255).map(|b| b.wrapping_mul(37)).collect();
+    write(
+        &dir,
+        router,
+        "traces-generated",
+        &with_options(16 | 2, generator.clone()),
+    );
+    write(
+        &dir,
+        router,
+        "logs-generated",
+        &with_options(16 | 1, generator),
+    );
+
+    let rate_limits = "rate_limits";
+    // Status byte 0: 429, 1: 200, 2: 503.
+    write(&dir, rate_limits, "span-key", b"\x0060:span:key\n");
+    write(
+        &dir,
+        rate_limits,
+        "several-entries",
+        b"\x00 10 : span ; transaction : key : r1 ,  20:log_byte:organization:r2 , 2.5::organization\n",
+    );
+    write(&dir, rate_limits, "retry-after-seconds", b"\x00\n120");
+    write(
+        &dir,
+        rate_limits,
+        "retry-after-date",
+        b"\x00\nTue, 14 Nov 2023 22:15:00 GMT",
+    );
+    write(
+        &dir,
+        rate_limits,
+        "200-log-limit",
+        b"\x0145:log_item;error:project:quota_exceeded\n",
+    );
+    write(
+        &dir,
+        rate_limits,
+        "503-garbage",
+        b"\x02abc:span:key, 1e999:span, -5:log_item\nsoon",
+    );
+
+    let link = "link_header";
+    write(
+        &dir,
+        link,
+        "sentry-next",
+        br#"<https://sentry.io/api/0/organizations/acme/projects/?&cursor=100:-1:1>; rel="previous"; results="false"; cursor="100:-1:1", <https://sentry.io/api/0/organizations/acme/projects/?&cursor=100:1:0>; rel="next"; results="true"; cursor="100:1:0""#,
+    );
+    write(
+        &dir,
+        link,
+        "last-page",
+        br#"<https://s/x/?&cursor=2:0:1>; rel="previous"; results="true"; cursor="2:0:1", <https://s/x/?&cursor=2:4:0>; rel="next"; results="false"; cursor="2:4:0""#,
+    );
+    write(
+        &dir,
+        link,
+        "odd-spacing",
+        br#"<https://s/x/?a=1,b=2&cursor=9>;results=true ;REL=next;  cursor = "c1" "#,
+    );
+
+    let dsn = "dsn";
+    write(
+        &dir,
+        dsn,
+        "sentry-io",
+        b"https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42\n\n\n\n42",
+    );
+    write(
+        &dir,
+        dsn,
+        "self-hosted-prefix",
+        b"http://abc:secret@sentry.internal:8443/sentry/eu/42/?x=1#f",
+    );
+    write(
+        &dir,
+        dsn,
+        "otlp-urls",
+        b"https://abc@o1.ingest.sentry.io/42\nhttp://127.0.0.1:7000/api/42/integration/otlp/v1/traces\nhttp://127.0.0.1:7000/api/42/integration/otlp/v1/logs\n0123456789abcdef0123456789abcdef\n42",
+    );
+    write(&dir, dsn, "no-project-id", b"https://k@h/\n\n\n\n7");
+    // Found by the target: a DSN of another scheme made non-http ingest URLs.
+    write(
+        &dir,
+        dsn,
+        "regression-scheme",
+        b"httpq://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42\n\n\n\n42",
+    );
+
+    let json = "mgmt_json";
+    write(
+        &dir,
+        json,
+        "projects",
+        br#"[{"id":"4505","slug":"checkout","name":"Checkout","platform":"other"},{"id":17,"slug":"orders"}]"#,
+    );
+    write(
+        &dir,
+        json,
+        "project-keys",
+        br#"[{"id":"k1","public":"0123456789abcdef0123456789abcdef","projectId":42,"isActive":true,"dsn":{"secret":"https://a:b@o1.ingest.sentry.io/42","public":"https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42","otlp_traces":"https://o1.ingest.sentry.io/api/42/integration/otlp/v1/traces","otlp_logs":"https://o1.ingest.sentry.io/api/42/integration/otlp/v1/logs"}},{"public":"x","projectId":"43","isActive":false,"dsn":{"public":"http://x@h/43"}}]"#,
+    );
+    write(
+        &dir,
+        json,
+        "teams",
+        br#"[{"id":"1","slug":"backend","name":"Backend"},{"slug":"Not A Slug"}]"#,
+    );
+    write(
+        &dir,
+        json,
+        "created",
+        br#"{"id":"99","slug":"new-project","team":{"slug":"backend"}}"#,
+    );
+}

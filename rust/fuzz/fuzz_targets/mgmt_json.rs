@@ -1,0 +1,53 @@
+//! The management API's JSON answers, as the client reads them.
+//!
+//! Input: a JSON body, read as each list the client asks for (projects,
+//! project keys, teams) and as the ignored answer of a project creation.
+//! Properties: no panic; a project's id is what the JSON says (a number, or a
+//! string of one); the keys of a keys list feed `endpoint::from_keys`, whose
+//! accepted endpoints are http(s) with a host; teams give slugs or nothing.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sentry_exporter_core::endpoint::from_keys;
+use sentry_exporter_core::mgmt::models::{Project, ProjectKey, Team};
+use sentry_exporter_core::signal::Signal;
+use sentry_exporter_core::slug::Slug;
+use serde::Deserialize;
+
+/// A project as the JSON has it (other fields are skipped the same way).
+#[derive(Deserialize)]
+struct RawProject {
+    id: serde_json::Value,
+    slug: String,
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(projects) = serde_json::from_slice::<Vec<Project>>(data) {
+        let raw: Vec<RawProject> = serde_json::from_slice(data).unwrap();
+        assert_eq!(raw.len(), projects.len());
+        for (project, raw) in projects.iter().zip(&raw) {
+            let id = &raw.id;
+            let want = id
+                .as_u64()
+                .or_else(|| id.as_str().and_then(|s| s.parse().ok()));
+            assert_eq!(Some(project.id), want, "{:?}", raw.id);
+            assert_eq!(project.slug, raw.slug);
+        }
+    }
+    if let Ok(keys) = serde_json::from_slice::<Vec<ProjectKey>>(data) {
+        if let Ok(endpoint) = from_keys(&keys) {
+            for signal in [Signal::Traces, Signal::Logs] {
+                let url = endpoint.url(signal);
+                assert!(matches!(url.scheme(), "http" | "https"), "{url}");
+                assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{url}");
+            }
+        }
+    }
+    if let Ok(teams) = serde_json::from_slice::<Vec<Team>>(data) {
+        for team in &teams {
+            let _ = Slug::parse(&team.slug);
+        }
+    }
+    let _ = serde_json::from_slice::<serde::de::IgnoredAny>(data);
+});
