@@ -160,7 +160,6 @@ fn guard_logged(
     SentryResult::Panic
 }
 
-/// The text of a panic payload (`panic!` with a literal or a format string), else a placeholder.
 /// Borrows `len` bytes at `ptr`; `len == 0` needs no pointer.
 ///
 /// # Safety
