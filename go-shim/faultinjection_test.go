@@ -27,15 +27,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
-	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
 const injectedPanic = "injected panic (fault-injection)"
@@ -118,16 +115,9 @@ func TestInjectedPanicIsKeptToItsProjectAndTheCoreRecovers(t *testing.T) {
 func TestInjectedPanicThroughTheExporter(t *testing.T) {
 	s := startStandin(t, "orders-service", ffi.FaultInjectionProject)
 	ctx := context.Background()
-	cfg := s.config()
-	set := exportertest.NewNopSettings(metadata.Type)
-	traces, err := NewFactory().CreateTraces(ctx, set, cfg)
-	require.NoError(t, err)
-	logs, err := NewFactory().CreateLogs(ctx, set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, traces.Start(ctx, componenttest.NewNopHost()))
-	require.NoError(t, logs.Start(ctx, componenttest.NewNopHost()))
+	traces, logs := startExporters(t, s.config())
 
-	err = traces.ConsumeTraces(ctx, tracesOf("orders-service", ffi.FaultInjectionProject))
+	err := traces.ConsumeTraces(ctx, tracesOf("orders-service", ffi.FaultInjectionProject))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "panicked")
 	assert.False(t, consumererror.IsPermanent(err), "a caught panic is retryable: %v", err)

@@ -4,6 +4,7 @@ package sentryexporter
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -16,12 +17,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
 // standinPath is the Sentry stand-in built by `make build` (cargo build --release -p sentry-standin).
@@ -88,6 +93,21 @@ func (s standin) config() *Config {
 	cfg.OrgSlug = s.Org
 	cfg.AuthToken = configopaque.String(s.Token)
 	return cfg
+}
+
+// startExporters creates the traces and the logs exporter of cfg through the factory, as the
+// collector does, and starts them.
+func startExporters(t testing.TB, cfg *Config) (exporter.Traces, exporter.Logs) {
+	t.Helper()
+	ctx := context.Background()
+	set := exportertest.NewNopSettings(metadata.Type)
+	traces, err := NewFactory().CreateTraces(ctx, set, cfg)
+	require.NoError(t, err)
+	logs, err := NewFactory().CreateLogs(ctx, set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, traces.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, logs.Start(ctx, componenttest.NewNopHost()))
+	return traces, logs
 }
 
 // tracesOf is one span per service, each in its own resource.

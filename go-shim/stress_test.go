@@ -15,10 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
-	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
 // One core (the traces and the logs exporter of one config) against the Sentry stand-in,
@@ -41,15 +39,7 @@ func TestStressPushesWithShutdownMidway(t *testing.T) {
 	)
 	s := startStandin(t, "orders-service", "payments")
 	ctx := context.Background()
-	cfg := s.config()
-	set := exportertest.NewNopSettings(metadata.Type)
-	traces, err := NewFactory().CreateTraces(ctx, set, cfg)
-	require.NoError(t, err)
-	logs, err := NewFactory().CreateLogs(ctx, set, cfg)
-	require.NoError(t, err)
-	for _, exp := range []component.Component{traces, logs} {
-		require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
-	}
+	traces, logs := startExporters(t, s.config())
 
 	var (
 		sent, refused, retried atomic.Int64
