@@ -32,8 +32,9 @@ pub mod telemetry;
 #[doc(hidden)]
 pub mod wire;
 
-#[cfg(test)]
-mod testdata;
+#[cfg(any(test, feature = "testdata"))]
+#[doc(hidden)]
+pub mod testdata;
 
 pub use config::{Config, ConfigError};
 pub use exporter::ExportOutcome;

@@ -6,107 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
-
-fn string(key: &str, value: &str) -> KeyValue {
-    value_kv(key, any_value::Value::StringValue(value.into()))
-}
-
-fn value_kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-/// A resource: its attributes and its number of items.
-struct Res(Vec<KeyValue>, u32);
-
-fn service(name: &str, items: u32) -> Res {
-    Res(
-        vec![string("service.name", name), string("host.name", "h1")],
-        items,
-    )
-}
-
-fn scope() -> Option<InstrumentationScope> {
-    Some(InstrumentationScope {
-        name: "fuzz".into(),
-        ..Default::default()
-    })
-}
-
-fn traces(resources: &[Res]) -> Vec<u8> {
-    let mut id = 0u64;
-    ExportTraceServiceRequest {
-        resource_spans: resources
-            .iter()
-            .map(|Res(attributes, items)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: attributes.clone(),
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: scope(),
-                    spans: (0..*items)
-                        .map(|_| {
-                            id += 1;
-                            Span {
-                                trace_id: vec![7; 16],
-                                span_id: id.to_be_bytes().to_vec(),
-                                name: "op".into(),
-                                start_time_unix_nano: 1_700_000_000_000_000_000,
-                                end_time_unix_nano: 1_700_000_000_000_001_000,
-                                attributes: vec![string("http.method", "GET")],
-                                ..Default::default()
-                            }
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
-}
-
-fn logs(resources: &[Res]) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: resources
-            .iter()
-            .map(|Res(attributes, items)| ResourceLogs {
-                resource: Some(Resource {
-                    attributes: attributes.clone(),
-                    ..Default::default()
-                }),
-                scope_logs: vec![ScopeLogs {
-                    scope: scope(),
-                    log_records: (0..*items)
-                        .map(|i| LogRecord {
-                            time_unix_nano: 1_700_000_000_000_000_000 + u64::from(i),
-                            severity_text: "INFO".into(),
-                            body: Some(AnyValue {
-                                value: Some(any_value::Value::StringValue("hello".into())),
-                            }),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
-}
+use sentry_exporter_core::testdata::{logs_request, traces_request, Resource};
 
 fn write(dir: &Path, target: &str, name: &str, data: &[u8]) {
     let dir = dir.join(target);
@@ -124,57 +24,48 @@ fn with_options(options: u8, request: Vec<u8>) -> Vec<u8> {
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let mixed = [
-        service("checkout", 2),
-        service("Orders_Service", 1),
-        service("checkout", 1),
+        Resource::service("checkout", 2),
+        Resource::service("Orders_Service", 1),
+        Resource::service("checkout", 1),
     ];
     let odd = [
-        service("", 1),
-        Res(vec![string("host.name", "h2")], 1),
-        Res(
-            vec![value_kv("service.name", any_value::Value::IntValue(7))],
-            1,
-        ),
-        service("1234", 1),
-        service("café-ü.v2", 1),
-        Res(
-            vec![
-                string("service.name", "svc"),
-                string("deployment.environment", "Prod"),
-            ],
-            1,
-        ),
+        Resource::service("", 1),
+        Resource::without_service(1),
+        Resource::int_service(7, 1),
+        Resource::service("1234", 1),
+        Resource::service("café-ü.v2", 1),
+        Resource::service("svc", 1).with("deployment.environment", "Prod"),
     ];
     let router = "router_roundtrip";
     write(
         &dir,
         router,
         "traces-three-resources",
-        &with_options(0, traces(&mixed)),
+        &with_options(0, traces_request(&mixed)),
     );
     write(
         &dir,
         router,
         "logs-three-resources",
-        &with_options(1, logs(&mixed)),
+        &with_options(1, logs_request(&mixed)),
     );
     write(
         &dir,
         router,
         "traces-unroutable-fallback",
-        &with_options(2, traces(&odd)),
+        &with_options(2, traces_request(&odd)),
     );
     write(
         &dir,
         router,
         "logs-unroutable-mapping",
-        &with_options(5, logs(&odd)),
+        &with_options(5, logs_request(&odd)),
     );
     write(
         &dir,
         router,
         "traces-by-environment",
-        &with_options(8, traces(&odd)),
+        &with_options(8, traces_request(&odd)),
     );
     write(&dir, router, "logs-empty", &[1]);
     // Bit 4: the bytes drive the target's request generator.
