@@ -251,6 +251,63 @@ impl AutoCreator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AuthToken;
+
+    /// An auto-creator whose every creation fails at once: nothing listens at its URL.
+    fn failing_creator() -> Arc<AutoCreator> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mgmt = MgmtClient::new(
+            reqwest::Client::new(),
+            &url,
+            Slug::parse("acme").unwrap(),
+            AuthToken::new("t".into()),
+            Arc::default(),
+        );
+        Arc::new(AutoCreator::new(
+            Arc::new(mgmt),
+            Arc::default(),
+            Logger::discard(),
+            Arc::default(),
+            None,
+            u32::MAX,
+        ))
+    }
+
+    fn failures(creator: &AutoCreator) -> usize {
+        let slugs = creator.slugs.lock().unwrap();
+        slugs
+            .values()
+            .filter(|s| matches!(s, SlugState::Failed { .. }))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn expired_failures_are_forgotten_once_many_slugs_are_remembered() {
+        let creator = failing_creator();
+        let now = Instant::now();
+        for n in 0..FORGET_FAILURES_AT {
+            let slug = Slug::parse(&format!("s{n}")).unwrap();
+            while creator.request(&slug, now) == Admission::QueueFull {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        while failures(&creator) < FORGET_FAILURES_AT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Still within the backoff: every failure is kept.
+        let next = Slug::parse("next").unwrap();
+        assert_eq!(creator.request(&next, now), Admission::InProgress);
+        assert!(creator.slugs.lock().unwrap().len() > FORGET_FAILURES_AT);
+        // After it, the expired ones are dropped when the next slug comes.
+        let later = Instant::now() + FAILURE_BACKOFF;
+        let last = Slug::parse("last").unwrap();
+        assert_eq!(creator.request(&last, later), Admission::InProgress);
+        assert!(creator.slugs.lock().unwrap().len() <= 2);
+    }
 
     #[tokio::test]
     async fn a_panicking_creation_is_a_failure_with_its_message() {
