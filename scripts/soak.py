@@ -125,7 +125,7 @@ def sample(collector, standin, started, samples, stop):
                         value(metrics, "core_heap_bytes"), received(standin)))
 
 
-def flat_after_warm_up(samples, seconds):
+def flat_after_warm_up(samples):
     after = [s for s in samples if s[0] >= WARM_UP_SECONDS]
     third = max(1, len(after) // 3)
     early, late = max(s[1] for s in after[:third]), max(s[1] for s in after[-third:])
@@ -187,7 +187,7 @@ def soak(collector, standin, seconds):
     if (got_spans, got_logs) != (spans, logs):
         wrong.append(f"accepted {spans:,.0f} spans and {logs:,.0f} log records; "
                      f"{got_spans:,} and {got_logs:,} distinct ones arrived")
-    flat, early, late = flat_after_warm_up(samples, seconds)
+    flat, early, late = flat_after_warm_up(samples)
     print(f"\nexactly once: {'yes' if not wrong else 'NO'} ({spans:,.0f} spans and {logs:,.0f} log records "
           f"accepted by the collector)")
     print(f"RSS after warm-up: highest {early / MIB:.1f} MiB in the first third, {late / MIB:.1f} MiB in the last: "

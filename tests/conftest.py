@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -29,12 +30,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_json(url, method="GET", body=None, headers=None):
+def http_json(url, method="GET", body=None, headers=None, context=None):
+    """A JSON call; `context` is the TLS context of an https URL."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
         raw = response.read()
         return json.loads(raw) if raw else None
 
@@ -93,7 +95,8 @@ class Process:
 
 
 class Standin:
-    """The local Sentry stand-in and its control API."""
+    """The local Sentry stand-in and its control API (over HTTPS, trusting only its own
+    CA, when it was started with --tls-dir)."""
 
     def __init__(self, process):
         self.process = process
@@ -102,22 +105,25 @@ class Standin:
         self.ingest = banner["ingest"]
         self.org = banner["org"]
         self.token = banner["token"]
+        self.ca_file = banner.get("ca_file")
+        self._tls = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+
+    def _call(self, path, **kwargs):
+        return http_json(f"{self.api}{path}", context=self._tls, **kwargs)
 
     def records(self, ids=True):
         """What arrived; without `ids`, the counts but not every item's id."""
-        return http_json(f"{self.api}/_standin/records" + ("" if ids else "?ids=false"))
+        return self._call("/_standin/records" + ("" if ids else "?ids=false"))
 
     def fault(self, rule):
-        return http_json(f"{self.api}/_standin/faults", method="POST", body=rule)
+        return self._call("/_standin/faults", method="POST", body=rule)
 
     def control(self, method, path):
-        return http_json(f"{self.api}/_standin/{path}", method=method)
+        return self._call(f"/_standin/{path}", method=method)
 
     def project_keys(self, slug):
-        return http_json(
-            f"{self.api}/api/0/projects/{self.org}/{slug}/keys/",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+        return self._call(f"/api/0/projects/{self.org}/{slug}/keys/",
+                          headers={"Authorization": f"Bearer {self.token}"})
 
 
 def assert_exactly_once(standin, expected):

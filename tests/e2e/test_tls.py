@@ -5,11 +5,8 @@ Without TLS settings the private CA is refused, loudly and without losing data;
 with http.tls.ca_file or http.tls.insecure_skip_verify everything arrives
 exactly once; with http.proxy_url the data goes through the proxy."""
 
-import json
 import re
-import ssl
 import time
-import urllib.request
 
 from conftest import assert_exactly_once, run, scrape, value, wait_until
 
@@ -20,38 +17,11 @@ SPANS = TRACES * (1 + CHILD_SPANS)
 SERVICE = "frontend"
 
 
-class TlsStandin:
-    """The stand-in's control and management calls over HTTPS, trusting only its CA:
-    what `assert_exactly_once` needs of a stand-in."""
-
-    def __init__(self, standin, ca_file):
-        self.process = standin.process
-        self.api = standin.api
-        self.ingest = standin.ingest
-        self.org = standin.org
-        self.token = standin.token
-        self.ca_file = ca_file
-        self.context = ssl.create_default_context(cafile=ca_file)
-
-    def _get(self, path, headers=None):
-        request = urllib.request.Request(f"{self.api}{path}", headers=headers or {})
-        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
-            return json.loads(response.read())
-
-    def records(self):
-        return self._get("/_standin/records")
-
-    def project_keys(self, slug):
-        return self._get(f"/api/0/projects/{self.org}/{slug}/keys/",
-                         headers={"Authorization": f"Bearer {self.token}"})
-
-
 def start_tls_standin(start_standin, tmp_path):
     standin = start_standin("--projects", SERVICE, "--tls-dir", str(tmp_path / "tls"))
-    banner = json.loads(standin.process.first_line())
-    assert standin.api.startswith("https://127.0.0.1:"), banner
-    assert banner["ca_file"] == str(tmp_path / "tls" / "ca.pem"), banner
-    return TlsStandin(standin, banner["ca_file"])
+    assert standin.api.startswith("https://127.0.0.1:"), standin.api
+    assert standin.ca_file == str(tmp_path / "tls" / "ca.pem"), standin.ca_file
+    return standin
 
 
 def sentry_config(url, standin, http=None):

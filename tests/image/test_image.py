@@ -8,11 +8,10 @@ import shlex
 import socket
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from conftest import Process, assert_exactly_once, run, wait_until
+from conftest import Collector, Process, assert_exactly_once, run, scrape, value, wait_until
 
 PODMAN = shlex.split(os.environ.get("PODMAN", "podman"))
 IMAGE = os.environ.get("IMAGE", "otelcol-sentry:latest")
@@ -60,26 +59,19 @@ def test_image_exports_traces_and_logs_then_stops_cleanly(start_standin, telemet
         "-e", "OTELCOL_LISTEN_HOST=127.0.0.1",
         IMAGE,
     ])
+    collector = Collector(container, *PORTS)
     try:
-        def healthy():
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:13133/", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return container.proc.poll() is not None
-
-        wait_until("the container to be healthy", healthy, timeout=60)
+        wait_until("the container to be healthy",
+                   lambda: collector.healthy() or container.proc.poll() is not None, timeout=60)
         assert container.proc.poll() is None, f"the container exited:\n{container.output()}"
 
-        run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", "127.0.0.1:4317",
+        run([telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
              "--traces", TRACES, "--child-spans", CHILD_SPANS, "--rate", 1000])
-        run([telemetrygen, "logs", "--otlp-insecure", "--otlp-http", "--otlp-endpoint", "127.0.0.1:4318",
+        run([telemetrygen, "logs", "--otlp-insecure", "--otlp-http", "--otlp-endpoint", collector.http_endpoint,
              "--logs", LOGS, "--rate", 1000])
         assert_exactly_once(standin, {"telemetrygen": ("telemetrygen", TRACES * (1 + CHILD_SPANS), LOGS)})
-
-        with urllib.request.urlopen("http://127.0.0.1:8888/metrics", timeout=5) as response:
-            metrics = response.read().decode()
-        assert "otelcol_exporter_sentry_" in metrics
+        # The exporter's own metrics are served on the default config's metrics port.
+        assert value(scrape(collector.metrics_url), "items_sent", signal="traces") == TRACES * (1 + CHILD_SPANS)
 
         started = time.monotonic()
         podman("stop", "--time", "10", name, timeout=30)
