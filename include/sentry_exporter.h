@@ -197,6 +197,18 @@ SentryResult sentry_exporter_export(const struct SentryExporter *exporter,
                                     struct SentryExportOutcome **outcome_out);
 
 /*
+ The host is stopping: exports in flight and all later ones end by now + `grace_ms`;
+ whatever is not sent by then is handed back as retryable. Call it when shutdown begins,
+ before draining a queue through `sentry_exporter_export`. Calling it again never extends
+ the deadline.
+
+ # Safety
+ `exporter` must come from `sentry_exporter_new` and not be freed.
+ */
+SentryResult sentry_exporter_begin_shutdown(const struct SentryExporter *exporter,
+                                            uint64_t grace_ms);
+
+/*
  Stops the exporter within a bound (5 s). Twice, or without start, is fine;
  later exports answer `SHUT_DOWN`.
 

@@ -28,12 +28,12 @@ def attribute(key, text):
     return KeyValue(key=key, value=AnyValue(string_value=text))
 
 
-def resource_spans(service, n, span_attributes=(), resource_attributes=()):
-    """`n` spans of `service`, with distinct ids (the stand-in counts spans by id)."""
+def resource_spans(service, n, span_attributes=(), resource_attributes=(), first=0):
+    """`n` spans of `service`, with distinct ids from `first` on (the stand-in counts spans by id)."""
     rs = ResourceSpans()
     rs.resource.attributes.extend([attribute("service.name", service), *resource_attributes])
     scope = rs.scope_spans.add()
-    for i in range(n):
+    for i in range(first, first + n):
         span = scope.spans.add()
         span.trace_id = (hash(service) & (2**64 - 1)).to_bytes(8, "big") + i.to_bytes(8, "big")
         span.span_id = (i + 1).to_bytes(8, "big")

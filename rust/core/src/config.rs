@@ -222,6 +222,12 @@ pub enum Problem {
     BadHeaderName(String),
     #[error("the value is not a valid HTTP header value")]
     BadHeaderValue,
+    #[error("holds {0} at position {1}, which an HTTP header cannot carry (a trailing newline?)")]
+    UnsendableToken(String, usize),
+    #[error("{0:?} has a query or fragment; give Sentry's base URL only")]
+    UrlQuery(String),
+    #[error("{0:?} points into Sentry's API ({1:?}); give Sentry's base URL only, e.g. https://sentry.io")]
+    ApiPath(String, String),
 }
 
 fn error(field: impl Into<String>, problem: Problem) -> ConfigError {
@@ -258,6 +264,46 @@ fn http_url(field: &str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// The token goes into an `Authorization` header: visible ASCII only. The offending
+/// character is named, never the token itself.
+fn sendable_token(token: &str) -> Result<(), ConfigError> {
+    match token
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_graphic())
+    {
+        Some((at, c)) => Err(error(
+            "auth_token",
+            Problem::UnsendableToken(format!("{:?}", c), at),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Sentry's base URL: no query or fragment, and no path into its API (a path prefix of a
+/// self-hosted install is fine). API URLs are built below it; a URL that already points
+/// into the API makes every lookup answer 404.
+fn base_url(value: &str) -> Result<Url, ConfigError> {
+    let mut url = http_url("url", value)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(error("url", Problem::UrlQuery(value.into())));
+    }
+    let api_segment = url
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .find(|segment| matches!(*segment, "api" | "organizations" | "projects"));
+    if let Some(segment) = api_segment {
+        return Err(error(
+            "url",
+            Problem::ApiPath(value.into(), format!("/{segment}/")),
+        ));
+    }
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&trimmed);
+    Ok(url)
+}
+
 fn optional_path(value: &str) -> Option<PathBuf> {
     (!value.is_empty()).then(|| PathBuf::from(value))
 }
@@ -273,12 +319,11 @@ impl Config {
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         required("url", &self.url)?;
-        let mut url = http_url("url", self.url.trim())?;
-        let trimmed = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&trimmed);
+        let url = base_url(self.url.trim())?;
         required("org_slug", &self.org_slug)?;
         let org_slug = slug("org_slug", &self.org_slug)?;
         required("auth_token", &self.auth_token)?;
+        sendable_token(&self.auth_token)?;
         let team = optional_slug("team", &self.team)?;
         let max_created_projects = u32::try_from(self.max_created_projects).map_err(|_| {
             error(
@@ -457,6 +502,36 @@ mod tests {
                 "missing token",
                 with(&["auth_token"], json!(" ")),
                 "auth_token: is required",
+            ),
+            (
+                "token with a trailing newline",
+                with(&["auth_token"], json!("sntrys_abc\n")),
+                "auth_token: holds '\\n' at position 10, which an HTTP header cannot carry",
+            ),
+            (
+                "token with a space inside",
+                with(&["auth_token"], json!("Bearer sntrys_abc")),
+                "auth_token: holds ' ' at position 6",
+            ),
+            (
+                "url with a query",
+                with(&["url"], json!("https://sentry.io/?x=1")),
+                "url: \"https://sentry.io/?x=1\" has a query or fragment",
+            ),
+            (
+                "url with a fragment",
+                with(&["url"], json!("https://sentry.io/#top")),
+                "url: \"https://sentry.io/#top\" has a query or fragment",
+            ),
+            (
+                "url into the API",
+                with(&["url"], json!("https://sentry.io/api/0/organizations/acme/projects/")),
+                "url: \"https://sentry.io/api/0/organizations/acme/projects/\" points into Sentry's API (\"/api/\")",
+            ),
+            (
+                "url with an organizations path",
+                with(&["url"], json!("https://sentry.example.com/organizations/acme/")),
+                "points into Sentry's API (\"/organizations/\")",
             ),
             (
                 "team not a slug",

@@ -97,6 +97,16 @@ impl EndpointCache {
         slots.map.entry(slug.clone()).or_default().clone()
     }
 
+    /// The endpoint of `slug` when it is known and no lookup of it is running.
+    pub fn cached(&self, slug: &Slug) -> Option<Arc<IngestEndpoint>> {
+        let slot = self.slots().map.get(slug)?.clone();
+        let slot = slot.try_lock().ok()?;
+        match &*slot {
+            Slot::Found(endpoint) => Some(endpoint.clone()),
+            _ => None,
+        }
+    }
+
     /// The endpoint of `slug`, from the cache or by calling `fetch` (once, however
     /// many callers wait for the same slug).
     pub async fn resolve<F, Fut>(

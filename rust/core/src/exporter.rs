@@ -8,17 +8,20 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
-use tokio::time::timeout_at;
 
 use crate::autocreate::{Admission, AutoCreator};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::endpoint::IngestEndpoint;
 use crate::endpoints::{EndpointCache, Lookup, ResolveError};
 use crate::http::{build_client, ClientError};
 use crate::log::{panic_message, Level, Logger, Throttle};
+use crate::lookups::{wait_left, LookupsInFlight};
 use crate::mgmt::MgmtClient;
+use crate::org::{OrgState, Organization};
 use crate::preload::preload;
 use crate::ratelimit::RateLimits;
+use crate::redact::Redactor;
 use crate::routing::{ProjectPart, Router};
 use crate::send::{IngestClient, SendResult};
 use crate::signal::Signal;
@@ -31,6 +34,15 @@ use crate::wire::WireError;
 const MAX_CONCURRENT_PROJECTS: usize = 16;
 /// Repeated warnings (routing drops, unknown projects) at most this often.
 const WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// A piece whose request got no answer in time comes back after this long: a slow Sentry
+/// gets time to recover before the same data reaches it again.
+const TIMED_OUT_RETRY_DELAY: Duration = Duration::from_secs(10);
+/// How long an export waits for a project's lookup before handing its data back.
+const LOOKUP_WAIT: Duration = Duration::from_secs(2);
+/// When a lookup outlasts [`LOOKUP_WAIT`], its project's data comes back after this long.
+const LOOKUP_PENDING_DELAY: Duration = Duration::from_secs(5);
+/// While the organization is not found, data comes back after this long.
+const ORGANIZATION_MISSING_DELAY: Duration = Duration::from_secs(30);
 /// When a project is being created, its data comes back after this long.
 const CREATION_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// When too many creations are pending, data of new projects comes back after this long.
@@ -140,16 +152,23 @@ pub struct Exporter {
     router: Router,
     endpoints: Arc<EndpointCache>,
     mgmt: Arc<MgmtClient>,
+    org: Arc<Organization>,
+    lookups: Arc<LookupsInFlight>,
     autocreate: Option<Arc<AutoCreator>>,
     ingest: IngestClient,
     limits: RateLimits,
     telemetry: Arc<Telemetry>,
+    /// Every message it logs is cleaned by `redactor`.
     logger: Logger,
+    /// Cleans the texts handed out otherwise: outcome problems, the health problem.
+    redactor: Arc<Redactor>,
     warnings: Throttle,
 }
 
 impl Exporter {
     pub fn new(config: &Config, logger: Logger) -> Result<Exporter, ClientError> {
+        let redactor = Arc::new(Redactor::new([config.auth_token.expose().to_owned()]));
+        let logger = logger.redacting(redactor.clone());
         let http = build_client(&config.http, &logger)?;
         let telemetry = Arc::new(Telemetry::default());
         let endpoints = Arc::new(EndpointCache::default());
@@ -158,6 +177,11 @@ impl Exporter {
             &config.url,
             config.org_slug.clone(),
             config.auth_token.clone(),
+            telemetry.clone(),
+        ));
+        let org = Arc::new(Organization::new(
+            config.org_slug.clone(),
+            mgmt.api().to_owned(),
             telemetry.clone(),
         ));
         let autocreate = config.auto_create_projects.then(|| {
@@ -174,11 +198,14 @@ impl Exporter {
             router: Router::new(&config.routing),
             endpoints,
             mgmt,
+            org,
+            lookups: Arc::default(),
             autocreate,
             ingest: IngestClient::new(http, config.http.compression, telemetry.clone()),
             limits: RateLimits::default(),
             telemetry,
             logger,
+            redactor,
             warnings: Throttle::new(WARNING_INTERVAL),
         })
     }
@@ -189,6 +216,7 @@ impl Exporter {
         preload(
             self.mgmt.clone(),
             self.endpoints.clone(),
+            self.org.clone(),
             self.logger.clone(),
         )
     }
@@ -203,10 +231,20 @@ impl Exporter {
         self.telemetry.projects_created()
     }
 
+    /// The logger of the core: the host's, with every message cleaned of secrets.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
     /// The exporter's counters, as described by [`Telemetry::snapshot`].
     pub fn telemetry(&self) -> serde_json::Value {
-        self.telemetry
-            .snapshot(self.endpoints.known_projects() as u64)
+        let mut snapshot = self
+            .telemetry
+            .snapshot(self.endpoints.known_projects() as u64);
+        if let Some(problem) = snapshot["health"]["problem"].as_str() {
+            snapshot["health"]["problem"] = self.redactor.clean(problem).into();
+        }
+        snapshot
     }
 
     /// Exports one OTLP request; each project gets until `deadline`.
@@ -214,7 +252,7 @@ impl Exporter {
         &self,
         signal: Signal,
         request: &[u8],
-        deadline: tokio::time::Instant,
+        deadline: &Deadline,
     ) -> Result<ExportOutcome, WireError> {
         let routed = self.router.route(request)?;
         let mut outcome = ExportOutcome::default();
@@ -290,7 +328,11 @@ impl Exporter {
                 }
             }
         }
-        outcome.problems = problems.into_list();
+        outcome.problems = problems
+            .into_list()
+            .iter()
+            .map(|problem| self.redactor.clean(problem))
+            .collect();
         for problem in &outcome.problems {
             self.logger.debug(problem);
         }
@@ -305,7 +347,7 @@ impl Exporter {
         signal: Signal,
         part: &ProjectPart,
         request: &[u8],
-        deadline: tokio::time::Instant,
+        deadline: &Deadline,
     ) -> Vec<Settled> {
         let work = self.export_part(signal, part, part.request(request), deadline);
         match AssertUnwindSafe(work).catch_unwind().await {
@@ -331,9 +373,9 @@ impl Exporter {
         signal: Signal,
         part: &ProjectPart,
         request: Vec<u8>,
-        deadline: tokio::time::Instant,
+        deadline: &Deadline,
     ) -> Vec<Settled> {
-        let mut endpoint = match timeout_at(deadline, self.resolve(&part.slug)).await {
+        let mut endpoint = match deadline.within(self.resolve(&part.slug)).await {
             Ok(Ok(endpoint)) => endpoint,
             Ok(Err(unsent)) => return vec![unsent.settle(request, part.items)],
             Err(_) => return vec![Unsent::timeout().settle(request, part.items)],
@@ -365,13 +407,17 @@ impl Exporter {
                 });
                 continue;
             }
-            let sent = timeout_at(
-                deadline,
-                self.ingest.send(&endpoint, signal, &request, &self.limits),
-            )
-            .await;
+            let sent = deadline
+                .within(self.ingest.send(&endpoint, signal, &request, &self.limits))
+                .await;
             let Ok(result) = sent else {
-                settled.push(Unsent::timeout().settle(request, items));
+                self.may_be_held(signal, part, items, "the export's time ran out");
+                settled.push(Settled::Retry {
+                    request,
+                    items,
+                    reason: "export timeout reached while sending".into(),
+                    delay: Some(TIMED_OUT_RETRY_DELAY),
+                });
                 continue;
             };
             match result {
@@ -439,7 +485,8 @@ impl Exporter {
                         })
                     } else {
                         looked_up_again = true;
-                        timeout_at(deadline, self.resolve(&part.slug))
+                        deadline
+                            .within(self.resolve(&part.slug))
                             .await
                             .unwrap_or_else(|_| Err(Unsent::timeout()))
                     };
@@ -450,6 +497,15 @@ impl Exporter {
                         }
                         Err(unsent) => settled.push(unsent.settle(request, items)),
                     }
+                }
+                SendResult::TimedOut { reason } => {
+                    self.may_be_held(signal, part, items, &reason);
+                    settled.push(Settled::Retry {
+                        request,
+                        items,
+                        reason,
+                        delay: Some(TIMED_OUT_RETRY_DELAY),
+                    })
                 }
                 SendResult::Retry { reason, delay } => settled.push(Settled::Retry {
                     request,
@@ -462,16 +518,51 @@ impl Exporter {
         settled
     }
 
-    /// The ingest endpoint of `slug`, looked up (once for all waiting batches)
-    /// when not cached; a missing project is created when allowed.
+    /// The ingest endpoint of `slug`, looked up (once for all waiting batches) when not
+    /// cached; a missing project is created when allowed. A lookup that outlasts
+    /// [`LOOKUP_WAIT`] goes on in the background while this project's data goes back to the
+    /// queue: the batch's other projects, and the exporter's other batches, never wait for it.
     async fn resolve(&self, slug: &Slug) -> Result<Arc<IngestEndpoint>, Unsent> {
-        match self
-            .endpoints
-            .resolve(slug, Instant::now, || self.mgmt.project_keys(slug))
-            .await
-        {
-            Ok(Lookup::Found(endpoint)) => Ok(endpoint),
-            Ok(Lookup::NotFound) => Err(self.missing_project(slug)),
+        if let Some(endpoint) = self.endpoints.cached(slug) {
+            return Ok(endpoint);
+        }
+        let now = Instant::now();
+        let (since, running) = self.lookups.begin(slug, now);
+        let wait = wait_left(since, now, LOOKUP_WAIT);
+        if running.is_none() && wait.is_zero() {
+            return Err(lookup_pending());
+        }
+        let (endpoints, mgmt, org, slug_owned) = (
+            self.endpoints.clone(),
+            self.mgmt.clone(),
+            self.org.clone(),
+            slug.clone(),
+        );
+        let lookup = tokio::spawn(async move {
+            let found = look_up(endpoints, mgmt, org, slug_owned).await;
+            drop(running);
+            found
+        });
+        let found = match tokio::time::timeout(wait, lookup).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(failed)) => {
+                return Err(Unsent::Retry {
+                    reason: format!("looking up the project failed: {failed}"),
+                    delay: None,
+                })
+            }
+            Err(_) => return Err(lookup_pending()),
+        };
+        match found {
+            Ok(Found::Endpoint(endpoint)) => Ok(endpoint),
+            Ok(Found::ProjectMissing) => Err(self.missing_project(slug)),
+            Ok(Found::OrganizationMissing) => {
+                self.warn_throttled("organization-missing", &self.org.missing_problem());
+                Err(Unsent::Retry {
+                    reason: self.org.missing_problem(),
+                    delay: Some(ORGANIZATION_MISSING_DELAY),
+                })
+            }
             Err(e) => Err(Unsent::Retry {
                 reason: format!("looking up the project failed: {e}"),
                 delay: match &e {
@@ -518,10 +609,66 @@ impl Exporter {
         }
     }
 
+    /// A request that got no answer: Sentry may hold its items already, and the retry may
+    /// duplicate them. Counted, and said once a minute per project.
+    fn may_be_held(&self, signal: Signal, part: &ProjectPart, items: u64, why: &str) {
+        self.telemetry.maybe_delivered(signal, items);
+        self.warn_throttled(
+            &format!("timed-out:{}", part.slug),
+            &format!(
+                "project {}: {why}; Sentry may already hold these {items} {}, which are sent again in {}s and may then arrive twice (a longer http.timeout avoids this)",
+                part.slug,
+                signal.item_name(),
+                TIMED_OUT_RETRY_DELAY.as_secs()
+            ),
+        );
+    }
+
     fn warn_throttled(&self, key: &str, message: &str) {
         if self.warnings.allow(key, Instant::now()) {
             self.logger.warn(message);
         }
+    }
+}
+
+/// A lookup that outlasted [`LOOKUP_WAIT`]: its project's data comes back later.
+fn lookup_pending() -> Unsent {
+    Unsent::Retry {
+        reason: format!(
+            "looking up the project takes longer than {}s; it goes on in the background",
+            LOOKUP_WAIT.as_secs()
+        ),
+        delay: Some(LOOKUP_PENDING_DELAY),
+    }
+}
+
+/// What looking a project up found.
+enum Found {
+    Endpoint(Arc<IngestEndpoint>),
+    /// The organization exists and the project does not.
+    ProjectMissing,
+    /// The lookup's 404 was for the organization: `org_slug` or `url` is wrong.
+    OrganizationMissing,
+}
+
+/// Looks `slug` up; on "not found", tells a missing project from a missing organization.
+/// Owns what it uses, so it can run on after the export that started it has moved on.
+async fn look_up(
+    endpoints: Arc<EndpointCache>,
+    mgmt: Arc<MgmtClient>,
+    org: Arc<Organization>,
+    slug: Slug,
+) -> Result<Found, ResolveError> {
+    match endpoints
+        .resolve(&slug, Instant::now, || mgmt.project_keys(&slug))
+        .await?
+    {
+        Lookup::Found(endpoint) => Ok(Found::Endpoint(endpoint)),
+        Lookup::NotFound => match org.confirm(Instant::now, || mgmt.organization()).await {
+            Ok(OrgState::Exists) => Ok(Found::ProjectMissing),
+            Ok(OrgState::Missing) => Ok(Found::OrganizationMissing),
+            Err(e) => Err(ResolveError::Mgmt(e)),
+        },
     }
 }
 

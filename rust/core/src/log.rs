@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::redact::Redactor;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Debug,
@@ -22,6 +24,11 @@ pub struct Logger(Arc<Sink>);
 impl Logger {
     pub fn new(sink: impl Fn(Level, &str) + Send + Sync + 'static) -> Logger {
         Logger(Arc::new(sink))
+    }
+
+    /// This logger, with every message cleaned by `redactor` first.
+    pub fn redacting(self, redactor: Arc<Redactor>) -> Logger {
+        Logger::new(move |level, message| (self.0)(level, &redactor.clean(message)))
     }
 
     pub fn discard() -> Logger {

@@ -5,26 +5,37 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::endpoint::from_keys;
 use crate::endpoints::EndpointCache;
-use crate::log::Logger;
+use crate::log::{Level, Logger};
 use crate::mgmt::models::ProjectKey;
 use crate::mgmt::{MgmtClient, MgmtError};
+use crate::org::{OrgState, Organization};
 use crate::slug::Slug;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Loads projects and keys until it succeeds once.
-pub async fn preload(mgmt: Arc<MgmtClient>, endpoints: Arc<EndpointCache>, logger: Logger) {
+pub async fn preload(
+    mgmt: Arc<MgmtClient>,
+    endpoints: Arc<EndpointCache>,
+    org: Arc<Organization>,
+    logger: Logger,
+) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match load(&mgmt, &endpoints).await {
+        match load(&mgmt, &endpoints, &org).await {
             Ok(loaded) => {
                 logger.info(format!("loaded the endpoints of {loaded} Sentry projects"));
                 return;
+            }
+            Err(MgmtError::NotFound) => {
+                logger.log(Level::Error, org.missing_problem());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(e) => {
                 let wait = e.retry_after().unwrap_or(backoff).max(FIRST_BACKOFF);
@@ -39,8 +50,20 @@ pub async fn preload(mgmt: Arc<MgmtClient>, endpoints: Arc<EndpointCache>, logge
     }
 }
 
-async fn load(mgmt: &MgmtClient, endpoints: &EndpointCache) -> Result<usize, MgmtError> {
-    let projects = mgmt.projects().await?;
+/// The start's check of the organization is the list of its projects: a 404 there can only
+/// mean the organization is not found.
+async fn load(
+    mgmt: &MgmtClient,
+    endpoints: &EndpointCache,
+    org: &Organization,
+) -> Result<usize, MgmtError> {
+    let projects = mgmt.projects().await;
+    match &projects {
+        Ok(_) => org.record(OrgState::Exists, Instant::now()),
+        Err(MgmtError::NotFound) => org.record(OrgState::Missing, Instant::now()),
+        Err(_) => {}
+    }
+    let projects = projects?;
     let mut keys_by_project: HashMap<u64, Vec<ProjectKey>> = HashMap::new();
     for key in mgmt.org_project_keys().await? {
         if let Some(id) = key.project_id {

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use crate::compress::compress;
 use crate::config::Compression;
 use crate::endpoint::IngestEndpoint;
+use crate::health::Cause;
 use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::{parse_retry_after, LimitHeaders, RateLimits};
 use crate::signal::{field, Signal};
@@ -29,7 +30,10 @@ pub enum SendResult {
     TooLarge,
     /// The key or project is no longer valid (401, 403 ProjectId): look up again.
     StaleEndpoint { status: u16, message: String },
-    /// Worth trying again later (429, 5xx, timeouts, connection errors).
+    /// No answer within `http.timeout`: Sentry may hold the data already, so a retry may
+    /// duplicate it.
+    TimedOut { reason: String },
+    /// Worth trying again later (429, 5xx, connection errors).
     Retry {
         reason: String,
         delay: Option<Duration>,
@@ -86,8 +90,11 @@ impl IngestClient {
             Err(e) => {
                 self.telemetry.ingest_request(StatusClass::NoAnswer);
                 let result = transport_error(e);
-                if let SendResult::Retry { reason, .. } = &result {
-                    self.telemetry.unhealthy(format!("Sentry ingest: {reason}"));
+                if let SendResult::Retry { reason, .. } | SendResult::TimedOut { reason } = &result
+                {
+                    self.telemetry
+                        .health()
+                        .fail(Cause::IngestUnreachable, format!("Sentry ingest: {reason}"));
                 }
                 return result;
             }
@@ -95,11 +102,23 @@ impl IngestClient {
         let status = response.status();
         let class = StatusClass::of(status.as_u16());
         self.telemetry.ingest_request(class);
-        match class {
-            StatusClass::Success => self.telemetry.healthy(),
-            StatusClass::ServerError => self
-                .telemetry
-                .unhealthy(format!("Sentry ingest answered {status}")),
+        let health = self.telemetry.health();
+        match status {
+            s if s.is_success() => {
+                health.recover(Cause::IngestUnreachable);
+                health.recover(Cause::IngestNotFound);
+            }
+            StatusCode::NOT_FOUND => health.fail(
+                Cause::IngestNotFound,
+                format!(
+                    "Sentry ingest answered 404 at {}: nothing is there to take the data",
+                    endpoint.url(signal)
+                ),
+            ),
+            s if s.is_server_error() => health.fail(
+                Cause::IngestUnreachable,
+                format!("Sentry ingest answered {status}"),
+            ),
             _ => {}
         }
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -135,13 +154,13 @@ impl IngestClient {
 }
 
 fn transport_error(e: reqwest::Error) -> SendResult {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else {
-        "failed"
-    };
+    if e.is_timeout() {
+        return SendResult::TimedOut {
+            reason: format!("no answer within http.timeout: {}", describe(e)),
+        };
+    }
     SendResult::Retry {
-        reason: format!("request {what}: {}", describe(e)),
+        reason: format!("request failed: {}", describe(e)),
         delay: None,
     }
 }
@@ -166,7 +185,9 @@ fn classify(status: StatusCode, delay: Option<Duration>, body: &[u8]) -> SendRes
             reason: format!("rate limited (429): {message}"),
             delay,
         },
-        408 | 500..=599 => SendResult::Retry {
+        // Ingest is not where the project's keys say (a proxy path, a wrong host): the data
+        // is fine and waits for the address to be fixed.
+        404 | 408 | 500..=599 => SendResult::Retry {
             reason: format!("Sentry answered {status}: {message}"),
             delay,
         },
@@ -231,6 +252,10 @@ mod tests {
         assert!(
             matches!(classify(s(429), delay, b""), SendResult::Retry { delay: d, .. } if d == delay)
         );
+        assert!(matches!(
+            classify(s(404), None, b""),
+            SendResult::Retry { .. }
+        ));
         assert!(matches!(
             classify(s(503), None, b""),
             SendResult::Retry { delay: None, .. }

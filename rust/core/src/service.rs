@@ -9,6 +9,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
+use crate::deadline::Deadline;
 use crate::exporter::{ExportOutcome, Exporter};
 use crate::http::ClientError;
 use crate::log::Logger;
@@ -46,6 +47,8 @@ enum State {
 pub struct Service {
     exporter: Arc<Exporter>,
     state: Mutex<State>,
+    /// When every export must end because the host is stopping (see [`Service::begin_shutdown`]).
+    stop_at: watch::Sender<Option<tokio::time::Instant>>,
     in_flight: Arc<(Mutex<usize>, Condvar)>,
 }
 
@@ -74,6 +77,7 @@ impl Service {
         Ok(Service {
             exporter: Arc::new(exporter),
             state: Mutex::new(State::Created),
+            stop_at: watch::Sender::new(None),
             in_flight: Arc::new((Mutex::new(0), Condvar::new())),
         })
     }
@@ -94,6 +98,7 @@ impl Service {
                         std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
                     )
                     .thread_name("sentry-exporter")
+                    .on_thread_start(crate::sigpipe::block_on_this_thread)
                     .enable_all()
                     .build()
                     .map_err(ServiceError::Runtime)?;
@@ -122,15 +127,23 @@ impl Service {
             ),
         };
         let exporter = self.exporter.clone();
+        let stop_at = self.stop_at.subscribe();
         handle.block_on(async move {
-            let deadline =
-                tokio::time::Instant::now() + timeout.unwrap_or(Duration::from_secs(86_400));
+            let deadline = Deadline::new(
+                tokio::time::Instant::now() + timeout.unwrap_or(Duration::from_secs(86_400)),
+                stop_at,
+            );
             tokio::select! {
                 biased;
                 _ = stopped.wait_for(|stop| *stop) => Err(ServiceError::ShutDown),
-                outcome = exporter.export(signal, request, deadline) => Ok(outcome?),
+                outcome = exporter.export(signal, request, &deadline) => Ok(outcome?),
             }
         })
+    }
+
+    /// The core's logger (see [`Exporter::logger`]).
+    pub fn logger(&self) -> &Logger {
+        self.exporter.logger()
     }
 
     /// Projects whose ingest endpoint is known.
@@ -146,6 +159,21 @@ impl Service {
     /// The exporter's counters as JSON (see `telemetry::Telemetry::snapshot`).
     pub fn telemetry_json(&self) -> String {
         self.exporter.telemetry().to_string()
+    }
+
+    /// The host is stopping: exports in flight and later ones end by `grace` from now, and
+    /// hand back what they could not send by then. Sentry may not answer at all, and the host
+    /// drains its queue through these exports before it calls [`Service::shutdown`]: without
+    /// this bound each queued batch would wait its whole timeout. Never extends an earlier call.
+    pub fn begin_shutdown(&self, grace: Duration) {
+        let at = tokio::time::Instant::now() + grace;
+        self.stop_at.send_if_modified(|stop_at| match stop_at {
+            Some(earlier) if *earlier <= at => false,
+            _ => {
+                *stop_at = Some(at);
+                true
+            }
+        });
     }
 
     /// Stops background work and exports in flight, within [`SHUTDOWN_BOUND`].

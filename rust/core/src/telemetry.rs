@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::health::Health;
 use crate::signal::Signal;
 
 /// Why items were dropped (never to be retried).
@@ -120,14 +121,13 @@ pub struct Telemetry {
     items_sent: PerSignal,
     items_failed: PerSignal,
     items_rate_limited: PerSignal,
+    items_maybe_delivered: PerSignal,
     items_dropped: Mutex<BTreeMap<(usize, DropReason), u64>>,
     ingest_requests: [AtomicU64; 5],
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
     project_creations_failed: AtomicU64,
-    /// Why Sentry cannot be used right now (unreachable, token refused); `None` when the
-    /// last call that could tell went well.
-    problem: Mutex<Option<String>>,
+    health: Health,
 }
 
 impl Telemetry {
@@ -143,6 +143,11 @@ impl Telemetry {
     /// Items held back because a rate limit held (they are retried too).
     pub fn rate_limited(&self, signal: Signal, items: u64) {
         self.items_rate_limited.add(signal, items);
+    }
+
+    /// Items of requests that got no answer in time: Sentry may hold them already.
+    pub fn maybe_delivered(&self, signal: Signal, items: u64) {
+        self.items_maybe_delivered.add(signal, items);
     }
 
     pub fn dropped(&self, signal: Signal, reason: DropReason, items: u64) {
@@ -177,14 +182,9 @@ impl Telemetry {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sentry answered as it should (ingest accepted data, or a management call worked).
-    pub fn healthy(&self) {
-        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    /// Sentry cannot be used: unreachable, failing, or refusing the token.
-    pub fn unhealthy(&self, problem: impl Into<String>) {
-        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(problem.into());
+    /// What keeps Sentry from being used, by cause.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Every metric with its points, zero ones included, so the host can
@@ -220,16 +220,13 @@ impl Telemetry {
             .collect();
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
-        let problem = self
-            .problem
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let problem = self.health.problem();
         let heap = crate::heap::stats();
         json!({"health": {"ok": problem.is_none(), "problem": problem}, "metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry", "{items}", "counter", per_signal(&self.items_failed)),
             metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
+            metric("items_maybe_delivered", "Spans and log records sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
             metric("items_dropped", "Spans and log records dropped for good, by reason", "{items}", "counter", dropped),
             metric("ingest_requests", "Requests to Sentry's OTLP ingest, by answer", "{requests}", "counter", requests),
             metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
@@ -246,6 +243,7 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::Cause;
 
     fn point(snapshot: &Value, name: &str, attributes: Value) -> u64 {
         let metric = snapshot["metrics"]
@@ -269,6 +267,7 @@ mod tests {
         t.sent(Signal::Logs, 2);
         t.failed(Signal::Logs, 3);
         t.rate_limited(Signal::Traces, 4);
+        t.maybe_delivered(Signal::Logs, 6);
         t.dropped(Signal::Traces, DropReason::MissingAttribute, 7);
         t.dropped(Signal::Traces, DropReason::MissingAttribute, 1);
         t.dropped(Signal::Logs, DropReason::TooLarge, 1);
@@ -285,6 +284,10 @@ mod tests {
         assert_eq!(
             point(&s, "items_rate_limited", json!({"signal": "traces"})),
             4
+        );
+        assert_eq!(
+            point(&s, "items_maybe_delivered", json!({"signal": "logs"})),
+            6
         );
         assert_eq!(
             point(
@@ -330,18 +333,19 @@ mod tests {
     }
 
     #[test]
-    fn health_follows_the_last_telling_call() {
+    fn health_names_the_causes_that_hold() {
         let t = Telemetry::default();
         assert_eq!(
             t.snapshot(0)["health"],
             json!({"ok": true, "problem": null})
         );
-        t.unhealthy("management API unreachable");
+        t.health()
+            .fail(Cause::ManagementUnreachable, "management API unreachable");
         assert_eq!(
             t.snapshot(0)["health"],
             json!({"ok": false, "problem": "management API unreachable"})
         );
-        t.healthy();
+        t.health().recover(Cause::ManagementUnreachable);
         assert_eq!(t.snapshot(0)["health"]["ok"], json!(true));
     }
 
@@ -354,7 +358,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 13);
         assert_eq!(
             point(
                 &s,

@@ -105,6 +105,16 @@ fn start_fake(projects: &[(&str, u64)]) -> (SocketAddr, Shared) {
     }));
     let app = Router::new()
         .route("/api/0/projects/{org}/{slug}/keys/", get(keys))
+        // The organization exists (a 404 for a project means the project is missing), and
+        // its lists for the preload are empty.
+        .route(
+            "/api/0/organizations/{org}/",
+            get(|| async { Json(serde_json::json!({"slug": "acme"})) }),
+        )
+        .route(
+            "/api/0/organizations/{org}/{list}/",
+            get(|| async { Json(serde_json::json!([])) }),
+        )
         .route("/api/{id}/integration/otlp/v1/traces/", post(ingest))
         .with_state(fake.clone());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -176,7 +186,9 @@ fn routes_each_service_to_its_project_with_its_key() {
 
     assert_eq!(
         (outcome.sent, outcome.dropped, outcome.retryable),
-        (6, 4, 0)
+        (6, 4, 0),
+        "{:?}",
+        outcome.problems
     );
     assert!(outcome.retry_request.is_empty());
     assert!(outcome

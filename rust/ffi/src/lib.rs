@@ -91,8 +91,6 @@ pub enum SentryLogLevel {
 /// An exporter: config, endpoint cache, and (once started) its own runtime.
 pub struct SentryExporter {
     service: Service,
-    /// The host's log callback, also told about panics caught at this boundary.
-    logger: Logger,
 }
 
 /// Bytes owned by Rust, valid until the struct holding them is freed.
@@ -151,7 +149,7 @@ fn guard_logged(
     let message = panic_message(payload.as_ref());
     // Logging must not let a second panic (say, in formatting) escape either.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        exporter.logger.log(
+        exporter.service.logger().log(
             Level::Error,
             format!("{entry}: the core panicked (caught at the C boundary): {message}"),
         )
@@ -294,11 +292,10 @@ pub unsafe extern "C" fn sentry_exporter_new(
         if exporter_out.is_null() {
             return SentryResult::NullArgument;
         }
-        let logger = logger(log_callback, log_context);
-        match Service::new(json, logger.clone()) {
+        match Service::new(json, logger(log_callback, log_context)) {
             Ok(service) => {
                 write_message("", error_buf, error_buf_len, error_len);
-                *exporter_out = Box::into_raw(Box::new(SentryExporter { service, logger }));
+                *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
                 SentryResult::Ok
             }
             Err(e) => {
@@ -381,6 +378,29 @@ fn outcome_to_c(outcome: ExportOutcome) -> SentryExportOutcome {
         retry_request: bytes_out(outcome.retry_request),
         message: bytes_out(outcome.problems.join("; ").into_bytes()),
     }
+}
+
+/// The host is stopping: exports in flight and all later ones end by now + `grace_ms`;
+/// whatever is not sent by then is handed back as retryable. Call it when shutdown begins,
+/// before draining a queue through `sentry_exporter_export`. Calling it again never extends
+/// the deadline.
+///
+/// # Safety
+/// `exporter` must come from `sentry_exporter_new` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_exporter_begin_shutdown(
+    exporter: *const SentryExporter,
+    grace_ms: u64,
+) -> SentryResult {
+    guard(|| match exporter.as_ref() {
+        None => SentryResult::NullArgument,
+        Some(exporter) => guard_logged(exporter, "sentry_exporter_begin_shutdown", || {
+            exporter
+                .service
+                .begin_shutdown(Duration::from_millis(grace_ms));
+            SentryResult::Ok
+        }),
+    })
 }
 
 /// Stops the exporter within a bound (5 s). Twice, or without start, is fine;

@@ -1,6 +1,7 @@
 //! What every handler shares: the settings fixed at start and the mutable state.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::faults::Faults;
@@ -47,6 +48,20 @@ pub struct State {
 pub struct App {
     pub settings: Settings,
     state: Mutex<State>,
+    /// Requests a `hang` rule holds right now.
+    hanging: AtomicUsize,
+}
+
+/// One request held by a `hang` rule; counted while it lives.
+#[derive(Debug)]
+pub struct HeldRequest<'a> {
+    app: &'a App,
+}
+
+impl Drop for HeldRequest<'_> {
+    fn drop(&mut self) {
+        self.app.hanging.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl App {
@@ -59,7 +74,19 @@ impl App {
                 records,
                 faults: Faults::default(),
             }),
+            hanging: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a request as held until the returned guard is dropped (its client went away).
+    pub fn hold_request(&self) -> HeldRequest<'_> {
+        self.hanging.fetch_add(1, Ordering::Relaxed);
+        HeldRequest { app: self }
+    }
+
+    /// How many requests `hang` rules hold right now.
+    pub fn requests_hanging(&self) -> usize {
+        self.hanging.load(Ordering::Relaxed)
     }
 
     /// The state; a handler that panicked while holding it does not poison it for the others.

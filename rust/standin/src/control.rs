@@ -4,16 +4,18 @@
 //! | request | does |
 //! | --- | --- |
 //! | `GET health` | `{"status":"ok"}` |
-//! | `GET records[?ids=false]` | what arrived, per project |
+//! | `GET records[?ids=false]` | what arrived, per project; `requests_hanging`: requests a `hang` rule holds now |
 //! | `POST reset` | forgets the records |
 //! | `GET faults`, `POST faults`, `DELETE faults` | lists, adds (one rule or an array), clears |
 //! | `POST projects/{slug}/delete`, `POST keys/{slug}/revoke` | as Sentry's UI would |
 //!
 //! Fault rules (see `faults`): `target` (`ingest`/`mgmt`), matchers `project`, `signal`,
 //! `method`, `path_contains`, `max_body_bytes`; effects `status`, `body`, `headers`, `delay_ms`,
-//! `drop_connection`, and the hostile answers `body_bytes` (a streamed filler of that size),
+//! `drop_connection`, the hostile answers `body_bytes` (a streamed filler of that size),
 //! `trickle_ms` (the body one byte per interval) and `endless_link` (mgmt lists that never
-//! end); `times` limits how often a rule fires.
+//! end), and the broken connections `early_answer` (answer before the body, then close),
+//! `reset_mid_upload` (TCP RST partway through the body) and `hang` (never answer); `times`
+//! limits how often a rule fires.
 
 use serde_json::{json, Value};
 
@@ -40,7 +42,9 @@ pub fn handle(app: &App, method: &str, path: &str, query: Option<&str>, body: &[
         ("GET", ["health"]) => Reply::json(200, &json!({ "status": "ok" })),
         ("GET", ["records"]) => {
             let ids = uri::query_param(query, "ids").as_deref() != Some("false");
-            Reply::json(200, &app.lock().records.to_json(ids))
+            let mut records = app.lock().records.to_json(ids);
+            records["requests_hanging"] = app.requests_hanging().into();
+            Reply::json(200, &records)
         }
         ("POST", ["reset"]) => {
             let mut guard = app.lock();

@@ -2,6 +2,13 @@
 //! request, before normal handling. A rule can answer with a status, delay, add headers, drop
 //! the connection or answer 413 above a body size; `times` limits how often it fires.
 //!
+//! Slow answers: `delay_ms` in a rule that gives no answer of its own lets the request be
+//! handled as usual first (ingest data is recorded as accepted, a project is created), then
+//! waits before the answer goes out, as a Sentry that did the work but answers late: a client
+//! that gives up meanwhile leaves its data recorded, and its retry shows as a duplicate. A
+//! rule with an answer (`status`, `drop_connection`, ...) waits `delay_ms` first, then
+//! answers, and records no data.
+//!
 //! Hostile answers, for clients that must bound what they read and how long they wait:
 //!
 //! - `body_bytes: N` answers (`status`, default 200, `application/json`) with a body of `N`
@@ -14,9 +21,31 @@
 //!   but its `Link` header always says `rel="next"; results="true"` with a new cursor (the next
 //!   page number): pages past the end are empty and never the last.
 //!
+//! Broken connections, for clients that must survive a server that stops listening:
+//!
+//! - `early_answer: true` answers `status` (default 413; `body`, `headers` and `delay_ms` as
+//!   usual) as soon as the request head has arrived, without reading the body, with
+//!   `Connection: close`, and closes the connection: a client still writing a large body gets
+//!   EPIPE or ECONNRESET, as from a relay that refuses an upload by its `Content-Length`.
+//! - `reset_mid_upload: true` reads part of the body (half of its `Content-Length`, at most
+//!   64 KiB; 64 KiB without a length), then resets the connection (TCP RST): no answer.
+//! - `hang: true` never answers and holds the request until the client hangs up. On ingest the
+//!   request is handled first (its data recorded as accepted, as by a Sentry that stored it but
+//!   whose answer is lost); on mgmt it is only held. A held request costs no memory once its
+//!   client has gone; `GET /_standin/records` counts those still held (`requests_hanging`).
+//!
+//! `early_answer` and `reset_mid_upload` act on the request head, before the body is read, so
+//! their rules are matched first, on their own (the first matching one fires; other rules'
+//! delays and headers do not apply), and their `max_body_bytes` compares with the announced
+//! `Content-Length` (a request without one never matches it). No request of theirs records
+//! data; the request log shows them with their status (`null` for a reset).
+//!
 //! For example `{"target":"mgmt","path_contains":"/projects/","body_bytes":1073741824}`,
-//! `{"target":"ingest","body":"{}","trickle_ms":1000}` or
-//! `{"target":"mgmt","endless_link":true}`.
+//! `{"target":"ingest","body":"{}","trickle_ms":1000}`,
+//! `{"target":"mgmt","endless_link":true}`,
+//! `{"target":"ingest","project":"frontend","early_answer":true,"status":503,"times":2}`,
+//! `{"target":"ingest","signal":"logs","reset_mid_upload":true,"times":1}` or
+//! `{"target":"mgmt","path_contains":"/projects/acme/slow-svc/keys/","hang":true}`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,6 +56,9 @@ use serde_json::json;
 
 use crate::otlp::Signal;
 use crate::reply::Reply;
+
+/// How much of the body `reset_mid_upload` reads at most before the reset.
+pub const RESET_AFTER_BYTES: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +109,15 @@ pub struct Rule {
     /// Mgmt only: list answers always link to a next page with results, with a new cursor.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub endless_link: bool,
+    /// Answers (status default 413) before reading the body, then closes the connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_answer: bool,
+    /// Reads part of the body, then resets the connection without an answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset_mid_upload: bool,
+    /// Never answers; ingest requests are handled (recorded) first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hang: bool,
 }
 
 /// The facts about a request that rules match on.
@@ -90,12 +131,14 @@ pub struct Request<'a> {
     /// Ingest: the slug of that project, when it exists.
     pub project_slug: Option<&'a str>,
     pub signal: Option<Signal>,
+    /// The body's size as sent; before the body is read, its `Content-Length` (0 without).
     pub body_bytes: usize,
 }
 
 /// What the matching rules decided.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verdict {
+    /// Before a fault's answer; after the normal answer was made (a slow answer).
     pub delay: Duration,
     /// Added to the answer, whichever it is.
     pub headers: Vec<(String, String)>,
@@ -111,6 +154,25 @@ pub enum Action {
     Continue,
     Answer(Reply),
     Drop,
+    /// Handle an ingest request normally (a mgmt request not at all), then never answer.
+    Hang,
+}
+
+/// What a rule that acts on the request head decided, before the body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadFault {
+    /// Answer this (headers included) after `delay`, leave the body unread, close.
+    AnswerEarly { reply: Reply, delay: Duration },
+    /// Read part of the body, then reset the connection.
+    ResetMidUpload,
+}
+
+/// `Err` naming the first of `others` that is set alongside `name`.
+fn excludes(name: &str, others: &[(&str, bool)]) -> Result<(), String> {
+    match others.iter().find(|(_, set)| *set) {
+        Some((other, _)) => Err(format!("`{name}` and `{other}` exclude each other")),
+        None => Ok(()),
+    }
 }
 
 impl Rule {
@@ -144,6 +206,7 @@ impl Rule {
         if self.trickle_ms == Some(0) {
             return Err("`trickle_ms` must be at least 1".into());
         }
+        self.validate_broken_connections()?;
         if self.endless_link {
             if self.target != Target::Mgmt {
                 return Err("`endless_link` applies to mgmt rules only".into());
@@ -163,7 +226,42 @@ impl Rule {
             || self.endless_link
             || !self.headers.is_empty();
         if !does_something {
-            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `endless_link` or `headers`".into());
+            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `endless_link`, `early_answer`, `reset_mid_upload`, `hang` or `headers`".into());
+        }
+        Ok(())
+    }
+
+    /// `early_answer`, `reset_mid_upload` and `hang` each exclude what they cannot do.
+    fn validate_broken_connections(&self) -> Result<(), String> {
+        let no_answer = [
+            ("drop_connection", self.drop_connection),
+            ("body_bytes", self.body_bytes.is_some()),
+            ("trickle_ms", self.trickle_ms.is_some()),
+            ("endless_link", self.endless_link),
+        ];
+        let no_own_answer = [
+            ("status", self.status.is_some()),
+            ("body", self.body.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("delay_ms", self.delay_ms.is_some()),
+        ];
+        if self.early_answer {
+            excludes("early_answer", &no_answer)?;
+            excludes(
+                "early_answer",
+                &[("reset_mid_upload", self.reset_mid_upload)],
+            )?;
+            excludes("early_answer", &[("hang", self.hang)])?;
+        }
+        if self.reset_mid_upload {
+            excludes("reset_mid_upload", &no_answer)?;
+            excludes("reset_mid_upload", &no_own_answer)?;
+            excludes("reset_mid_upload", &[("hang", self.hang)])?;
+        }
+        if self.hang {
+            excludes("hang", &no_answer)?;
+            excludes("hang", &no_own_answer)?;
+            excludes("hang", &[("max_body_bytes", self.max_body_bytes.is_some())])?;
         }
         Ok(())
     }
@@ -175,6 +273,13 @@ impl Rule {
             || self.max_body_bytes.is_some()
             || self.body_bytes.is_some()
             || self.trickle_ms.is_some()
+            || self.acts_on_head()
+            || self.hang
+    }
+
+    /// Whether the rule fires when the request head arrives, before the body is read.
+    fn acts_on_head(&self) -> bool {
+        self.early_answer || self.reset_mid_upload
     }
 
     fn matches(&self, req: &Request<'_>) -> bool {
@@ -202,11 +307,35 @@ impl Rule {
         if self.drop_connection {
             return Some(Action::Drop);
         }
+        if self.hang {
+            return Some(Action::Hang);
+        }
         let hostile = self.body_bytes.is_some() || self.trickle_ms.is_some();
         let status = self
             .status
             .or(self.max_body_bytes.map(|_| 413))
             .or(hostile.then_some(200))?;
+        Some(Action::Answer(self.reply(status)))
+    }
+
+    /// What a head rule does; `None` for the others.
+    fn head_fault(&self) -> Option<HeadFault> {
+        if self.reset_mid_upload {
+            return Some(HeadFault::ResetMidUpload);
+        }
+        if !self.early_answer {
+            return None;
+        }
+        let mut reply = self.reply(self.status.unwrap_or(413));
+        for (name, value) in &self.headers {
+            reply.set_header(name, value);
+        }
+        let delay = Duration::from_millis(self.delay_ms.unwrap_or(0));
+        Some(HeadFault::AnswerEarly { reply, delay })
+    }
+
+    /// The rule's answer with `status`: its `body`, filler or a default detail.
+    fn reply(&self, status: u16) -> Reply {
         let mut reply = match &self.body {
             _ if self.body_bytes.is_some() => Reply {
                 filler: self.body_bytes,
@@ -228,7 +357,18 @@ impl Rule {
             ),
         };
         reply.trickle = self.trickle_ms.map(Duration::from_millis);
-        Some(Action::Answer(reply))
+        reply
+    }
+
+    /// Uses one of the rule's `times`; true when none is left.
+    fn use_once(&mut self) -> bool {
+        match self.times.as_mut() {
+            Some(t) => {
+                *t -= 1;
+                *t == 0
+            }
+            None => false,
+        }
     }
 }
 
@@ -256,14 +396,29 @@ impl Faults {
         &self.rules
     }
 
-    /// Applies the rules in order: every matching rule adds its delay and headers and uses one
-    /// of its `times`; the first one that answers (status, 413, drop) ends the walk.
+    /// Applies the rules that act on the request head (`early_answer`, `reset_mid_upload`),
+    /// in order: the first that matches fires and uses one of its `times`.
+    pub fn evaluate_head(&mut self, req: &Request<'_>) -> Option<HeadFault> {
+        let i = self
+            .rules
+            .iter()
+            .position(|r| r.acts_on_head() && r.matches(req))?;
+        let fault = self.rules[i].head_fault();
+        if self.rules[i].use_once() {
+            self.rules.remove(i);
+        }
+        fault
+    }
+
+    /// Applies the other rules in order: every matching rule adds its delay and headers and
+    /// uses one of its `times`; the first one that answers (status, 413, drop, hang) ends the
+    /// walk.
     pub fn evaluate(&mut self, req: &Request<'_>) -> Verdict {
         let mut verdict = Verdict::default();
         let mut i = 0;
         while i < self.rules.len() {
             let rule = &mut self.rules[i];
-            if !rule.matches(req) {
+            if rule.acts_on_head() || !rule.matches(req) {
                 i += 1;
                 continue;
             }
@@ -273,14 +428,7 @@ impl Faults {
                 .extend(rule.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
             verdict.endless_link |= rule.endless_link;
             let action = rule.action();
-            let used_up = match rule.times.as_mut() {
-                Some(t) => {
-                    *t -= 1;
-                    *t == 0
-                }
-                None => false,
-            };
-            if used_up {
+            if rule.use_once() {
                 self.rules.remove(i);
             } else {
                 i += 1;
@@ -411,6 +559,17 @@ mod tests {
             json!({"target":"mgmt","endless_link":true,"status":500}),
             json!({"target":"mgmt","endless_link":true,"body_bytes":5}),
             json!({"target":"mgmt","endless_link":false}),
+            json!({"target":"ingest","early_answer":true,"drop_connection":true}),
+            json!({"target":"ingest","early_answer":true,"trickle_ms":5}),
+            json!({"target":"ingest","early_answer":true,"hang":true}),
+            json!({"target":"ingest","reset_mid_upload":true,"status":500}),
+            json!({"target":"ingest","reset_mid_upload":true,"early_answer":true}),
+            json!({"target":"ingest","reset_mid_upload":true,"delay_ms":5}),
+            json!({"target":"ingest","hang":true,"status":200}),
+            json!({"target":"ingest","hang":true,"delay_ms":5}),
+            json!({"target":"ingest","hang":true,"max_body_bytes":5}),
+            json!({"target":"mgmt","hang":true,"endless_link":true}),
+            json!({"target":"ingest","hang":false}),
         ] {
             let r = rule(bad.clone());
             assert!(f.add(vec![r]).is_err(), "{bad}");
@@ -502,5 +661,61 @@ mod tests {
         assert!(!f.evaluate(&other).endless_link);
         assert!(f.evaluate(&mgmt_list()).endless_link);
         assert!(!f.evaluate(&mgmt_list()).endless_link, "times used up");
+    }
+
+    #[test]
+    fn head_rules_fire_first_and_alone() {
+        let mut f = Faults::default();
+        f.add(vec![
+            rule(json!({"target":"ingest","delay_ms":50,"headers":{"x-a":"1"}})),
+            rule(
+                json!({"target":"ingest","project":"frontend","early_answer":true,"times":1,
+                "headers":{"Retry-After":"3"}}),
+            ),
+            rule(json!({"target":"ingest","early_answer":true,"status":503,"max_body_bytes":1000})),
+            rule(json!({"target":"ingest","signal":"logs","reset_mid_upload":true})),
+        ])
+        .expect("add");
+        let Some(HeadFault::AnswerEarly { reply, delay }) =
+            f.evaluate_head(&ingest("frontend", Signal::Traces, 10))
+        else {
+            panic!("no early answer");
+        };
+        assert_eq!((reply.status, delay), (413, Duration::ZERO));
+        assert!(reply.headers.contains(&("retry-after".into(), "3".into())));
+        assert!(!reply.headers.iter().any(|(n, _)| n == "x-a"));
+        assert_eq!(f.rules().len(), 3, "times used up");
+        assert_eq!(
+            f.evaluate_head(&ingest("frontend", Signal::Traces, 10)),
+            None
+        );
+        let big = f.evaluate_head(&ingest("frontend", Signal::Traces, 1001));
+        assert!(matches!(big, Some(HeadFault::AnswerEarly { reply, .. }) if reply.status == 503));
+        assert_eq!(
+            f.evaluate_head(&ingest("payments", Signal::Logs, 1)),
+            Some(HeadFault::ResetMidUpload)
+        );
+        // The body-time walk passes over head rules.
+        let v = f.evaluate(&ingest("payments", Signal::Logs, 5000));
+        assert_eq!(
+            (v.action, v.delay),
+            (Action::Continue, Duration::from_millis(50))
+        );
+    }
+
+    #[test]
+    fn hang_ends_the_walk_and_shows_as_posted() {
+        let mut f = Faults::default();
+        f.add(vec![
+            rule(json!({"target":"mgmt","path_contains":"/keys/","hang":true,"times":1})),
+            rule(json!({"target":"mgmt","status":500})),
+        ])
+        .expect("add");
+        let mut keys = mgmt_list();
+        keys.path_and_query = "/api/0/projects/acme/slow-svc/keys/";
+        assert_eq!(f.evaluate(&keys).action, Action::Hang);
+        assert_eq!(status(&f.evaluate(&keys)), Some(500));
+        let shown = serde_json::to_value(f.rules()).expect("json");
+        assert!(shown[0].get("hang").is_none(), "false flags are left out");
     }
 }

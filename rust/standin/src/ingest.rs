@@ -2,6 +2,7 @@
 //! (trailing slash optional), key check, content checks, decoding and recording.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hyper::HeaderMap;
 
@@ -105,11 +106,34 @@ pub fn project_slug(app: &App, id: u64) -> Option<String> {
         .or_else(|| state.records.slug_for_id(id).map(str::to_string))
 }
 
-/// Answers and records one ingest request.
-pub fn handle(app: &App, route: &Route, req: &Request<'_>) -> Reply {
+/// When the answer to a request handled as usual goes out, as a fault rule shapes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerTiming {
+    Now,
+    /// After this wait (`delay_ms`): the data is recorded before it.
+    Late(Duration),
+    /// Never (`hang`): the data is recorded all the same.
+    Never,
+}
+
+impl AnswerTiming {
+    /// The request log's note on the answer; `None` for one answered at once.
+    fn note(self) -> Option<String> {
+        match self {
+            AnswerTiming::Now => None,
+            AnswerTiming::Late(d) => Some(format!("answered {} ms late", d.as_millis())),
+            AnswerTiming::Never => Some("answer withheld (hang)".to_string()),
+        }
+    }
+}
+
+/// Answers and records one ingest request; a late or withheld answer is logged as a fault.
+pub fn handle(app: &App, route: &Route, req: &Request<'_>, timing: AnswerTiming) -> Reply {
+    let note = timing.note();
+    let fault = note.is_some();
     match accept(app, route, req) {
         Ok((format, items)) => {
-            record(app, route, req, Some(200), None, Some(&items), false);
+            record(app, route, req, Some(200), note, Some(&items), fault);
             Reply::new(
                 200,
                 format.content_type(),
@@ -117,15 +141,11 @@ pub fn handle(app: &App, route: &Route, req: &Request<'_>) -> Reply {
             )
         }
         Err(r) => {
-            record(
-                app,
-                route,
-                req,
-                Some(r.status),
-                Some(r.detail.clone()),
-                None,
-                false,
-            );
+            let detail = match note {
+                Some(n) => format!("{}; {n}", r.detail),
+                None => r.detail.clone(),
+            };
+            record(app, route, req, Some(r.status), Some(detail), None, fault);
             Reply::detail(r.status, &r.detail)
         }
     }

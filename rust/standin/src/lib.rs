@@ -8,6 +8,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | `server` | listeners, connections, dispatch by raw path, faults before handling |
+//! | `connection` | a connection's TCP stream, reset (RST) on drop when a fault asks |
 //! | `mgmt` | the management API handlers |
 //! | `views` | the JSON shapes of projects, teams and keys |
 //! | `paging` | cursors and Sentry's `Link` header |
@@ -32,6 +33,7 @@
 mod app;
 mod auth;
 mod clock;
+mod connection;
 mod control;
 mod faults;
 mod ingest;

@@ -75,9 +75,16 @@ Fault rules, matched in order before normal handling:
                     every M ms, until the client hangs up; status default 200
   endless_link      mgmt lists: the normal answer, but Link always has rel=\"next\";
                     results=\"true\" with a new cursor, so paging never ends
+  delay_ms alone    the request is handled (data recorded) first, then answered late
+  early_answer      answer status (default 413) when the head arrives, body unread, then
+                    close (Connection: close); max_body_bytes compares Content-Length
+  reset_mid_upload  read part of the body (half its length, at most 64 KiB), then TCP RST
+  hang              never answer; ingest records the data first; held until the client leaves
   e.g. {\"target\":\"mgmt\",\"path_contains\":\"/projects/\",\"body_bytes\":1073741824}
        {\"target\":\"ingest\",\"body\":\"{}\",\"trickle_ms\":1000}
        {\"target\":\"mgmt\",\"endless_link\":true}
+       {\"target\":\"ingest\",\"project\":\"frontend\",\"early_answer\":true,\"status\":503}
+       {\"target\":\"mgmt\",\"path_contains\":\"/projects/acme/slow-svc/keys/\",\"hang\":true}
 
 Proxy: the main listener serves absolute-form requests (http.proxy_url pointing at it) by their
 path, and CONNECT to loopback addresses as a tunnel.";

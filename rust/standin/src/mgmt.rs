@@ -1,5 +1,15 @@
 //! The management API under `/api/0/`: bearer token, org/team/project lookups, Link paging and
 //! project creation. Routing works on the raw path, one percent-decoded segment at a time.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET organizations/{org}/` | the organization |
+//! | `GET organizations/{org}/projects/`, `.../project-keys/`, `.../teams/` | paged lists |
+//! | `GET projects/{org}/{project}/keys/` | the project's client keys, paged |
+//! | `GET`, `POST teams/{org}/{team}/projects/` | the team's projects; create one |
+//!
+//! Every one needs the token (401 `Invalid token`), and answers 404 `The requested resource
+//! does not exist` for an org, team or project that is not there, as Sentry does.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,6 +56,14 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     // Literal segments are matched raw, so an escaped `%2F` never splits a slug.
     let lit = |i: usize, s: &str| raw.get(i) == Some(&s);
     match segs.as_slice() {
+        [_, org] if lit(0, "organizations") => {
+            if !app.lock().org.is(org) {
+                return Reply::not_found();
+            }
+            get_only(req, || {
+                Reply::json(200, &views::organization(&app.lock().org))
+            })
+        }
         [_, org, _] if lit(0, "organizations") => {
             if !app.lock().org.is(org) {
                 return Reply::not_found();

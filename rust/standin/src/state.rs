@@ -35,6 +35,9 @@ pub struct Project {
 pub struct Org {
     pub id: u64,
     pub slug: String,
+    /// The slug: the stand-in has no other name for it.
+    pub name: String,
+    pub date_created: String,
     pub team: Team,
     projects: Vec<Project>,
     next_project_id: u64,
@@ -67,6 +70,8 @@ impl Org {
         let mut org = Org {
             id: 1,
             slug: slug.to_string(),
+            name: slug.to_string(),
+            date_created: now.clone(),
             team: Team {
                 id: 1,
                 slug: team.to_string(),

@@ -23,6 +23,21 @@ const ACCESS: [&str; 8] = [
     "member:read",
 ];
 
+/// The organization as `GET /organizations/{org}/` returns it (the fields clients read).
+pub fn organization(org: &Org) -> Value {
+    json!({
+        "id": org.id.to_string(),
+        "slug": org.slug,
+        "name": org.name,
+        "dateCreated": org.date_created,
+        "status": { "id": "active", "name": "active" },
+        "isEarlyAdopter": false,
+        "require2FA": false,
+        "features": [],
+        "access": ACCESS,
+    })
+}
+
 fn team_ref(org: &Org) -> Value {
     json!({ "id": org.team.id.to_string(), "slug": org.team.slug, "name": org.team.name })
 }

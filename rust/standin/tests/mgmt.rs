@@ -205,3 +205,45 @@ async fn escaped_slug_is_one_segment_and_logged_raw() {
     assert_eq!(logged[0]["status"], 404);
     assert_eq!(logged[0]["method"], "GET");
 }
+
+#[tokio::test]
+async fn organization_by_slug_or_id_and_unknown_orgs_everywhere() {
+    let s = standin(Config::default()).await;
+    for id_or_slug in ["acme", "1"] {
+        let (status, org) = get_json(&format!("{}/api/0/organizations/{id_or_slug}/", s.api)).await;
+        assert_eq!(status, 200, "{id_or_slug}");
+        assert_eq!((&org["id"], &org["slug"]), (&json!("1"), &json!("acme")));
+        assert_eq!(org["name"], "acme");
+        assert_eq!(org["status"]["id"], "active");
+    }
+    let r = client()
+        .get(format!("{}/api/0/organizations/acme/", s.api))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 401, "the token is needed");
+    let (status, _) = post_json(&format!("{}/api/0/organizations/acme/", s.api), json!({})).await;
+    assert_eq!(status, 405);
+    for path in [
+        "organizations/other/",
+        "organizations/other/projects/",
+        "organizations/other/project-keys/",
+        "organizations/other/teams/",
+        "projects/other/frontend/keys/",
+        "teams/other/backend/projects/",
+    ] {
+        let (status, body) = get_json(&format!("{}/api/0/{path}", s.api)).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(
+            body,
+            json!({"detail": "The requested resource does not exist"})
+        );
+    }
+    let (status, _) = post_json(
+        &format!("{}/api/0/teams/other/backend/projects/", s.api),
+        json!({"name": "x", "slug": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(records(&s).await["projects_created"], json!([]));
+}

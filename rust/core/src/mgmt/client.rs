@@ -13,6 +13,7 @@ use url::Url;
 use super::models::{Project, ProjectKey, Team};
 use super::paging::next_cursor;
 use crate::config::AuthToken;
+use crate::health::Cause;
 use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::parse_retry_after;
 use crate::slug::Slug;
@@ -115,6 +116,19 @@ impl MgmtClient {
         self.list_all("project_keys", &url).await
     }
 
+    /// `GET /api/0/organizations/{org}/`: `Ok` when the organization exists.
+    pub async fn organization(&self) -> Result<(), MgmtError> {
+        let url = format!("{}/organizations/{}/", self.api, self.org.path_segment());
+        self.get::<serde::de::IgnoredAny>("organization", &url, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Where the management API is, for messages.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
     /// `GET /api/0/organizations/{org}/projects/`, all pages.
     pub async fn projects(&self) -> Result<Vec<Project>, MgmtError> {
         let url = format!(
@@ -204,14 +218,23 @@ impl MgmtClient {
         let result = self.send(request).await;
         let label = result.as_ref().map_or_else(MgmtError::label, |_| "ok");
         self.telemetry.mgmt_call(endpoint, label);
+        let health = self.telemetry.health();
         match &result {
-            Ok(_)
-            | Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
-                self.telemetry.healthy()
+            Ok(_) => {
+                health.recover(Cause::ManagementAuth);
+                health.recover(Cause::ManagementUnreachable);
             }
-            Err(e) => self
-                .telemetry
-                .unhealthy(format!("Sentry management API: {e}")),
+            // An answer, though not a success: the API is reachable; the token is not proven.
+            Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
+                health.recover(Cause::ManagementUnreachable)
+            }
+            Err(e @ MgmtError::Unauthorized { .. }) => {
+                health.fail(Cause::ManagementAuth, format!("Sentry management API: {e}"))
+            }
+            Err(e) => health.fail(
+                Cause::ManagementUnreachable,
+                format!("Sentry management API: {e}"),
+            ),
         }
         result
     }
