@@ -2,6 +2,7 @@
 cannot be reached, OK once it can, and the data queued meanwhile arrives."""
 
 import json
+import time
 
 from conftest import free_port, run, wait_until
 
@@ -41,3 +42,26 @@ def test_status_is_a_recoverable_error_until_sentry_is_reachable(start_standin, 
                lambda: len(standin.records()["projects"]["frontend"]["spans"]) == 40, timeout=60)
     wait_until("status OK", lambda: sentry_status(collector) == "StatusOK", timeout=30)
     assert sum(standin.records()["projects"]["frontend"]["spans"].values()) == 40
+
+
+def test_a_revoked_token_holds_the_status_while_ingest_works(start_standin, start_collector):
+    from test_hostile import post_traces, resource_spans
+    standin = start_standin("--projects", "frontend")
+    collector = start_collector({
+        "url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
+        "retry_on_failure": {"enabled": True, "initial_interval": "5s", "max_interval": "5s"},
+    }, status_v2=True)
+    wait_until("the preload", lambda: standin.records()["mgmt_requests"], timeout=20)
+    time.sleep(1)
+    # The token is revoked: the management API refuses it (the lookup of the new service
+    # `newcomer` shows it); the known project's ingest key still works, and succeeds often.
+    standin.fault({"target": "mgmt", "status": 401})
+    post_traces(collector, resource_spans("newcomer", 2))
+    samples = []
+    for n in range(48):
+        post_traces(collector, resource_spans("frontend", 2, first=2 * n))
+        time.sleep(0.25)
+        if n % 4 == 3:
+            samples.append(sentry_status(collector))
+    assert len(standin.records()["projects"]["frontend"]["spans"]) == 96, "ingest kept working"
+    assert samples[1:] == ["StatusRecoverableError"] * 11, samples
