@@ -18,7 +18,7 @@ from conftest import assert_exactly_once, run, scrape, value, wait_until
 MIB = 1 << 20
 # Every management request the exporter may make; a slug is one segment of [a-z0-9_-].
 ALLOWED_MGMT_PATHS = re.compile(
-    r"^/api/0/(organizations/acme/(projects|project-keys)/|projects/acme/[a-z0-9_-]+/keys/"
+    r"^/api/0/(organizations/acme/((projects|project-keys)/)?|projects/acme/[a-z0-9_-]+/keys/"
     r"|organizations/acme/teams/|teams/acme/[a-z0-9_-]+/projects/)"
     r"(\?(cursor|status)=[^/?#&]*(&(cursor|status)=[^/?#&]*)*)?$"
 )
