@@ -65,7 +65,7 @@ func TestLoadConfig(t *testing.T) {
 					RandomizationFactor: 0.5,
 					Multiplier:          1.5,
 					MaxInterval:         30 * time.Second,
-					MaxElapsedTime:      5 * time.Minute,
+					MaxElapsedTime:      0, // our override: retry until sent
 				},
 			},
 		},

@@ -31,6 +31,7 @@ type coreAPI interface {
 	Start() error
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
 	Telemetry() ([]byte, error)
+	BeginShutdown(grace time.Duration) error
 	Shutdown() error
 	Free()
 }
@@ -151,6 +152,53 @@ func (e *sentryExporter) shutdown(context.Context) error {
 	return e.releaseErr
 }
 
+// shutdownGrace is how long exports in flight, and those that drain the queue after them, may
+// still take once the collector stops. exporterhelper's Shutdown first stops retries, then
+// drains the queue with one push per queued batch, each allowed the whole `timeout`, and only
+// then calls our shutdown: against a Sentry that accepts connections and never answers, that
+// took minutes. 3 s lets a request to a Sentry that answers finish (they take well under a
+// second), and keeps the whole shutdown well inside the 10 s that podman stop and most
+// orchestrators wait before they kill (Kubernetes waits 30 s), including the core's own
+// bounded shutdown after it. What is cut off comes back as retryable; with retry_on_failure on,
+// exporterhelper's retry sender, already stopped, turns that into its shutdown error, and a
+// persistent queue then keeps the batch for the next start (persistentQueue.onDone).
+const shutdownGrace = 3 * time.Second
+
+// beginShutdown tells the shared core that the collector is stopping, before exporterhelper
+// drains the queue: every export of this core, those of the other signal's exporter too, ends
+// within shutdownGrace (or ctx's deadline, when sooner). Calling it again never extends that.
+func (e *sentryExporter) beginShutdown(ctx context.Context) error {
+	grace := shutdownGrace
+	if deadline, ok := ctx.Deadline(); ok {
+		grace = max(0, min(grace, time.Until(deadline)))
+	}
+	if err := e.shared.core.BeginShutdown(grace); err != nil {
+		return fmt.Errorf("starting the sentry exporter's shutdown: %w", err)
+	}
+	return nil
+}
+
+// sentryTraces is exporterhelper's traces exporter whose Shutdown tells the core to wind down
+// first (see beginShutdown).
+type sentryTraces struct {
+	exporter.Traces
+	e *sentryExporter
+}
+
+func (s sentryTraces) Shutdown(ctx context.Context) error {
+	return errors.Join(s.e.beginShutdown(ctx), s.Traces.Shutdown(ctx))
+}
+
+// sentryLogs is sentryTraces for logs.
+type sentryLogs struct {
+	exporter.Logs
+	e *sentryExporter
+}
+
+func (s sentryLogs) Shutdown(ctx context.Context) error {
+	return errors.Join(s.e.beginShutdown(ctx), s.Logs.Shutdown(ctx))
+}
+
 // releaseAfter releases the reference of an exporter that could not be built and returns err.
 func (e *sentryExporter) releaseAfter(ctx context.Context, err error) error {
 	return errors.Join(err, e.shutdown(ctx))
@@ -189,8 +237,26 @@ func (e *sentryExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 // push hands one batch to the core and turns its outcome into what exporterhelper expects:
-// nil when nothing is left to retry (drops are counted and logged by the core), else an error
-// carrying only the data to retry, throttled when the core knows a delay.
+//
+//   - everything sent: nil.
+//   - something dropped for good, nothing to retry: a permanent error with the core's message,
+//     so that exporterhelper counts the batch as failed (otelcol_exporter_send_failed_*), never
+//     as sent, and does not retry it.
+//   - something to retry: an error carrying only the data to retry (consumererror.NewTraces /
+//     NewLogs), throttled when the core knows a delay; never permanent, so nothing retryable
+//     is lost.
+//
+// exporterhelper counts whole batches, not items: its obsreport sender, outside the retry
+// sender, counts every item of the batch as sent when the last attempt returns nil and as
+// failed otherwise. So counts are exact for batches that went one way; for the others:
+//   - sent and dropped items, nothing to retry: the sent ones are counted as failed too.
+//   - dropped and retryable items: the batch's count follows the retry of the retryable part
+//     (the retry attempt only sees that part and cannot tell that the batch lost items
+//     earlier). If it is sent later, the dropped items are counted as sent; if retries run
+//     out, as failed. A permanent error here would lose the retryable data, which is worse.
+//
+// The core's own counters (otelcol_exporter_sentry_items_sent / items_dropped by reason) are
+// exact per item, and the core logs each drop.
 func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], data T) error {
 	if e.released.Load() {
 		return ffi.ErrShutDown
@@ -218,7 +284,14 @@ func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], d
 			zap.Uint64("items_retryable", out.ItemsRetryable))
 	}
 	if len(out.RetryRequest) == 0 {
-		return nil
+		if out.ItemsDropped == 0 {
+			return nil
+		}
+		msg := out.Message
+		if msg == "" {
+			msg = fmt.Sprintf("%d %s items dropped by the sentry exporter", out.ItemsDropped, codec.signal)
+		}
+		return consumererror.NewPermanent(errors.New(msg))
 	}
 	failed, err := codec.unmarshal(out.RetryRequest)
 	if err != nil {

@@ -193,11 +193,17 @@ type fakeCore struct {
 	err     error
 	// timeout is what the last Export was given.
 	timeout time.Duration
+	// graces are what each BeginShutdown was given.
+	graces []time.Duration
 }
 
 func (f *fakeCore) Start() error    { return nil }
 func (f *fakeCore) Shutdown() error { return nil }
 func (f *fakeCore) Free()           {}
+func (f *fakeCore) BeginShutdown(grace time.Duration) error {
+	f.graces = append(f.graces, grace)
+	return nil
+}
 func (f *fakeCore) Telemetry() ([]byte, error) {
 	return []byte(`{"metrics":[]}`), nil
 }
@@ -221,9 +227,38 @@ func TestOutcomeToError(t *testing.T) {
 		wantPermanent bool
 		wantRetried   int // spans carried by the error, -1: no data carried
 		wantThrottle  string
+		// wantMessage is part of the error's text, when not empty.
+		wantMessage string
 	}{
 		{name: "all sent", outcome: ffi.Outcome{ItemsSent: 3}},
-		{name: "some dropped, nothing to retry", outcome: ffi.Outcome{ItemsSent: 2, ItemsDropped: 1, Message: "1 span dropped: invalid_slug"}},
+		{name: "nothing in the batch", outcome: ffi.Outcome{}},
+		// Dropped items must be counted as failed by exporterhelper, never as sent.
+		{
+			name:    "some dropped, nothing to retry",
+			outcome: ffi.Outcome{ItemsSent: 2, ItemsDropped: 1, Message: "1 span dropped: invalid_slug"},
+			wantErr: true, wantPermanent: true, wantRetried: -1, wantMessage: "1 span dropped: invalid_slug",
+		},
+		{
+			name:    "all dropped",
+			outcome: ffi.Outcome{ItemsDropped: 3, Message: "project not found: ghost"},
+			wantErr: true, wantPermanent: true, wantRetried: -1, wantMessage: "project not found: ghost",
+		},
+		{
+			name:    "dropped without a message",
+			outcome: ffi.Outcome{ItemsDropped: 3},
+			wantErr: true, wantPermanent: true, wantRetried: -1, wantMessage: "3 traces items dropped",
+		},
+		// The retryable part must not be lost: not permanent, carrying only that part.
+		{
+			name:    "dropped and retryable",
+			outcome: ffi.Outcome{ItemsSent: 1, ItemsDropped: 1, ItemsRetryable: 1, RetryRequest: retryTraces, Message: "project_not_found; project api: 503"},
+			wantErr: true, wantRetried: 1, wantMessage: "project api: 503",
+		},
+		{
+			name:    "dropped and rate limited",
+			outcome: ffi.Outcome{ItemsDropped: 2, ItemsRetryable: 1, RetryAfterMillis: 600_000, RetryRequest: retryTraces, Message: "rate limited"},
+			wantErr: true, wantRetried: 1, wantThrottle: "Throttle (10m0s)",
+		},
 		{
 			name:    "retry without delay",
 			outcome: ffi.Outcome{ItemsSent: 2, ItemsRetryable: 1, RetryRequest: retryTraces, Message: "project api: 503"},
@@ -260,6 +295,9 @@ func TestOutcomeToError(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Equal(t, tt.wantPermanent, consumererror.IsPermanent(err))
+			if tt.wantMessage != "" {
+				assert.Contains(t, err.Error(), tt.wantMessage)
+			}
 			var failed consumererror.Traces
 			if tt.wantRetried < 0 {
 				assert.False(t, errors.As(err, &failed), "no data carried: %v", err)

@@ -39,6 +39,15 @@ func createDefaultConfig() component.Config {
 	// 30 s (exporterhelper: 5 s).
 	timeoutConfig.Timeout = 30 * time.Second
 
+	retryConfig := configretry.NewDefaultBackOffConfig()
+	// Override: retry until sent (exporterhelper: give up after 5 min). A rate limit from
+	// Sentry comes back as a delay (exporterhelper.NewThrottleRetry), and exporterhelper drops
+	// a batch at once when that delay ends past max_elapsed_time: a 10-minute span limit would
+	// lose the data under the default config. Without a time limit, data held back by a limit
+	// waits in the queue and is sent when the limit ends; a full queue pushes back on the
+	// receivers (the collector counts those as enqueue failures) instead of losing what it holds.
+	retryConfig.MaxElapsedTime = 0
+
 	return &Config{
 		// Override: at most 1000 projects created by this exporter (Go zero value: 0).
 		MaxCreatedProjects: 1000,
@@ -48,9 +57,9 @@ func createDefaultConfig() component.Config {
 		},
 		ClientConfig:  clientConfig,
 		TimeoutConfig: timeoutConfig,
-		// Queue and retry are on, with exporterhelper's defaults.
+		// Queue and retry are on, with exporterhelper's defaults but for max_elapsed_time.
 		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
-		RetryConfig: configretry.NewDefaultBackOffConfig(),
+		RetryConfig: retryConfig,
 	}
 }
 
@@ -63,7 +72,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, e.releaseAfter(ctx, err)
 	}
-	return exp, nil
+	return sentryTraces{Traces: exp, e: e}, nil
 }
 
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
@@ -75,7 +84,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, e.releaseAfter(ctx, err)
 	}
-	return exp, nil
+	return sentryLogs{Logs: exp, e: e}, nil
 }
 
 // helperOptions are the exporterhelper options shared by both signals: exporterhelper owns

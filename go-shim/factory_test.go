@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
@@ -51,7 +52,10 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.True(t, cfg.RetryConfig.Enabled, "retry_on_failure is on")
 	assert.Equal(t, 5*time.Second, cfg.RetryConfig.InitialInterval)
 	assert.Equal(t, 30*time.Second, cfg.RetryConfig.MaxInterval)
-	assert.Equal(t, 5*time.Minute, cfg.RetryConfig.MaxElapsedTime)
+	assert.Equal(t, time.Duration(0), cfg.RetryConfig.MaxElapsedTime,
+		"retry until sent: a rate limit longer than exporterhelper's 5 min must not drop data")
+	assert.Equal(t, configretry.NewDefaultBackOffConfig().Multiplier, cfg.RetryConfig.Multiplier)
+	assert.Equal(t, configretry.NewDefaultBackOffConfig().RandomizationFactor, cfg.RetryConfig.RandomizationFactor)
 }
 
 func TestCreateExporters(t *testing.T) {

@@ -10,7 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
@@ -20,6 +25,7 @@ import (
 // Export answer ErrShutDown, Telemetry still answers; then checkAfterFree.
 func checkAfterShutdown(t *testing.T, core *ffi.Core, req []byte) {
 	require.NoError(t, core.Shutdown(), "shutdown twice")
+	assert.NoError(t, core.BeginShutdown(time.Second), "begin shutdown after shutdown")
 	assert.ErrorIs(t, core.Start(), ffi.ErrShutDown, "start after shutdown")
 	_, err := core.Export(ffi.SignalTraces, req, time.Second)
 	assert.ErrorIs(t, err, ffi.ErrShutDown, "export after shutdown")
@@ -34,6 +40,7 @@ func checkAfterFree(t *testing.T, core *ffi.Core, req []byte) {
 	core.Free()
 	core.Free()
 	assert.NoError(t, core.Shutdown(), "shutdown after free")
+	assert.NoError(t, core.BeginShutdown(time.Second), "begin shutdown after free")
 	assert.ErrorIs(t, core.Start(), ffi.ErrShutDown, "start after free")
 	_, err := core.Export(ffi.SignalLogs, req, time.Second)
 	assert.ErrorIs(t, err, ffi.ErrShutDown, "export after free")
@@ -105,4 +112,121 @@ func TestExporterCallsAfterShutdown(t *testing.T) {
 			assert.Empty(t, cores.byConfig, "the core is freed")
 		})
 	}
+}
+
+// Shutdown of the component tells the core to wind down before exporterhelper's Shutdown
+// drains the queue, with shutdownGrace, or less when ctx's deadline comes sooner.
+func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
+	tests := []struct {
+		name      string
+		ctx       func() (context.Context, context.CancelFunc)
+		wantGrace func(t *testing.T, got time.Duration)
+	}{
+		{
+			name: "no deadline: shutdownGrace",
+			ctx:  func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			wantGrace: func(t *testing.T, got time.Duration) {
+				assert.Equal(t, shutdownGrace, got)
+			},
+		},
+		{
+			name: "sooner deadline: the time left",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), time.Second)
+			},
+			wantGrace: func(t *testing.T, got time.Duration) {
+				assert.Greater(t, got, time.Duration(0))
+				assert.LessOrEqual(t, got, time.Second)
+			},
+		},
+		{
+			name: "later deadline: shutdownGrace",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), time.Minute)
+			},
+			wantGrace: func(t *testing.T, got time.Duration) {
+				assert.Equal(t, shutdownGrace, got)
+			},
+		},
+		{
+			name: "deadline passed: no grace",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			},
+			wantGrace: func(t *testing.T, got time.Duration) {
+				assert.Equal(t, time.Duration(0), got)
+			},
+		},
+	}
+	for _, sc := range []string{"traces", "logs"} {
+		for _, tt := range tests {
+			t.Run(sc+"/"+tt.name, func(t *testing.T) {
+				fake := &fakeCore{}
+				e := &sentryExporter{shared: &sharedCore{core: fake}, logger: zap.NewNop()}
+				// The inner Shutdown sees whether the core was told first.
+				var gracesAtInnerShutdown int
+				inner := component.ShutdownFunc(func(context.Context) error {
+					gracesAtInnerShutdown = len(fake.graces)
+					return nil
+				})
+				var exp component.Component
+				if sc == "traces" {
+					exp = sentryTraces{Traces: shutdownRecorder{ShutdownFunc: inner}, e: e}
+				} else {
+					exp = sentryLogs{Logs: shutdownRecorder{ShutdownFunc: inner}, e: e}
+				}
+				ctx, cancel := tt.ctx()
+				defer cancel()
+				require.NoError(t, exp.Shutdown(ctx))
+				require.Len(t, fake.graces, 1)
+				assert.Equal(t, 1, gracesAtInnerShutdown, "the core was told before exporterhelper's Shutdown")
+				tt.wantGrace(t, fake.graces[0])
+			})
+		}
+	}
+}
+
+// shutdownRecorder stands for exporterhelper's exporter of both signals.
+type shutdownRecorder struct {
+	component.StartFunc
+	component.ShutdownFunc
+}
+
+func (shutdownRecorder) Capabilities() consumer.Capabilities                { return consumer.Capabilities{} }
+func (shutdownRecorder) ConsumeTraces(context.Context, ptrace.Traces) error { return nil }
+func (shutdownRecorder) ConsumeLogs(context.Context, plog.Logs) error       { return nil }
+
+// Against a Sentry whose ingest accepts connections and never answers (the stand-in's `hang`
+// rule), with the default timeout (30 s), queue and retry: each exporter's Shutdown, with
+// batches in flight and queued, ends soon after shutdownGrace instead of waiting out the
+// timeout of every queued batch.
+func TestShutdownBoundedWhileSentryHangs(t *testing.T) {
+	s := startStandin(t, "orders-service", "payments")
+	s.fault(t, `{"target":"ingest","hang":true}`)
+	cfg := validConfig()
+	cfg.URL = s.API
+	cfg.OrgSlug = s.Org
+	cfg.AuthToken = configopaque.String(s.Token)
+	// More batches than consumers: some wait in the queue while others are in flight.
+	cfg.QueueConfig.Get().NumConsumers = 2
+	ctx := context.Background()
+	traces, logs := startExporters(t, cfg)
+	for range 4 {
+		require.NoError(t, traces.ConsumeTraces(ctx, testTraces()))
+		require.NoError(t, logs.ConsumeLogs(ctx, testLogs()))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.requestsHanging(t) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, s.requestsHanging(t), 2, "no export reached the hanging ingest")
+
+	began := time.Now()
+	for _, exp := range []component.Component{traces, logs} {
+		require.NoError(t, exp.Shutdown(ctx))
+		t.Logf("Shutdown returned after %s", time.Since(began))
+	}
+	// Both exporters share the core: the first Shutdown bounds the second one's exports too.
+	assert.Less(t, time.Since(began), shutdownGrace+shutdownBound)
+	assert.Empty(t, cores.byConfig, "the core is freed")
 }

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +86,29 @@ func startStandin(t testing.TB, projects ...string) standin {
 		t.Fatal("the stand-in printed no start-up line within 10s")
 	}
 	return s
+}
+
+// fault adds a fault rule (JSON) through the stand-in's control API.
+func (s standin) fault(t testing.TB, rule string) {
+	t.Helper()
+	resp, err := http.Post(s.API+"/_standin/faults", "application/json", strings.NewReader(rule))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "fault %s: %s", rule, body)
+}
+
+// requestsHanging is the number of requests the stand-in's `hang` rules hold right now.
+func (s standin) requestsHanging(t testing.TB) int {
+	t.Helper()
+	resp, err := http.Get(s.API + "/_standin/records?ids=false")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var records struct {
+		RequestsHanging int `json:"requests_hanging"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&records))
+	return records.RequestsHanging
 }
 
 // config is an exporter config for this stand-in: no queue and no retries, as directConfig.

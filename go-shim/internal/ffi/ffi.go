@@ -155,6 +155,20 @@ func (c *Core) Telemetry() ([]byte, error) {
 	return goBytes(out), nil
 }
 
+// BeginShutdown tells the core that the host is stopping: exports in flight and all later ones
+// end within grace; what is not sent by then comes back as retryable. Calling it again never
+// extends the deadline. Nothing happens after Free.
+func (c *Core) BeginShutdown(grace time.Duration) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return nil
+	}
+	// Rounded up to whole milliseconds; a grace <= 0 is 0: end now.
+	code := C.sentry_exporter_begin_shutdown(c.ptr, C.uint64_t(timeoutMillis(grace)))
+	return resultError("sentry_exporter_begin_shutdown", resultCode(code), "")
+}
+
 // Shutdown stops the core's background work (bounded by the core to 5 s); later exports
 // fail with ErrShutDown. Twice, without Start, or after Free is fine.
 func (c *Core) Shutdown() error {

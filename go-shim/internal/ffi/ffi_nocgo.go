@@ -29,6 +29,9 @@ func (*Core) Telemetry() ([]byte, error) { return nil, ErrNoCgo }
 // Export fails with ErrNoCgo.
 func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
 
+// BeginShutdown does nothing.
+func (*Core) BeginShutdown(time.Duration) error { return nil }
+
 // Shutdown does nothing.
 func (*Core) Shutdown() error { return nil }
 

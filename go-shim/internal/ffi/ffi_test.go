@@ -3,11 +3,15 @@
 package ffi
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -66,6 +70,8 @@ func TestCoreLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, out.RetryRequest)
 
+	require.NoError(t, core.BeginShutdown(time.Second))
+	require.NoError(t, core.BeginShutdown(time.Minute), "begin shutdown twice")
 	require.NoError(t, core.Shutdown())
 	require.NoError(t, core.Shutdown(), "shutdown twice")
 	_, err = core.Export(SignalTraces, nil, time.Second)
@@ -77,6 +83,7 @@ func TestCoreLifecycle(t *testing.T) {
 	assert.ErrorIs(t, err, ErrShutDown, "export after free")
 	assert.ErrorIs(t, core.Start(), ErrShutDown, "start after free")
 	assert.NoError(t, core.Shutdown(), "shutdown after free")
+	assert.NoError(t, core.BeginShutdown(time.Second), "begin shutdown after free")
 
 	for _, entry := range observed.All() {
 		assert.NotContains(t, entry.Message, "sntrys_secret_token")
@@ -99,5 +106,60 @@ func TestTimeoutMillis(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, timeoutMillis(tt.in))
 		})
+	}
+}
+
+// BeginShutdown ends an export in flight against a Sentry that never answers within the grace
+// given, far before the export's own timeout, and hands its data back as retryable.
+func TestBeginShutdownEndsExportInFlight(t *testing.T) {
+	var requests atomic.Int64
+	release := make(chan struct{})
+	server := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer server.Close()
+	defer close(release)
+
+	core, err := New([]byte(`{"url":"`+server.URL+`","org_slug":"acme","auth_token":"sntrys_secret_token"}`), zap.NewNop())
+	require.NoError(t, err)
+	defer core.Free()
+	require.NoError(t, core.Start())
+
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "orders")
+	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("op")
+	req, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	require.NoError(t, err)
+
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	began := time.Now()
+	go func() {
+		out, err := core.Export(SignalTraces, req, time.Minute)
+		done <- result{out, err}
+	}()
+	for requests.Load() == 0 && time.Since(began) < 10*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Positive(t, requests.Load(), "the export reached the hanging Sentry")
+
+	const grace = 300 * time.Millisecond
+	require.NoError(t, core.BeginShutdown(grace))
+	select {
+	case r := <-done:
+		t.Logf("the export ended %s after it began", time.Since(began))
+		require.NoError(t, r.err)
+		assert.Equal(t, uint64(1), r.out.ItemsRetryable)
+		assert.NotEmpty(t, r.out.RetryRequest)
+	case <-time.After(grace + 5*time.Second):
+		t.Fatal("the export did not end after BeginShutdown")
 	}
 }
