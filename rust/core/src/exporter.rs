@@ -181,7 +181,7 @@ impl Exporter {
         ));
         let org = Arc::new(Organization::new(
             config.org_slug.clone(),
-            mgmt.api().to_owned(),
+            shown_url(&config.url),
             telemetry.clone(),
         ));
         let autocreate = config.auto_create_projects.then(|| {
@@ -631,6 +631,15 @@ impl Exporter {
     }
 }
 
+/// `url` for messages: without the user and password it may carry.
+fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    // Both fail only for URLs that cannot have credentials, which then have none to hide.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// A lookup that outlasted [`LOOKUP_WAIT`]: its project's data comes back later.
 fn lookup_pending() -> Unsent {
     Unsent::Retry {
@@ -689,6 +698,21 @@ mod tests {
             list[MAX_LISTED_PROBLEMS],
             format!("and {} more problems", 10_000 - MAX_LISTED_PROBLEMS)
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        let table = [
+            (
+                "https://user:secret@sentry.example.com/sentry",
+                "https://sentry.example.com/sentry",
+            ),
+            ("https://sentry.io", "https://sentry.io/"),
+        ];
+        for (url, shown) in table {
+            let url = url::Url::parse(url).unwrap();
+            assert_eq!(shown_url(&url), shown);
+        }
     }
 
     #[test]

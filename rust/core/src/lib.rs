@@ -6,8 +6,10 @@
 //! [`routing`] (split by resource attribute, [`slug`]) →
 //! [`endpoints`] (cache of [`endpoint`]s looked up through [`mgmt`]) →
 //! [`send`] (one POST per project) → [`exporter::ExportOutcome`].
-//! A missing project is created by [`autocreate`] when allowed; at start every
-//! project's endpoint is preloaded. [`service`] owns the runtime and the lifecycle.
+//! A missing project is created by [`autocreate`] when allowed, once [`org`] has told it
+//! from a missing organization; at start every project's endpoint is preloaded. An export
+//! ends by its [`deadline`]; [`health`] keeps what stops Sentry from being used, by cause;
+//! [`redact`] cleans every text handed out. [`service`] owns the runtime and the lifecycle.
 
 pub mod autocreate;
 mod compress;

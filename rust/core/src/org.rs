@@ -34,8 +34,8 @@ fn fresh(state: OrgState, at: Instant, now: Instant) -> bool {
 
 pub struct Organization {
     slug: Slug,
-    /// Where it was looked for, for the status text.
-    api: String,
+    /// Where it was looked for (Sentry's URL, without credentials), for the status text.
+    url: String,
     telemetry: Arc<Telemetry>,
     known: Mutex<Option<(OrgState, Instant)>>,
     /// One check at a time; the others wait for its answer.
@@ -43,10 +43,10 @@ pub struct Organization {
 }
 
 impl Organization {
-    pub fn new(slug: Slug, api: String, telemetry: Arc<Telemetry>) -> Organization {
+    pub fn new(slug: Slug, url: String, telemetry: Arc<Telemetry>) -> Organization {
         Organization {
             slug,
-            api,
+            url,
             telemetry,
             known: Mutex::new(None),
             checking: tokio::sync::Mutex::new(()),
@@ -62,7 +62,7 @@ impl Organization {
         format!(
             "organization {:?} not found at {}: check org_slug and url (data is kept and retried)",
             self.slug.as_str(),
-            self.api
+            self.url
         )
     }
 
@@ -116,7 +116,7 @@ mod tests {
     fn org() -> Organization {
         Organization::new(
             Slug::parse("acme").unwrap(),
-            "http://sentry.test/api/0".into(),
+            "http://sentry.test/".into(),
             Arc::new(Telemetry::default()),
         )
     }

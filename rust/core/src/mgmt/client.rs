@@ -124,11 +124,6 @@ impl MgmtClient {
             .map(|_| ())
     }
 
-    /// Where the management API is, for messages.
-    pub fn api(&self) -> &str {
-        &self.api
-    }
-
     /// `GET /api/0/organizations/{org}/projects/`, all pages.
     pub async fn projects(&self) -> Result<Vec<Project>, MgmtError> {
         let url = format!(
