@@ -1,7 +1,7 @@
 """A mistyped organization or a URL into Sentry's API makes every lookup answer 404. That is
 not "every project is missing": the status names the organization, the data waits in the
 queue instead of being dropped, and the collector counts nothing as sent. A URL with a query,
-fragment or API path is refused at load."""
+fragment or API path is refused at load, as is a token no HTTP header can carry."""
 
 import subprocess
 
@@ -28,13 +28,15 @@ def test_a_mistyped_organization_keeps_the_data_and_says_so(start_standin, start
     assert not standin.records()["projects"]["frontend"]["spans"]
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("{api}/?x=1", "has a query or fragment"),
-    ("{api}/api/0/organizations/acme/projects/", "points into Sentry's API"),
+@pytest.mark.parametrize("url, token, problem", [
+    ("{api}/?x=1", "token", "url: \"http://127.0.0.1:9/?x=1\" has a query or fragment"),
+    ("{api}/api/0/organizations/acme/projects/", "token", "points into Sentry's API"),
+    # A token read from a secret file with its trailing newline.
+    ("{api}", "sntrys_abc\n", "auth_token: holds '\\n' at position 10"),
 ])
-def test_a_url_that_is_not_sentrys_base_is_refused_at_load(tmp_path, url, problem):
+def test_a_config_that_cannot_work_is_refused_at_load(tmp_path, url, token, problem):
     config = listen_on(collector_config({"url": url.format(api="http://127.0.0.1:9"), "org_slug": "acme",
-                                         "auth_token": "token"}), *[free_port() for _ in range(4)])
+                                         "auth_token": token}), *[free_port() for _ in range(4)])
     path = tmp_path / "otel.yaml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run([str(COLLECTOR), "validate", "--config", str(path)], capture_output=True, text=True,

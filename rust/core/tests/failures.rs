@@ -332,3 +332,24 @@ fn repeated_refusals_warn_once_not_once_per_batch() {
         .collect();
     assert_eq!(refused.len(), 1, "{refused:?}");
 }
+
+#[test]
+fn an_ingest_404_keeps_the_data_and_shows_in_the_status_until_ingest_works() {
+    let standin = Standin::with_projects(&["p1"]);
+    // Ingest is not where the keys say (a proxy path, say): every request answers 404.
+    standin.fault(json!({"target": "ingest", "project": "p1", "status": 404, "times": 1}));
+    let service = standin.exporter(json!({}));
+    let first = service
+        .export(Signal::Traces, &traces(&[("p1", 3)], 0), None)
+        .unwrap();
+    assert_eq!((first.sent, first.dropped, first.retryable), (0, 0, 3));
+    let health: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    let problem = health["health"]["problem"].as_str().unwrap_or_default();
+    assert!(problem.contains("answered 404"), "{problem}");
+    let again = service
+        .export(Signal::Traces, &first.retry_request, None)
+        .unwrap();
+    assert_eq!(again.sent, 3);
+    let health: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    assert_eq!(health["health"]["ok"], json!(true));
+}
