@@ -456,7 +456,11 @@ impl Exporter {
                         });
                     }
                 },
-                SendResult::Rejected { status, message } => {
+                SendResult::Rejected {
+                    status,
+                    message,
+                    reason,
+                } => {
                     self.warn_throttled(
                         &format!("refused:{}:{status}", part.slug),
                         &format!(
@@ -465,11 +469,6 @@ impl Exporter {
                             signal.item_name()
                         ),
                     );
-                    let reason = if message.contains("FeatureDisabled") {
-                        DropReason::FeatureDisabled
-                    } else {
-                        DropReason::Rejected
-                    };
                     settled.push(Settled::Dropped {
                         items,
                         reason,

@@ -134,6 +134,31 @@ pub fn parse_retry_after(value: &str, wall_now: SystemTime) -> Option<Duration> 
     })
 }
 
+/// The management API's `X-Sentry-Rate-Limit-Reset` (epoch seconds, integer or float) as a
+/// delay from `wall_now`: never negative, at most [`MAX_LIMIT`].
+pub fn parse_rate_limit_reset(value: &str, wall_now: SystemTime) -> Option<Duration> {
+    let reset: f64 = value.trim().parse().ok()?;
+    if !reset.is_finite() || reset < 0.0 {
+        return None;
+    }
+    let now = wall_now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    Some(Duration::from_secs_f64(
+        (reset - now.as_secs_f64()).clamp(0.0, MAX_LIMIT.as_secs_f64()),
+    ))
+}
+
+/// How long a management API 429 asks to wait: its `X-Sentry-Rate-Limit-Reset`, else its
+/// `Retry-After`.
+pub fn management_delay(
+    rate_limit_reset: Option<&str>,
+    retry_after: Option<&str>,
+    wall_now: SystemTime,
+) -> Option<Duration> {
+    rate_limit_reset
+        .and_then(|value| parse_rate_limit_reset(value, wall_now))
+        .or_else(|| retry_after.and_then(|value| parse_retry_after(value, wall_now)))
+}
+
 /// Deadlines of one key (or of the organization).
 #[derive(Debug, Default, Clone, Copy)]
 struct Deadlines {
@@ -464,6 +489,28 @@ mod tests {
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("-3", now), None);
         assert_eq!(parse_retry_after("tomorrow", now), None);
+    }
+
+    #[test]
+    fn a_management_429_waits_for_its_reset_else_its_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let table = [
+            (Some("1002"), None, Some(secs(2.0))),
+            (Some("1002.5"), Some("60"), Some(secs(2.5))),
+            (Some("900"), None, Some(Duration::ZERO)),
+            (Some("99999999"), None, Some(MAX_LIMIT)),
+            (Some("soon"), Some("7"), Some(secs(7.0))),
+            (Some("-1"), None, None),
+            (None, Some("7"), Some(secs(7.0))),
+            (None, None, None),
+        ];
+        for (reset, retry_after, want) in table {
+            assert_eq!(
+                management_delay(reset, retry_after, now),
+                want,
+                "{reset:?} {retry_after:?}"
+            );
+        }
     }
 
     /// `update` on `limits` with fixed clocks.

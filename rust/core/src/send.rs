@@ -14,7 +14,7 @@ use crate::health::Cause;
 use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::{parse_retry_after, LimitHeaders, RateLimits};
 use crate::signal::{field, Signal};
-use crate::telemetry::{StatusClass, Telemetry};
+use crate::telemetry::{DropReason, StatusClass, Telemetry};
 use crate::wire::{fields, Value};
 
 /// Ingest answers are read up to this size (SPEC 6).
@@ -25,7 +25,11 @@ pub enum SendResult {
     /// 2xx; `rejected` items were refused through OTLP `partial_success`.
     Accepted { rejected: u64, message: String },
     /// Sentry will never take this data (400, 415, 403 other than ProjectId, ...).
-    Rejected { status: u16, message: String },
+    Rejected {
+        status: u16,
+        message: String,
+        reason: DropReason,
+    },
     /// 413: the request is too large; smaller parts may pass.
     TooLarge,
     /// The key or project is no longer valid (401, 403 ProjectId): look up again.
@@ -191,7 +195,17 @@ fn classify(status: StatusCode, delay: Option<Duration>, body: &[u8]) -> SendRes
             reason: format!("Sentry answered {status}: {message}"),
             delay,
         },
-        status => SendResult::Rejected { status, message },
+        // Relay's `FeatureDisabled(OurLogsIngestion)`: the organization does not take logs.
+        403 if message.contains("FeatureDisabled") => SendResult::Rejected {
+            status: 403,
+            message,
+            reason: DropReason::FeatureDisabled,
+        },
+        status => SendResult::Rejected {
+            status,
+            message,
+            reason: DropReason::Rejected,
+        },
     }
 }
 
@@ -228,7 +242,7 @@ mod tests {
             }
         );
         assert!(
-            matches!(classify(s(400), None, b"bad"), SendResult::Rejected { status: 400, message } if message == "bad")
+            matches!(classify(s(400), None, b"bad"), SendResult::Rejected { status: 400, message, reason: DropReason::Rejected } if message == "bad")
         );
         assert!(matches!(
             classify(s(415), None, b""),
@@ -245,9 +259,14 @@ mod tests {
             SendResult::StaleEndpoint { status: 403, .. }
         ));
         let disabled = br#"{"detail":"event submission rejected with_reason: FeatureDisabled(OurLogsIngestion)"}"#;
-        assert!(
-            matches!(classify(s(403), None, disabled), SendResult::Rejected { status: 403, message } if message.contains("FeatureDisabled"))
-        );
+        assert!(matches!(
+            classify(s(403), None, disabled),
+            SendResult::Rejected {
+                status: 403,
+                reason: DropReason::FeatureDisabled,
+                ..
+            }
+        ));
         let delay = Some(Duration::from_secs(3));
         assert!(
             matches!(classify(s(429), delay, b""), SendResult::Retry { delay: d, .. } if d == delay)

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, LINK};
+use reqwest::header::LINK;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -15,7 +15,7 @@ use super::paging::next_cursor;
 use crate::config::AuthToken;
 use crate::health::Cause;
 use crate::http::{body_text, describe, read_capped};
-use crate::ratelimit::parse_retry_after;
+use crate::ratelimit::management_delay;
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
 
@@ -56,7 +56,8 @@ impl MgmtError {
             MgmtError::Conflict => "conflict",
             MgmtError::Unauthorized { .. } => "unauthorized",
             MgmtError::RateLimited { .. } => "rate_limited",
-            MgmtError::Status { .. } => "server_error",
+            MgmtError::Status { status, .. } if *status >= 500 => "server_error",
+            MgmtError::Status { .. } => "client_error",
             MgmtError::Transport(_) => "unreachable",
             MgmtError::BadBody(_) => "bad_answer",
             MgmtError::TooManyPages => "too_many_pages",
@@ -266,12 +267,16 @@ impl MgmtClient {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(MgmtError::Unauthorized {
                 status: status.as_u16(),
             }),
-            StatusCode::TOO_MANY_REQUESTS => Err(MgmtError::RateLimited {
-                retry_after: rate_limit_reset(&headers, SystemTime::now()).or_else(|| {
-                    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-                    parse_retry_after(value, SystemTime::now())
-                }),
-            }),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                Err(MgmtError::RateLimited {
+                    retry_after: management_delay(
+                        header("x-sentry-rate-limit-reset"),
+                        header("retry-after"),
+                        SystemTime::now(),
+                    ),
+                })
+            }
             _ => Err(MgmtError::Status {
                 status: status.as_u16(),
                 message: body_text(&body),
@@ -280,25 +285,28 @@ impl MgmtClient {
     }
 }
 
-/// `X-Sentry-Rate-Limit-Reset` (epoch seconds) as a delay from `now`.
-fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let reset: f64 = headers
-        .get("x-sentry-rate-limit-reset")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if !reset.is_finite() || reset < 0.0 {
-        return None;
-    }
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_labels_tell_client_errors_from_server_errors() {
+        let status = |status| MgmtError::Status {
+            status,
+            message: String::new(),
+        };
+        let table = [
+            (status(400), "client_error"),
+            (status(418), "client_error"),
+            (status(500), "server_error"),
+            (status(503), "server_error"),
+            (MgmtError::Unauthorized { status: 403 }, "unauthorized"),
+            (MgmtError::NotFound, "not_found"),
+        ];
+        for (error, label) in table {
+            assert_eq!(error.label(), label, "{error:?}");
+        }
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A projects list whose every page links to a next one: with `same_cursor`,
@@ -435,26 +443,5 @@ mod tests {
             !error.contains("127.0.0.1"),
             "no URL in the message: {error}"
         );
-    }
-
-    #[test]
-    fn reset_header_is_a_delay_from_now_never_negative() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let headers = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert("x-sentry-rate-limit-reset", v.parse().unwrap());
-            h
-        };
-        assert_eq!(
-            rate_limit_reset(&headers("1002"), now),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            rate_limit_reset(&headers("1002.5"), now),
-            Some(Duration::from_millis(2500))
-        );
-        assert_eq!(rate_limit_reset(&headers("900"), now), Some(Duration::ZERO));
-        assert_eq!(rate_limit_reset(&headers("soon"), now), None);
-        assert_eq!(rate_limit_reset(&HeaderMap::new(), now), None);
     }
 }
