@@ -407,19 +407,14 @@ impl Exporter {
                 });
                 continue;
             }
-            let sent = deadline
+            // Cut off by the export's deadline, the request may have reached Sentry: the same
+            // as no answer within http.timeout.
+            let result = deadline
                 .within(self.ingest.send(&endpoint, signal, &request, &self.limits))
-                .await;
-            let Ok(result) = sent else {
-                self.may_be_held(signal, part, items, "the export's time ran out");
-                settled.push(Settled::Retry {
-                    request,
-                    items,
+                .await
+                .unwrap_or_else(|_| SendResult::TimedOut {
                     reason: "export timeout reached while sending".into(),
-                    delay: Some(TIMED_OUT_RETRY_DELAY),
                 });
-                continue;
-            };
             match result {
                 SendResult::Accepted { rejected, message } => {
                     let rejected = rejected.min(items);
@@ -556,9 +551,10 @@ impl Exporter {
             Ok(Found::Endpoint(endpoint)) => Ok(endpoint),
             Ok(Found::ProjectMissing) => Err(self.missing_project(slug)),
             Ok(Found::OrganizationMissing) => {
-                self.warn_throttled("organization-missing", &self.org.missing_problem());
+                let problem = self.org.missing_problem();
+                self.warn_throttled("organization-missing", &problem);
                 Err(Unsent::Retry {
-                    reason: self.org.missing_problem(),
+                    reason: problem,
                     delay: Some(ORGANIZATION_MISSING_DELAY),
                 })
             }

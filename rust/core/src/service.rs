@@ -16,6 +16,15 @@ use crate::log::Logger;
 use crate::signal::Signal;
 use crate::wire::WireError;
 
+/// The bound of an export called without a timeout, and of any longer one the host asks for.
+const NO_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// `after` from now; a duration from the host (up to `u64::MAX` ms) is capped at [`NO_TIMEOUT`]
+/// so that the instant cannot overflow.
+fn later_by(after: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + after.min(NO_TIMEOUT)
+}
+
 /// Shutdown waits this long for exports in flight and background work.
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
@@ -129,10 +138,7 @@ impl Service {
         let exporter = self.exporter.clone();
         let stop_at = self.stop_at.subscribe();
         handle.block_on(async move {
-            let deadline = Deadline::new(
-                tokio::time::Instant::now() + timeout.unwrap_or(Duration::from_secs(86_400)),
-                stop_at,
-            );
+            let deadline = Deadline::new(later_by(timeout.unwrap_or(NO_TIMEOUT)), stop_at);
             tokio::select! {
                 biased;
                 _ = stopped.wait_for(|stop| *stop) => Err(ServiceError::ShutDown),
@@ -166,7 +172,7 @@ impl Service {
     /// drains its queue through these exports before it calls [`Service::shutdown`]: without
     /// this bound each queued batch would wait its whole timeout. Never extends an earlier call.
     pub fn begin_shutdown(&self, grace: Duration) {
-        let at = tokio::time::Instant::now() + grace;
+        let at = later_by(grace);
         self.stop_at.send_if_modified(|stop_at| match stop_at {
             Some(earlier) if *earlier <= at => false,
             _ => {
@@ -190,5 +196,28 @@ impl Service {
             .wait_timeout_while(count, SHUTDOWN_BOUND, |n| *n > 0)
             .map_err(|e| e.into_inner());
         runtime.shutdown_timeout(SHUTDOWN_BOUND);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_duration_from_the_host_makes_an_instant() {
+        let now = tokio::time::Instant::now();
+        let table = [
+            (Duration::from_secs(5), Duration::from_secs(5)),
+            (NO_TIMEOUT, NO_TIMEOUT),
+            (Duration::from_millis(u64::MAX), NO_TIMEOUT),
+            (Duration::MAX, NO_TIMEOUT),
+        ];
+        for (after, want) in table {
+            let at = later_by(after);
+            assert!(
+                at >= now + want && at <= tokio::time::Instant::now() + want,
+                "{after:?}"
+            );
+        }
     }
 }

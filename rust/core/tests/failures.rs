@@ -281,6 +281,21 @@ fn a_slow_answer_past_the_export_timeout_comes_back_for_retry() {
         "{:?}",
         outcome.problems
     );
+    // The request may have reached Sentry before the cut: counted as maybe delivered.
+    let telemetry: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    let maybe = telemetry["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "items_maybe_delivered")
+        .unwrap()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["signal"] == "traces")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(maybe, json!(1));
 }
 
 #[test]
