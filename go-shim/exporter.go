@@ -31,6 +31,7 @@ type coreAPI interface {
 	Start() error
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
 	Telemetry() ([]byte, error)
+	Health() (string, error)
 	BeginShutdown(grace time.Duration) error
 	Shutdown() error
 	Free()
@@ -136,7 +137,7 @@ func (e *sentryExporter) start(_ context.Context, host component.Host) error {
 	if err := e.shared.start(); err != nil {
 		return err
 	}
-	e.status = watchStatus(host, e.shared.core.Telemetry, statusInterval)
+	e.status = watchStatus(host, e.shared.core.Health, statusInterval)
 	return nil
 }
 

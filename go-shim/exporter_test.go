@@ -207,6 +207,7 @@ func (f *fakeCore) BeginShutdown(grace time.Duration) error {
 func (f *fakeCore) Telemetry() ([]byte, error) {
 	return []byte(`{"metrics":[]}`), nil
 }
+func (f *fakeCore) Health() (string, error) { return "", nil }
 func (f *fakeCore) Export(_ ffi.Signal, _ []byte, timeout time.Duration) (ffi.Outcome, error) {
 	f.timeout = timeout
 	return f.outcome, f.err

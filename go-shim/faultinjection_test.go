@@ -16,7 +16,8 @@ package sentryexporter
 // request, what the batch's other projects did stands (so a retry never sends their data
 // twice), and the core logs the panic's message at error level. The exporter is not
 // poisoned: the core's locks tolerate poisoning, so later exports work and Shutdown keeps
-// its bound. (A panic anywhere else is caught at the C boundary: ffi.ErrPanic.)
+// its bound. (A panic anywhere else is caught at the C boundary: ffi.ErrPanic; the request
+// ffi.FaultInjectionPanicRequest injects one there.)
 
 import (
 	"context"
@@ -136,4 +137,32 @@ func TestInjectedPanicThroughTheExporter(t *testing.T) {
 	require.NoError(t, logs.Shutdown(ctx))
 	assert.Less(t, time.Since(started), shutdownBound)
 	assert.Empty(t, cores.byConfig, "the core is freed")
+}
+
+// A panic outside the per-project work reaches the C boundary: the export fails with
+// ffi.ErrPanic (retryable for exporterhelper), the core logs it, and keeps working.
+func TestInjectedPanicCaughtAtTheCBoundary(t *testing.T) {
+	s := startStandin(t, "orders-service")
+	logs, observed := observer.New(zapcore.DebugLevel)
+	core := newCore(t, s.config(), zap.New(logs))
+
+	for _, signal := range []ffi.Signal{ffi.SignalTraces, ffi.SignalLogs} {
+		t.Run(signal.String(), func(t *testing.T) {
+			_, err := core.Export(signal, []byte(ffi.FaultInjectionPanicRequest), 10*time.Second)
+			require.ErrorIs(t, err, ffi.ErrPanic)
+
+			out, err := core.Export(signal, request(t, signal, "orders-service"), 10*time.Second)
+			require.NoError(t, err, "the core works after the panic")
+			assert.Equal(t, uint64(1), out.ItemsSent, out.Message)
+		})
+	}
+	caught := observed.FilterMessageSnippet("caught at the C boundary").FilterLevelExact(zapcore.ErrorLevel).All()
+	require.Len(t, caught, 2, "one error line per caught panic")
+	assert.Contains(t, caught[0].Message, injectedPanic)
+
+	_, err := core.Health()
+	require.NoError(t, err)
+	started := time.Now()
+	require.NoError(t, core.Shutdown())
+	assert.Less(t, time.Since(started), shutdownBound, "shutdown after panics caught at the boundary")
 }

@@ -17,14 +17,10 @@ import (
 // metricPrefix puts our metrics beside the collector's own (otelcol_exporter_...).
 const metricPrefix = "otelcol_exporter_sentry_"
 
+// coreSnapshot is the part of the core's telemetry JSON read here: its metrics. (The core's
+// health, also in that JSON, is read through ffi.Core.Health: see status.go.)
 type coreSnapshot struct {
-	Health  coreHealth   `json:"health"`
 	Metrics []coreMetric `json:"metrics"`
-}
-
-// coreHealth says why Sentry cannot be used right now; Problem is empty when it can.
-type coreHealth struct {
-	Problem string `json:"problem"`
 }
 
 type coreMetric struct {

@@ -14,8 +14,8 @@ import (
 )
 
 // The library linked without the faultinjection tag is the release one, which the collector
-// uses: the fault-injection project is an ordinary project there (faultinjection_test.go has
-// the tests of the panic).
+// uses: the fault-injection project is an ordinary project there, and the request that injects
+// a panic at the C boundary an invalid one (faultinjection_test.go has the tests of the panic).
 func TestReleaseCoreHasNoFaultInjection(t *testing.T) {
 	assert.False(t, ffi.FaultInjection)
 	s := startStandin(t, ffi.FaultInjectionProject)
@@ -24,5 +24,7 @@ func TestReleaseCoreHasNoFaultInjection(t *testing.T) {
 		out, err := core.Export(signal, request(t, signal, ffi.FaultInjectionProject), 10*time.Second)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(1), out.ItemsSent, out.Message)
+		_, err = core.Export(signal, []byte(ffi.FaultInjectionPanicRequest), 10*time.Second)
+		assert.ErrorIs(t, err, ffi.ErrInvalidRequest, "no panic is injected: the bytes are no OTLP request")
 	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // checkAfterShutdown: on a core shut down but not freed, Shutdown again is nil, Start and
-// Export answer ErrShutDown, Telemetry still answers; then checkAfterFree.
+// Export answer ErrShutDown, Telemetry and Health still answer; then checkAfterFree.
 func checkAfterShutdown(t *testing.T, core *ffi.Core, req []byte) {
 	require.NoError(t, core.Shutdown(), "shutdown twice")
 	assert.NoError(t, core.BeginShutdown(time.Second), "begin shutdown after shutdown")
@@ -31,6 +31,8 @@ func checkAfterShutdown(t *testing.T, core *ffi.Core, req []byte) {
 	assert.ErrorIs(t, err, ffi.ErrShutDown, "export after shutdown")
 	_, err = core.Telemetry()
 	assert.NoError(t, err, "telemetry after shutdown, before free")
+	_, err = core.Health()
+	assert.NoError(t, err, "health after shutdown, before free")
 	checkAfterFree(t, core, req)
 }
 
@@ -46,6 +48,8 @@ func checkAfterFree(t *testing.T, core *ffi.Core, req []byte) {
 	assert.ErrorIs(t, err, ffi.ErrShutDown, "export after free")
 	_, err = core.Telemetry()
 	assert.ErrorIs(t, err, ffi.ErrShutDown, "telemetry after free")
+	_, err = core.Health()
+	assert.ErrorIs(t, err, ffi.ErrShutDown, "health after free")
 }
 
 // Every call on a core after Shutdown, as ffi.Core documents them.

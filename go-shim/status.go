@@ -19,7 +19,9 @@ type statusWatcher struct {
 	done chan struct{}
 }
 
-func watchStatus(host component.Host, read func() ([]byte, error), interval time.Duration) *statusWatcher {
+// watchStatus reads the core's health problem with read (ffi.Core.Health: "" when Sentry can
+// be used) every interval; a failed read reports nothing.
+func watchStatus(host component.Host, read func() (string, error), interval time.Duration) *statusWatcher {
 	w := &statusWatcher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -28,8 +30,8 @@ func watchStatus(host component.Host, read func() ([]byte, error), interval time
 		// The collector reports OK once Start returns: only changes need a report.
 		reported := ""
 		for {
-			if snapshot, err := readSnapshot(read); err == nil && snapshot.Health.Problem != reported {
-				reported = snapshot.Health.Problem
+			if problem, err := read(); err == nil && problem != reported {
+				reported = problem
 				if reported == "" {
 					componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 				} else {

@@ -1,6 +1,7 @@
 package sentryexporter
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -30,23 +31,43 @@ func (h *statusHost) reported() []*componentstatus.Event {
 	return append([]*componentstatus.Event(nil), h.events...)
 }
 
-func TestStatusFollowsTheCoresHealth(t *testing.T) {
-	var mu sync.Mutex
-	health := `{"health":{"ok":true,"problem":null},"metrics":[]}`
-	setHealth := func(h string) { mu.Lock(); health = h; mu.Unlock() }
-	read := func() ([]byte, error) { mu.Lock(); defer mu.Unlock(); return []byte(health), nil }
+// fakeHealth is what the core's Health answers, changed by the test.
+type fakeHealth struct {
+	mu      sync.Mutex
+	problem string
+	err     error
+}
 
+func (f *fakeHealth) set(problem string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.problem, f.err = problem, err
+}
+
+func (f *fakeHealth) read() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.problem, f.err
+}
+
+func TestStatusFollowsTheCoresHealth(t *testing.T) {
+	health := &fakeHealth{}
 	host := &statusHost{}
-	w := watchStatus(host, read, 5*time.Millisecond)
+	w := watchStatus(host, health.read, 5*time.Millisecond)
 	defer w.close()
 
-	setHealth(`{"health":{"ok":false,"problem":"Sentry management API: the auth token was refused (401)"},"metrics":[]}`)
+	health.set("Sentry management API: the auth token was refused (401)", nil)
 	require.Eventually(t, func() bool { return len(host.reported()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	first := host.reported()[0]
 	assert.Equal(t, componentstatus.StatusRecoverableError, first.Status())
 	assert.ErrorContains(t, first.Err(), "auth token was refused")
 
-	setHealth(`{"health":{"ok":true,"problem":null},"metrics":[]}`)
+	// A failed read (the core freed under the watcher) changes nothing.
+	health.set("", errors.New("the sentry exporter is shut down"))
+	time.Sleep(50 * time.Millisecond)
+	assert.Len(t, host.reported(), 1, "no report from a failed read")
+
+	health.set("", nil)
 	require.Eventually(t, func() bool { return len(host.reported()) == 2 }, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, componentstatus.StatusOK, host.reported()[1].Status())
 

@@ -239,10 +239,24 @@ SentryResult sentry_exporter_telemetry(const struct SentryExporter *exporter,
                                        struct SentryBytes *json_out);
 
 /*
- Frees bytes returned by `sentry_exporter_telemetry`. Empty bytes are ignored.
+ Writes what keeps Sentry from being used right now (the management API refusing the
+ token, ingest unreachable, ...) as UTF-8 text into `*problem_out`, to be freed with
+ `sentry_bytes_free`. When all is well, `*problem_out` is empty (`ptr` NULL, `len` 0).
+ Cheap enough to poll: the host reports it as the component's status.
 
  # Safety
- `bytes` must come from `sentry_exporter_telemetry` and be freed once.
+ `exporter` as for `sentry_exporter_start`; `problem_out` writable.
+ */
+SentryResult sentry_exporter_health(const struct SentryExporter *exporter,
+                                    struct SentryBytes *problem_out);
+
+/*
+ Frees bytes returned by `sentry_exporter_telemetry` or `sentry_exporter_health`. Empty
+ bytes are ignored.
+
+ # Safety
+ `bytes` must come from `sentry_exporter_telemetry` or `sentry_exporter_health` and be
+ freed once.
  */
 void sentry_bytes_free(struct SentryBytes bytes);
 

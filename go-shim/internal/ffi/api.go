@@ -22,6 +22,12 @@ var CoreDigest = "unknown"
 // other project.
 const FaultInjectionProject = "fault-injection-panic"
 
+// FaultInjectionPanicRequest is the request whose export makes a core built with the
+// `fault-injection` feature panic outside its per-project work, so that the panic is caught at
+// the C boundary (ErrPanic). The bytes are no OTLP message: a release core answers
+// ErrInvalidRequest.
+const FaultInjectionPanicRequest = "fault-injection-panic"
+
 // Signal is the kind of OTLP request handed to Export.
 type Signal uint32
 

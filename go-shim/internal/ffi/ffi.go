@@ -155,6 +155,22 @@ func (c *Core) Telemetry() ([]byte, error) {
 	return goBytes(out), nil
 }
 
+// Health returns what keeps Sentry from being used right now (the management API refusing
+// the token, ingest unreachable, ...), "" when all is well (see sentry_exporter_health).
+func (c *Core) Health() (string, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return "", ErrShutDown
+	}
+	var out C.SentryBytes
+	if err := resultError("sentry_exporter_health", resultCode(C.sentry_exporter_health(c.ptr, &out)), ""); err != nil {
+		return "", err
+	}
+	defer C.sentry_bytes_free(out)
+	return string(goBytes(out)), nil
+}
+
 // BeginShutdown tells the core that the host is stopping: exports in flight and all later ones
 // end within grace; what is not sent by then comes back as retryable. Calling it again never
 // extends the deadline. Nothing happens after Free.
@@ -219,4 +235,25 @@ func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLe
 	default:
 		logger.Error(text)
 	}
+}
+
+// headerConstants are the header's values of the enums that this package copies (resultCode,
+// logLevel, Signal), by name, for the test that pins the copies to them: test files cannot
+// use cgo.
+var headerConstants = map[string]uint32{
+	"SENTRY_RESULT_OK":              C.SENTRY_RESULT_OK,
+	"SENTRY_RESULT_NULL_ARGUMENT":   C.SENTRY_RESULT_NULL_ARGUMENT,
+	"SENTRY_RESULT_INVALID_CONFIG":  C.SENTRY_RESULT_INVALID_CONFIG,
+	"SENTRY_RESULT_INVALID_REQUEST": C.SENTRY_RESULT_INVALID_REQUEST,
+	"SENTRY_RESULT_NOT_STARTED":     C.SENTRY_RESULT_NOT_STARTED,
+	"SENTRY_RESULT_SHUT_DOWN":       C.SENTRY_RESULT_SHUT_DOWN,
+	"SENTRY_RESULT_RUNTIME_FAILED":  C.SENTRY_RESULT_RUNTIME_FAILED,
+	"SENTRY_RESULT_PANIC":           C.SENTRY_RESULT_PANIC,
+	"SENTRY_RESULT_INVALID_SIGNAL":  C.SENTRY_RESULT_INVALID_SIGNAL,
+	"SENTRY_LOG_LEVEL_DEBUG":        C.SENTRY_LOG_LEVEL_DEBUG,
+	"SENTRY_LOG_LEVEL_INFO":         C.SENTRY_LOG_LEVEL_INFO,
+	"SENTRY_LOG_LEVEL_WARN":         C.SENTRY_LOG_LEVEL_WARN,
+	"SENTRY_LOG_LEVEL_ERROR":        C.SENTRY_LOG_LEVEL_ERROR,
+	"SENTRY_SIGNAL_TRACES":          C.SENTRY_SIGNAL_TRACES,
+	"SENTRY_SIGNAL_LOGS":            C.SENTRY_SIGNAL_LOGS,
 }

@@ -26,6 +26,9 @@ func (*Core) Start() error { return ErrNoCgo }
 // Telemetry fails with ErrNoCgo.
 func (*Core) Telemetry() ([]byte, error) { return nil, ErrNoCgo }
 
+// Health fails with ErrNoCgo.
+func (*Core) Health() (string, error) { return "", ErrNoCgo }
+
 // Export fails with ErrNoCgo.
 func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
 

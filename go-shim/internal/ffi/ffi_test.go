@@ -90,6 +90,30 @@ func TestCoreLifecycle(t *testing.T) {
 	}
 }
 
+// Health is "" until the core knows of a problem; validJSON's Sentry does not listen, so the
+// start's load of the organization's projects fails and Health names it, without the token.
+func TestCoreHealth(t *testing.T) {
+	core, err := New([]byte(validJSON), zap.NewNop())
+	require.NoError(t, err)
+	defer core.Free()
+
+	problem, err := core.Health()
+	require.NoError(t, err)
+	assert.Empty(t, problem, "no problem known before start")
+
+	require.NoError(t, core.Start())
+	require.Eventually(t, func() bool {
+		problem, err = core.Health()
+		return err == nil && problem != ""
+	}, 10*time.Second, 10*time.Millisecond, "a problem is reported")
+	assert.Contains(t, problem, "Sentry management API")
+	assert.NotContains(t, problem, "sntrys_secret_token")
+
+	core.Free()
+	_, err = core.Health()
+	assert.ErrorIs(t, err, ErrShutDown, "health after free")
+}
+
 func TestTimeoutMillis(t *testing.T) {
 	tests := []struct {
 		name string

@@ -8,15 +8,18 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::endpoint::from_keys;
 use crate::endpoints::EndpointCache;
 use crate::log::{panic_message, Logger};
-use crate::mgmt::{MgmtClient, MgmtError};
+use crate::mgmt::{Management, MgmtError};
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
 
@@ -47,6 +50,8 @@ pub enum Admission {
     LimitReached,
     /// The last attempt failed; the next may start after `retry_in`.
     FailedRecently { retry_in: Duration, reason: String },
+    /// `auto_create_projects` is off.
+    Off,
 }
 
 enum SlugState {
@@ -55,10 +60,11 @@ enum SlugState {
 }
 
 pub struct AutoCreator {
-    mgmt: Arc<MgmtClient>,
+    mgmt: Arc<dyn Management>,
     endpoints: Arc<EndpointCache>,
     logger: Logger,
     telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
     configured_team: Option<Slug>,
     discovered_team: tokio::sync::Mutex<Option<Slug>>,
     slugs: Mutex<HashMap<Slug, SlugState>>,
@@ -92,10 +98,11 @@ async fn contained(
 
 impl AutoCreator {
     pub fn new(
-        mgmt: Arc<MgmtClient>,
+        mgmt: Arc<dyn Management>,
         endpoints: Arc<EndpointCache>,
         logger: Logger,
         telemetry: Arc<Telemetry>,
+        clock: Arc<dyn Clock>,
         team: Option<Slug>,
         limit: u32,
     ) -> AutoCreator {
@@ -104,6 +111,7 @@ impl AutoCreator {
             endpoints,
             logger,
             telemetry,
+            clock,
             configured_team: team,
             discovered_team: tokio::sync::Mutex::new(None),
             slugs: Mutex::new(HashMap::new()),
@@ -177,7 +185,7 @@ impl AutoCreator {
                 slugs.insert(
                     slug,
                     SlugState::Failed {
-                        until: Instant::now() + FAILURE_BACKOFF,
+                        until: self.clock.now() + FAILURE_BACKOFF,
                         reason,
                     },
                 );
@@ -204,7 +212,7 @@ impl AutoCreator {
                         slug.as_str(),
                         wait.as_secs_f64()
                     ));
-                    tokio::time::sleep(wait).await;
+                    self.clock.sleep(wait).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -224,9 +232,7 @@ impl AutoCreator {
                     self.endpoints.offer(slug, endpoint);
                     return Ok(created);
                 }
-                Ok(Err(_)) | Err(MgmtError::NotFound) => {
-                    tokio::time::sleep(KEYS_POLL_INTERVAL).await
-                }
+                Ok(Err(_)) | Err(MgmtError::NotFound) => self.clock.sleep(KEYS_POLL_INTERVAL).await,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -251,30 +257,36 @@ impl AutoCreator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthToken;
+    use crate::clock::TokioClock;
+    use crate::mgmt::models::{KeyDsn, ProjectKey};
+    use crate::mgmt::scripted::{Reply, Scripted};
 
-    /// An auto-creator whose every creation fails at once: nothing listens at its URL.
-    fn failing_creator() -> Arc<AutoCreator> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let url = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let mgmt = MgmtClient::new(
-            reqwest::Client::new(),
-            &url,
-            Slug::parse("acme").unwrap(),
-            AuthToken::new("t".into()),
-            Arc::default(),
-        );
-        Arc::new(AutoCreator::new(
-            Arc::new(mgmt),
-            Arc::default(),
+    fn creator(mgmt: Scripted) -> (Arc<AutoCreator>, Arc<Scripted>, Arc<EndpointCache>) {
+        let mgmt = Arc::new(mgmt.answer("first_team", vec![Reply::Team(Slug::parse("t").ok())]));
+        let endpoints = Arc::new(EndpointCache::default());
+        let creator = Arc::new(AutoCreator::new(
+            mgmt.clone(),
+            endpoints.clone(),
             Logger::discard(),
             Arc::default(),
+            Arc::new(TokioClock::new()),
             None,
             u32::MAX,
-        ))
+        ));
+        (creator, mgmt, endpoints)
+    }
+
+    fn keys() -> Vec<ProjectKey> {
+        vec![ProjectKey {
+            public: Some(format!("{:032x}", 7)),
+            project_id: Some(7),
+            is_active: true,
+            dsn: KeyDsn {
+                public: "http://k@127.0.0.1:1/7".into(),
+                otlp_traces: None,
+                otlp_logs: None,
+            },
+        }]
     }
 
     fn failures(creator: &AutoCreator) -> usize {
@@ -285,19 +297,97 @@ mod tests {
             .count()
     }
 
-    #[tokio::test]
+    /// Lets the spawned creations run until they end (paused time moves on by itself).
+    async fn settle(creator: &AutoCreator) {
+        while creator
+            .slugs
+            .lock()
+            .unwrap()
+            .values()
+            .any(|s| matches!(s, SlugState::InProgress))
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_creation_waits_as_told_then_polls_for_the_new_key() {
+        let limited = MgmtError::RateLimited {
+            retry_after: Some(Duration::from_secs(42)),
+        };
+        let (creator, mgmt, endpoints) = creator(
+            Scripted::default()
+                .answer("create_project", vec![Reply::Failed(limited), Reply::Done])
+                .answer(
+                    "project_keys",
+                    vec![
+                        Reply::Failed(MgmtError::NotFound),
+                        Reply::Keys(Vec::new()),
+                        Reply::Keys(keys()),
+                    ],
+                ),
+        );
+        let slug = Slug::parse("new").unwrap();
+        let t0 = Instant::now();
+        assert_eq!(creator.request(&slug, t0), Admission::InProgress);
+        settle(&creator).await;
+        assert_eq!(mgmt.calls("create_project"), 2);
+        assert_eq!(mgmt.calls("project_keys"), 3);
+        // The 429's wait, then two polls; `settle` looks every millisecond.
+        let waited = Instant::now() - t0;
+        let want = Duration::from_secs(42) + 2 * KEYS_POLL_INTERVAL;
+        assert!(
+            waited >= want && waited <= want + Duration::from_millis(1),
+            "{waited:?}"
+        );
+        assert!(endpoints.cached(&slug).is_some());
+        assert_eq!(creator.reserved.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_creation_is_not_tried_again_before_its_backoff_ends() {
+        let refused = MgmtError::Status {
+            status: 500,
+            message: "boom".into(),
+        };
+        let (creator, mgmt, _) =
+            creator(Scripted::default().answer("create_project", vec![Reply::Failed(refused)]));
+        let slug = Slug::parse("new").unwrap();
+        let t0 = Instant::now();
+        assert_eq!(creator.request(&slug, t0), Admission::InProgress);
+        settle(&creator).await;
+        let later = t0 + FAILURE_BACKOFF - Duration::from_secs(1);
+        assert!(matches!(
+            creator.request(&slug, later),
+            Admission::FailedRecently { retry_in, .. } if retry_in == Duration::from_secs(1)
+        ));
+        assert_eq!(
+            creator.request(&slug, t0 + FAILURE_BACKOFF),
+            Admission::InProgress
+        );
+        settle(&creator).await;
+        assert_eq!(mgmt.calls("create_project"), 2);
+        assert_eq!(
+            creator.reserved.load(Ordering::SeqCst),
+            0,
+            "failures free their reservation"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn expired_failures_are_forgotten_once_many_slugs_are_remembered() {
-        let creator = failing_creator();
+        let unreachable = MgmtError::Transport("refused".into());
+        let (creator, _, _) =
+            creator(Scripted::default().answer("create_project", vec![Reply::Failed(unreachable)]));
         let now = Instant::now();
         for n in 0..FORGET_FAILURES_AT {
             let slug = Slug::parse(&format!("s{n}")).unwrap();
             while creator.request(&slug, now) == Admission::QueueFull {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                settle(&creator).await;
             }
         }
-        while failures(&creator) < FORGET_FAILURES_AT {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        settle(&creator).await;
+        assert_eq!(failures(&creator), FORGET_FAILURES_AT);
         // Still within the backoff: every failure is kept.
         let next = Slug::parse("next").unwrap();
         assert_eq!(creator.request(&next, now), Admission::InProgress);

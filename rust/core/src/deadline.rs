@@ -2,17 +2,20 @@
 //! whichever comes first. The shutdown deadline can arrive while the export runs.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::time::{sleep_until, Instant};
+
+use crate::clock::{Clock, Instant};
 
 /// The shutdown deadline shared by every export: `None` until the host begins to stop.
 pub type StopAt = watch::Receiver<Option<Instant>>;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Deadline {
     own: Instant,
     stop: StopAt,
+    clock: Arc<dyn Clock>,
 }
 
 /// The deadline passed before the work ended.
@@ -20,8 +23,8 @@ pub struct Deadline {
 pub struct DeadlineReached;
 
 impl Deadline {
-    pub fn new(own: Instant, stop: StopAt) -> Deadline {
-        Deadline { own, stop }
+    pub fn new(own: Instant, stop: StopAt, clock: Arc<dyn Clock>) -> Deadline {
+        Deadline { own, stop, clock }
     }
 
     /// The earlier of the export's own deadline and the shutdown deadline, as known now.
@@ -38,11 +41,11 @@ impl Deadline {
         loop {
             let at = self.current();
             tokio::select! {
-                _ = sleep_until(at) => return,
+                _ = self.clock.sleep_until(at) => return,
                 changed = stop.changed() => {
                     if changed.is_err() {
                         // The sender is gone with its service: only the own deadline is left.
-                        sleep_until(self.own).await;
+                        self.clock.sleep_until(self.own).await;
                         return;
                     }
                 }
@@ -63,13 +66,18 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::TokioClock;
     use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn ends_at_its_own_deadline_without_shutdown() {
         let (_stop, rx) = watch::channel(None);
         let start = Instant::now();
-        let deadline = Deadline::new(start + Duration::from_secs(30), rx);
+        let deadline = Deadline::new(
+            start + Duration::from_secs(30),
+            rx,
+            Arc::new(TokioClock::new()),
+        );
         deadline.reached().await;
         assert_eq!(Instant::now() - start, Duration::from_secs(30));
     }
@@ -78,7 +86,11 @@ mod tests {
     async fn a_shutdown_deadline_set_meanwhile_cuts_it_short() {
         let (stop, rx) = watch::channel(None);
         let start = Instant::now();
-        let deadline = Deadline::new(start + Duration::from_secs(30), rx);
+        let deadline = Deadline::new(
+            start + Duration::from_secs(30),
+            rx,
+            Arc::new(TokioClock::new()),
+        );
         let waiting = tokio::spawn(async move {
             deadline
                 .within(std::future::pending::<()>())
@@ -95,7 +107,11 @@ mod tests {
     async fn a_later_shutdown_deadline_does_not_extend_its_own() {
         let start = Instant::now();
         let (_stop, rx) = watch::channel(Some(start + Duration::from_secs(60)));
-        let deadline = Deadline::new(start + Duration::from_secs(5), rx);
+        let deadline = Deadline::new(
+            start + Duration::from_secs(5),
+            rx,
+            Arc::new(TokioClock::new()),
+        );
         deadline.reached().await;
         assert_eq!(Instant::now() - start, Duration::from_secs(5));
     }
@@ -103,7 +119,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_done_in_time_gives_its_output() {
         let (_stop, rx) = watch::channel(None);
-        let deadline = Deadline::new(Instant::now() + Duration::from_secs(5), rx);
+        let deadline = Deadline::new(
+            Instant::now() + Duration::from_secs(5),
+            rx,
+            Arc::new(TokioClock::new()),
+        );
         assert_eq!(deadline.within(async { 7 }).await, Ok(7));
     }
 }

@@ -1,6 +1,7 @@
 //! A project's ingest endpoint, taken from its first active client key:
 //! `dsn.otlp_traces` / `dsn.otlp_logs` when present, else derived from
-//! `dsn.public` keeping scheme, host, port and path prefix (self-hosted Sentry).
+//! `dsn.public` keeping scheme, host, port and path prefix (self-hosted Sentry). Envelopes
+//! always go to the DSN's `/api/{project_id}/envelope/`.
 
 use url::Url;
 
@@ -13,6 +14,8 @@ pub struct IngestEndpoint {
     pub public_key: String,
     pub traces_url: Url,
     pub logs_url: Url,
+    /// `/api/{project_id}/envelope/`, for error events and trace metrics.
+    pub envelope_url: Url,
 }
 
 impl IngestEndpoint {
@@ -78,7 +81,7 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
         .or(key.project_id)
         .ok_or(DsnError::NoProjectId)?;
 
-    let derived = |signal: &str| -> Url {
+    let derived = |path: &str| -> Url {
         let mut url = dsn.clone();
         // The DSN's user part is the key; ingest URLs carry it in a header instead.
         let _ = url.set_username("");
@@ -86,9 +89,7 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
         url.set_query(None);
         url.set_fragment(None);
         let prefix: String = segments.iter().map(|s| format!("/{s}")).collect();
-        url.set_path(&format!(
-            "{prefix}/api/{project_id}/integration/otlp/v1/{signal}/"
-        ));
+        url.set_path(&format!("{prefix}/api/{project_id}/{path}/"));
         url
     };
     let given = |field: &'static str, value: &Option<String>| -> Result<Option<Url>, DsnError> {
@@ -104,8 +105,10 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
     Ok(IngestEndpoint {
         project_id,
         traces_url: given("dsn.otlp_traces", &key.dsn.otlp_traces)?
-            .unwrap_or_else(|| derived("traces")),
-        logs_url: given("dsn.otlp_logs", &key.dsn.otlp_logs)?.unwrap_or_else(|| derived("logs")),
+            .unwrap_or_else(|| derived("integration/otlp/v1/traces")),
+        logs_url: given("dsn.otlp_logs", &key.dsn.otlp_logs)?
+            .unwrap_or_else(|| derived("integration/otlp/v1/logs")),
+        envelope_url: derived("envelope"),
         public_key,
     })
 }
@@ -154,6 +157,11 @@ mod tests {
             assert_eq!(
                 endpoint.logs_url.as_str(),
                 want.replace("/traces/", "/logs/"),
+                "dsn {dsn}"
+            );
+            assert_eq!(
+                endpoint.envelope_url.as_str(),
+                want.replace("/integration/otlp/v1/traces/", "/envelope/"),
                 "dsn {dsn}"
             );
         }

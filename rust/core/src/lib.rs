@@ -12,6 +12,7 @@
 //! [`redact`] cleans every text handed out. [`service`] owns the runtime and the lifecycle.
 
 pub mod autocreate;
+pub mod clock;
 mod compress;
 pub mod config;
 pub mod deadline;
@@ -21,20 +22,24 @@ pub mod exporter;
 pub mod health;
 pub mod heap;
 mod http;
+pub mod ingest;
+pub mod job;
 pub mod log;
 mod lookups;
 pub mod mgmt;
 pub mod org;
+pub mod outcome;
 mod preload;
 pub mod ratelimit;
 pub mod redact;
+mod resolve;
 pub mod routing;
-pub mod send;
 pub mod service;
 pub mod signal;
 mod sigpipe;
 pub mod slug;
 mod split;
+pub mod tally;
 pub mod telemetry;
 // Public only for the fuzz targets (rust/fuzz): the router's error type.
 #[doc(hidden)]
@@ -45,7 +50,7 @@ pub mod wire;
 pub mod testdata;
 
 pub use config::{Config, ConfigError};
-pub use exporter::ExportOutcome;
 pub use log::{Level, Logger};
 pub use service::{Service, ServiceError};
 pub use signal::Signal;
+pub use tally::ExportOutcome;

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::health::Cause;
 use crate::mgmt::MgmtError;

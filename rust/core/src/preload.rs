@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::endpoint::from_keys;
 use crate::endpoints::EndpointCache;
 use crate::log::{Level, Logger};
 use crate::mgmt::models::ProjectKey;
-use crate::mgmt::{MgmtClient, MgmtError};
+use crate::mgmt::{Management, MgmtError};
 use crate::org::{OrgState, Organization};
 use crate::slug::Slug;
 
@@ -20,21 +21,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Loads projects and keys until it succeeds once.
 pub async fn preload(
-    mgmt: Arc<MgmtClient>,
+    mgmt: Arc<dyn Management>,
     endpoints: Arc<EndpointCache>,
     org: Arc<Organization>,
     logger: Logger,
+    clock: Arc<dyn Clock>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match load(&mgmt, &endpoints, &org).await {
+        match load(&*mgmt, &endpoints, &org, &*clock).await {
             Ok(loaded) => {
                 logger.info(format!("loaded the endpoints of {loaded} Sentry projects"));
                 return;
             }
             Err(MgmtError::NotFound) => {
                 logger.log(Level::Error, org.missing_problem());
-                tokio::time::sleep(backoff).await;
+                clock.sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(e) => {
@@ -43,7 +45,7 @@ pub async fn preload(
                     "cannot load the organization's projects from Sentry ({e}); trying again in {}s, looking projects up one by one meanwhile",
                     wait.as_secs()
                 ));
-                tokio::time::sleep(wait).await;
+                clock.sleep(wait).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
@@ -53,14 +55,15 @@ pub async fn preload(
 /// The start's check of the organization is the list of its projects: a 404 there can only
 /// mean the organization is not found.
 async fn load(
-    mgmt: &MgmtClient,
+    mgmt: &dyn Management,
     endpoints: &EndpointCache,
     org: &Organization,
+    clock: &dyn Clock,
 ) -> Result<usize, MgmtError> {
     let projects = mgmt.projects().await;
     match &projects {
-        Ok(_) => org.record(OrgState::Exists, Instant::now()),
-        Err(MgmtError::NotFound) => org.record(OrgState::Missing, Instant::now()),
+        Ok(_) => org.record(OrgState::Exists, clock.now()),
+        Err(MgmtError::NotFound) => org.record(OrgState::Missing, clock.now()),
         Err(_) => {}
     }
     let projects = projects?;

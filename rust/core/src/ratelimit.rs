@@ -1,10 +1,12 @@
-//! Sentry's rate limits (SPEC 7): the `X-Sentry-Rate-Limits` and `Retry-After`
-//! headers of ingest answers, and deadlines per public key (or organization)
-//! and signal. Pure: the clocks are arguments, nothing sleeps.
+//! Sentry's rate limits: the `X-Sentry-Rate-Limits` and `Retry-After` headers of ingest
+//! answers, the management API's `X-Sentry-Rate-Limit-Reset`, and deadlines per public key (or
+//! organization) and category. Pure: the clocks are arguments, nothing sleeps.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use crate::clock::Instant;
 
 use crate::signal::Signal;
 
@@ -30,50 +32,109 @@ pub enum Scope {
     Key,
 }
 
-/// One entry of `X-Sentry-Rate-Limits` that limits traces, logs or both.
+/// The kinds of data the exporter sends, as Sentry's rate limits name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// OTLP spans (`span`, `transaction`).
+    Spans,
+    /// OTLP log records (`log_item`, `log_byte`).
+    Logs,
+    /// Error events (`error`).
+    Errors,
+    /// Trace metrics (`trace_metric`, `trace_metric_byte`).
+    TraceMetrics,
+}
+
+impl Category {
+    const COUNT: usize = 4;
+
+    fn index(self) -> usize {
+        match self {
+            Category::Spans => 0,
+            Category::Logs => 1,
+            Category::Errors => 2,
+            Category::TraceMetrics => 3,
+        }
+    }
+
+    /// Ours among Sentry's category names: `Some(None)` for a category Sentry knows that
+    /// limits none of our data, `None` for a name unknown to Sentry.
+    fn parse(name: &str) -> Option<Option<Category>> {
+        match name {
+            "span" | "transaction" => Some(Some(Category::Spans)),
+            "log_item" | "log_byte" => Some(Some(Category::Logs)),
+            "error" => Some(Some(Category::Errors)),
+            "trace_metric" | "trace_metric_byte" => Some(Some(Category::TraceMetrics)),
+            // Known to Sentry but none of ours (`*_indexed` limit only what is stored in
+            // full, not what is accepted).
+            "default"
+            | "security"
+            | "attachment"
+            | "attachment_item"
+            | "session"
+            | "profile"
+            | "profile_indexed"
+            | "profile_duration"
+            | "profile_duration_ui"
+            | "profile_chunk"
+            | "profile_chunk_ui"
+            | "replay"
+            | "replay_video"
+            | "monitor"
+            | "monitor_seat"
+            | "uptime"
+            | "feedback"
+            | "user_report_v2"
+            | "metric_bucket"
+            | "metric_second"
+            | "span_indexed"
+            | "transaction_indexed"
+            | "transaction_processed"
+            | "internal" => Some(None),
+            _ => None,
+        }
+    }
+}
+
+impl From<Signal> for Category {
+    fn from(signal: Signal) -> Category {
+        match signal {
+            Signal::Traces => Category::Spans,
+            Signal::Logs => Category::Logs,
+        }
+    }
+}
+
+/// A set of [`Category`]s.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Categories([bool; Category::COUNT]);
+
+impl Categories {
+    pub const ALL: Categories = Categories([true; Category::COUNT]);
+
+    pub fn of(categories: &[Category]) -> Categories {
+        let mut set = Categories::default();
+        for category in categories {
+            set.0[category.index()] = true;
+        }
+        set
+    }
+
+    pub fn contains(self, category: Category) -> bool {
+        self.0[category.index()]
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0.iter().all(|covered| !covered)
+    }
+}
+
+/// One entry of `X-Sentry-Rate-Limits` that limits some of our data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     pub retry_after: Duration,
-    pub traces: bool,
-    pub logs: bool,
+    pub categories: Categories,
     pub scope: Scope,
-}
-
-/// What a category limits among our signals; `None` for unknown categories.
-fn category(name: &str) -> Option<(bool, bool)> {
-    match name {
-        "span" | "transaction" => Some((true, false)),
-        "log_item" | "log_byte" => Some((false, true)),
-        // Known to Sentry, but neither traces nor logs (`*_indexed` limit only
-        // what is stored in full, not what is accepted).
-        "default"
-        | "error"
-        | "security"
-        | "attachment"
-        | "attachment_item"
-        | "session"
-        | "profile"
-        | "profile_indexed"
-        | "profile_duration"
-        | "profile_duration_ui"
-        | "profile_chunk"
-        | "profile_chunk_ui"
-        | "replay"
-        | "replay_video"
-        | "monitor"
-        | "monitor_seat"
-        | "uptime"
-        | "feedback"
-        | "user_report_v2"
-        | "metric_bucket"
-        | "metric_second"
-        | "span_indexed"
-        | "transaction_indexed"
-        | "transaction_processed"
-        | "trace_metric"
-        | "internal" => Some((false, false)),
-        _ => None,
-    }
 }
 
 /// Seconds as given by Sentry: integer or float, finite, not negative; capped.
@@ -82,7 +143,7 @@ fn seconds(value: &str) -> Option<Duration> {
     (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(MAX_LIMIT.as_secs_f64())))
 }
 
-/// The entries of `X-Sentry-Rate-Limits` that concern traces or logs; garbage
+/// The entries of `X-Sentry-Rate-Limits` that concern our data; garbage
 /// entries, and entries whose categories are all unknown, are left out.
 ///
 /// An entry needs at least `retry_after:categories`. Sentry's SDK guide lets
@@ -100,21 +161,19 @@ pub fn parse_rate_limits(header: &str) -> Vec<Limit> {
                 Some("organization") => Scope::Organization,
                 _ => Scope::Key,
             };
-            let (traces, logs) = if categories.is_empty() {
-                (true, true)
+            let categories = if categories.is_empty() {
+                Categories::ALL
             } else {
-                let known: Vec<(bool, bool)> = categories.split(';').filter_map(category).collect();
+                let known: Vec<Option<Category>> =
+                    categories.split(';').filter_map(Category::parse).collect();
                 if known.is_empty() {
                     return None;
                 }
-                known
-                    .iter()
-                    .fold((false, false), |(t, l), (kt, kl)| (t || *kt, l || *kl))
+                Categories::of(&known.into_iter().flatten().collect::<Vec<_>>())
             };
-            (traces || logs).then_some(Limit {
+            (!categories.is_empty()).then_some(Limit {
                 retry_after,
-                traces,
-                logs,
+                categories,
                 scope,
             })
         })
@@ -159,36 +218,27 @@ pub fn management_delay(
         .or_else(|| retry_after.and_then(|value| parse_retry_after(value, wall_now)))
 }
 
-/// Deadlines of one key (or of the organization).
+/// Deadlines of one key (or of the organization), by category.
 #[derive(Debug, Default, Clone, Copy)]
-struct Deadlines {
-    traces: Option<Instant>,
-    logs: Option<Instant>,
-}
+struct Deadlines([Option<Instant>; Category::COUNT]);
 
 impl Deadlines {
-    fn of(&self, signal: Signal) -> Option<Instant> {
-        match signal {
-            Signal::Traces => self.traces,
-            Signal::Logs => self.logs,
-        }
+    fn of(&self, category: Category) -> Option<Instant> {
+        self.0[category.index()]
     }
 
     /// Extends (never shortens) the deadlines the limit covers.
     fn hold(&mut self, limit: &Limit, now: Instant) {
         let until = now + limit.retry_after;
-        for (covered, deadline) in [
-            (limit.traces, &mut self.traces),
-            (limit.logs, &mut self.logs),
-        ] {
-            if covered {
+        for (index, deadline) in self.0.iter_mut().enumerate() {
+            if limit.categories.0[index] {
                 *deadline = (*deadline).max(Some(until));
             }
         }
     }
 
     fn expired(&self, now: Instant) -> bool {
-        self.traces.is_none_or(|d| d <= now) && self.logs.is_none_or(|d| d <= now)
+        self.0.iter().all(|d| d.is_none_or(|d| d <= now))
     }
 }
 
@@ -226,8 +276,7 @@ impl RateLimits {
                     .retry_after
                     .and_then(|v| parse_retry_after(v, wall_now))
                     .unwrap_or(DEFAULT_LIMIT),
-                traces: true,
-                logs: true,
+                categories: Categories::ALL,
                 scope: Scope::Key,
             }],
             (None, _) => return,
@@ -249,11 +298,17 @@ impl RateLimits {
         }
     }
 
-    /// Time left before `signal` may be sent with `public_key`; `None` when free.
-    pub fn remaining(&self, public_key: &str, signal: Signal, now: Instant) -> Option<Duration> {
+    /// Time left before data of `category` may be sent with `public_key`; `None` when free.
+    pub fn remaining(
+        &self,
+        public_key: &str,
+        category: impl Into<Category>,
+        now: Instant,
+    ) -> Option<Duration> {
+        let category = category.into();
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let key = state.keys.get(public_key).and_then(|d| d.of(signal));
-        let until = key.max(state.organization.of(signal))?;
+        let key = state.keys.get(public_key).and_then(|d| d.of(category));
+        let until = key.max(state.organization.of(category))?;
         (until > now).then(|| until - now)
     }
 }
@@ -270,10 +325,12 @@ mod tests {
     }
 
     fn limit(retry_after: f64, traces: bool, logs: bool, scope: Scope) -> Limit {
+        let mut categories = Vec::new();
+        categories.extend(traces.then_some(Category::Spans));
+        categories.extend(logs.then_some(Category::Logs));
         Limit {
             retry_after: secs(retry_after),
-            traces,
-            logs,
+            categories: Categories::of(&categories),
             scope,
         }
     }
@@ -309,7 +366,11 @@ mod tests {
     fn empty_categories_mean_every_category() {
         assert_eq!(
             parse_rate_limits("10::organization:quota"),
-            [limit(10.0, true, true, Scope::Organization)]
+            [Limit {
+                retry_after: secs(10.0),
+                categories: Categories::ALL,
+                scope: Scope::Organization
+            }]
         );
     }
 
@@ -336,14 +397,37 @@ mod tests {
     }
 
     #[test]
-    fn categories_of_other_signals_limit_neither() {
-        assert_eq!(parse_rate_limits("60:error;attachment:key"), []);
+    fn error_and_trace_metric_limits_hold_only_their_own_category() {
+        let only = |category| Categories::of(&[category]);
+        let table = [
+            ("60:error:key", only(Category::Errors)),
+            ("60:trace_metric:key", only(Category::TraceMetrics)),
+            ("60:trace_metric_byte:key", only(Category::TraceMetrics)),
+            ("60::key", Categories::ALL),
+        ];
+        for (header, categories) in table {
+            let (limits, now) = limits_after(429, Some(header), None);
+            for category in [
+                Category::Spans,
+                Category::Logs,
+                Category::Errors,
+                Category::TraceMetrics,
+            ] {
+                let held = limits.remaining(KEY, category, now).is_some();
+                assert_eq!(held, categories.contains(category), "{header} {category:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn categories_of_other_data_limit_nothing() {
+        assert_eq!(parse_rate_limits("60:attachment;replay:key"), []);
         assert_eq!(
             parse_rate_limits("60:transaction:key"),
             [limit(60.0, true, false, Scope::Key)]
         );
         assert_eq!(
-            parse_rate_limits("60:error;log_item:key"),
+            parse_rate_limits("60:replay;log_item:key"),
             [limit(60.0, false, true, Scope::Key)]
         );
     }
@@ -376,7 +460,11 @@ mod tests {
         );
         assert_eq!(
             parse_rate_limits("3:"),
-            [limit(3.0, true, true, Scope::Key)]
+            [Limit {
+                retry_after: secs(3.0),
+                categories: Categories::ALL,
+                scope: Scope::Key
+            }]
         );
         assert_eq!(parse_rate_limits("3"), []);
     }

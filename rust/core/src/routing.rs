@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::config::RoutingConfig;
-use crate::signal::field;
+use crate::outcome::DropReason;
 use crate::slug::Slug;
-use crate::telemetry::DropReason;
-use crate::wire::{fields, Value, WireError};
+use crate::wire::{field, fields, Value, WireError};
 
 /// The resource blocks of one project, as ranges of the original request.
 #[derive(Debug, Clone, PartialEq, Eq)]

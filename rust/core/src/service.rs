@@ -8,21 +8,23 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
+use crate::clock::Instant;
 use crate::config::{Config, ConfigError};
 use crate::deadline::Deadline;
-use crate::exporter::{ExportOutcome, Exporter};
+use crate::exporter::Exporter;
 use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
+use crate::tally::ExportOutcome;
 use crate::wire::WireError;
 
 /// The bound of an export called without a timeout, and of any longer one the host asks for.
 const NO_TIMEOUT: Duration = Duration::from_secs(86_400);
 
-/// `after` from now; a duration from the host (up to `u64::MAX` ms) is capped at [`NO_TIMEOUT`]
-/// so that the instant cannot overflow.
-fn later_by(after: Duration) -> tokio::time::Instant {
-    tokio::time::Instant::now() + after.min(NO_TIMEOUT)
+/// `after` from `now`; a duration from the host (up to `u64::MAX` ms) is capped at
+/// [`NO_TIMEOUT`] so that the instant cannot overflow.
+fn later_by(now: Instant, after: Duration) -> Instant {
+    now + after.min(NO_TIMEOUT)
 }
 
 /// Shutdown waits this long for exports in flight and background work.
@@ -57,7 +59,7 @@ pub struct Service {
     exporter: Arc<Exporter>,
     state: Mutex<State>,
     /// When every export must end because the host is stopping (see [`Service::begin_shutdown`]).
-    stop_at: watch::Sender<Option<tokio::time::Instant>>,
+    stop_at: watch::Sender<Option<Instant>>,
     in_flight: Arc<(Mutex<usize>, Condvar)>,
 }
 
@@ -138,7 +140,17 @@ impl Service {
         let exporter = self.exporter.clone();
         let stop_at = self.stop_at.subscribe();
         handle.block_on(async move {
-            let deadline = Deadline::new(later_by(timeout.unwrap_or(NO_TIMEOUT)), stop_at);
+            // Test-only hook (feature `fault-injection`, absent from release builds): a panic
+            // with the export counted in flight, outside the per-project work, so that only the
+            // C boundary catches it. The bytes are no OTLP message (field 12, wire type 6): a
+            // release build answers them as an invalid request.
+            #[cfg(feature = "fault-injection")]
+            if request == b"fault-injection-panic" {
+                panic!("injected panic (fault-injection) in Service::export");
+            }
+            let clock = exporter.clock();
+            let own = later_by(clock.now(), timeout.unwrap_or(NO_TIMEOUT));
+            let deadline = Deadline::new(own, stop_at, clock);
             tokio::select! {
                 biased;
                 _ = stopped.wait_for(|stop| *stop) => Err(ServiceError::ShutDown),
@@ -167,12 +179,17 @@ impl Service {
         self.exporter.telemetry().to_string()
     }
 
+    /// What keeps Sentry from being used now; `None` when all is well (see [`Exporter::health_problem`]).
+    pub fn health_problem(&self) -> Option<String> {
+        self.exporter.health_problem()
+    }
+
     /// The host is stopping: exports in flight and later ones end by `grace` from now, and
     /// hand back what they could not send by then. Sentry may not answer at all, and the host
     /// drains its queue through these exports before it calls [`Service::shutdown`]: without
     /// this bound each queued batch would wait its whole timeout. Never extends an earlier call.
     pub fn begin_shutdown(&self, grace: Duration) {
-        let at = later_by(grace);
+        let at = later_by(self.exporter.clock().now(), grace);
         self.stop_at.send_if_modified(|stop_at| match stop_at {
             Some(earlier) if *earlier <= at => false,
             _ => {
@@ -205,7 +222,7 @@ mod tests {
 
     #[test]
     fn any_duration_from_the_host_makes_an_instant() {
-        let now = tokio::time::Instant::now();
+        let now = Instant::now();
         let table = [
             (Duration::from_secs(5), Duration::from_secs(5)),
             (NO_TIMEOUT, NO_TIMEOUT),
@@ -213,11 +230,7 @@ mod tests {
             (Duration::MAX, NO_TIMEOUT),
         ];
         for (after, want) in table {
-            let at = later_by(after);
-            assert!(
-                at >= now + want && at <= tokio::time::Instant::now() + want,
-                "{after:?}"
-            );
+            assert_eq!(later_by(now, after), now + want, "{after:?}");
         }
     }
 }

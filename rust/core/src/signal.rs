@@ -24,29 +24,3 @@ impl Signal {
         }
     }
 }
-
-/// Field numbers shared by both signals' OTLP messages.
-pub(crate) mod field {
-    /// `Export*ServiceRequest.resource_{spans,logs}`
-    pub const RESOURCE_BLOCK: u32 = 1;
-    /// `Resource{Spans,Logs}.resource`
-    pub const RESOURCE: u32 = 1;
-    /// `Resource{Spans,Logs}.scope_{spans,logs}`
-    pub const SCOPE_BLOCK: u32 = 2;
-    /// `Scope{Spans,Logs}.{spans,log_records}`
-    pub const ITEM: u32 = 2;
-    /// `Resource.attributes`
-    pub const ATTRIBUTE: u32 = 1;
-    /// `KeyValue.key`
-    pub const KEY: u32 = 1;
-    /// `KeyValue.value`
-    pub const VALUE: u32 = 2;
-    /// `AnyValue.string_value`
-    pub const STRING_VALUE: u32 = 1;
-    /// `Export*ServiceResponse.partial_success`
-    pub const PARTIAL_SUCCESS: u32 = 1;
-    /// `Export*PartialSuccess.rejected_{spans,log_records}`
-    pub const REJECTED: u32 = 1;
-    /// `Export*PartialSuccess.error_message`
-    pub const ERROR_MESSAGE: u32 = 2;
-}

@@ -3,8 +3,7 @@
 //! around the halves. Items themselves are copied as bytes, never decoded.
 
 use crate::routing::count_items;
-use crate::signal::field;
-use crate::wire::{fields, Field, WireError};
+use crate::wire::{field, fields, wrap, Field, WireError};
 
 /// A request and the number of items it holds.
 pub type Counted = (Vec<u8>, u64);
@@ -94,23 +93,6 @@ fn concat(message: &[u8], parts: &[Field<'_>]) -> Vec<u8> {
         .iter()
         .flat_map(|f| message[f.span.clone()].iter().copied())
         .collect()
-}
-
-/// Encodes `payload` as length-delimited field `number`.
-fn wrap(number: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    put_varint(&mut out, u64::from(number) << 3 | 2);
-    put_varint(&mut out, payload.len() as u64);
-    out.extend_from_slice(payload);
-    out
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 #[cfg(test)]

@@ -9,50 +9,8 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use crate::health::Health;
+use crate::outcome::{DropReason, RetryReason};
 use crate::signal::Signal;
-
-/// Why items were dropped (never to be retried).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DropReason {
-    /// The routing attribute is absent, empty or not a string.
-    MissingAttribute,
-    /// The attribute's value makes no usable slug (say, all digits).
-    InvalidSlug,
-    /// The project does not exist and is not (or may no longer be) created.
-    ProjectNotFound,
-    /// Sentry refused the data (400, 415, 403 other than a moved project).
-    Rejected,
-    /// Sentry refused the data because a feature is off (403 `FeatureDisabled`).
-    FeatureDisabled,
-    /// A single item larger than Sentry accepts (413).
-    TooLarge,
-    /// Accepted requests whose OTLP `partial_success` rejected some items.
-    PartialSuccess,
-}
-
-impl DropReason {
-    const ALL: [DropReason; 7] = [
-        DropReason::MissingAttribute,
-        DropReason::InvalidSlug,
-        DropReason::ProjectNotFound,
-        DropReason::Rejected,
-        DropReason::FeatureDisabled,
-        DropReason::TooLarge,
-        DropReason::PartialSuccess,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::MissingAttribute => "missing_attribute",
-            DropReason::InvalidSlug => "invalid_slug",
-            DropReason::ProjectNotFound => "project_not_found",
-            DropReason::Rejected => "rejected",
-            DropReason::FeatureDisabled => "feature_disabled",
-            DropReason::TooLarge => "too_large",
-            DropReason::PartialSuccess => "partial_success",
-        }
-    }
-}
 
 /// The class of an ingest answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +77,7 @@ impl PerSignal {
 #[derive(Debug, Default)]
 pub struct Telemetry {
     items_sent: PerSignal,
-    items_failed: PerSignal,
+    items_failed: Mutex<BTreeMap<(usize, &'static str), u64>>,
     items_rate_limited: PerSignal,
     items_maybe_delivered: PerSignal,
     items_dropped: Mutex<BTreeMap<(usize, DropReason), u64>>,
@@ -135,9 +93,12 @@ impl Telemetry {
         self.items_sent.add(signal, items);
     }
 
-    /// Items handed back to the collector to retry.
-    pub fn failed(&self, signal: Signal, items: u64) {
-        self.items_failed.add(signal, items);
+    /// Items handed back to the collector to retry, by [`RetryReason::label`].
+    pub fn failed(&self, signal: Signal, reason: &RetryReason, items: u64) {
+        let mut failed = self.items_failed.lock().unwrap_or_else(|e| e.into_inner());
+        *failed
+            .entry((signal_index(signal), reason.label()))
+            .or_default() += items;
     }
 
     /// Items held back because a rate limit held (they are retried too).
@@ -206,6 +167,15 @@ impl Telemetry {
                 json!({"attributes": {"signal": s.name(), "reason": r.as_str()}, "value": value})
             })
             .collect();
+        let failed = self.items_failed.lock().unwrap_or_else(|e| e.into_inner());
+        let failed: Vec<Value> = SIGNALS
+            .iter()
+            .flat_map(|s| RetryReason::LABELS.iter().map(move |r| (*s, *r)))
+            .map(|(s, r)| {
+                let value = failed.get(&(signal_index(s), r)).copied().unwrap_or(0);
+                json!({"attributes": {"signal": s.name(), "reason": r}, "value": value})
+            })
+            .collect();
         let requests: Vec<Value> = StatusClass::ALL
             .iter()
             .zip(&self.ingest_requests)
@@ -224,7 +194,7 @@ impl Telemetry {
         let heap = crate::heap::stats();
         json!({"health": {"ok": problem.is_none(), "problem": problem}, "metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
-            metric("items_failed", "Spans and log records handed back to the collector to retry", "{items}", "counter", per_signal(&self.items_failed)),
+            metric("items_failed", "Spans and log records handed back to the collector to retry, by reason", "{items}", "counter", failed),
             metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
             metric("items_maybe_delivered", "Spans and log records sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
             metric("items_dropped", "Spans and log records dropped for good, by reason", "{items}", "counter", dropped),
@@ -265,7 +235,7 @@ mod tests {
         let t = Telemetry::default();
         t.sent(Signal::Traces, 5);
         t.sent(Signal::Logs, 2);
-        t.failed(Signal::Logs, 3);
+        t.failed(Signal::Logs, &RetryReason::ExportTimeout, 3);
         t.rate_limited(Signal::Traces, 4);
         t.maybe_delivered(Signal::Logs, 6);
         t.dropped(Signal::Traces, DropReason::MissingAttribute, 7);
@@ -280,7 +250,14 @@ mod tests {
         let s = t.snapshot(9);
         assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
         assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
-        assert_eq!(point(&s, "items_failed", json!({"signal": "logs"})), 3);
+        assert_eq!(
+            point(
+                &s,
+                "items_failed",
+                json!({"signal": "logs", "reason": "export_timeout"})
+            ),
+            3
+        );
         assert_eq!(
             point(&s, "items_rate_limited", json!({"signal": "traces"})),
             4

@@ -1,5 +1,6 @@
-//! Minimal protobuf wire-format reader: walks the fields of a message without
-//! decoding them, so routing can look at resources and skip spans and log records.
+//! Minimal protobuf wire format: a reader that walks the fields of a message without decoding
+//! them (so routing can look at resources and skip spans and log records), the OTLP field
+//! numbers the core reads, and the one writer that wraps a payload in a field.
 
 use std::ops::Range;
 
@@ -143,6 +144,49 @@ impl<'a> Iterator for Fields<'a> {
         self.failed = field.is_err();
         Some(field)
     }
+}
+
+/// Field numbers shared by both signals' OTLP messages.
+pub mod field {
+    /// `Export*ServiceRequest.resource_{spans,logs}`
+    pub const RESOURCE_BLOCK: u32 = 1;
+    /// `Resource{Spans,Logs}.resource`
+    pub const RESOURCE: u32 = 1;
+    /// `Resource{Spans,Logs}.scope_{spans,logs}`
+    pub const SCOPE_BLOCK: u32 = 2;
+    /// `Scope{Spans,Logs}.{spans,log_records}`
+    pub const ITEM: u32 = 2;
+    /// `Resource.attributes`
+    pub const ATTRIBUTE: u32 = 1;
+    /// `KeyValue.key`
+    pub const KEY: u32 = 1;
+    /// `KeyValue.value`
+    pub const VALUE: u32 = 2;
+    /// `AnyValue.string_value`
+    pub const STRING_VALUE: u32 = 1;
+    /// `Export*ServiceResponse.partial_success`
+    pub const PARTIAL_SUCCESS: u32 = 1;
+    /// `Export*PartialSuccess.rejected_{spans,log_records}`
+    pub const REJECTED: u32 = 1;
+    /// `Export*PartialSuccess.error_message`
+    pub const ERROR_MESSAGE: u32 = 2;
+}
+
+/// Encodes `payload` as length-delimited field `number`.
+pub fn wrap(number: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    put_varint(&mut out, u64::from(number) << 3 | 2);
+    put_varint(&mut out, payload.len() as u64);
+    out.extend_from_slice(payload);
+    out
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! C ABI of the sentry exporter core, linked into the Go component as a static
-//! library. All `unsafe` code of the project lives here. Every entry point runs
-//! inside [`guard`], so no panic crosses the boundary; pointers are checked for
-//! NULL; outputs come last and are written only on success; whatever Rust
-//! hands out is freed by a Rust function.
+//! library. All `unsafe` code of the project lives here. Every entry point's body is
+//! one [`ffi_boundary!`], which checks its pointers for NULL and catches any panic,
+//! so none crosses the boundary; outputs come last and are written only on success;
+//! whatever Rust hands out is freed by a Rust function.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -128,20 +128,99 @@ pub type SentryLogCallback = Option<
     ),
 >;
 
-/// Runs an entry point's body, turning a panic into `SentryResult::Panic`.
-fn guard(body: impl FnOnce() -> SentryResult) -> SentryResult {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SentryResult::Panic)
+/// What an entry point returns when an argument is NULL or its body panicked: the result
+/// codes for functions that return a [`SentryResult`]; nothing for the `_free` functions
+/// (which ignore NULL). rustls-ffi's `NullParameterOrDefault` and `PanicOrDefault`.
+trait BoundaryResult {
+    fn null_argument() -> Self;
+    fn panicked() -> Self;
+}
+
+impl BoundaryResult for SentryResult {
+    fn null_argument() -> Self {
+        SentryResult::NullArgument
+    }
+
+    fn panicked() -> Self {
+        SentryResult::Panic
+    }
+}
+
+impl BoundaryResult for () {
+    fn null_argument() -> Self {}
+
+    fn panicked() -> Self {}
+}
+
+/// The boundary of every `extern "C"` entry point (rustls-ffi's `ffi_panic_boundary!` with
+/// its NULL checks): no panic crosses it and no NULL pointer reaches the body.
+///
+/// ```text
+/// ffi_boundary! { sentry_exporter_export:   // the entry point, named in logged panics
+///     exporter exporter;                     // optional: `*const SentryExporter`, rebound
+///                                            // as `&SentryExporter`
+///     bytes request, request_len;            // any number: `(ptr, len)` rebound as `&[u8]`
+///                                            // (NULL allowed when `len` is 0)
+///     non_null outcome_out;                  // any number: pointers that must not be NULL
+///     => { body }
+/// }
+/// ```
+///
+/// A NULL argument returns [`BoundaryResult::null_argument`] without running the body. The
+/// checks and the body run under [`guard`]; with an exporter, the body runs under
+/// [`guard_logged`], so that a panic's message reaches the exporter's logger. The body may
+/// `return` early with its own result. Expanded inside an `unsafe extern "C" fn`, whose
+/// safety contract covers the pointer reads of the checks.
+macro_rules! ffi_boundary {
+    (
+        $entry:ident:
+        $(exporter $exporter:ident;)?
+        $(bytes $bytes:ident, $len:ident;)*
+        $(non_null $ptr:ident;)*
+        => $body:block
+    ) => {
+        guard(|| {
+            $(
+                let Some($exporter) = $exporter.as_ref() else {
+                    return BoundaryResult::null_argument();
+                };
+            )?
+            $(
+                let Some($bytes) = borrow($bytes, $len) else {
+                    return BoundaryResult::null_argument();
+                };
+            )*
+            $(
+                if $ptr.is_null() {
+                    return BoundaryResult::null_argument();
+                }
+            )*
+            ffi_boundary!(@body $entry $(, $exporter)? => $body)
+        })
+    };
+    (@body $entry:ident => $body:block) => {
+        $body
+    };
+    (@body $entry:ident, $exporter:ident => $body:block) => {
+        guard_logged($exporter, stringify!($entry), || $body)
+    };
+}
+
+/// Runs an entry point's body, turning a panic into [`BoundaryResult::panicked`]
+/// (`SentryResult::Panic`). Used by [`ffi_boundary!`].
+fn guard<R: BoundaryResult>(body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| R::panicked())
 }
 
 /// As [`guard`], for the body of an entry point that has an exporter: a caught panic is also
 /// logged at error level through the exporter's logger, with its message, so that the host
 /// sees more than the bare `SentryResult::Panic`. The exporter stays usable: the core's locks
 /// tolerate poisoning and its in-flight count is kept by a drop guard.
-fn guard_logged(
+fn guard_logged<R: BoundaryResult>(
     exporter: &SentryExporter,
     entry: &str,
-    body: impl FnOnce() -> SentryResult,
-) -> SentryResult {
+    body: impl FnOnce() -> R,
+) -> R {
     let payload = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => return result,
         Err(payload) => payload,
@@ -155,7 +234,7 @@ fn guard_logged(
         )
     }));
     // The payload is dropped here, under the caller's guard.
-    SentryResult::Panic
+    R::panicked()
 }
 
 /// Borrows `len` bytes at `ptr`; `len == 0` needs no pointer.
@@ -250,21 +329,21 @@ pub unsafe extern "C" fn sentry_config_validate(
     error_buf_len: usize,
     error_len: *mut usize,
 ) -> SentryResult {
-    guard(|| {
-        let Some(json) = borrow(config_json, config_json_len) else {
-            return SentryResult::NullArgument;
-        };
-        match sentry_exporter_core::Config::from_json(json) {
-            Ok(_) => {
-                write_message("", error_buf, error_buf_len, error_len);
-                SentryResult::Ok
-            }
-            Err(e) => {
-                write_message(&e.to_string(), error_buf, error_buf_len, error_len);
-                SentryResult::InvalidConfig
+    ffi_boundary! { sentry_config_validate:
+        bytes config_json, config_json_len;
+        => {
+            match sentry_exporter_core::Config::from_json(config_json) {
+                Ok(_) => {
+                    write_message("", error_buf, error_buf_len, error_len);
+                    SentryResult::Ok
+                }
+                Err(e) => {
+                    write_message(&e.to_string(), error_buf, error_buf_len, error_len);
+                    SentryResult::InvalidConfig
+                }
             }
         }
-    })
+    }
 }
 
 /// Creates an exporter from a JSON config (see `sentry_config_validate` for
@@ -285,25 +364,23 @@ pub unsafe extern "C" fn sentry_exporter_new(
     error_len: *mut usize,
     exporter_out: *mut *mut SentryExporter,
 ) -> SentryResult {
-    guard(|| {
-        let Some(json) = borrow(config_json, config_json_len) else {
-            return SentryResult::NullArgument;
-        };
-        if exporter_out.is_null() {
-            return SentryResult::NullArgument;
-        }
-        match Service::new(json, logger(log_callback, log_context)) {
-            Ok(service) => {
-                write_message("", error_buf, error_buf_len, error_len);
-                *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
-                SentryResult::Ok
-            }
-            Err(e) => {
-                write_message(&e.to_string(), error_buf, error_buf_len, error_len);
-                result_of(&e)
+    ffi_boundary! { sentry_exporter_new:
+        bytes config_json, config_json_len;
+        non_null exporter_out;
+        => {
+            match Service::new(config_json, logger(log_callback, log_context)) {
+                Ok(service) => {
+                    write_message("", error_buf, error_buf_len, error_len);
+                    *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
+                    SentryResult::Ok
+                }
+                Err(e) => {
+                    write_message(&e.to_string(), error_buf, error_buf_len, error_len);
+                    result_of(&e)
+                }
             }
         }
-    })
+    }
 }
 
 /// Starts the exporter's runtime. Starting twice is fine.
@@ -312,15 +389,15 @@ pub unsafe extern "C" fn sentry_exporter_new(
 /// `exporter` must come from `sentry_exporter_new` and not be freed.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryExporter) -> SentryResult {
-    guard(|| match exporter.as_ref() {
-        None => SentryResult::NullArgument,
-        Some(exporter) => guard_logged(exporter, "sentry_exporter_start", || {
+    ffi_boundary! { sentry_exporter_start:
+        exporter exporter;
+        => {
             exporter
                 .service
                 .start()
                 .map_or_else(|e| result_of(&e), |_| SentryResult::Ok)
-        }),
-    })
+        }
+    }
 }
 
 /// Exports one OTLP protobuf request (`ExportTraceServiceRequest` or
@@ -341,21 +418,17 @@ pub unsafe extern "C" fn sentry_exporter_export(
     timeout_ms: u64,
     outcome_out: *mut *mut SentryExportOutcome,
 ) -> SentryResult {
-    guard(|| {
-        let (Some(exporter), Some(request)) = (exporter.as_ref(), borrow(request, request_len))
-        else {
-            return SentryResult::NullArgument;
-        };
-        if outcome_out.is_null() {
-            return SentryResult::NullArgument;
-        }
-        let signal = match signal {
-            s if s == SentrySignal::Traces as u32 => Signal::Traces,
-            s if s == SentrySignal::Logs as u32 => Signal::Logs,
-            _ => return SentryResult::InvalidSignal,
-        };
-        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        guard_logged(exporter, "sentry_exporter_export", || {
+    ffi_boundary! { sentry_exporter_export:
+        exporter exporter;
+        bytes request, request_len;
+        non_null outcome_out;
+        => {
+            let signal = match signal {
+                s if s == SentrySignal::Traces as u32 => Signal::Traces,
+                s if s == SentrySignal::Logs as u32 => Signal::Logs,
+                _ => return SentryResult::InvalidSignal,
+            };
+            let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
             match exporter.service.export(signal, request, timeout) {
                 Ok(outcome) => {
                     *outcome_out = Box::into_raw(Box::new(outcome_to_c(outcome)));
@@ -363,8 +436,8 @@ pub unsafe extern "C" fn sentry_exporter_export(
                 }
                 Err(e) => result_of(&e),
             }
-        })
-    })
+        }
+    }
 }
 
 fn outcome_to_c(outcome: ExportOutcome) -> SentryExportOutcome {
@@ -392,15 +465,15 @@ pub unsafe extern "C" fn sentry_exporter_begin_shutdown(
     exporter: *const SentryExporter,
     grace_ms: u64,
 ) -> SentryResult {
-    guard(|| match exporter.as_ref() {
-        None => SentryResult::NullArgument,
-        Some(exporter) => guard_logged(exporter, "sentry_exporter_begin_shutdown", || {
+    ffi_boundary! { sentry_exporter_begin_shutdown:
+        exporter exporter;
+        => {
             exporter
                 .service
                 .begin_shutdown(Duration::from_millis(grace_ms));
             SentryResult::Ok
-        }),
-    })
+        }
+    }
 }
 
 /// Stops the exporter within a bound (5 s). Twice, or without start, is fine;
@@ -410,13 +483,13 @@ pub unsafe extern "C" fn sentry_exporter_begin_shutdown(
 /// `exporter` must come from `sentry_exporter_new` and not be freed.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryExporter) -> SentryResult {
-    guard(|| match exporter.as_ref() {
-        None => SentryResult::NullArgument,
-        Some(exporter) => guard_logged(exporter, "sentry_exporter_shutdown", || {
+    ffi_boundary! { sentry_exporter_shutdown:
+        exporter exporter;
+        => {
             exporter.service.shutdown();
             SentryResult::Ok
-        }),
-    })
+        }
+    }
 }
 
 /// Frees an exporter (shutting it down first if needed). NULL is ignored.
@@ -426,13 +499,13 @@ pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryExporte
 /// in use by another call.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_free(exporter: *mut SentryExporter) {
-    guard(|| {
-        if !exporter.is_null() {
+    ffi_boundary! { sentry_exporter_free:
+        non_null exporter;
+        => {
             let exporter = Box::from_raw(exporter);
             exporter.service.shutdown();
         }
-        SentryResult::Ok
-    });
+    }
 }
 
 /// Writes the exporter's counters as UTF-8 JSON into `*json_out` (to be freed
@@ -447,30 +520,57 @@ pub unsafe extern "C" fn sentry_exporter_telemetry(
     exporter: *const SentryExporter,
     json_out: *mut SentryBytes,
 ) -> SentryResult {
-    guard(|| {
-        let Some(exporter) = exporter.as_ref() else {
-            return SentryResult::NullArgument;
-        };
-        if json_out.is_null() {
-            return SentryResult::NullArgument;
-        }
-        guard_logged(exporter, "sentry_exporter_telemetry", || {
+    ffi_boundary! { sentry_exporter_telemetry:
+        exporter exporter;
+        non_null json_out;
+        => {
             *json_out = bytes_out(exporter.service.telemetry_json().into_bytes());
             SentryResult::Ok
-        })
-    })
+        }
+    }
 }
 
-/// Frees bytes returned by `sentry_exporter_telemetry`. Empty bytes are ignored.
+/// Writes what keeps Sentry from being used right now (the management API refusing the
+/// token, ingest unreachable, ...) as UTF-8 text into `*problem_out`, to be freed with
+/// `sentry_bytes_free`. When all is well, `*problem_out` is empty (`ptr` NULL, `len` 0).
+/// Cheap enough to poll: the host reports it as the component's status.
 ///
 /// # Safety
-/// `bytes` must come from `sentry_exporter_telemetry` and be freed once.
+/// `exporter` as for `sentry_exporter_start`; `problem_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_exporter_health(
+    exporter: *const SentryExporter,
+    problem_out: *mut SentryBytes,
+) -> SentryResult {
+    ffi_boundary! { sentry_exporter_health:
+        exporter exporter;
+        non_null problem_out;
+        => {
+            *problem_out = match exporter.service.health_problem() {
+                Some(problem) => bytes_out(problem.into_bytes()),
+                None => SentryBytes {
+                    ptr: std::ptr::null(),
+                    len: 0,
+                },
+            };
+            SentryResult::Ok
+        }
+    }
+}
+
+/// Frees bytes returned by `sentry_exporter_telemetry` or `sentry_exporter_health`. Empty
+/// bytes are ignored.
+///
+/// # Safety
+/// `bytes` must come from `sentry_exporter_telemetry` or `sentry_exporter_health` and be
+/// freed once.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_bytes_free(bytes: SentryBytes) {
-    guard(|| {
-        bytes_free(&bytes);
-        SentryResult::Ok
-    });
+    ffi_boundary! { sentry_bytes_free:
+        => {
+            bytes_free(&bytes);
+        }
+    }
 }
 
 /// Frees an outcome and the bytes it holds. NULL is ignored.
@@ -479,14 +579,14 @@ pub unsafe extern "C" fn sentry_bytes_free(bytes: SentryBytes) {
 /// `outcome` must come from `sentry_exporter_export` and be freed once.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_export_outcome_free(outcome: *mut SentryExportOutcome) {
-    guard(|| {
-        if !outcome.is_null() {
+    ffi_boundary! { sentry_export_outcome_free:
+        non_null outcome;
+        => {
             let outcome = Box::from_raw(outcome);
             bytes_free(&outcome.retry_request);
             bytes_free(&outcome.message);
         }
-        SentryResult::Ok
-    });
+    }
 }
 
 #[cfg(test)]

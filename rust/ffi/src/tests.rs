@@ -303,10 +303,251 @@ fn telemetry_is_json_listing_every_metric() {
     }
 }
 
+/// The health problem as text; `None` when the exporter reports none.
+fn health(exporter: *const SentryExporter) -> Option<String> {
+    let mut problem = SentryBytes {
+        ptr: ptr::null(),
+        len: 99,
+    };
+    unsafe {
+        assert_eq!(
+            sentry_exporter_health(exporter, &mut problem),
+            SentryResult::Ok
+        );
+        if problem.len == 0 {
+            assert!(problem.ptr.is_null(), "no problem is NULL bytes");
+            return None;
+        }
+        let text = std::str::from_utf8(std::slice::from_raw_parts(problem.ptr, problem.len))
+            .expect("UTF-8")
+            .to_owned();
+        sentry_bytes_free(problem);
+        Some(text)
+    }
+}
+
+#[test]
+fn health_names_the_problem_once_sentry_cannot_be_used() {
+    // CONFIG's management API does not listen: the start's preload fails.
+    let exporter = new_exporter(CONFIG).unwrap();
+    assert_eq!(health(exporter), None, "nothing is known before start");
+    unsafe { assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let problem = loop {
+        if let Some(problem) = health(exporter) {
+            break problem;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no health problem reported"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(problem.starts_with("Sentry management API"), "{problem}");
+    assert!(!problem.contains("secret-token"), "{problem}");
+    unsafe {
+        let mut unused = SentryBytes {
+            ptr: ptr::null(),
+            len: 7,
+        };
+        assert_eq!(
+            sentry_exporter_health(ptr::null(), &mut unused),
+            SentryResult::NullArgument
+        );
+        assert_eq!(unused.len, 7, "nothing is written on failure");
+        assert_eq!(
+            sentry_exporter_health(exporter, ptr::null_mut()),
+            SentryResult::NullArgument
+        );
+        // Still answers once shut down, until freed.
+        assert_eq!(sentry_exporter_shutdown(exporter), SentryResult::Ok);
+        assert!(health(exporter).is_some());
+        sentry_exporter_free(exporter);
+    }
+}
+
+/// The request that makes a core built with `fault-injection` panic in `Service::export`, outside
+/// the per-project work, where only the C boundary catches the panic. It is no OTLP protobuf
+/// message (field 12 with the invalid wire type 6).
+const FAULT_INJECTION_PANIC_REQUEST: &[u8] = b"fault-injection-panic";
+
+/// A panic inside the core reaches `sentry_exporter_export` itself: it answers `PANIC`, writes
+/// no outcome, logs the panic's message, and the exporter keeps working (its locks tolerate
+/// poisoning, the export in flight is no longer counted, so shutdown keeps its bound).
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_panic_in_the_core_is_caught_at_the_c_boundary_and_the_exporter_stays_usable() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+    unsafe extern "C" fn record(_: usize, level: SentryLogLevel, message: *const u8, len: usize) {
+        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+        SEEN.lock().unwrap().push((level as u32, text));
+    }
+    let mut exporter = ptr::null_mut();
+    let result = unsafe {
+        sentry_exporter_new(
+            CONFIG.as_ptr(),
+            CONFIG.len(),
+            Some(record),
+            0,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            &mut exporter,
+        )
+    };
+    assert_eq!(result, SentryResult::Ok);
+    unsafe { assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok) };
+
+    for signal in [SentrySignal::Traces, SentrySignal::Logs] {
+        let mut outcome = ptr::null_mut();
+        let result = unsafe {
+            sentry_exporter_export(
+                exporter,
+                signal as u32,
+                FAULT_INJECTION_PANIC_REQUEST.as_ptr(),
+                FAULT_INJECTION_PANIC_REQUEST.len(),
+                2_000,
+                &mut outcome,
+            )
+        };
+        assert_eq!(result, SentryResult::Panic, "{signal:?}");
+        assert!(outcome.is_null(), "no outcome is written on a panic");
+        // Usable at once: an export, the counters, the health.
+        let outcome = export(exporter, signal as u32, &[]).expect("an export after the panic");
+        unsafe { sentry_export_outcome_free(outcome) };
+    }
+    let panics: Vec<String> = SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(level, text)| {
+            *level == SentryLogLevel::Error as u32 && text.contains("injected panic")
+        })
+        .map(|(_, text)| text.clone())
+        .collect();
+    assert_eq!(
+        panics.len(),
+        2,
+        "one error line per caught panic: {panics:?}"
+    );
+    assert!(
+        panics[0].starts_with("sentry_exporter_export: the core panicked (caught at the C boundary): injected panic (fault-injection)"),
+        "{}",
+        panics[0]
+    );
+    let mut json = SentryBytes {
+        ptr: ptr::null(),
+        len: 0,
+    };
+    unsafe {
+        assert_eq!(
+            sentry_exporter_telemetry(exporter, &mut json),
+            SentryResult::Ok
+        );
+        sentry_bytes_free(json);
+    }
+    let _ = health(exporter);
+
+    // Shutdown does not wait for the panicked exports as if they were still in flight.
+    let started = std::time::Instant::now();
+    unsafe { assert_eq!(sentry_exporter_shutdown(exporter), SentryResult::Ok) };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    // Later calls are refused cleanly.
+    assert_eq!(
+        export(exporter, 0, FAULT_INJECTION_PANIC_REQUEST).unwrap_err(),
+        SentryResult::ShutDown
+    );
+    unsafe { sentry_exporter_free(exporter) };
+}
+
+/// Without `fault-injection` (the release library) the same bytes are an ordinary bad request.
+#[cfg(not(feature = "fault-injection"))]
+#[test]
+fn the_fault_injection_request_is_an_invalid_request_without_the_feature() {
+    let exporter = new_exporter(CONFIG).unwrap();
+    unsafe {
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        assert_eq!(
+            export(exporter, 0, FAULT_INJECTION_PANIC_REQUEST).unwrap_err(),
+            SentryResult::InvalidRequest
+        );
+        sentry_exporter_free(exporter);
+    }
+}
+
 #[test]
 fn a_panic_becomes_an_error_code() {
-    assert_eq!(guard(|| panic!("injected")), SentryResult::Panic);
+    assert_eq!(
+        guard::<SentryResult>(|| panic!("injected")),
+        SentryResult::Panic
+    );
     assert_eq!(guard(|| SentryResult::Ok), SentryResult::Ok);
+    // The `_free` functions return nothing, panic or not.
+    guard::<()>(|| panic!("injected"));
+}
+
+/// What `ffi_boundary!` does with each kind of argument, on a stand-in entry point.
+#[test]
+fn the_boundary_checks_each_argument_before_the_body() {
+    unsafe fn entry(
+        exporter: *const SentryExporter,
+        request: *const u8,
+        request_len: usize,
+        out: *mut u64,
+    ) -> SentryResult {
+        ffi_boundary! { entry:
+            exporter exporter;
+            bytes request, request_len;
+            non_null out;
+            => {
+                let _: &SentryExporter = exporter;
+                if request == b"panic" {
+                    panic!("asked to");
+                }
+                *out = request.len() as u64;
+                SentryResult::Ok
+            }
+        }
+    }
+    /// The name, whether the exporter is given, the bytes, whether the output is given, the
+    /// result and the output wanted.
+    struct Case(
+        &'static str,
+        bool,
+        (*const u8, usize),
+        bool,
+        SentryResult,
+        u64,
+    );
+    let abc = b"abc".as_ptr();
+    #[rustfmt::skip]
+    let table = [
+        Case("all given", true, (abc, 3), true, SentryResult::Ok, 3),
+        Case("no bytes need no pointer", true, (ptr::null(), 0), true, SentryResult::Ok, 0),
+        Case("NULL exporter", false, (abc, 3), true, SentryResult::NullArgument, 99),
+        Case("NULL bytes", true, (ptr::null(), 3), true, SentryResult::NullArgument, 99),
+        Case("NULL output", true, (abc, 3), false, SentryResult::NullArgument, 99),
+        Case("a panic in the body", true, (b"panic".as_ptr(), 5), true, SentryResult::Panic, 99),
+    ];
+    let exporter = new_exporter(CONFIG).unwrap();
+    for Case(name, with_exporter, (request, request_len), with_out, want, want_out) in table {
+        let mut out = 99u64;
+        let got = unsafe {
+            entry(
+                if with_exporter { exporter } else { ptr::null() },
+                request,
+                request_len,
+                if with_out { &mut out } else { ptr::null_mut() },
+            )
+        };
+        assert_eq!((got, out), (want, want_out), "{name}");
+    }
+    unsafe { sentry_exporter_free(exporter) };
 }
 
 #[test]
@@ -337,11 +578,11 @@ fn a_panic_caught_with_an_exporter_is_logged_with_its_message() {
         SentryResult::ShutDown
     );
     assert_eq!(
-        guard_logged(exporter, "sentry_x", || panic!("injected {}", 42)),
+        guard_logged::<SentryResult>(exporter, "sentry_x", || panic!("injected {}", 42)),
         SentryResult::Panic
     );
     assert_eq!(
-        guard_logged(exporter, "sentry_y", || std::panic::panic_any(7u8)),
+        guard_logged::<SentryResult>(exporter, "sentry_y", || std::panic::panic_any(7u8)),
         SentryResult::Panic
     );
     unsafe { sentry_exporter_free(out) };

@@ -2,21 +2,22 @@
 //!
 //! Input: one byte choosing the status (429, 200 or 503), then UTF-8: the
 //! `X-Sentry-Rate-Limits` value, a newline, the `Retry-After` value.
-//! Properties: no panic; every parsed limit limits traces or logs and lasts at
+//! Properties: no panic; every parsed limit limits some of our data and lasts at
 //! most `MAX_LIMIT`; a `Retry-After` delay is at most `MAX_LIMIT`; after
-//! `RateLimits::update` each signal is held exactly as long as the longest
+//! `RateLimits::update` each category is held exactly as long as the longest
 //! limit covering it (the header when not blank, else for a 429 `Retry-After`
 //! or `DEFAULT_LIMIT`), never more than `MAX_LIMIT`.
 
 #![no_main]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
 use sentry_exporter_core::ratelimit::{
-    parse_rate_limits, parse_retry_after, LimitHeaders, RateLimits, DEFAULT_LIMIT, MAX_LIMIT,
+    parse_rate_limits, parse_retry_after, Category, LimitHeaders, RateLimits, DEFAULT_LIMIT,
+    MAX_LIMIT,
 };
-use sentry_exporter_core::signal::Signal;
+use sentry_exporter_core::clock::Instant;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OTHER: &str = "fedcba9876543210fedcba9876543210";
@@ -41,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(limits.len() <= header.matches(',').count() + 1);
         for limit in &limits {
             assert!(limit.retry_after <= MAX_LIMIT, "{limit:?}");
-            assert!(limit.traces || limit.logs, "{limit:?}");
+            assert!(!limit.categories.is_empty(), "{limit:?}");
         }
     }
     let wall_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -64,15 +65,16 @@ fuzz_target!(|data: &[u8]| {
     state.update(KEY, status, &headers, now, wall_now);
 
     let limits = parse_rate_limits(rate_limits);
-    for signal in [Signal::Traces, Signal::Logs] {
-        let covers = |traces: bool, logs: bool| match signal {
-            Signal::Traces => traces,
-            Signal::Logs => logs,
-        };
+    for category in [
+        Category::Spans,
+        Category::Logs,
+        Category::Errors,
+        Category::TraceMetrics,
+    ] {
         let expected = if !rate_limits.trim().is_empty() {
             limits
                 .iter()
-                .filter(|l| covers(l.traces, l.logs))
+                .filter(|l| l.categories.contains(category))
                 .map(|l| l.retry_after)
                 .max()
         } else if status == 429 {
@@ -81,9 +83,9 @@ fuzz_target!(|data: &[u8]| {
             None
         };
         let expected = expected.filter(|d| !d.is_zero());
-        let remaining = state.remaining(KEY, signal, now);
-        assert_eq!(remaining, expected, "{signal:?}");
-        if let Some(left) = state.remaining(OTHER, signal, now) {
+        let remaining = state.remaining(KEY, category, now);
+        assert_eq!(remaining, expected, "{category:?}");
+        if let Some(left) = state.remaining(OTHER, category, now) {
             assert!(left <= MAX_LIMIT);
             assert!(Some(left) <= remaining, "another key is held longer");
         }

@@ -45,7 +45,7 @@ use prost::Message;
 use sentry_exporter_core::config::RoutingConfig;
 use sentry_exporter_core::routing::{count_items, RoutedRequest, Router};
 use sentry_exporter_core::slug::{Slug, MAX_SLUG_LEN};
-use sentry_exporter_core::telemetry::DropReason;
+use sentry_exporter_core::outcome::DropReason;
 use sentry_exporter_core::wire::WireError;
 
 /// The two signals' request and resource-block messages, as prost sees them.

@@ -40,11 +40,23 @@
 //! `Content-Length` (a request without one never matches it). No request of theirs records
 //! data; the request log shows them with their status (`null` for a reset).
 //!
+//! Rate limits: `rate_limit: {"categories": [...], "retry_after": 60, "scope": "key"}` (see
+//! `quota`) answers as relay does when a quota is exhausted: on the envelope endpoint the items
+//! of those categories (`error`, `trace_metric`, `trace_metric_byte`, ...; none listed: all)
+//! are dropped, the others kept, and the answer is 429 with `Retry-After` and
+//! `X-Sentry-Rate-Limits` if anything was limited; on the OTLP endpoints a request of a limited
+//! category (`span`; `log_item`, `log_byte`) is answered 429. The request is checked (key,
+//! body) first, as relay does.
+//!
+//! Ingest rules match OTLP and envelope requests alike; `signal` (`traces`, `logs` or
+//! `envelope`) narrows them to one endpoint.
+//!
 //! For example `{"target":"mgmt","path_contains":"/projects/","body_bytes":1073741824}`,
 //! `{"target":"ingest","body":"{}","trickle_ms":1000}`,
 //! `{"target":"mgmt","endless_link":true}`,
 //! `{"target":"ingest","project":"frontend","early_answer":true,"status":503,"times":2}`,
-//! `{"target":"ingest","signal":"logs","reset_mid_upload":true,"times":1}` or
+//! `{"target":"ingest","signal":"logs","reset_mid_upload":true,"times":1}`,
+//! `{"target":"ingest","signal":"envelope","rate_limit":{"categories":["error"]}}` or
 //! `{"target":"mgmt","path_contains":"/projects/acme/slow-svc/keys/","hang":true}`.
 
 use std::collections::BTreeMap;
@@ -54,7 +66,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::otlp::Signal;
+use crate::endpoint::Endpoint;
+use crate::quota::RateLimit;
 use crate::reply::Reply;
 
 /// How much of the body `reset_mid_upload` reads at most before the reset.
@@ -75,9 +88,9 @@ pub struct Rule {
     /// Ingest only: the project's slug or id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
-    /// Ingest only: `traces` or `logs` (per-category limits).
+    /// Ingest only: `traces`, `logs` or `envelope`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<Signal>,
+    pub signal: Option<Endpoint>,
     /// HTTP method, case-insensitive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -118,6 +131,9 @@ pub struct Rule {
     /// Never answers; ingest requests are handled (recorded) first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hang: bool,
+    /// Ingest only: a quota exhausted for these data categories (see `quota`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The facts about a request that rules match on.
@@ -130,7 +146,7 @@ pub struct Request<'a> {
     pub project_id: Option<&'a str>,
     /// Ingest: the slug of that project, when it exists.
     pub project_slug: Option<&'a str>,
-    pub signal: Option<Signal>,
+    pub signal: Option<Endpoint>,
     /// The body's size as sent; before the body is read, its `Content-Length` (0 without).
     pub body_bytes: usize,
 }
@@ -144,6 +160,8 @@ pub struct Verdict {
     pub headers: Vec<(String, String)>,
     /// Normal mgmt list answers link to one more page, always.
     pub endless_link: bool,
+    /// Quotas the ingest handler applies to the request's items.
+    pub rate_limits: Vec<RateLimit>,
     pub action: Action,
 }
 
@@ -207,6 +225,7 @@ impl Rule {
             return Err("`trickle_ms` must be at least 1".into());
         }
         self.validate_broken_connections()?;
+        self.validate_rate_limit()?;
         if self.endless_link {
             if self.target != Target::Mgmt {
                 return Err("`endless_link` applies to mgmt rules only".into());
@@ -224,9 +243,10 @@ impl Rule {
         let does_something = self.answers()
             || self.delay_ms.is_some()
             || self.endless_link
+            || self.rate_limit.is_some()
             || !self.headers.is_empty();
         if !does_something {
-            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `endless_link`, `early_answer`, `reset_mid_upload`, `hang` or `headers`".into());
+            return Err("the rule does nothing: give `status`, `delay_ms`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `endless_link`, `early_answer`, `reset_mid_upload`, `hang`, `rate_limit` or `headers`".into());
         }
         Ok(())
     }
@@ -264,6 +284,20 @@ impl Rule {
             excludes("hang", &[("max_body_bytes", self.max_body_bytes.is_some())])?;
         }
         Ok(())
+    }
+
+    /// `rate_limit` applies to ingest, and leaves the answer to the handler.
+    fn validate_rate_limit(&self) -> Result<(), String> {
+        let Some(limit) = &self.rate_limit else {
+            return Ok(());
+        };
+        if self.target != Target::Ingest {
+            return Err("`rate_limit` applies to ingest rules only".into());
+        }
+        if self.answers() || self.body.is_some() {
+            return Err("`rate_limit` leaves the answer to relay's checks: it excludes `status`, `body`, `drop_connection`, `max_body_bytes`, `body_bytes`, `trickle_ms`, `early_answer`, `reset_mid_upload` and `hang`".into());
+        }
+        limit.validate()
     }
 
     /// Whether the rule answers in place of the handler (or drops the connection).
@@ -427,6 +461,7 @@ impl Faults {
                 .headers
                 .extend(rule.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
             verdict.endless_link |= rule.endless_link;
+            verdict.rate_limits.extend(rule.rate_limit.clone());
             let action = rule.action();
             if rule.use_once() {
                 self.rules.remove(i);
@@ -450,7 +485,7 @@ mod tests {
         serde_json::from_value(v).expect("rule")
     }
 
-    fn ingest(project: &str, signal: Signal, body_bytes: usize) -> Request<'_> {
+    fn ingest(project: &str, signal: Endpoint, body_bytes: usize) -> Request<'_> {
         Request {
             target: Target::Ingest,
             method: "POST",
@@ -477,7 +512,7 @@ mod tests {
             "headers":{"Retry-After":"2"}}),
         )])
         .expect("add");
-        let req = ingest("frontend", Signal::Traces, 10);
+        let req = ingest("frontend", Endpoint::Traces, 10);
         let v = f.evaluate(&req);
         assert_eq!(status(&v), Some(503));
         assert_eq!(v.headers, [("Retry-After".to_string(), "2".to_string())]);
@@ -496,19 +531,19 @@ mod tests {
         ])
         .expect("add");
         assert_eq!(
-            status(&f.evaluate(&ingest("frontend", Signal::Traces, 1000))),
+            status(&f.evaluate(&ingest("frontend", Endpoint::Traces, 1000))),
             None
         );
         assert_eq!(
-            status(&f.evaluate(&ingest("frontend", Signal::Logs, 1))),
+            status(&f.evaluate(&ingest("frontend", Endpoint::Logs, 1))),
             Some(429)
         );
         assert_eq!(
-            status(&f.evaluate(&ingest("payments", Signal::Traces, 100))),
+            status(&f.evaluate(&ingest("payments", Endpoint::Traces, 100))),
             None
         );
         assert_eq!(
-            status(&f.evaluate(&ingest("payments", Signal::Traces, 101))),
+            status(&f.evaluate(&ingest("payments", Endpoint::Traces, 101))),
             Some(413)
         );
     }
@@ -570,6 +605,10 @@ mod tests {
             json!({"target":"ingest","hang":true,"max_body_bytes":5}),
             json!({"target":"mgmt","hang":true,"endless_link":true}),
             json!({"target":"ingest","hang":false}),
+            json!({"target":"mgmt","rate_limit":{}}),
+            json!({"target":"ingest","rate_limit":{},"status":429}),
+            json!({"target":"ingest","rate_limit":{},"hang":true}),
+            json!({"target":"ingest","rate_limit":{"categories":["errors"]}}),
         ] {
             let r = rule(bad.clone());
             assert!(f.add(vec![r]).is_err(), "{bad}");
@@ -614,7 +653,7 @@ mod tests {
         assert!(r
             .headers
             .contains(&("content-type".into(), "application/json".into())));
-        let r = answer(f.evaluate(&ingest("frontend", Signal::Logs, 1)));
+        let r = answer(f.evaluate(&ingest("frontend", Endpoint::Logs, 1)));
         assert_eq!((r.status, r.filler), (429, Some(7)));
         // Shown back as posted.
         let shown = serde_json::to_value(f.rules()).expect("json");
@@ -632,10 +671,10 @@ mod tests {
             rule(json!({"target":"mgmt","status":503,"trickle_ms":1})),
         ])
         .expect("add");
-        let r = answer(f.evaluate(&ingest("frontend", Signal::Traces, 1)));
+        let r = answer(f.evaluate(&ingest("frontend", Endpoint::Traces, 1)));
         assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
         assert_eq!(r.trickle, Some(Duration::from_millis(250)));
-        let r = answer(f.evaluate(&ingest("frontend", Signal::Logs, 1)));
+        let r = answer(f.evaluate(&ingest("frontend", Endpoint::Logs, 1)));
         assert_eq!(
             (r.filler, r.trickle),
             (Some(3), Some(Duration::from_millis(5)))
@@ -677,7 +716,7 @@ mod tests {
         ])
         .expect("add");
         let Some(HeadFault::AnswerEarly { reply, delay }) =
-            f.evaluate_head(&ingest("frontend", Signal::Traces, 10))
+            f.evaluate_head(&ingest("frontend", Endpoint::Traces, 10))
         else {
             panic!("no early answer");
         };
@@ -686,17 +725,17 @@ mod tests {
         assert!(!reply.headers.iter().any(|(n, _)| n == "x-a"));
         assert_eq!(f.rules().len(), 3, "times used up");
         assert_eq!(
-            f.evaluate_head(&ingest("frontend", Signal::Traces, 10)),
+            f.evaluate_head(&ingest("frontend", Endpoint::Traces, 10)),
             None
         );
-        let big = f.evaluate_head(&ingest("frontend", Signal::Traces, 1001));
+        let big = f.evaluate_head(&ingest("frontend", Endpoint::Traces, 1001));
         assert!(matches!(big, Some(HeadFault::AnswerEarly { reply, .. }) if reply.status == 503));
         assert_eq!(
-            f.evaluate_head(&ingest("payments", Signal::Logs, 1)),
+            f.evaluate_head(&ingest("payments", Endpoint::Logs, 1)),
             Some(HeadFault::ResetMidUpload)
         );
         // The body-time walk passes over head rules.
-        let v = f.evaluate(&ingest("payments", Signal::Logs, 5000));
+        let v = f.evaluate(&ingest("payments", Endpoint::Logs, 5000));
         assert_eq!(
             (v.action, v.delay),
             (Action::Continue, Duration::from_millis(50))
@@ -717,5 +756,29 @@ mod tests {
         assert_eq!(status(&f.evaluate(&keys)), Some(500));
         let shown = serde_json::to_value(f.rules()).expect("json");
         assert!(shown[0].get("hang").is_none(), "false flags are left out");
+    }
+
+    #[test]
+    fn rate_limits_collect_and_leave_the_answer_to_the_handler() {
+        let mut f = Faults::default();
+        f.add(vec![
+            rule(json!({"target":"ingest","signal":"envelope","rate_limit":{"categories":["error"]},"times":1})),
+            rule(json!({"target":"ingest","rate_limit":{"retry_after":5},"headers":{"x-a":"1"}})),
+        ])
+        .expect("add");
+        let v = f.evaluate(&ingest("frontend", Endpoint::Envelope, 1));
+        assert_eq!(v.action, Action::Continue);
+        assert_eq!(v.rate_limits.len(), 2);
+        assert_eq!(v.rate_limits[0].categories, ["error"]);
+        let v = f.evaluate(&ingest("frontend", Endpoint::Envelope, 1));
+        assert_eq!(v.rate_limits.len(), 1, "times used up");
+        assert_eq!(
+            f.evaluate(&ingest("frontend", Endpoint::Traces, 1))
+                .rate_limits
+                .len(),
+            1
+        );
+        let shown = serde_json::to_value(f.rules()).expect("json");
+        assert_eq!(shown[0]["rate_limit"]["retry_after"], 5);
     }
 }

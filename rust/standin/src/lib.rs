@@ -2,8 +2,9 @@
 //!
 //! It listens on loopback only and plays one organization with one team and a few projects:
 //! the management API (bearer token, Link paging, project creation), relay's OTLP ingest
-//! endpoints with relay's status codes, a per-project record of what arrived, and a control
-//! API (`/_standin/`) to read the records and switch faults on at run time.
+//! endpoints and its envelope endpoint with relay's status codes, a per-project record of what
+//! arrived (spans, log records, error events, trace metrics), and a control API (`/_standin/`)
+//! to read the records, switch project features and faults (rate limits too) at run time.
 //!
 //! | module | job |
 //! | --- | --- |
@@ -12,12 +13,17 @@
 //! | `mgmt` | the management API handlers |
 //! | `views` | the JSON shapes of projects, teams and keys |
 //! | `paging` | cursors and Sentry's `Link` header |
-//! | `ingest` | the OTLP ingest handler: relay's checks, recording |
+//! | `ingest` | ingest routes, the key check all ingest shares, the OTLP handler, recording |
+//! | `envelope_ingest` | the envelope endpoint's handler: relay's checks and answers |
+//! | `envelope` | envelope framing, header, size limits (pure) |
+//! | `triage` | what relay keeps of an envelope's items: rate limits, features, containers (pure) |
+//! | `endpoint` | which ingest endpoint: `traces`, `logs`, `envelope` |
 //! | `auth` | `X-Sentry-Auth` parsing |
 //! | `otlp` | content encoding and type, decoding, item ids |
 //! | `control` | the `/_standin/` control API |
 //! | `faults` | fault rules and their matching |
-//! | `state` | org, team, projects, keys |
+//! | `quota` | rate limits of fault rules, relay's 429 and `X-Sentry-Rate-Limits` |
+//! | `state` | org, team, projects, keys, project features |
 //! | `records` | what arrived, request logs |
 //! | `app` | settings and the shared, locked state |
 //! | `payload` | response bodies: whole, huge filler, trickled |
@@ -35,18 +41,23 @@ mod auth;
 mod clock;
 mod connection;
 mod control;
+mod endpoint;
+mod envelope;
+mod envelope_ingest;
 mod faults;
 mod ingest;
 mod mgmt;
 mod otlp;
 mod paging;
 mod payload;
+mod quota;
 mod records;
 mod reply;
 mod server;
 mod slug;
 mod state;
 mod tls;
+mod triage;
 mod uri;
 mod views;
 

@@ -63,10 +63,11 @@ Control API on the main listener (no auth):
   GET  /_standin/health | /_standin/records[?ids=false]     POST /_standin/reset
   GET|POST|DELETE /_standin/faults                            (POST: one rule or an array)
   POST /_standin/projects/SLUG/delete | /_standin/keys/SLUG/revoke
+  GET|POST /_standin/projects/SLUG/features   (POST {\"organizations:tracemetrics-ingestion\": false})
 
 Fault rules, matched in order before normal handling:
   target            \"ingest\" or \"mgmt\" (required)
-  project, signal   ingest only: project slug or id; \"traces\" or \"logs\"
+  project, signal   ingest only: project slug or id; \"traces\", \"logs\" or \"envelope\"
   method, path_contains
   status, body, headers, delay_ms, drop_connection, max_body_bytes, times
   body_bytes: N     answer (status, default 200, JSON) with N filler bytes ('[' then spaces),
@@ -80,11 +81,15 @@ Fault rules, matched in order before normal handling:
                     close (Connection: close); max_body_bytes compares Content-Length
   reset_mid_upload  read part of the body (half its length, at most 64 KiB), then TCP RST
   hang              never answer; ingest records the data first; held until the client leaves
+  rate_limit        ingest: {\"categories\":[\"error\"],\"retry_after\":60,\"scope\":\"key\"} drops
+                    items of those categories (none listed: all) and answers 429 with
+                    X-Sentry-Rate-Limits, as relay does when a quota is exhausted
   e.g. {\"target\":\"mgmt\",\"path_contains\":\"/projects/\",\"body_bytes\":1073741824}
        {\"target\":\"ingest\",\"body\":\"{}\",\"trickle_ms\":1000}
        {\"target\":\"mgmt\",\"endless_link\":true}
        {\"target\":\"ingest\",\"project\":\"frontend\",\"early_answer\":true,\"status\":503}
        {\"target\":\"mgmt\",\"path_contains\":\"/projects/acme/slow-svc/keys/\",\"hang\":true}
+       {\"target\":\"ingest\",\"signal\":\"envelope\",\"rate_limit\":{\"categories\":[\"error\"]}}
 
 Proxy: the main listener serves absolute-form requests (http.proxy_url pointing at it) by their
 path, and CONNECT to loopback addresses as a tunnel.";

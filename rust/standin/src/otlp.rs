@@ -24,13 +24,6 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Logs => "logs",
-        }
-    }
-
     /// What the items of this signal are called in human output.
     pub fn items(self) -> &'static str {
         match self {

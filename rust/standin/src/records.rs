@@ -1,13 +1,16 @@
 //! What arrived: per project, the ids of spans and log records with how often each came, the
-//! `service.name`s seen and every ingest request; plus the management request log.
+//! `service.name`s seen, the error events and trace metrics of envelopes (as received) with
+//! counts of what was dropped, and every ingest request; plus the management request log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::otlp::{Items, Signal};
+use crate::endpoint::Endpoint;
+use crate::otlp::Items;
 use crate::state::Org;
+use crate::triage::Kept;
 
 /// One ingest request as answered.
 #[derive(Debug, Clone, Serialize)]
@@ -15,7 +18,8 @@ pub struct IngestEntry {
     pub seq: u64,
     /// When it was answered, in milliseconds since the Unix epoch.
     pub at_ms: u64,
-    pub signal: Signal,
+    /// `traces`, `logs` or `envelope`.
+    pub signal: Endpoint,
     /// The project id from the URL, as sent.
     pub project_id: String,
     pub path: String,
@@ -51,7 +55,64 @@ struct ProjectRecord {
     span_total: u64,
     log_total: u64,
     services: BTreeSet<String>,
+    events: Vec<Value>,
+    trace_metrics: Vec<Value>,
+    /// Envelope items not recorded, by data category, then reason.
+    dropped: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     requests: Vec<IngestEntry>,
+}
+
+impl ProjectRecord {
+    fn add(&mut self, arrived: Arrived<'_>) {
+        match arrived {
+            Arrived::Otlp(Endpoint::Logs, items) => {
+                count_ids(&mut self.logs, &mut self.log_total, items);
+                self.services.extend(items.services.iter().cloned());
+            }
+            Arrived::Otlp(_, items) => {
+                count_ids(&mut self.spans, &mut self.span_total, items);
+                self.services.extend(items.services.iter().cloned());
+            }
+            Arrived::Envelope(kept) => {
+                self.events.extend(kept.events.iter().cloned());
+                self.trace_metrics
+                    .extend(kept.trace_metrics.iter().cloned());
+                for ((category, reason), n) in &kept.dropped {
+                    *self
+                        .dropped
+                        .entry(category)
+                        .or_default()
+                        .entry(reason.as_str())
+                        .or_insert(0) += n;
+                }
+            }
+        }
+    }
+
+    /// The running total of what `endpoint` brings.
+    fn total(&self, endpoint: Endpoint) -> u64 {
+        match endpoint {
+            Endpoint::Traces => self.span_total,
+            Endpoint::Logs => self.log_total,
+            Endpoint::Envelope => (self.events.len() + self.trace_metrics.len()) as u64,
+        }
+    }
+}
+
+fn count_ids(counts: &mut HashMap<String, u64>, total: &mut u64, items: &Items) {
+    for id in &items.ids {
+        *counts.entry(id.clone()).or_insert(0) += 1;
+    }
+    *total += items.ids.len() as u64;
+}
+
+/// What a request left to record.
+#[derive(Debug, Clone, Copy)]
+pub enum Arrived<'a> {
+    /// The items of an accepted OTLP request to this endpoint.
+    Otlp(Endpoint, &'a Items),
+    /// What an envelope kept and dropped (also when answered 429).
+    Envelope(&'a Kept),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,13 +170,13 @@ impl Records {
             .map(|(slug, _)| slug.as_str())
     }
 
-    /// Logs an ingest request under `slug` (or as for an unknown project) and, when it was
-    /// accepted, counts its items. Returns the project's running total for the signal.
+    /// Logs an ingest request under `slug` (or as for an unknown project) and records what it
+    /// left. Returns the project's running total for the request's endpoint.
     pub fn add_ingest(
         &mut self,
         slug: Option<&str>,
         mut entry: IngestEntry,
-        accepted: Option<&Items>,
+        arrived: Option<Arrived<'_>>,
     ) -> u64 {
         self.seq += 1;
         entry.seq = self.seq;
@@ -123,23 +184,12 @@ impl Records {
             self.unknown_project_requests.push(entry);
             return 0;
         };
-        let signal = entry.signal;
-        if let Some(items) = accepted {
-            let (counts, total) = match signal {
-                Signal::Traces => (&mut rec.spans, &mut rec.span_total),
-                Signal::Logs => (&mut rec.logs, &mut rec.log_total),
-            };
-            for id in &items.ids {
-                *counts.entry(id.clone()).or_insert(0) += 1;
-            }
-            *total += items.ids.len() as u64;
-            rec.services.extend(items.services.iter().cloned());
+        let endpoint = entry.signal;
+        if let Some(arrived) = arrived {
+            rec.add(arrived);
         }
         rec.requests.push(entry);
-        match signal {
-            Signal::Traces => rec.span_total,
-            Signal::Logs => rec.log_total,
-        }
+        rec.total(endpoint)
     }
 
     pub fn add_mgmt(&mut self, method: &str, path: &str, status: Option<u16>, fault: bool) {
@@ -167,11 +217,16 @@ impl Records {
                     "log_total": r.log_total,
                     "log_distinct": r.logs.len(),
                     "services": r.services,
+                    "event_total": r.events.len(),
+                    "trace_metric_total": r.trace_metrics.len(),
+                    "dropped": r.dropped,
                     "requests": r.requests,
                 });
                 if ids {
                     v["spans"] = json!(sorted(&r.spans));
                     v["logs"] = json!(sorted(&r.logs));
+                    v["events"] = json!(r.events);
+                    v["trace_metrics"] = json!(r.trace_metrics);
                 }
                 (slug.clone(), v)
             })
@@ -192,8 +247,9 @@ fn sorted(counts: &HashMap<String, u64>) -> BTreeMap<&str, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::triage::DropReason;
 
-    fn entry(signal: Signal, items: usize) -> IngestEntry {
+    fn entry(signal: Endpoint, items: usize) -> IngestEntry {
         IngestEntry {
             at_ms: 0,
             seq: 0,
@@ -218,11 +274,15 @@ mod tests {
             services: ["svc".to_string()].into(),
         };
         assert_eq!(
-            r.add_ingest(Some("a"), entry(Signal::Traces, 3), Some(&items)),
+            r.add_ingest(
+                Some("a"),
+                entry(Endpoint::Traces, 3),
+                Some(Arrived::Otlp(Endpoint::Traces, &items))
+            ),
             3
         );
-        assert_eq!(r.add_ingest(Some("a"), entry(Signal::Traces, 3), None), 3);
-        r.add_ingest(None, entry(Signal::Logs, 0), None);
+        assert_eq!(r.add_ingest(Some("a"), entry(Endpoint::Traces, 3), None), 3);
+        r.add_ingest(None, entry(Endpoint::Logs, 0), None);
         r.project_deleted("a");
         assert_eq!(r.slug_for_id(1), Some("a"));
         let v = r.to_json(true);
@@ -237,6 +297,25 @@ mod tests {
         assert_eq!(v["projects"]["b"]["span_total"], 0);
         assert_eq!(v["unknown_project_requests"][0]["seq"], 3);
         assert!(r.to_json(false)["projects"]["a"].get("spans").is_none());
+        let mut kept = Kept::default();
+        kept.events.push(json!({"message": "m"}));
+        kept.trace_metrics.push(json!({"name": "n"}));
+        kept.dropped
+            .insert(("trace_metric", DropReason::FeatureDisabled), 2);
+        let arrived = Some(Arrived::Envelope(&kept));
+        assert_eq!(
+            r.add_ingest(Some("b"), entry(Endpoint::Envelope, 2), arrived),
+            2
+        );
+        let b = &r.to_json(true)["projects"]["b"];
+        assert_eq!(
+            (b["event_total"].clone(), b["trace_metric_total"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(b["events"][0]["message"], "m");
+        assert_eq!(b["trace_metrics"][0]["name"], "n");
+        assert_eq!(b["dropped"]["trace_metric"]["feature_disabled"], 2);
+        assert!(r.to_json(false)["projects"]["b"].get("events").is_none());
         r.reset(&org);
         let v = r.to_json(true);
         assert_eq!(v["projects"]["a"]["span_total"], 0);

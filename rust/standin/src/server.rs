@@ -259,7 +259,7 @@ fn fault_request<'a>(
             target: Target::Ingest,
             project_id: Some(&route.project_id),
             project_slug: slug,
-            signal: Some(route.signal),
+            signal: Some(route.endpoint),
             ..base
         }),
         Kind::Control | Kind::NotFound => None,
@@ -414,7 +414,7 @@ async fn ingest_request(
         Action::Continue => AnswerTiming::Late(verdict.delay),
     };
     let reply = if method == "POST" {
-        ingest::handle(app, route, &req, timing)
+        ingest::handle(app, route, &req, &verdict.rate_limits, timing)
     } else {
         Reply::method_not_allowed(method)
     };

@@ -21,6 +21,29 @@ pub struct Key {
     pub date_created: String,
 }
 
+/// A Sentry feature flag that decides what ingest keeps; on for every project unless switched
+/// off through the control API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// Without it relay drops trace metrics after answering 200.
+    TraceMetricsIngestion,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 1] = [Feature::TraceMetricsIngestion];
+
+    /// The name in relay's project config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::TraceMetricsIngestion => "organizations:tracemetrics-ingestion",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub id: u64,
@@ -29,6 +52,14 @@ pub struct Project {
     pub platform: Option<String>,
     pub date_created: String,
     pub keys: Vec<Key>,
+    /// Features switched off; all others are on.
+    pub disabled_features: Vec<Feature>,
+}
+
+impl Project {
+    pub fn has_feature(&self, feature: Feature) -> bool {
+        !self.disabled_features.contains(&feature)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +171,7 @@ impl Org {
             platform: platform.map(str::to_string),
             date_created: clock::now_rfc3339(),
             keys: vec![new_key()],
+            disabled_features: Vec::new(),
         });
         let last = self.projects.len() - 1;
         Ok(&self.projects[last])
@@ -164,6 +196,16 @@ impl Org {
         let public = key.public.clone();
         project.keys.push(key);
         Some((revoked, public))
+    }
+
+    /// Switches a feature of a project on or off.
+    pub fn set_feature(&mut self, slug: &str, feature: Feature, on: bool) -> Option<&Project> {
+        let project = self.projects.iter_mut().find(|p| p.slug == slug)?;
+        project.disabled_features.retain(|&f| f != feature);
+        if !on {
+            project.disabled_features.push(feature);
+        }
+        Some(project)
     }
 
     pub fn key_owner(&self, public: &str) -> KeyOwner {
@@ -242,5 +284,24 @@ mod tests {
         assert_eq!(o.key_owner(&new), KeyOwner::Active { project_id: 1 });
         o.delete_project("frontend");
         assert_eq!(o.key_owner(&new), KeyOwner::Unknown);
+    }
+
+    #[test]
+    fn features_are_on_until_switched_off() {
+        let mut o = org();
+        let f = Feature::TraceMetricsIngestion;
+        assert_eq!(
+            Feature::from_name("organizations:tracemetrics-ingestion"),
+            Some(f)
+        );
+        assert!(o.projects()[0].has_feature(f));
+        assert!(o
+            .set_feature("frontend", f, false)
+            .is_some_and(|p| !p.has_feature(f)));
+        assert!(o.projects()[1].has_feature(f), "other projects keep theirs");
+        assert!(o
+            .set_feature("frontend", f, true)
+            .is_some_and(|p| p.has_feature(f)));
+        assert!(o.set_feature("nope", f, true).is_none());
     }
 }

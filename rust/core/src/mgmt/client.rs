@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::BoxFuture;
+
 use reqwest::header::LINK;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -12,6 +14,8 @@ use url::Url;
 
 use super::models::{Project, ProjectKey, Team};
 use super::paging::next_cursor;
+use super::Management;
+use crate::clock::Clock;
 use crate::config::AuthToken;
 use crate::health::Cause;
 use crate::http::{body_text, describe, read_capped};
@@ -77,6 +81,7 @@ impl MgmtError {
 pub struct MgmtClient {
     http: reqwest::Client,
     telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
     /// `{url}/api/0`
     api: String,
     org: Slug,
@@ -96,10 +101,12 @@ impl MgmtClient {
         org: Slug,
         token: AuthToken,
         telemetry: Arc<Telemetry>,
+        clock: Arc<dyn Clock>,
     ) -> MgmtClient {
         MgmtClient {
             http,
             telemetry,
+            clock,
             api: format!("{}/api/0", url.as_str().trim_end_matches('/')),
             org,
             token,
@@ -253,35 +260,84 @@ impl MgmtClient {
             return Err(MgmtError::BodyTooLarge);
         }
         let body = body.bytes;
-        match status {
-            s if s.is_success() => Ok(Page {
-                body: serde_json::from_slice(&body)
-                    .map_err(|e| MgmtError::BadBody(e.to_string()))?,
-                next: headers
-                    .get(LINK)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(next_cursor),
-            }),
-            StatusCode::NOT_FOUND => Err(MgmtError::NotFound),
-            StatusCode::CONFLICT => Err(MgmtError::Conflict),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(MgmtError::Unauthorized {
-                status: status.as_u16(),
-            }),
-            StatusCode::TOO_MANY_REQUESTS => {
-                let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-                Err(MgmtError::RateLimited {
-                    retry_after: management_delay(
-                        header("x-sentry-rate-limit-reset"),
-                        header("retry-after"),
-                        SystemTime::now(),
-                    ),
-                })
-            }
-            _ => Err(MgmtError::Status {
-                status: status.as_u16(),
-                message: body_text(&body),
-            }),
+        if !status.is_success() {
+            let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+            let limit = RateLimitHeaders {
+                reset: header("x-sentry-rate-limit-reset"),
+                retry_after: header("retry-after"),
+            };
+            return Err(failure(status, &limit, &body, self.clock.wall()));
         }
+        Ok(Page {
+            body: serde_json::from_slice(&body).map_err(|e| MgmtError::BadBody(e.to_string()))?,
+            next: headers
+                .get(LINK)
+                .and_then(|l| l.to_str().ok())
+                .and_then(next_cursor),
+        })
+    }
+}
+
+impl Management for MgmtClient {
+    fn project_keys<'a>(
+        &'a self,
+        slug: &'a Slug,
+    ) -> BoxFuture<'a, Result<Vec<ProjectKey>, MgmtError>> {
+        Box::pin(MgmtClient::project_keys(self, slug))
+    }
+
+    fn organization(&self) -> BoxFuture<'_, Result<(), MgmtError>> {
+        Box::pin(MgmtClient::organization(self))
+    }
+
+    fn projects(&self) -> BoxFuture<'_, Result<Vec<Project>, MgmtError>> {
+        Box::pin(MgmtClient::projects(self))
+    }
+
+    fn org_project_keys(&self) -> BoxFuture<'_, Result<Vec<ProjectKey>, MgmtError>> {
+        Box::pin(MgmtClient::org_project_keys(self))
+    }
+
+    fn first_team(&self) -> BoxFuture<'_, Result<Option<Slug>, MgmtError>> {
+        Box::pin(MgmtClient::first_team(self))
+    }
+
+    fn create_project<'a>(
+        &'a self,
+        team: &'a Slug,
+        slug: &'a Slug,
+    ) -> BoxFuture<'a, Result<(), MgmtError>> {
+        Box::pin(MgmtClient::create_project(self, team, slug))
+    }
+}
+
+/// The rate-limit headers of a management answer, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RateLimitHeaders<'a> {
+    pub reset: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+}
+
+/// What a management answer other than 2xx means.
+pub fn failure(
+    status: StatusCode,
+    limit: &RateLimitHeaders<'_>,
+    body: &[u8],
+    wall_now: SystemTime,
+) -> MgmtError {
+    match status {
+        StatusCode::NOT_FOUND => MgmtError::NotFound,
+        StatusCode::CONFLICT => MgmtError::Conflict,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => MgmtError::Unauthorized {
+            status: status.as_u16(),
+        },
+        StatusCode::TOO_MANY_REQUESTS => MgmtError::RateLimited {
+            retry_after: management_delay(limit.reset, limit.retry_after, wall_now),
+        },
+        _ => MgmtError::Status {
+            status: status.as_u16(),
+            message: body_text(body),
+        },
     }
 }
 
@@ -336,6 +392,7 @@ mod tests {
             Slug::parse("acme").unwrap(),
             AuthToken::new("t".into()),
             Arc::default(),
+            Arc::new(crate::clock::TokioClock::new()),
         );
         (client, pages)
     }
@@ -379,6 +436,7 @@ mod tests {
             Slug::parse("acme").unwrap(),
             AuthToken::new("t".into()),
             Arc::default(),
+            Arc::new(crate::clock::TokioClock::new()),
         )
     }
 
@@ -436,6 +494,7 @@ mod tests {
             Slug::parse("acme").unwrap(),
             AuthToken::new("t".into()),
             Arc::default(),
+            Arc::new(crate::clock::TokioClock::new()),
         );
         let error = client.projects().await.unwrap_err().to_string();
         assert!(error.contains("Connection refused"), "{error}");

@@ -1,0 +1,119 @@
+//! Sentry envelopes to `/api/{project_id}/envelope/`: error events, and trace metrics in one
+//! `trace_metric` container. Envelopes, events and metrics are Sentry's own types
+//! (`sentry-types`), which write the item headers (`length`, `item_count`, content types).
+
+use futures_util::future::BoxFuture;
+use sentry_types::protocol::v7::{Envelope, EnvelopeItem, Event, ItemContainer, Metric};
+
+use super::answer::nothing_rejected;
+use super::post::{Post, Poster};
+use super::{Answer, Piece, Transport};
+use crate::endpoint::IngestEndpoint;
+use crate::ratelimit::Category;
+
+const CONTENT_TYPE: &str = "application/x-sentry-envelope";
+/// `sentry_client` of the envelopes' auth header.
+const CLIENT: &str = concat!("otelcol-sentry/", env!("CARGO_PKG_VERSION"));
+
+/// One project's envelope: error events, or trace metrics. One kind per envelope, so that a
+/// rate limit or a 413 for one kind never holds back the other.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvelopePiece {
+    Errors(Vec<Event<'static>>),
+    TraceMetrics(Vec<Metric>),
+}
+
+impl EnvelopePiece {
+    /// The envelope's bytes: one `event` item per error, or one `trace_metric` container.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut envelope = Envelope::new();
+        match self {
+            EnvelopePiece::Errors(events) => {
+                for event in events {
+                    envelope.add_item(EnvelopeItem::Event(Box::new(event.clone())));
+                }
+            }
+            EnvelopePiece::TraceMetrics(metrics) => envelope.add_item(EnvelopeItem::ItemContainer(
+                ItemContainer::Metrics(metrics.clone()),
+            )),
+        }
+        let mut bytes = Vec::new();
+        // Writing to a Vec fails only if serde_json fails, which Sentry's types do not.
+        let _ = envelope.to_writer(&mut bytes);
+        bytes
+    }
+}
+
+impl Piece for EnvelopePiece {
+    fn items(&self) -> u64 {
+        match self {
+            EnvelopePiece::Errors(events) => events.len() as u64,
+            EnvelopePiece::TraceMetrics(metrics) => metrics.len() as u64,
+        }
+    }
+
+    fn category(&self) -> Category {
+        match self {
+            EnvelopePiece::Errors(_) => Category::Errors,
+            EnvelopePiece::TraceMetrics(_) => Category::TraceMetrics,
+        }
+    }
+
+    fn halve(&self) -> Option<(EnvelopePiece, EnvelopePiece)> {
+        match self {
+            EnvelopePiece::Errors(events) => {
+                halves(events).map(|(a, b)| (EnvelopePiece::Errors(a), EnvelopePiece::Errors(b)))
+            }
+            EnvelopePiece::TraceMetrics(metrics) => halves(metrics).map(|(a, b)| {
+                (
+                    EnvelopePiece::TraceMetrics(a),
+                    EnvelopePiece::TraceMetrics(b),
+                )
+            }),
+        }
+    }
+}
+
+fn halves<T: Clone>(items: &[T]) -> Option<(Vec<T>, Vec<T>)> {
+    (items.len() >= 2).then(|| {
+        let (a, b) = items.split_at(items.len() / 2);
+        (a.to_vec(), b.to_vec())
+    })
+}
+
+pub struct EnvelopeTransport {
+    poster: Poster,
+}
+
+impl EnvelopeTransport {
+    pub fn new(poster: Poster) -> EnvelopeTransport {
+        EnvelopeTransport { poster }
+    }
+}
+
+impl Transport<EnvelopePiece> for EnvelopeTransport {
+    fn send<'a>(
+        &'a self,
+        endpoint: &'a IngestEndpoint,
+        piece: &'a EnvelopePiece,
+    ) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            let body = piece.to_bytes();
+            let auth = format!(
+                "Sentry sentry_version=7, sentry_key={}, sentry_client={CLIENT}",
+                endpoint.public_key
+            );
+            self.poster
+                .post(Post {
+                    url: &endpoint.envelope_url,
+                    content_type: CONTENT_TYPE,
+                    auth,
+                    public_key: &endpoint.public_key,
+                    category: piece.category(),
+                    body: &body,
+                    partial: nothing_rejected,
+                })
+                .await
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! One project's part of a batch as a pure state machine: it takes events (the project looked
+//! up, a creation admitted, Sentry answered) with `now`, and says what to do next (look up,
+//! request a creation, send this piece, or done with these outcomes). Every decision about one
+//! project's data is made here: the rate-limit check, 413 halving, the one fresh lookup after a
+//! refused key, and what each lookup, admission and answer means for the data. It does no I/O
+//! and reads no clock; the driver ([`crate::exporter`]) does the work it asks for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::autocreate::Admission;
+use crate::clock::Instant;
+use crate::endpoint::IngestEndpoint;
+use crate::ingest::{Answer, Piece};
+use crate::outcome::{DropReason, Outcome, RetryReason};
+use crate::ratelimit::RateLimits;
+
+/// A piece whose request got no answer in time comes back after this long: a slow Sentry
+/// gets time to recover before the same data reaches it again.
+pub const TIMED_OUT_RETRY_DELAY: Duration = Duration::from_secs(10);
+/// When a lookup outlasts the export's wait for it, its project's data comes back after this.
+pub const LOOKUP_PENDING_DELAY: Duration = Duration::from_secs(5);
+/// While the organization is not found, data comes back after this long.
+pub const ORGANIZATION_MISSING_DELAY: Duration = Duration::from_secs(30);
+/// When a project is being created, its data comes back after this long.
+pub const CREATION_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// When too many creations are pending, data of new projects comes back after this long.
+pub const CREATION_QUEUE_FULL_DELAY: Duration = Duration::from_secs(5);
+
+/// What looking the project up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Found(Arc<IngestEndpoint>),
+    /// The organization exists and the project does not.
+    ProjectMissing,
+    /// The lookup's 404 was for the organization (`org_slug` or `url` is wrong).
+    OrganizationMissing {
+        problem: String,
+    },
+    /// The lookup outlasted the export's wait for it and goes on in the background.
+    Pending {
+        waited: Duration,
+    },
+    /// The management API failed, or its answer gave no usable endpoint.
+    Failed {
+        reason: String,
+        delay: Option<Duration>,
+    },
+    /// The export's deadline passed during the lookup.
+    DeadlineReached,
+}
+
+/// What happened since the job's last action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Start,
+    LookedUp(Resolved),
+    /// The answer to [`Action::RequestCreation`].
+    Admitted(Admission),
+    /// Sentry's answer to the last [`Action::Send`].
+    Answered(Answer),
+}
+
+/// What the driver does next for the job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action<'a, P> {
+    LookUp,
+    /// The key was refused: forget `stale`, then look up.
+    LookUpAgain {
+        stale: Arc<IngestEndpoint>,
+    },
+    /// The project does not exist: ask for its creation (answered [`Admission::Off`] when
+    /// `auto_create_projects` is off).
+    RequestCreation,
+    Send {
+        endpoint: &'a IngestEndpoint,
+        piece: &'a P,
+    },
+    Done(Vec<Outcome<P>>),
+}
+
+#[derive(Debug)]
+pub struct Job<P> {
+    /// A stack: after a 413 the first half is sent first.
+    pending: Vec<P>,
+    /// The piece whose answer is awaited.
+    sending: Option<P>,
+    endpoint: Option<Arc<IngestEndpoint>>,
+    looked_up_again: bool,
+    outcomes: Vec<Outcome<P>>,
+}
+
+impl<P: Piece> Job<P> {
+    pub fn new(piece: P) -> Job<P> {
+        Job {
+            pending: vec![piece],
+            sending: None,
+            endpoint: None,
+            looked_up_again: false,
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// Takes `event` and says what to do next.
+    pub fn step(&mut self, event: Event, now: Instant, limits: &RateLimits) -> Action<'_, P> {
+        let asked = match event {
+            Event::Start => None,
+            Event::LookedUp(resolved) => self.looked_up(resolved),
+            Event::Admitted(admission) => {
+                self.admitted(admission);
+                None
+            }
+            Event::Answered(answer) => self.answered(answer),
+        };
+        match asked {
+            Some(action) => action,
+            None => self.next(now, limits),
+        }
+    }
+
+    /// The next piece to send, once its endpoint is known and no rate limit holds it.
+    fn next(&mut self, now: Instant, limits: &RateLimits) -> Action<'_, P> {
+        let Some(endpoint) = &self.endpoint else {
+            return match self.pending.is_empty() {
+                true => Action::Done(std::mem::take(&mut self.outcomes)),
+                false => Action::LookUp,
+            };
+        };
+        while let Some(piece) = self.pending.pop() {
+            match limits.remaining(&endpoint.public_key, piece.category(), now) {
+                Some(wait) => {
+                    let held = RetryReason::RateLimited { wait };
+                    self.outcomes.push(retry(piece, held, Some(wait)))
+                }
+                None => {
+                    return Action::Send {
+                        endpoint,
+                        piece: self.sending.insert(piece),
+                    }
+                }
+            }
+        }
+        Action::Done(std::mem::take(&mut self.outcomes))
+    }
+
+    fn looked_up(&mut self, resolved: Resolved) -> Option<Action<'static, P>> {
+        let (reason, delay) = match resolved {
+            Resolved::Found(endpoint) => {
+                self.endpoint = Some(endpoint);
+                return None;
+            }
+            Resolved::ProjectMissing => return Some(Action::RequestCreation),
+            Resolved::OrganizationMissing { problem } => (
+                RetryReason::OrganizationMissing(problem),
+                Some(ORGANIZATION_MISSING_DELAY),
+            ),
+            Resolved::Pending { waited } => (
+                RetryReason::LookupPending { waited },
+                Some(LOOKUP_PENDING_DELAY),
+            ),
+            Resolved::Failed { reason, delay } => (RetryReason::LookupFailed(reason), delay),
+            Resolved::DeadlineReached => (RetryReason::ExportTimeout, None),
+        };
+        self.retry_all(reason, delay);
+        None
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        let (reason, delay) = match admission {
+            Admission::InProgress => (RetryReason::BeingCreated, CREATION_RETRY_DELAY),
+            Admission::QueueFull => (RetryReason::CreationQueueFull, CREATION_QUEUE_FULL_DELAY),
+            Admission::FailedRecently { retry_in, reason } => {
+                (RetryReason::CreationFailed(reason), retry_in)
+            }
+            Admission::Off => {
+                return self.drop_all(DropReason::ProjectNotFound, "the project does not exist")
+            }
+            Admission::LimitReached => {
+                return self.drop_all(
+                    DropReason::ProjectNotFound,
+                    "the project does not exist and max_created_projects is reached",
+                )
+            }
+        };
+        self.retry_all(reason, Some(delay));
+    }
+
+    fn answered(&mut self, answer: Answer) -> Option<Action<'static, P>> {
+        let piece = self.sending.take()?;
+        let items = piece.items();
+        let outcome = match answer {
+            Answer::Accepted { rejected, message } => Outcome::Sent {
+                items,
+                rejected: rejected.min(items),
+                message,
+            },
+            Answer::TooLarge => match piece.halve() {
+                Some((first, second)) => {
+                    self.pending.extend([second, first]);
+                    return None;
+                }
+                None => dropped(
+                    items,
+                    DropReason::TooLarge,
+                    "a single item is larger than Sentry accepts",
+                ),
+            },
+            Answer::Rejected {
+                status,
+                message,
+                reason,
+            } => dropped(
+                items,
+                reason,
+                &format!("rejected by Sentry ({status}): {message}"),
+            ),
+            Answer::StaleKey { status, message } => {
+                if !self.looked_up_again {
+                    self.looked_up_again = true;
+                    self.pending.push(piece);
+                    return self
+                        .endpoint
+                        .take()
+                        .map(|stale| Action::LookUpAgain { stale });
+                }
+                retry(piece, RetryReason::KeyRefused { status, message }, None)
+            }
+            Answer::TimedOut { reason } => retry(
+                piece,
+                RetryReason::TimedOut(reason),
+                Some(TIMED_OUT_RETRY_DELAY),
+            ),
+            Answer::RateLimited { wait } => {
+                retry(piece, RetryReason::TooManyRequests { wait }, wait)
+            }
+            Answer::Unavailable { reason, delay } => {
+                retry(piece, RetryReason::Unavailable(reason), delay)
+            }
+        };
+        self.outcomes.push(outcome);
+        None
+    }
+
+    fn retry_all(&mut self, reason: RetryReason, delay: Option<Duration>) {
+        for piece in std::mem::take(&mut self.pending) {
+            self.outcomes.push(retry(piece, reason.clone(), delay));
+        }
+    }
+
+    fn drop_all(&mut self, reason: DropReason, detail: &str) {
+        for piece in std::mem::take(&mut self.pending) {
+            self.outcomes.push(dropped(piece.items(), reason, detail));
+        }
+    }
+}
+
+fn retry<P: Piece>(piece: P, reason: RetryReason, delay: Option<Duration>) -> Outcome<P> {
+    Outcome::Retry {
+        items: piece.items(),
+        piece,
+        reason,
+        delay,
+    }
+}
+
+fn dropped<P>(items: u64, reason: DropReason, detail: &str) -> Outcome<P> {
+    Outcome::Dropped {
+        items,
+        reason,
+        detail: detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod table;

@@ -1,0 +1,134 @@
+//! Finding a project's ingest endpoint for the job: from the cache, else by one lookup through
+//! the management API (shared by every batch that waits for the same project), telling a
+//! missing project from a missing organization. A lookup that outlasts [`LOOKUP_WAIT`] goes on
+//! in the background while the export moves on: no batch waits on a slow lookup for long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::endpoint::IngestEndpoint;
+use crate::endpoints::{EndpointCache, Lookup, ResolveError};
+use crate::job::Resolved;
+use crate::lookups::{wait_left, LookupsInFlight};
+use crate::mgmt::Management;
+use crate::org::{OrgState, Organization};
+use crate::slug::Slug;
+
+/// How long an export waits for a project's lookup, counted from the lookup's start.
+pub const LOOKUP_WAIT: Duration = Duration::from_secs(2);
+
+pub struct Resolver {
+    pub endpoints: Arc<EndpointCache>,
+    pub mgmt: Arc<dyn Management>,
+    pub org: Arc<Organization>,
+    pub clock: Arc<dyn Clock>,
+    lookups: Arc<LookupsInFlight>,
+}
+
+impl Resolver {
+    pub fn new(
+        endpoints: Arc<EndpointCache>,
+        mgmt: Arc<dyn Management>,
+        org: Arc<Organization>,
+        clock: Arc<dyn Clock>,
+    ) -> Resolver {
+        Resolver {
+            endpoints,
+            mgmt,
+            org,
+            clock,
+            lookups: Arc::default(),
+        }
+    }
+
+    /// The endpoint of `slug`, or why there is none now.
+    pub async fn resolve(&self, slug: &Slug) -> Resolved {
+        if let Some(endpoint) = self.endpoints.cached(slug) {
+            return Resolved::Found(endpoint);
+        }
+        let now = self.clock.now();
+        let (since, running) = self.lookups.begin(slug, now);
+        let wait = wait_left(since, now, LOOKUP_WAIT);
+        if running.is_none() && wait.is_zero() {
+            return Resolved::Pending {
+                waited: LOOKUP_WAIT,
+            };
+        }
+        let lookup = LookUp {
+            endpoints: self.endpoints.clone(),
+            mgmt: self.mgmt.clone(),
+            org: self.org.clone(),
+            clock: self.clock.clone(),
+        };
+        let slug = slug.clone();
+        let task = tokio::spawn(async move {
+            let found = lookup.run(&slug).await;
+            drop(running);
+            found
+        });
+        tokio::select! {
+            joined = task => joined.unwrap_or_else(|failed| Resolved::Failed {
+                reason: failed.to_string(),
+                delay: None,
+            }),
+            _ = self.clock.sleep(wait) => Resolved::Pending { waited: LOOKUP_WAIT },
+        }
+    }
+
+    /// Forgets `stale` (a refused key) so that the next lookup asks Sentry again.
+    pub async fn evict(&self, slug: &Slug, stale: &IngestEndpoint) {
+        self.endpoints.evict(slug, stale).await;
+    }
+}
+
+/// One lookup, owning what it uses: it can run on after the export that started it.
+struct LookUp {
+    endpoints: Arc<EndpointCache>,
+    mgmt: Arc<dyn Management>,
+    org: Arc<Organization>,
+    clock: Arc<dyn Clock>,
+}
+
+impl LookUp {
+    async fn run(&self, slug: &Slug) -> Resolved {
+        let clock = &self.clock;
+        let found = self
+            .endpoints
+            .resolve(slug, || clock.now(), || self.mgmt.project_keys(slug))
+            .await;
+        match found {
+            Ok(Lookup::Found(endpoint)) => Resolved::Found(endpoint),
+            Ok(Lookup::NotFound) => self.project_or_organization().await,
+            Err(e) => failed(e),
+        }
+    }
+
+    /// A 404 for the project: is it the project that is missing, or the organization?
+    async fn project_or_organization(&self) -> Resolved {
+        let clock = &self.clock;
+        match self
+            .org
+            .confirm(|| clock.now(), || self.mgmt.organization())
+            .await
+        {
+            Ok(OrgState::Exists) => Resolved::ProjectMissing,
+            Ok(OrgState::Missing) => Resolved::OrganizationMissing {
+                problem: self.org.missing_problem(),
+            },
+            Err(e) => failed(ResolveError::Mgmt(e)),
+        }
+    }
+}
+
+/// A lookup that failed, as the job sees it.
+pub fn failed(e: ResolveError) -> Resolved {
+    let delay = match &e {
+        ResolveError::Mgmt(e) => e.retry_after(),
+        ResolveError::Unusable(_) => None,
+    };
+    Resolved::Failed {
+        reason: e.to_string(),
+        delay,
+    }
+}

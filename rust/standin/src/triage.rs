@@ -1,0 +1,259 @@
+//! What happens to the items of an envelope relay has parsed: rate limits first (at the
+//! endpoint, before the answer), then what relay's processing does after a 200: the
+//! `organizations:tracemetrics-ingestion` feature (relay-server
+//! `src/processing/trace_metrics/filter.rs`: without it trace metrics are dropped, the answer
+//! stays 200), and container parsing (`src/envelope/container.rs` `ItemContainer::parse`: the
+//! content type must be the container's, and `item_count` the number of `items`; else the
+//! container is dropped as invalid, also after a 200). Pure functions, no I/O.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::envelope::{Item, MAX_TRACE_METRIC, TRACE_METRIC_CONTAINER};
+use crate::quota::{self, RateLimit};
+
+/// Why items were not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DropReason {
+    RateLimited,
+    FeatureDisabled,
+    Invalid,
+    TooLarge,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::RateLimited => "rate_limited",
+            DropReason::FeatureDisabled => "feature_disabled",
+            DropReason::Invalid => "invalid",
+            DropReason::TooLarge => "too_large",
+        }
+    }
+}
+
+/// What an envelope left: the events and trace metrics kept, and counts of what was dropped,
+/// by data category and reason.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kept {
+    /// Each event's JSON as received.
+    pub events: Vec<Value>,
+    /// Each trace metric of the containers, as received.
+    pub trace_metrics: Vec<Value>,
+    pub dropped: BTreeMap<(&'static str, DropReason), u64>,
+    /// Items of types the stand-in does not record (`log`, `span`, `attachment`, ...), by type.
+    pub ignored: BTreeMap<String, u64>,
+}
+
+impl Kept {
+    fn drop(&mut self, category: &'static str, reason: DropReason, n: u64) {
+        *self.dropped.entry((category, reason)).or_insert(0) += n;
+    }
+
+    pub fn items(&self) -> usize {
+        self.events.len() + self.trace_metrics.len()
+    }
+}
+
+/// The data categories of an item, as relay's rate limits see them.
+fn categories(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "event" => &["error"],
+        "transaction" => &["transaction"],
+        "trace_metric" => &["trace_metric", "trace_metric_byte"],
+        "log" => &["log_item", "log_byte"],
+        "span" => &["span"],
+        _ => &[],
+    }
+}
+
+/// The category under which drops of an item are counted.
+fn drop_category(ty: &str) -> &'static str {
+    categories(ty).first().copied().unwrap_or("default")
+}
+
+/// How many items an item stands for: a container's `item_count`, else 1.
+fn quantity(item: &Item<'_>) -> u64 {
+    item.item_count.map_or(1, u64::from)
+}
+
+/// Removes the items `limits` cover and counts them as rate limited in `kept`. Returns the
+/// items left and the limits that dropped something.
+pub fn apply_limits<'a>(
+    items: Vec<Item<'a>>,
+    limits: &[RateLimit],
+    kept: &mut Kept,
+) -> (Vec<Item<'a>>, Vec<RateLimit>) {
+    let hit: Vec<RateLimit> = limits
+        .iter()
+        .filter(|l| items.iter().any(|i| l.covers(categories(&i.ty))))
+        .cloned()
+        .collect();
+    let left = items
+        .into_iter()
+        .filter(|item| {
+            let limited = quota::limited(&hit, categories(&item.ty));
+            if limited {
+                kept.drop(
+                    drop_category(&item.ty),
+                    DropReason::RateLimited,
+                    quantity(item),
+                );
+            }
+            !limited
+        })
+        .collect();
+    (left, hit)
+}
+
+/// Relay's processing of the items left: events, trace metrics (when `trace_metrics` is on).
+pub fn process(items: &[Item<'_>], trace_metrics: bool, kept: &mut Kept) {
+    for item in items {
+        match item.ty.as_str() {
+            "event" => match serde_json::from_slice::<Value>(item.payload) {
+                Ok(event @ Value::Object(_)) => kept.events.push(event),
+                _ => kept.drop("error", DropReason::Invalid, 1),
+            },
+            "trace_metric" if !trace_metrics => {
+                kept.drop("trace_metric", DropReason::FeatureDisabled, quantity(item));
+            }
+            "trace_metric" => match container_items(item, TRACE_METRIC_CONTAINER) {
+                Some(metrics) => keep_metrics(metrics, kept),
+                None => kept.drop("trace_metric", DropReason::Invalid, quantity(item)),
+            },
+            other => *kept.ignored.entry(other.to_string()).or_insert(0) += 1,
+        }
+    }
+}
+
+/// The `items` of a container with this content type, if `item_count` matches them.
+fn container_items(item: &Item<'_>, content_type: &str) -> Option<Vec<Value>> {
+    if !item
+        .content_type
+        .as_deref()
+        .is_some_and(|ct| ct.eq_ignore_ascii_case(content_type))
+    {
+        return None;
+    }
+    let Ok(Value::Object(mut container)) = serde_json::from_slice::<Value>(item.payload) else {
+        return None;
+    };
+    let Some(Value::Array(items)) = container.remove("items") else {
+        return None;
+    };
+    (Some(items.len()) == item.item_count.map(|n| n as usize)).then_some(items)
+}
+
+/// Keeps the metrics that are objects of at most `max_trace_metric_size` bytes.
+fn keep_metrics(metrics: Vec<Value>, kept: &mut Kept) {
+    for metric in metrics {
+        if !metric.is_object() {
+            kept.drop("trace_metric", DropReason::Invalid, 1);
+        } else if metric.to_string().len() > MAX_TRACE_METRIC {
+            kept.drop("trace_metric", DropReason::TooLarge, 1);
+        } else {
+            kept.trace_metrics.push(metric);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn metrics_item<'a>(payload: &'a [u8], count: Option<u32>, ct: &str) -> Item<'a> {
+        Item {
+            ty: "trace_metric".into(),
+            content_type: Some(ct.into()),
+            item_count: count,
+            payload,
+        }
+    }
+
+    fn event(payload: &[u8]) -> Item<'_> {
+        Item {
+            ty: "event".into(),
+            content_type: None,
+            item_count: None,
+            payload,
+        }
+    }
+
+    #[test]
+    fn containers_are_checked_as_relay_parses_them() {
+        let two = br#"{"items":[{"name":"a"},{"name":"b"}]}"#;
+        let mut kept = Kept::default();
+        process(
+            &[metrics_item(two, Some(2), TRACE_METRIC_CONTAINER)],
+            true,
+            &mut kept,
+        );
+        assert_eq!(
+            kept.trace_metrics,
+            [json!({"name":"a"}), json!({"name":"b"})]
+        );
+        let mut kept = Kept::default();
+        process(
+            &[
+                metrics_item(two, Some(3), TRACE_METRIC_CONTAINER),
+                metrics_item(two, None, TRACE_METRIC_CONTAINER),
+                metrics_item(two, Some(2), "application/json"),
+                metrics_item(b"[]", Some(2), TRACE_METRIC_CONTAINER),
+            ],
+            true,
+            &mut kept,
+        );
+        assert!(kept.trace_metrics.is_empty());
+        assert_eq!(
+            kept.dropped[&("trace_metric", DropReason::Invalid)],
+            3 + 1 + 2 + 2
+        );
+    }
+
+    #[test]
+    fn feature_flag_events_and_others() {
+        let two = br#"{"items":[{},{}]}"#;
+        let other = Item {
+            ty: "log".into(),
+            ..event(b"{}")
+        };
+        let mut kept = Kept::default();
+        let items = [
+            metrics_item(two, Some(2), TRACE_METRIC_CONTAINER),
+            event(br#"{"message":"m"}"#),
+            event(b"[]"),
+            other,
+        ];
+        process(&items, false, &mut kept);
+        assert_eq!(
+            kept.dropped[&("trace_metric", DropReason::FeatureDisabled)],
+            2
+        );
+        assert_eq!(kept.dropped[&("error", DropReason::Invalid)], 1);
+        assert_eq!(kept.events, [json!({"message":"m"})]);
+        assert_eq!(kept.ignored["log"], 1);
+        assert_eq!(kept.items(), 1);
+    }
+
+    #[test]
+    fn limits_remove_items_of_their_categories() {
+        let limit = |v| serde_json::from_value::<RateLimit>(v).expect("limit");
+        let limits = [
+            limit(json!({"categories":["trace_metric_byte"]})),
+            limit(json!({"categories":["span"]})),
+        ];
+        let two = br#"{"items":[{},{}]}"#;
+        let mut kept = Kept::default();
+        let items = vec![
+            event(b"{}"),
+            metrics_item(two, Some(2), TRACE_METRIC_CONTAINER),
+        ];
+        let (left, hit) = apply_limits(items, &limits, &mut kept);
+        assert_eq!(hit, limits[..1], "only limits that dropped something");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].ty, "event");
+        assert_eq!(kept.dropped[&("trace_metric", DropReason::RateLimited)], 2);
+    }
+}
