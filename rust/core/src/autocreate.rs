@@ -16,8 +16,8 @@ use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
-use crate::endpoint::from_keys;
-use crate::endpoints::EndpointCache;
+use crate::endpoint_cache::EndpointCache;
+use crate::ingest::endpoint::from_keys;
 use crate::log::{panic_message, Logger};
 use crate::mgmt::{Management, MgmtError};
 use crate::slug::Slug;

@@ -13,7 +13,7 @@ use crate::autocreate::{Admission, AutoCreator};
 use crate::clock::{Clock, TokioClock};
 use crate::config::Config;
 use crate::deadline::Deadline;
-use crate::endpoints::EndpointCache;
+use crate::endpoint_cache::EndpointCache;
 use crate::http::{build_client, ClientError};
 use crate::ingest::envelope::EnvelopeTransport;
 use crate::ingest::otlp::{OtlpPiece, OtlpTransport};

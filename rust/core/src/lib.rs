@@ -1,40 +1,42 @@
-//! The core of the `sentry` exporter: routes OTLP traces and logs to one Sentry
-//! project per service, finding each project's ingest endpoint through the
-//! management API, and sends them. Pure Rust; the C ABI lives in another crate.
+//! The core of the `sentry` exporter: routes OTLP traces and logs to one Sentry project per
+//! service, finding each project's ingest endpoint through the management API, and sends them.
+//! Pure Rust; the C ABI lives in another crate.
 //!
-//! Data path of one batch ([`exporter`]):
-//! [`routing`] (split by resource attribute, [`slug`]) →
-//! [`endpoints`] (cache of [`endpoint`]s looked up through [`mgmt`]) →
-//! [`send`] (one POST per project) → [`exporter::ExportOutcome`].
-//! A missing project is created by [`autocreate`] when allowed, once [`org`] has told it
-//! from a missing organization; at start every project's endpoint is preloaded. An export
-//! ends by its [`deadline`]; [`health`] keeps what stops Sentry from being used, by cause;
-//! [`redact`] cleans every text handed out. [`service`] owns the runtime and the lifecycle.
+//! Data path of one batch, driven by [`exporter`]:
+//! [`routing`] (split by resource attribute, [`slug`]) → one [`job`] per project (the pure
+//! state machine that decides everything about that project's data) → its actions done
+//! against the ports: [`resolve`] ([`endpoint_cache`], [`mgmt`], [`org`]), [`autocreate`], and
+//! an [`ingest`] transport (OTLP, or Sentry envelopes) whose answers [`ingest::answer`] reads
+//! → [`outcome`]s, counted by [`tally`] into [`telemetry`], [`health`] and the batch's
+//! [`ExportOutcome`].
+//!
+//! Around it: [`ratelimit`] (Sentry's limits), [`deadline`] (when an export must end),
+//! [`clock`] (every time read and sleep), [`preload`] (every endpoint at start), [`redact`]
+//! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown).
 
 pub mod autocreate;
 pub mod clock;
 mod compress;
 pub mod config;
 pub mod deadline;
-pub mod endpoint;
-pub mod endpoints;
+pub mod endpoint_cache;
 pub mod exporter;
 pub mod health;
 pub mod heap;
 mod http;
 pub mod ingest;
 pub mod job;
+pub mod lifecycle;
 pub mod log;
 mod lookups;
 pub mod mgmt;
 pub mod org;
 pub mod outcome;
-mod preload;
+pub mod preload;
 pub mod ratelimit;
 pub mod redact;
-mod resolve;
+pub mod resolve;
 pub mod routing;
-pub mod service;
 pub mod signal;
 mod sigpipe;
 pub mod slug;
@@ -50,7 +52,7 @@ pub mod wire;
 pub mod testdata;
 
 pub use config::{Config, ConfigError};
+pub use lifecycle::{Service, ServiceError};
 pub use log::{Level, Logger};
-pub use service::{Service, ServiceError};
 pub use signal::Signal;
 pub use tally::ExportOutcome;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::endpoint::from_keys;
-use crate::endpoints::EndpointCache;
+use crate::endpoint_cache::EndpointCache;
+use crate::ingest::endpoint::from_keys;
 use crate::log::{Level, Logger};
 use crate::mgmt::models::ProjectKey;
 use crate::mgmt::{Management, MgmtError};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::endpoint::IngestEndpoint;
-use crate::endpoints::{EndpointCache, Lookup, ResolveError};
+use crate::endpoint_cache::{EndpointCache, Lookup, ResolveError};
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::job::Resolved;
 use crate::lookups::{wait_left, LookupsInFlight};
 use crate::mgmt::Management;

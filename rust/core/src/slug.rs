@@ -46,7 +46,7 @@ impl Slug {
         Ok(Slug(value.to_owned()))
     }
 
-    /// Makes an attribute value slug-like (SPEC 3): lowercase, anything outside
+    /// Makes an attribute value slug-like: lowercase, anything outside
     /// `[a-z0-9-]` becomes `-`, runs of `-` collapse, `-` trimmed, cut to 50.
     /// `None` when nothing usable is left (empty or all digits).
     pub fn from_attribute(value: &str) -> Option<Slug> {

@@ -74,13 +74,29 @@ impl PerSignal {
     }
 }
 
+/// Items per signal and reason label.
+type ByReason = Mutex<BTreeMap<(usize, &'static str), u64>>;
+
+/// The points of a [`ByReason`] counter: one per signal and reason, zero ones included.
+fn by_reason(counter: &ByReason, reasons: &[&'static str]) -> Vec<Value> {
+    let counts = counter.lock().unwrap_or_else(|e| e.into_inner());
+    let point = |signal: Signal, reason: &str| {
+        let value = counts.get(&(signal_index(signal), reason)).copied();
+        json!({"attributes": {"signal": signal.name(), "reason": reason}, "value": value.unwrap_or(0)})
+    };
+    SIGNALS
+        .iter()
+        .flat_map(|s| reasons.iter().map(|r| point(*s, r)))
+        .collect()
+}
+
 #[derive(Debug, Default)]
 pub struct Telemetry {
     items_sent: PerSignal,
-    items_failed: Mutex<BTreeMap<(usize, &'static str), u64>>,
+    items_failed: ByReason,
     items_rate_limited: PerSignal,
     items_maybe_delivered: PerSignal,
-    items_dropped: Mutex<BTreeMap<(usize, DropReason), u64>>,
+    items_dropped: ByReason,
     ingest_requests: [AtomicU64; 5],
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
@@ -113,7 +129,9 @@ impl Telemetry {
 
     pub fn dropped(&self, signal: Signal, reason: DropReason, items: u64) {
         let mut dropped = self.items_dropped.lock().unwrap_or_else(|e| e.into_inner());
-        *dropped.entry((signal_index(signal), reason)).or_default() += items;
+        *dropped
+            .entry((signal_index(signal), reason.as_str()))
+            .or_default() += items;
     }
 
     pub fn ingest_request(&self, class: StatusClass) {
@@ -158,24 +176,11 @@ impl Telemetry {
                 .map(|s| json!({"attributes": {"signal": s.name()}, "value": counter.get(*s)}))
                 .collect()
         };
-        let dropped = self.items_dropped.lock().unwrap_or_else(|e| e.into_inner());
-        let dropped: Vec<Value> = SIGNALS
-            .iter()
-            .flat_map(|s| DropReason::ALL.iter().map(move |r| (*s, *r)))
-            .map(|(s, r)| {
-                let value = dropped.get(&(signal_index(s), r)).copied().unwrap_or(0);
-                json!({"attributes": {"signal": s.name(), "reason": r.as_str()}, "value": value})
-            })
-            .collect();
-        let failed = self.items_failed.lock().unwrap_or_else(|e| e.into_inner());
-        let failed: Vec<Value> = SIGNALS
-            .iter()
-            .flat_map(|s| RetryReason::LABELS.iter().map(move |r| (*s, *r)))
-            .map(|(s, r)| {
-                let value = failed.get(&(signal_index(s), r)).copied().unwrap_or(0);
-                json!({"attributes": {"signal": s.name(), "reason": r}, "value": value})
-            })
-            .collect();
+        let dropped = by_reason(
+            &self.items_dropped,
+            &DropReason::ALL.map(DropReason::as_str),
+        );
+        let failed = by_reason(&self.items_failed, &RetryReason::LABELS);
         let requests: Vec<Value> = StatusClass::ALL
             .iter()
             .zip(&self.ingest_requests)

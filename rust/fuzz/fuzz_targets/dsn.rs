@@ -1,4 +1,4 @@
-//! The ingest endpoint derived from a project key (`endpoint::from_keys`).
+//! The ingest endpoint derived from a project key (`ingest::endpoint::from_keys`).
 //!
 //! Input: UTF-8 lines: `dsn.public`, `dsn.otlp_traces`, `dsn.otlp_logs`,
 //! `public`, `projectId`; a missing or empty line is an absent field (and a
@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sentry_exporter_core::endpoint::from_keys;
+use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{KeyDsn, ProjectKey};
 use sentry_exporter_core::signal::Signal;
 

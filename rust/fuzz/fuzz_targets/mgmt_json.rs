@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sentry_exporter_core::endpoint::from_keys;
+use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{Project, ProjectKey, Team};
 use sentry_exporter_core::signal::Signal;
 use sentry_exporter_core::slug::Slug;

@@ -8,7 +8,7 @@ use sentry_types::protocol::v7::{Envelope, EnvelopeItem, Event, ItemContainer, M
 use super::answer::nothing_rejected;
 use super::post::{Post, Poster};
 use super::{Answer, Piece, Transport};
-use crate::endpoint::IngestEndpoint;
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
 
 const CONTENT_TYPE: &str = "application/x-sentry-envelope";

@@ -3,6 +3,7 @@
 //! ([`answer`]). Transports do the I/O; [`answer::classify`] decides.
 
 pub mod answer;
+pub mod endpoint;
 pub mod envelope;
 pub mod otlp;
 mod post;
@@ -12,7 +13,7 @@ use futures_util::future::BoxFuture;
 pub use answer::Answer;
 pub use post::Poster;
 
-use crate::endpoint::IngestEndpoint;
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
 
 /// Data for one project, as one transport sends it in one request.

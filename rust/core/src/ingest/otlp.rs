@@ -5,8 +5,8 @@ use futures_util::future::BoxFuture;
 
 use super::post::{Post, Poster};
 use super::{Answer, Piece, Transport};
-use crate::endpoint::IngestEndpoint;
 use crate::http::body_text;
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
 use crate::signal::Signal;
 use crate::split::halve_counted;

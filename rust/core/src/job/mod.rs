@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::autocreate::Admission;
 use crate::clock::Instant;
-use crate::endpoint::IngestEndpoint;
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ingest::{Answer, Piece};
 use crate::outcome::{DropReason, Outcome, RetryReason};
 use crate::ratelimit::RateLimits;

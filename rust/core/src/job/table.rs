@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::endpoint::IngestEndpoint;
-use crate::endpoints::ResolveError;
+use crate::endpoint_cache::ResolveError;
 use crate::ingest::answer::{read, Response, Sent};
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ingest::otlp::partial_success;
 use crate::mgmt::{failure, MgmtError, RateLimitHeaders};
 use crate::ratelimit::{Category, LimitHeaders};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-use crate::endpoint::{from_keys, DsnError, IngestEndpoint};
+use crate::ingest::endpoint::{from_keys, DsnError, IngestEndpoint};
 use crate::mgmt::models::ProjectKey;
 use crate::mgmt::MgmtError;
 use crate::slug::Slug;
