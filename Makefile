@@ -21,23 +21,64 @@ IMAGE ?= otelcol-sentry:latest
 # podman's global options; CI sets the ones its machine needs (see .ci/run).
 PODMAN ?= podman
 
-.PHONY: all build core collector image image-test run test bench header tools lint rust-test go-libs go-test go-asan e2e-asan fuzz fuzz-short soak soak-short e2e clean
+# End-to-end tests run with the AddressSanitizer build of the collector (`make e2e-asan`)
+# instead of the release one: the same tests, plus the leak check at exit.
+ASAN_E2E := tests/e2e/test_end_to_end.py tests/e2e/test_hostile.py tests/e2e/test_persistent_queue.py
+ASAN_COLLECTOR := $(CURDIR)/_build/otelcol-sentry-asan
+# The ASan collector holds only what those tests load: the manifest without the exporters below
+# (load_balancing alone brings in the Kubernetes and AWS clients): about 40 % fewer Go packages to
+# build with -asan.
+ASAN_MANIFEST := _build/asan/builder-config.yaml
+ASAN_LEFT_OUT := loadbalancingexporter|debugexporter|otlphttpexporter
+# What the tests run: `build` without its header check, which `make test` gets from check.
+BUILT := tools core collector
+
+.PHONY: all help build core header-check pins collector image image-test run check test bench header tools \
+  lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak clean
 
 all: build
 
+## help: this list
+help:
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); sub(/^[^:]*: */, ""); \
+	  printf "  %-11s %s\n", name, $$0; next } /^## / { sub(/^## /, ""); printf "  %-11s %s\n", "", $$0 }' \
+	  $(firstword $(MAKEFILE_LIST))
+
 ## build: the Rust library and stand-in, the header check, the collector (ocb)
-build: tools core collector
+build: $(BUILT) header-check
 
 core:
 	cargo build --release -p sentry-exporter-ffi -p sentry-standin
+
+# `make test` gets this from `cargo test --workspace` (check), so it does not depend on it.
+header-check:
 	cargo test --release -q -p sentry-exporter-ffi --lib header_is_current
 
+## pins: write the collector release of versions.mk into builder-config.yaml and the go.mod
+##   files (every build does it first)
+pins:
+	scripts/pin-versions
+
 # The collector alone, from an existing $(RUST_LIB) (the Dockerfile's build stage).
-collector: $(OCB)
+collector: pins $(OCB)
 	$(OCB) --config builder-config.yaml --ldflags "$(CORE_DIGEST_LDFLAGS)"
 
-## image: the collector image $(IMAGE) with podman, FROM scratch (see Dockerfile)
-image: build
+## check: the inner loop, a couple of minutes on a warm build: cargo fmt, clippy, gofmt, go
+##   vet, the Rust tests, the Go tests with the release core (race detector)
+check: lint rust-test go-test
+
+## test: check, then the Go tests with the fault-injection core and under AddressSanitizer,
+##   short fuzzing, the end-to-end tests with the built collector (a minute of switching
+##   faults among them; some tests with an ASan build of it), the image: about a quarter of an
+##   hour on a fresh clone
+test: check $(BUILT) go-fault go-asan fuzz-short e2e image-test
+
+## run: the collector with examples/otel.yaml, against $SENTRY_URL or the local stand-in
+run: build
+	scripts/run.sh
+
+## image: the collector image $IMAGE with podman, FROM scratch (see Dockerfile)
+image: $(BUILT)
 	scripts/rootfs.sh $(COLLECTOR) examples/otel.yaml _build/image/rootfs
 	$(PODMAN) build --build-arg ROOTFS=prebuilt -t $(IMAGE) -f Dockerfile _build/image
 
@@ -53,15 +94,7 @@ bench: build
 header:
 	UPDATE_HEADER=1 cargo test -q -p sentry-exporter-ffi --lib header_is_current
 
-## run: the collector with examples/otel.yaml, against $$SENTRY_URL or the local stand-in
-run: build
-	scripts/run.sh
-
-## test: lint, Rust and Go tests (race detector, fault injection, AddressSanitizer), short
-## fuzzing, the end-to-end tests with the built collector (and some with an ASan build of
-## it), a short soak, the image
-test: build lint rust-test go-test go-asan fuzz-short e2e e2e-asan soak-short image-test
-
+## lint: cargo fmt, clippy, gofmt, go vet
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -72,48 +105,54 @@ lint:
 rust-test:
 	cargo test --workspace
 
-# The Go tests with the release core, then with the fault-injection core (a panic injected
-# inside Rust): $(1) is -race or -asan.
+# The Go tests with a core: $(1) is -race or -asan, $(2) the library's path, $(3) the build tag
+# that links it (empty for the release core).
 define go_tests
-	cd go-shim && go test -count=1 $(1) -ldflags "$(CORE_DIGEST_LDFLAGS)" ./...
-	cd go-shim && go test -count=1 $(1) -tags faultinjection -ldflags "$(call core_digest,$(FAULT_LIB))" ./...
+	cd go-shim && go test -count=1 $(1) $(if $(3),-tags $(3)) -ldflags "$(call core_digest,$(2))" ./...
 endef
 
-go-libs:
-	cargo build --release -p sentry-exporter-ffi -p sentry-standin
+# The release core, under the race detector, as the collector links it.
+go-test: core
+	$(call go_tests,-race,$(RUST_LIB))
+
+# The core with a panic injected inside Rust (its test-only `fault-injection` feature).
+fault-lib:
 	cargo build -p sentry-exporter-ffi --features fault-injection --target-dir target/fault-injection
 
-go-test: go-libs
-	$(call go_tests,-race)
+go-fault: fault-lib
+	$(call go_tests,-race,$(FAULT_LIB),faultinjection)
 
 # AddressSanitizer also reports leaks at exit: Go, the C ABI and the Rust core's heap (its
-# malloc and free go through the sanitizer).
-go-asan: go-libs
-	$(call go_tests,-asan)
+# malloc and free go through the sanitizer). Both cores.
+go-asan: core fault-lib
+	$(call go_tests,-asan,$(RUST_LIB))
+	$(call go_tests,-asan,$(FAULT_LIB),faultinjection)
 
-# An end-to-end run with the collector built under AddressSanitizer: each collector a test
-# stops must exit 0, which a leak report would prevent (tests/conftest.py).
-e2e-asan: build $(VENV)/.installed
-	cd _build && go build -asan -o otelcol-sentry-asan -ldflags "$(CORE_DIGEST_LDFLAGS)" .
-	OTELCOL_SENTRY=$(CURDIR)/_build/otelcol-sentry-asan $(VENV)/bin/pytest -v \
-	  tests/e2e/test_end_to_end.py tests/e2e/test_hostile.py tests/e2e/test_persistent_queue.py
+## e2e: the end-to-end tests (pytest) with the built collector, the Kubernetes manifests and
+##   the version pins; those of ASAN_E2E with the AddressSanitizer build (e2e-asan)
+e2e: $(BUILT) e2e-asan
+	$(VENV)/bin/pytest -v tests --ignore=tests/image $(addprefix --ignore=,$(ASAN_E2E))
 
-## fuzz: every fuzz target for $$FUZZ_SECONDS seconds each (default 300), with AddressSanitizer
+## e2e-asan: the end-to-end tests of ASAN_E2E with the collector built under AddressSanitizer:
+##   each collector a test stops must exit 0, which a leak report would prevent (conftest.py)
+e2e-asan: $(BUILT)
+	mkdir -p $(dir $(ASAN_MANIFEST))
+	sed -E -e '/$(ASAN_LEFT_OUT)/d' -e 's#^(  output_path:).*#\1 ./$(dir $(ASAN_MANIFEST))#' \
+	  builder-config.yaml >$(ASAN_MANIFEST)
+	$(OCB) --config $(ASAN_MANIFEST) --skip-compilation
+	cd $(dir $(ASAN_MANIFEST)) && go build -asan -o $(ASAN_COLLECTOR) -ldflags "$(CORE_DIGEST_LDFLAGS)" .
+	OTELCOL_SENTRY=$(ASAN_COLLECTOR) $(VENV)/bin/pytest -v $(ASAN_E2E)
+
+## fuzz: every fuzz target for $FUZZ_SECONDS seconds each (default 300), with AddressSanitizer
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz-short:
 	FUZZ_SANITIZER=none scripts/fuzz.sh 10
 
-## soak: the collector under load and switching faults for $$SOAK_SECONDS (default 600)
+## soak: the fault run of `make test` (tests/harness.py) for $SOAK_SECONDS (default 600)
 soak: build
 	$(VENV)/bin/python scripts/soak.py --seconds $(SOAK_SECONDS)
-
-soak-short: build
-	$(VENV)/bin/python scripts/soak.py --seconds 60
-
-e2e: $(VENV)/.installed
-	$(VENV)/bin/pytest -v tests --ignore=tests/image
 
 tools: $(OCB) $(TELEMETRYGEN) $(VENV)/.installed
 

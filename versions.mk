@@ -1,5 +1,7 @@
-# The one place where the collector release is pinned. builder-config.yaml and
-# go-shim/go.mod must name the same versions: tests/test_versions.py checks it.
+# The one place where the collector release is pinned: scripts/pin-versions (`make pins`, run
+# by every build) writes it into builder-config.yaml, go-shim/go.mod and bench/exporter/go.mod,
+# and tests/test_versions.py checks that they are current. ocb and telemetrygen are installed
+# at OTELCOL_VERSION.
 # v0.161.0 is the newest release whose contrib modules (sentry, loadbalancing,
 # telemetrygen) are all on the Go module proxy.
 OTELCOL_VERSION := 0.161.0

@@ -1,36 +1,60 @@
-"""The collector release is pinned once, in versions.mk; the ocb manifest and the
-Go module must use exactly that release."""
+"""The collector release is edited in versions.mk only; scripts/pin-versions writes it into
+the ocb manifest and the go.mod files. These tests run the generator on a copy of those files
+and check that the checked-in ones are what it writes."""
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT / "scripts" / "pin-versions"
+PINNED = ["builder-config.yaml", "go-shim/go.mod", "bench/exporter/go.mod"]
+COLLECTOR_MODULE = (r"((?:go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)"
+                    r"[\w/.-]*)\s+(v\d+\.\d+\.\d+)\b")
 
 
-def pinned():
-    text = (ROOT / "versions.mk").read_text()
-    values = dict(re.findall(r"^(\w+)\s*:=\s*(\S+)", text, re.M))
-    return "v" + values["OTELCOL_VERSION"], "v" + values["OTELCOL_STABLE_VERSION"]
+@pytest.fixture
+def copy(tmp_path):
+    """versions.mk and the pinned files, laid out as in the repository."""
+    for name in ["versions.mk", *PINNED]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
 
 
-def collector_modules(text):
-    """(module, version) of every collector or contrib module named in `text`."""
-    pattern = r"((?:go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)[\w/.-]*)\s+(v\S+)"
-    return re.findall(pattern, text)
+def generate(root):
+    subprocess.run([GENERATOR, "--no-tidy", root], check=True, capture_output=True, text=True)
 
 
-def test_manifest_and_go_module_use_the_pinned_release():
-    unstable, stable = pinned()
+def test_the_pinned_files_are_what_the_generator_writes(copy):
+    generate(copy)
+    stale = [name for name in PINNED if (copy / name).read_text() != (ROOT / name).read_text()]
+    assert not stale, f"{stale} do not match versions.mk: run `make pins`"
+
+
+def test_the_generator_reaches_every_collector_module(copy):
+    versions = copy / "versions.mk"
+    text = re.sub(r"^(OTELCOL_VERSION\s*:=).*$", r"\1 0.999.0", versions.read_text(), flags=re.M)
+    versions.write_text(re.sub(r"^(OTELCOL_STABLE_VERSION\s*:=).*$", r"\1 1.999.0", text, flags=re.M))
+    generate(copy)
+    for name in PINNED:
+        found = re.findall(COLLECTOR_MODULE, (copy / name).read_text())
+        assert found, f"no collector modules in {name}"
+        wrong = [(module, v) for module, v in found if v not in ("v0.999.0", "v1.999.0")]
+        assert not wrong, f"{name}: not rewritten from versions.mk: {wrong}"
+
+
+def test_the_generator_refuses_a_malformed_version(copy):
+    versions = copy / "versions.mk"
+    versions.write_text(re.sub(r"^(OTELCOL_VERSION\s*:=).*$", r"\1 v0.161", versions.read_text(), flags=re.M))
+    result = subprocess.run([GENERATOR, "--no-tidy", copy], capture_output=True, text=True)
+    assert result.returncode != 0 and "OTELCOL_VERSION" in result.stderr
+
+
+def test_the_manifest_builds_with_cgo():
     manifest = yaml.safe_load((ROOT / "builder-config.yaml").read_text())
     assert manifest["dist"]["cgo_enabled"] is True
-    gomods = [
-        m["gomod"]
-        for kind in ("receivers", "processors", "exporters", "extensions", "connectors", "providers")
-        for m in manifest.get(kind) or []
-    ]
-    found = collector_modules("\n".join(gomods)) + collector_modules((ROOT / "go-shim" / "go.mod").read_text())
-    assert found, "no collector modules found"
-    wrong = [(m, v) for m, v in found if v not in (unstable, stable)]
-    assert not wrong, f"not at the pinned release {unstable}/{stable}: {wrong}"

@@ -1,9 +1,25 @@
-//! What keeps Sentry from being used right now, by cause. A cause is set by a failure of its
-//! kind and cleared only by a success of the same kind: a revoked token stays reported while
-//! ingest, which does not use the token, keeps accepting data.
+//! What keeps Sentry from being used right now, by cause, derived here and nowhere else from
+//! what the exporter sees ([`Seen`]). A cause is set by a failure of its kind and cleared only
+//! by a success of the same kind: a revoked token stays reported while ingest, which does not
+//! use the token, keeps accepting data.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+use crate::mgmt::MgmtError;
+
+/// Something the exporter saw that tells about Sentry's health.
+#[derive(Debug, Clone, Copy)]
+pub enum Seen<'a> {
+    /// Ingest answered `status` at `url`.
+    IngestAnswer { status: u16, url: &'a str },
+    /// Ingest gave no answer: `reason`.
+    IngestSilent { reason: &'a str },
+    /// A management API call ended so.
+    Management(Result<(), &'a MgmtError>),
+    /// The organization was found, or not (`problem` says what to fix).
+    Organization { found: bool, problem: &'a str },
+}
 
 /// One reason the exporter cannot work as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,13 +46,67 @@ impl Health {
         self.problems.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Updates the causes with what `seen` shows.
+    pub fn saw(&self, seen: Seen<'_>) {
+        match seen {
+            Seen::IngestAnswer { status, url } => self.ingest_answer(status, url),
+            Seen::IngestSilent { reason } => {
+                self.fail(Cause::IngestUnreachable, format!("Sentry ingest: {reason}"))
+            }
+            Seen::Management(result) => self.management(result),
+            Seen::Organization { found: true, .. } => self.recover(Cause::OrganizationNotFound),
+            Seen::Organization {
+                found: false,
+                problem,
+            } => self.fail(Cause::OrganizationNotFound, problem),
+        }
+    }
+
+    fn ingest_answer(&self, status: u16, url: &str) {
+        match status {
+            200..=299 => {
+                self.recover(Cause::IngestUnreachable);
+                self.recover(Cause::IngestNotFound);
+            }
+            404 => self.fail(
+                Cause::IngestNotFound,
+                format!("Sentry ingest answered 404 at {url}: nothing is there to take the data"),
+            ),
+            500.. => self.fail(
+                Cause::IngestUnreachable,
+                format!("Sentry ingest answered {status}"),
+            ),
+            _ => {}
+        }
+    }
+
+    fn management(&self, result: Result<(), &MgmtError>) {
+        match result {
+            Ok(()) => {
+                self.recover(Cause::ManagementAuth);
+                self.recover(Cause::ManagementUnreachable);
+            }
+            // An answer, though not a success: the API is reachable; the token is not proven.
+            Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
+                self.recover(Cause::ManagementUnreachable)
+            }
+            Err(e @ MgmtError::Unauthorized { .. }) => {
+                self.fail(Cause::ManagementAuth, format!("Sentry management API: {e}"))
+            }
+            Err(e) => self.fail(
+                Cause::ManagementUnreachable,
+                format!("Sentry management API: {e}"),
+            ),
+        }
+    }
+
     /// `cause` holds, described by `problem` (the newest description wins).
-    pub fn fail(&self, cause: Cause, problem: impl Into<String>) {
+    fn fail(&self, cause: Cause, problem: impl Into<String>) {
         self.problems().insert(cause, problem.into());
     }
 
     /// A success that shows `cause` no longer holds.
-    pub fn recover(&self, cause: Cause) {
+    fn recover(&self, cause: Cause) {
         self.problems().remove(&cause);
     }
 
@@ -56,6 +126,37 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const URL: &str = "http://127.0.0.1:1/api/1/integration/otlp/v1/traces/";
+
+    #[test]
+    fn what_each_sight_means_for_health() {
+        let refused = MgmtError::Unauthorized { status: 401 };
+        let down = MgmtError::Transport("connection refused".into());
+        let ingest = |status| Seen::IngestAnswer { status, url: URL };
+        let table: Vec<(&str, Vec<Seen>, Option<&str>)> = vec![
+            ("ingest 2xx", vec![ingest(200)], None),
+            ("ingest 5xx", vec![ingest(503)], Some("Sentry ingest answered 503")),
+            ("ingest 5xx, then 2xx", vec![ingest(503), ingest(200)], None),
+            ("ingest 429 says nothing", vec![ingest(429)], None),
+            ("ingest 404", vec![ingest(404)], Some("Sentry ingest answered 404 at http://127.0.0.1:1/api/1/integration/otlp/v1/traces/: nothing is there to take the data")),
+            ("no answer", vec![Seen::IngestSilent { reason: "timed out" }], Some("Sentry ingest: timed out")),
+            ("token refused", vec![Seen::Management(Err(&refused))], Some("Sentry management API: the auth token was refused (401): it needs the project:read scope (project:write and team:read to create projects)")),
+            ("token refused, then a 404 answer", vec![Seen::Management(Err(&refused)), Seen::Management(Err(&MgmtError::NotFound))], Some("Sentry management API: the auth token was refused (401): it needs the project:read scope (project:write and team:read to create projects)")),
+            ("token refused, ingest works", vec![Seen::Management(Err(&refused)), ingest(200)], Some("Sentry management API: the auth token was refused (401): it needs the project:read scope (project:write and team:read to create projects)")),
+            ("management down, then a 404 answer", vec![Seen::Management(Err(&down)), Seen::Management(Err(&MgmtError::NotFound))], None),
+            ("management down, then ok", vec![Seen::Management(Err(&down)), Seen::Management(Ok(()))], None),
+            ("organization missing", vec![Seen::Organization { found: false, problem: "organization \"acme\" not found" }], Some("organization \"acme\" not found")),
+            ("organization found again", vec![Seen::Organization { found: false, problem: "gone" }, Seen::Organization { found: true, problem: "" }], None),
+        ];
+        for (case, sights, want) in table {
+            let health = Health::default();
+            for seen in sights {
+                health.saw(seen);
+            }
+            assert_eq!(health.problem().as_deref(), want, "{case}");
+        }
+    }
 
     #[test]
     fn a_cause_holds_until_the_same_cause_recovers() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-use crate::health::Cause;
+use crate::health::Seen;
 use crate::mgmt::MgmtError;
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
@@ -71,11 +71,11 @@ impl Organization {
     /// Records what a management call showed about the organization.
     pub fn record(&self, state: OrgState, now: Instant) {
         *self.known() = Some((state, now));
-        let health = self.telemetry.health();
-        match state {
-            OrgState::Exists => health.recover(Cause::OrganizationNotFound),
-            OrgState::Missing => health.fail(Cause::OrganizationNotFound, self.missing_problem()),
-        }
+        let problem = self.missing_problem();
+        self.telemetry.health().saw(Seen::Organization {
+            found: state == OrgState::Exists,
+            problem: &problem,
+        });
     }
 
     /// Whether the organization exists: as last learnt while that is fresh, else asked

@@ -86,3 +86,113 @@ async fn load(
     }
     Ok(loaded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Instant, TokioClock};
+    use crate::mgmt::models::{KeyDsn, Project};
+    use crate::mgmt::scripted::{Reply, Scripted};
+    use crate::telemetry::Telemetry;
+
+    fn shop() -> (Vec<Project>, Vec<ProjectKey>) {
+        let project = Project {
+            id: 7,
+            slug: "shop".into(),
+        };
+        let key = ProjectKey {
+            public: Some(format!("{:032x}", 7)),
+            project_id: Some(7),
+            is_active: true,
+            dsn: KeyDsn {
+                public: "http://k@127.0.0.1:1/7".into(),
+                otlp_traces: None,
+                otlp_logs: None,
+            },
+        };
+        (vec![project], vec![key])
+    }
+
+    /// Preloads with `projects` answering in turn; returns how long it took and the cache.
+    async fn preloaded(projects: Vec<Reply>) -> (Duration, Arc<EndpointCache>, Arc<Organization>) {
+        let (_, keys) = shop();
+        let mgmt = Scripted::default()
+            .answer("projects", projects)
+            .answer("org_project_keys", vec![Reply::Keys(keys)]);
+        let endpoints = Arc::new(EndpointCache::default());
+        let slug = Slug::parse("acme").unwrap();
+        let org = Arc::new(Organization::new(
+            slug,
+            "http://sentry".into(),
+            Arc::new(Telemetry::default()),
+        ));
+        let t0 = Instant::now();
+        let clock = Arc::new(TokioClock::new());
+        preload(
+            Arc::new(mgmt),
+            endpoints.clone(),
+            org.clone(),
+            Logger::discard(),
+            clock,
+        )
+        .await;
+        (Instant::now() - t0, endpoints, org)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_api_is_tried_again_with_doubling_backoff_or_as_told() {
+        let (projects, _) = shop();
+        let down = || Reply::Failed(MgmtError::Transport("refused".into()));
+        let limited = Reply::Failed(MgmtError::RateLimited {
+            retry_after: Some(Duration::from_secs(42)),
+        });
+        let missing = || Reply::Failed(MgmtError::NotFound);
+        let table = [
+            ("at once", vec![], 0),
+            ("down twice", vec![down(), down()], 1 + 2),
+            (
+                "down four times",
+                vec![down(), down(), down(), down()],
+                1 + 2 + 4 + 8,
+            ),
+            ("rate limited", vec![limited], 42),
+            ("organization missing", vec![missing(), missing()], 1 + 2),
+        ];
+        for (case, failures, waited) in table {
+            let mut replies = failures;
+            replies.push(Reply::Projects(projects.clone()));
+            let (took, endpoints, _) = preloaded(replies).await;
+            assert_eq!(took, Duration::from_secs(waited), "{case}");
+            assert_eq!(endpoints.known_projects(), 1, "{case}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_404_on_the_project_list_is_a_missing_organization() {
+        let mgmt = Scripted::default().answer("projects", vec![Reply::Failed(MgmtError::NotFound)]);
+        let telemetry = Arc::new(Telemetry::default());
+        let slug = Slug::parse("acme").unwrap();
+        let org = Arc::new(Organization::new(
+            slug,
+            "http://sentry".into(),
+            telemetry.clone(),
+        ));
+        let clock = Arc::new(TokioClock::new());
+        let loading = preload(
+            Arc::new(mgmt),
+            Arc::default(),
+            org.clone(),
+            Logger::discard(),
+            clock,
+        );
+        // It keeps trying: the organization may be created later.
+        assert!(tokio::time::timeout(Duration::from_secs(600), loading)
+            .await
+            .is_err());
+        let problem = telemetry.health().problem().unwrap_or_default();
+        assert!(
+            problem.starts_with("organization \"acme\" not found"),
+            "{problem}"
+        );
+    }
+}

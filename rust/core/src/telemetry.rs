@@ -218,7 +218,8 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::Cause;
+    use crate::health::Seen;
+    use crate::mgmt::MgmtError;
 
     fn point(snapshot: &Value, name: &str, attributes: Value) -> u64 {
         let metric = snapshot["metrics"]
@@ -321,13 +322,13 @@ mod tests {
             t.snapshot(0)["health"],
             json!({"ok": true, "problem": null})
         );
-        t.health()
-            .fail(Cause::ManagementUnreachable, "management API unreachable");
+        let down = MgmtError::Transport("connection refused".into());
+        t.health().saw(Seen::Management(Err(&down)));
         assert_eq!(
             t.snapshot(0)["health"],
-            json!({"ok": false, "problem": "management API unreachable"})
+            json!({"ok": false, "problem": "Sentry management API: management API unreachable: connection refused"})
         );
-        t.health().recover(Cause::ManagementUnreachable);
+        t.health().saw(Seen::Management(Ok(())));
         assert_eq!(t.snapshot(0)["health"]["ok"], json!(true));
     }
 

@@ -11,7 +11,7 @@ use super::answer::{read, Answer, Response, Sent};
 use crate::clock::Clock;
 use crate::compress::compress;
 use crate::config::Compression;
-use crate::health::Cause;
+use crate::health::Seen;
 use crate::http::{describe, read_capped};
 use crate::ratelimit::{Category, LimitHeaders, RateLimits};
 use crate::telemetry::{StatusClass, Telemetry};
@@ -87,7 +87,10 @@ impl Poster {
     async fn answer(&self, post: &Post<'_>, response: reqwest::Response) -> Answer {
         let status = response.status().as_u16();
         self.telemetry.ingest_request(StatusClass::of(status));
-        self.record_health(status, post.url);
+        let url = post.url.as_str();
+        self.telemetry
+            .health()
+            .saw(Seen::IngestAnswer { status, url });
         let header = |name| {
             let value = response.headers().get(name)?;
             value.to_str().ok().map(str::to_owned)
@@ -121,32 +124,11 @@ impl Poster {
         )
     }
 
-    fn record_health(&self, status: u16, url: &Url) {
-        let health = self.telemetry.health();
-        match status {
-            200..=299 => {
-                health.recover(Cause::IngestUnreachable);
-                health.recover(Cause::IngestNotFound);
-            }
-            404 => health.fail(
-                Cause::IngestNotFound,
-                format!("Sentry ingest answered 404 at {url}: nothing is there to take the data"),
-            ),
-            500.. => health.fail(
-                Cause::IngestUnreachable,
-                format!("Sentry ingest answered {status}"),
-            ),
-            _ => {}
-        }
-    }
-
     fn no_answer(&self, e: reqwest::Error) -> Answer {
         self.telemetry.ingest_request(StatusClass::NoAnswer);
         let answer = transport_error(e);
         if let Answer::Unavailable { reason, .. } | Answer::TimedOut { reason } = &answer {
-            self.telemetry
-                .health()
-                .fail(Cause::IngestUnreachable, format!("Sentry ingest: {reason}"));
+            self.telemetry.health().saw(Seen::IngestSilent { reason });
         }
         answer
     }

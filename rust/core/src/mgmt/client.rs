@@ -17,7 +17,7 @@ use super::paging::next_cursor;
 use super::Management;
 use crate::clock::Clock;
 use crate::config::AuthToken;
-use crate::health::Cause;
+use crate::health::Seen;
 use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::management_delay;
 use crate::slug::Slug;
@@ -221,24 +221,8 @@ impl MgmtClient {
         let result = self.send(request).await;
         let label = result.as_ref().map_or_else(MgmtError::label, |_| "ok");
         self.telemetry.mgmt_call(endpoint, label);
-        let health = self.telemetry.health();
-        match &result {
-            Ok(_) => {
-                health.recover(Cause::ManagementAuth);
-                health.recover(Cause::ManagementUnreachable);
-            }
-            // An answer, though not a success: the API is reachable; the token is not proven.
-            Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
-                health.recover(Cause::ManagementUnreachable)
-            }
-            Err(e @ MgmtError::Unauthorized { .. }) => {
-                health.fail(Cause::ManagementAuth, format!("Sentry management API: {e}"))
-            }
-            Err(e) => health.fail(
-                Cause::ManagementUnreachable,
-                format!("Sentry management API: {e}"),
-            ),
-        }
+        let ended = result.as_ref().map(|_| ());
+        self.telemetry.health().saw(Seen::Management(ended));
         result
     }
 
