@@ -8,6 +8,10 @@
 //!   `ProjectPart::request`, which copies resource blocks without decoding spans;
 //! - `prost`: the naive alternative, decoding the whole request, grouping
 //!   resources by `service.name` and encoding one request per group.
+//!
+//! The request is made with the core's `testdata` builders: resources with
+//! the attributes of a Java service on Kubernetes, spans of its own (heavy,
+//! realistic) through `Resource::with_spans`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -15,14 +19,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span, Status,
-};
+use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 use prost::Message;
 use sentry_exporter_core::config::RoutingConfig;
 use sentry_exporter_core::routing::Router;
+use sentry_exporter_core::testdata::{
+    int_attribute, service_of, string_attribute, traces_request, Resource,
+};
 
 const RESOURCES: usize = 100;
 const SERVICES: usize = 10;
@@ -53,51 +56,27 @@ impl Lcg {
     }
 }
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn string(key: &str, value: impl Into<String>) -> KeyValue {
-    kv(key, any_value::Value::StringValue(value.into()))
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    kv(key, any_value::Value::IntValue(value))
-}
-
 fn resource(rng: &mut Lcg, index: usize) -> Resource {
     let service = format!("svc-{}", index % SERVICES);
     let pod = format!("{service}-7d9f8b6c5-{:05x}", rng.next() & 0xfffff);
-    Resource {
-        attributes: vec![
-            string("service.name", service),
-            string("service.namespace", "shop"),
-            string(
-                "service.version",
-                format!("1.{}.{}", rng.below(20), rng.below(10)),
-            ),
-            string("deployment.environment", "production"),
-            string(
-                "host.name",
-                format!("ip-10-0-{}-{}.ec2.internal", rng.below(256), rng.below(256)),
-            ),
-            string("host.arch", "amd64"),
-            string("os.type", "linux"),
-            int("process.pid", rng.below(65536) as i64),
-            string("process.runtime.name", "OpenJDK Runtime Environment"),
-            string("telemetry.sdk.name", "opentelemetry"),
-            string("telemetry.sdk.language", "java"),
-            string("telemetry.sdk.version", "1.42.1"),
-            string("k8s.namespace.name", "shop-prod"),
-            string("k8s.pod.name", pod),
-            string("k8s.node.name", format!("node-pool-a-{}", rng.below(40))),
-        ],
-        ..Default::default()
-    }
+    let version = format!("1.{}.{}", rng.below(20), rng.below(10));
+    let host = format!("ip-10-0-{}-{}.ec2.internal", rng.below(256), rng.below(256));
+    Resource::new(0)
+        .with("service.name", &service)
+        .with("service.namespace", "shop")
+        .with("service.version", &version)
+        .with("deployment.environment", "production")
+        .with("host.name", &host)
+        .with("host.arch", "amd64")
+        .with("os.type", "linux")
+        .with_int("process.pid", rng.below(65536) as i64)
+        .with("process.runtime.name", "OpenJDK Runtime Environment")
+        .with("telemetry.sdk.name", "opentelemetry")
+        .with("telemetry.sdk.language", "java")
+        .with("telemetry.sdk.version", "1.42.1")
+        .with("k8s.namespace.name", "shop-prod")
+        .with("k8s.pod.name", &pod)
+        .with("k8s.node.name", &format!("node-pool-a-{}", rng.below(40)))
 }
 
 const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
@@ -122,31 +101,31 @@ fn span(rng: &mut Lcg, trace_id: &[u8], start: u64, detail: usize) -> Span {
     let route = rng.pick(ROUTES);
     let status_code = [200, 200, 200, 201, 204, 404, 500][rng.below(7)];
     let mut attributes = vec![
-        string("http.request.method", method),
-        string("http.route", route),
-        int("http.response.status_code", status_code),
+        string_attribute("http.request.method", method),
+        string_attribute("http.route", route),
+        int_attribute("http.response.status_code", status_code),
     ];
     if detail > 0 {
         attributes.extend([
-            string(
+            string_attribute(
                 "net.peer.name",
-                format!("10.0.{}.{}", rng.below(256), rng.below(256)),
+                &format!("10.0.{}.{}", rng.below(256), rng.below(256)),
             ),
-            int("net.peer.port", 40000 + rng.below(20000) as i64),
-            string(
+            int_attribute("net.peer.port", 40000 + rng.below(20000) as i64),
+            string_attribute(
                 "http.url",
-                format!(
+                &format!(
                     "https://shop.example.com{route}?page={}&session={:016x}",
                     rng.below(50),
                     rng.next()
                 ),
             ),
-            string("user_agent.original", rng.pick(AGENTS)),
-            string("db.system", "postgresql"),
-            string("db.statement", sql(rng, detail)),
-            string(
+            string_attribute("user_agent.original", rng.pick(AGENTS)),
+            string_attribute("db.system", "postgresql"),
+            string_attribute("db.statement", &sql(rng, detail)),
+            string_attribute(
                 "thread.name",
-                format!("http-nio-8080-exec-{}", rng.below(200)),
+                &format!("http-nio-8080-exec-{}", rng.below(200)),
             ),
         ]);
     }
@@ -193,7 +172,7 @@ fn request(detail: usize) -> (Vec<u8>, usize) {
     let mut counts = Lcg(0xc0ffee);
     let mut spans = 0;
     let mut start = 1_700_000_000_000_000_000u64;
-    let resource_spans = (0..RESOURCES)
+    let resources: Vec<Resource> = (0..RESOURCES)
         .map(|i| {
             let resource = resource(&mut rng, i);
             let count = 10 + counts.below(91);
@@ -205,32 +184,10 @@ fn request(detail: usize) -> (Vec<u8>, usize) {
                     span(&mut rng, &trace_id, start, detail)
                 })
                 .collect();
-            ResourceSpans {
-                resource: Some(resource),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "io.opentelemetry.tomcat-10.0".into(),
-                        version: "2.8.0-alpha".into(),
-                        ..Default::default()
-                    }),
-                    spans,
-                    schema_url: "https://opentelemetry.io/schemas/1.24.0".into(),
-                }],
-                schema_url: "https://opentelemetry.io/schemas/1.24.0".into(),
-            }
+            resource.with_spans(spans)
         })
         .collect();
-    let bytes = ExportTraceServiceRequest { resource_spans }.encode_to_vec();
-    (bytes, spans)
-}
-
-fn service_name(rs: &ResourceSpans) -> Option<&str> {
-    let attrs = &rs.resource.as_ref()?.attributes;
-    let kv = attrs.iter().find(|kv| kv.key == "service.name")?;
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s),
-        _ => None,
-    }
+    (traces_request(&resources), spans)
 }
 
 /// The `router` path: one owned request per project, as the exporter builds
@@ -250,7 +207,7 @@ fn split_prost(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut groups: Vec<(String, ExportTraceServiceRequest)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for rs in request.resource_spans {
-        let name = service_name(&rs).unwrap_or_default().to_owned();
+        let name = service_of(&rs.resource);
         let i = *index.entry(name.clone()).or_insert_with(|| {
             groups.push((name, ExportTraceServiceRequest::default()));
             groups.len() - 1

@@ -258,8 +258,7 @@ impl AutoCreator {
 mod tests {
     use super::*;
     use crate::clock::TokioClock;
-    use crate::mgmt::models::{KeyDsn, ProjectKey};
-    use crate::mgmt::scripted::{Reply, Scripted};
+    use crate::mgmt::scripted::{keys, Reply, Scripted};
 
     fn creator(mgmt: Scripted) -> (Arc<AutoCreator>, Arc<Scripted>, Arc<EndpointCache>) {
         let mgmt = Arc::new(mgmt.answer("first_team", vec![Reply::Team(Slug::parse("t").ok())]));
@@ -274,19 +273,6 @@ mod tests {
             u32::MAX,
         ));
         (creator, mgmt, endpoints)
-    }
-
-    fn keys() -> Vec<ProjectKey> {
-        vec![ProjectKey {
-            public: Some(format!("{:032x}", 7)),
-            project_id: Some(7),
-            is_active: true,
-            dsn: KeyDsn {
-                public: "http://k@127.0.0.1:1/7".into(),
-                otlp_traces: None,
-                otlp_logs: None,
-            },
-        }]
     }
 
     fn failures(creator: &AutoCreator) -> usize {
@@ -323,7 +309,7 @@ mod tests {
                     vec![
                         Reply::Failed(MgmtError::NotFound),
                         Reply::Keys(Vec::new()),
-                        Reply::Keys(keys()),
+                        Reply::Keys(keys(7)),
                     ],
                 ),
         );

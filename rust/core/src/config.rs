@@ -11,102 +11,46 @@ use url::Url;
 
 use crate::slug::{Slug, SlugError};
 
-/// The config as it arrives, before validation. Keys follow the YAML.
+/// The config as it arrives, before validation. Keys follow the YAML. Every key is required:
+/// the Go component sends them all, with the defaults of `createDefaultConfig()`, the one place
+/// defaults are set.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
     url: String,
-    #[serde(default)]
     org_slug: String,
-    #[serde(default)]
     auth_token: String,
-    #[serde(default)]
     auto_create_projects: bool,
-    #[serde(default)]
     team: String,
-    #[serde(default = "default_max_created_projects")]
     max_created_projects: i64,
-    #[serde(default)]
     routing: RawRouting,
-    #[serde(default)]
     http: RawHttp,
-}
-
-fn default_max_created_projects() -> i64 {
-    1000
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRouting {
-    #[serde(default = "default_attribute")]
     project_from_attribute: String,
-    #[serde(default)]
     attribute_to_project_mapping: HashMap<String, String>,
-    #[serde(default)]
     fallback_project: String,
-}
-
-fn default_attribute() -> String {
-    "service.name".to_owned()
-}
-
-impl Default for RawRouting {
-    fn default() -> Self {
-        RawRouting {
-            project_from_attribute: default_attribute(),
-            attribute_to_project_mapping: HashMap::new(),
-            fallback_project: String::new(),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    #[serde(default = "default_timeout_ms")]
     timeout_ms: i64,
-    #[serde(default = "default_compression")]
     compression: String,
-    #[serde(default)]
     tls: RawTls,
-    #[serde(default)]
     proxy_url: String,
-    #[serde(default)]
     headers: HashMap<String, String>,
 }
 
-fn default_timeout_ms() -> i64 {
-    30_000
-}
-
-fn default_compression() -> String {
-    "gzip".to_owned()
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        RawHttp {
-            timeout_ms: default_timeout_ms(),
-            compression: default_compression(),
-            tls: RawTls::default(),
-            proxy_url: String::new(),
-            headers: HashMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
-    #[serde(default)]
     ca_file: String,
-    #[serde(default)]
     cert_file: String,
-    #[serde(default)]
     key_file: String,
-    #[serde(default)]
     insecure_skip_verify: bool,
 }
 
@@ -435,7 +379,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn base() -> Value {
-        json!({"url": "https://sentry.example.com/", "org_slug": "acme", "auth_token": "tok"})
+        crate::testdata::config("https://sentry.example.com/", "tok")
     }
 
     fn with(path: &[&str], value: Value) -> Vec<u8> {
@@ -453,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn minimal_config_gets_the_defaults() {
+    fn the_go_components_defaults_are_read() {
         let config = Config::from_json(&serde_json::to_vec(&base()).unwrap()).unwrap();
         assert_eq!(config.url.as_str(), "https://sentry.example.com/");
         assert_eq!(config.org_slug.as_str(), "acme");
@@ -465,6 +409,26 @@ mod tests {
         assert_eq!(config.http.timeout, Duration::from_secs(30));
         assert_eq!(config.http.compression, Compression::Gzip);
         assert_eq!(format!("{:?}", config.auth_token), "[REDACTED]");
+    }
+
+    #[test]
+    fn every_key_is_required_since_the_defaults_are_the_go_components() {
+        for key in ["url", "max_created_projects", "routing", "http"] {
+            let mut config = base();
+            config.as_object_mut().unwrap().remove(key);
+            let err = Config::from_json(config.to_string().as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("missing field `{key}`")),
+                "{err}"
+            );
+        }
+        let mut config = base();
+        config["http"].as_object_mut().unwrap().remove("timeout_ms");
+        let err = Config::from_json(config.to_string().as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `timeout_ms`"),
+            "{err}"
+        );
     }
 
     #[test]

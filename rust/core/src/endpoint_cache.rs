@@ -186,21 +186,8 @@ impl EndpointCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mgmt::models::KeyDsn;
+    use crate::mgmt::scripted::keys;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn keys(id: u64) -> Vec<ProjectKey> {
-        vec![ProjectKey {
-            public: Some(format!("{id:032x}")),
-            project_id: Some(id),
-            is_active: true,
-            dsn: KeyDsn {
-                public: format!("http://k@127.0.0.1:1/{id}"),
-                otlp_traces: None,
-                otlp_logs: None,
-            },
-        }]
-    }
 
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()

@@ -141,9 +141,7 @@ impl Exporter {
 
     /// The exporter's counters, as described by [`Telemetry::snapshot`].
     pub fn telemetry(&self) -> serde_json::Value {
-        let mut snapshot = self.telemetry.snapshot(self.known_projects() as u64);
-        snapshot["health"]["problem"] = self.health_problem().into();
-        snapshot
+        self.telemetry.snapshot(self.known_projects() as u64)
     }
 
     /// What keeps Sentry from being used now (every cause, cleaned of secrets); `None` when

@@ -91,8 +91,8 @@ async fn load(
 mod tests {
     use super::*;
     use crate::clock::{Instant, TokioClock};
-    use crate::mgmt::models::{KeyDsn, Project};
-    use crate::mgmt::scripted::{Reply, Scripted};
+    use crate::mgmt::models::Project;
+    use crate::mgmt::scripted::{keys, Reply, Scripted};
     use crate::telemetry::Telemetry;
 
     fn shop() -> (Vec<Project>, Vec<ProjectKey>) {
@@ -100,17 +100,7 @@ mod tests {
             id: 7,
             slug: "shop".into(),
         };
-        let key = ProjectKey {
-            public: Some(format!("{:032x}", 7)),
-            project_id: Some(7),
-            is_active: true,
-            dsn: KeyDsn {
-                public: "http://k@127.0.0.1:1/7".into(),
-                otlp_traces: None,
-                otlp_logs: None,
-            },
-        };
-        (vec![project], vec![key])
+        (vec![project], keys(7))
     }
 
     /// Preloads with `projects` answering in turn; returns how long it took and the cache.

@@ -195,9 +195,8 @@ impl Telemetry {
             .collect();
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
-        let problem = self.health.problem();
         let heap = crate::heap::stats();
-        json!({"health": {"ok": problem.is_none(), "problem": problem}, "metrics": [
+        json!({"metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry, by reason", "{items}", "counter", failed),
             metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
@@ -218,8 +217,6 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::Seen;
-    use crate::mgmt::MgmtError;
 
     fn point(snapshot: &Value, name: &str, attributes: Value) -> u64 {
         let metric = snapshot["metrics"]
@@ -313,23 +310,6 @@ mod tests {
         );
         assert_eq!(point(&s, "projects_cached", json!({})), 9);
         assert_eq!(point(&s, "projects_created", json!({})), 1);
-    }
-
-    #[test]
-    fn health_names_the_causes_that_hold() {
-        let t = Telemetry::default();
-        assert_eq!(
-            t.snapshot(0)["health"],
-            json!({"ok": true, "problem": null})
-        );
-        let down = MgmtError::Transport("connection refused".into());
-        t.health().saw(Seen::Management(Err(&down)));
-        assert_eq!(
-            t.snapshot(0)["health"],
-            json!({"ok": false, "problem": "Sentry management API: management API unreachable: connection refused"})
-        );
-        t.health().saw(Seen::Management(Ok(())));
-        assert_eq!(t.snapshot(0)["health"]["ok"], json!(true));
     }
 
     #[test]

@@ -1,4 +1,14 @@
-//! Builders of OTLP requests for the tests.
+//! Builders of OTLP requests for tests, benchmarks and the fuzz corpus: the one place where
+//! test code writes OTLP (the core's own tests, the stand-in's, the C ABI's, the router
+//! benchmark, the fuzz seeds).
+//!
+//! A request is a list of [`Resource`]s, each with its attributes and its items. Items are
+//! numbered: a span's id is its number (big-endian), a log record's time its number (and, with
+//! [`Resource::log_uids`], its `log.record.uid` is `uid-{number}`). Unless a resource says
+//! where its numbers start ([`Resource::ids_from`]), spans count on from the previous
+//! resource's (the first from 1), log records of each resource from 0.
+//!
+//! The default output must not change: the fuzz seeds in `rust/fuzz/corpus/` are made with it.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -8,9 +18,18 @@ use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
+/// The key of the attribute the stand-in takes as a log record's id.
+pub const LOG_UID: &str = "log.record.uid";
+
+/// One resource of a request and its items.
+#[derive(Debug, Clone)]
 pub struct Resource {
     attributes: Vec<KeyValue>,
     items: u32,
+    first_id: Option<u64>,
+    trace: u8,
+    log_uids: bool,
+    spans: Option<Vec<Span>>,
 }
 
 fn attribute(key: &str, value: any_value::Value) -> KeyValue {
@@ -21,31 +40,77 @@ fn attribute(key: &str, value: any_value::Value) -> KeyValue {
     }
 }
 
+/// A string attribute (of a resource, a span, a log record).
+pub fn string_attribute(key: &str, value: &str) -> KeyValue {
+    attribute(key, any_value::Value::StringValue(value.into()))
+}
+
+/// An integer attribute.
+pub fn int_attribute(key: &str, value: i64) -> KeyValue {
+    attribute(key, any_value::Value::IntValue(value))
+}
+
 impl Resource {
+    /// `items` items and no attributes.
+    pub fn new(items: u32) -> Resource {
+        Resource {
+            attributes: Vec::new(),
+            items,
+            first_id: None,
+            trace: 7,
+            log_uids: false,
+            spans: None,
+        }
+    }
+
+    /// `service.name` = `name` (after `host.name` = `h1`).
     pub fn service(name: &str, items: u32) -> Resource {
         Resource::without_service(items).with("service.name", name)
     }
 
+    /// Only `host.name` = `h1`.
     pub fn without_service(items: u32) -> Resource {
-        Resource {
-            attributes: vec![attribute(
-                "host.name",
-                any_value::Value::StringValue("h1".into()),
-            )],
-            items,
-        }
+        Resource::new(items).with("host.name", "h1")
     }
 
+    /// An integer `service.name`, which names no project.
     pub fn int_service(value: i64, items: u32) -> Resource {
-        let mut r = Resource::without_service(items);
-        r.attributes
-            .push(attribute("service.name", any_value::Value::IntValue(value)));
-        r
+        Resource::without_service(items).with_int("service.name", value)
     }
 
+    /// One string attribute more.
     pub fn with(mut self, key: &str, value: &str) -> Resource {
-        self.attributes
-            .push(attribute(key, any_value::Value::StringValue(value.into())));
+        self.attributes.push(string_attribute(key, value));
+        self
+    }
+
+    /// One integer attribute more.
+    pub fn with_int(mut self, key: &str, value: i64) -> Resource {
+        self.attributes.push(int_attribute(key, value));
+        self
+    }
+
+    /// The items of this resource are numbered from `first`.
+    pub fn ids_from(mut self, first: u64) -> Resource {
+        self.first_id = Some(first);
+        self
+    }
+
+    /// Spans of the trace `[byte; 16]` (default 7).
+    pub fn trace(mut self, byte: u8) -> Resource {
+        self.trace = byte;
+        self
+    }
+
+    /// Log records carry `log.record.uid` = `uid-{number}`.
+    pub fn log_uids(mut self) -> Resource {
+        self.log_uids = true;
+        self
+    }
+
+    /// Traces: these spans instead of `items` numbered ones (a benchmark's heavy spans).
+    pub fn with_spans(mut self, spans: Vec<Span>) -> Resource {
+        self.spans = Some(spans);
         self
     }
 
@@ -55,56 +120,108 @@ impl Resource {
             ..Default::default()
         })
     }
+
+    /// The spans, numbered on from `*last`, which ends at this resource's last number.
+    fn spans(&self, last: &mut u64) -> Vec<Span> {
+        if let Some(spans) = &self.spans {
+            return spans.clone();
+        }
+        if let Some(first) = self.first_id {
+            *last = first.wrapping_sub(1);
+        }
+        (0..self.items)
+            .map(|_| {
+                *last = last.wrapping_add(1);
+                Span {
+                    trace_id: vec![self.trace; 16],
+                    span_id: last.to_be_bytes().to_vec(),
+                    name: "op".into(),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+
+    fn log_records(&self) -> Vec<LogRecord> {
+        let first = self.first_id.unwrap_or(0);
+        (first..first + u64::from(self.items))
+            .map(|n| LogRecord {
+                time_unix_nano: n,
+                attributes: if self.log_uids {
+                    vec![string_attribute(LOG_UID, &format!("uid-{n}"))]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            })
+            .collect()
+    }
 }
 
-pub fn traces_request(resources: &[Resource]) -> Vec<u8> {
-    let mut next_id = 0u64;
+/// The decoded traces request of `resources`.
+pub fn traces(resources: &[Resource]) -> ExportTraceServiceRequest {
+    let mut last = 0u64;
     ExportTraceServiceRequest {
         resource_spans: resources
             .iter()
             .map(|r| ResourceSpans {
                 resource: r.resource(),
                 scope_spans: vec![ScopeSpans {
-                    spans: (0..r.items)
-                        .map(|_| {
-                            next_id += 1;
-                            Span {
-                                trace_id: vec![7; 16],
-                                span_id: next_id.to_be_bytes().to_vec(),
-                                name: "op".into(),
-                                ..Default::default()
-                            }
-                        })
-                        .collect(),
+                    spans: r.spans(&mut last),
                     ..Default::default()
                 }],
                 ..Default::default()
             })
             .collect(),
     }
-    .encode_to_vec()
 }
 
-pub fn logs_request(resources: &[Resource]) -> Vec<u8> {
+/// The decoded logs request of `resources`.
+pub fn logs(resources: &[Resource]) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: resources
             .iter()
             .map(|r| ResourceLogs {
                 resource: r.resource(),
                 scope_logs: vec![ScopeLogs {
-                    log_records: (0..r.items)
-                        .map(|i| LogRecord {
-                            time_unix_nano: u64::from(i),
-                            ..Default::default()
-                        })
-                        .collect(),
+                    log_records: r.log_records(),
                     ..Default::default()
                 }],
                 ..Default::default()
             })
             .collect(),
     }
-    .encode_to_vec()
+}
+
+/// The encoded traces request of `resources`.
+pub fn traces_request(resources: &[Resource]) -> Vec<u8> {
+    traces(resources).encode_to_vec()
+}
+
+/// The encoded logs request of `resources`.
+pub fn logs_request(resources: &[Resource]) -> Vec<u8> {
+    logs(resources).encode_to_vec()
+}
+
+/// How the stand-in names a span: `{trace id}-{span id}` in hex.
+pub fn span_key(trace: u8, number: u64) -> String {
+    format!("{}-{number:016x}", format!("{trace:02x}").repeat(16))
+}
+
+/// The numbers of the spans of a traces request (their ids), in order.
+pub fn span_numbers(request: &ExportTraceServiceRequest) -> Vec<u64> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|s| {
+            s.span_id
+                .as_slice()
+                .try_into()
+                .map_or(0, u64::from_be_bytes)
+        })
+        .collect()
 }
 
 pub fn spans_of(request: &ExportTraceServiceRequest) -> usize {
@@ -127,4 +244,29 @@ pub fn service_of(resource: &Option<OtlpResource>) -> String {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+/// The config JSON the Go component sends for `url` and `token`, with the defaults of its
+/// `createDefaultConfig()` (go-shim/factory.go) and org `acme`.
+pub fn config(url: &str, token: &str) -> serde_json::Value {
+    serde_json::json!({
+        "url": url,
+        "org_slug": "acme",
+        "auth_token": token,
+        "auto_create_projects": false,
+        "team": "",
+        "max_created_projects": 1000,
+        "routing": {
+            "project_from_attribute": "service.name",
+            "attribute_to_project_mapping": {},
+            "fallback_project": "",
+        },
+        "http": {
+            "timeout_ms": 30000,
+            "compression": "gzip",
+            "tls": {"ca_file": "", "cert_file": "", "key_file": "", "insecure_skip_verify": false},
+            "proxy_url": "",
+            "headers": {},
+        },
+    })
 }

@@ -14,6 +14,7 @@ use sentry_exporter_core::ingest::{Piece, Transport};
 use sentry_exporter_core::job::Job;
 use sentry_exporter_core::outcome::Outcome;
 use sentry_exporter_core::slug::Slug;
+use sentry_exporter_core::testdata;
 use sentry_exporter_core::{Config, Logger, Signal};
 use sentry_types::protocol::v7::{Event, Level, Map, Metric, MetricType};
 use serde_json::{json, Value};
@@ -78,8 +79,7 @@ impl Run {
     fn new() -> Run {
         let standin = Standin::with_projects(&["shop"]);
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let config = json!({"url": standin.running.api, "org_slug": "acme",
-            "auth_token": standin.running.token});
+        let config = testdata::config(&standin.running.api, &standin.running.token);
         let config = Config::from_json(config.to_string().as_bytes()).unwrap();
         let exporter = runtime.block_on(async { Exporter::new(&config, Logger::discard()) });
         Run {

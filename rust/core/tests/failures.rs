@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use sentry_exporter_core::testdata;
 use sentry_exporter_core::Signal;
 use serde_json::{json, Value};
 
@@ -78,15 +79,7 @@ fn a_413_is_split_in_halves_down_to_what_passes_and_a_single_huge_item_is_droppe
     let outcome = service
         .export(Signal::Traces, &traces(&[("p1", 2)], 100), None)
         .unwrap();
-    assert_eq!(
-        (outcome.sent, outcome.dropped, outcome.retryable),
-        (0, 2, 0)
-    );
-    assert!(
-        outcome.problems.iter().all(|p| p.contains("too_large")),
-        "{:?}",
-        outcome.problems
-    );
+    assert_all_dropped(&outcome, 2, "too_large");
 }
 
 #[test]
@@ -213,6 +206,11 @@ fn a_revoked_key_is_replaced_within_the_same_export() {
             .collect::<Vec<_>>(),
         [Some(401), Some(200)]
     );
+    assert_eq!(
+        standin.count("GET", "/api/0/projects/acme/p1/keys/"),
+        1,
+        "the 401 makes it look the key up again"
+    );
     assert_eq!(total(&standin.spans_of("p1")), 2);
 }
 
@@ -239,12 +237,7 @@ fn a_deleted_project_without_auto_create_drops_its_data() {
     let outcome = service
         .export(Signal::Traces, &traces(&[("p1", 2)], 0), None)
         .unwrap();
-    assert_eq!((outcome.dropped, outcome.retryable), (2, 0));
-    assert!(
-        outcome.problems[0].contains("project_not_found"),
-        "{:?}",
-        outcome.problems
-    );
+    assert_all_dropped(&outcome, 2, "project_not_found");
 }
 
 #[test]
@@ -299,7 +292,7 @@ fn a_slow_answer_past_the_export_timeout_comes_back_for_retry() {
 }
 
 #[test]
-fn a_refused_request_is_dropped_with_sentrys_message() {
+fn refused_data_is_dropped_with_sentrys_message_not_retried() {
     let standin = Standin::with_projects(&["p1"]);
     standin.fault(json!({"target": "ingest", "project": "p1", "status": 403,
         "body": "{\"detail\":\"event submission rejected with_reason: FeatureDisabled(OurLogsIngestion)\"}", "times": 1}));
@@ -307,12 +300,14 @@ fn a_refused_request_is_dropped_with_sentrys_message() {
     let outcome = service
         .export(Signal::Logs, &logs("p1", 4, 0), None)
         .unwrap();
-    assert_eq!((outcome.dropped, outcome.retryable), (4, 0));
-    assert!(
-        outcome.problems[0].contains("FeatureDisabled(OurLogsIngestion)"),
-        "{:?}",
-        outcome.problems
-    );
+    assert_all_dropped(&outcome, 4, "FeatureDisabled(OurLogsIngestion)");
+
+    standin.fault(json!({"target": "ingest", "project": "p1", "status": 400, "times": 1}));
+    let outcome = service
+        .export(Signal::Traces, &traces(&[("p1", 3)], 0), None)
+        .unwrap();
+    assert_all_dropped(&outcome, 3, "rejected by Sentry (400)");
+    assert_eq!(ingest_requests(&standin, "p1").len(), 2, "no retry");
 }
 
 #[test]
@@ -329,7 +324,7 @@ fn repeated_refusals_warn_once_not_once_per_batch() {
             sink.lock().unwrap().push(message.to_owned());
         }
     });
-    let config = json!({"url": standin.running.api, "org_slug": "acme", "auth_token": standin.running.token});
+    let config = testdata::config(&standin.running.api, &standin.running.token);
     let service = Service::new(config.to_string().as_bytes(), logger).unwrap();
     service.start().unwrap();
     for i in 0..5 {
@@ -358,13 +353,11 @@ fn an_ingest_404_keeps_the_data_and_shows_in_the_status_until_ingest_works() {
         .export(Signal::Traces, &traces(&[("p1", 3)], 0), None)
         .unwrap();
     assert_eq!((first.sent, first.dropped, first.retryable), (0, 0, 3));
-    let health: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
-    let problem = health["health"]["problem"].as_str().unwrap_or_default();
+    let problem = service.health_problem().unwrap_or_default();
     assert!(problem.contains("answered 404"), "{problem}");
     let again = service
         .export(Signal::Traces, &first.retry_request, None)
         .unwrap();
     assert_eq!(again.sent, 3);
-    let health: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
-    assert_eq!(health["health"]["ok"], json!(true));
+    assert_eq!(service.health_problem(), None);
 }

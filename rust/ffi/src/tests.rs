@@ -3,9 +3,20 @@
 use super::*;
 use std::path::Path;
 use std::ptr;
+use std::sync::LazyLock;
 
-const CONFIG: &str =
-    r#"{"url":"http://127.0.0.1:1","org_slug":"acme","auth_token":"secret-token"}"#;
+use sentry_exporter_core::testdata;
+
+/// The config the Go component sends, for a management API that does not listen.
+static CONFIG: LazyLock<String> =
+    LazyLock::new(|| testdata::config("http://127.0.0.1:1", "secret-token").to_string());
+
+/// The config with `url`, and `set` applied to it.
+fn config_with(url: &str, set: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut config = testdata::config(url, "secret-token");
+    set(&mut config);
+    config.to_string()
+}
 
 fn new_exporter(json: &str) -> Result<*mut SentryExporter, (SentryResult, String)> {
     let mut buf = [0u8; 256];
@@ -52,7 +63,7 @@ fn export(
 
 #[test]
 fn validate_names_the_field_and_fits_the_buffer() {
-    let json = r#"{"url":"http://x","org_slug":"Bad Org","auth_token":"t"}"#;
+    let json = &config_with("http://x", |c| c["org_slug"] = "Bad Org".into());
     let mut buf = [0u8; 8];
     let mut len = 99usize;
     let result = unsafe {
@@ -120,7 +131,7 @@ fn null_arguments_are_refused() {
 
 #[test]
 fn bad_config_gives_a_message_without_the_token() {
-    let json = r#"{"url":"sentry.io","org_slug":"acme","auth_token":"secret-token"}"#;
+    let json = &config_with("sentry.io", |_| {});
     let (result, message) = new_exporter(json).unwrap_err();
     assert_eq!(result, SentryResult::InvalidConfig);
     assert!(
@@ -132,7 +143,7 @@ fn bad_config_gives_a_message_without_the_token() {
 
 #[test]
 fn lifecycle_is_safe_in_any_order() {
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     unsafe {
         assert_eq!(
             export(exporter, 0, &[]).unwrap_err(),
@@ -168,40 +179,16 @@ fn lifecycle_is_safe_in_any_order() {
 
 #[test]
 fn free_without_start_or_shutdown_is_fine() {
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     unsafe { sentry_exporter_free(exporter) };
 }
 
 #[test]
 fn unreachable_sentry_hands_the_data_back_for_retry() {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-    use prost::Message;
-    let service = KeyValue {
-        key: "service.name".into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue("api".into())),
-        }),
-        ..Default::default()
-    };
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![service],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span::default()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec();
+    use sentry_exporter_core::testdata::{traces_request, Resource};
+    let request = traces_request(&[Resource::service("api", 1)]);
     let request = &request[..];
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     unsafe {
         assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
         let outcome = export(exporter, 0, request).unwrap();
@@ -239,7 +226,9 @@ fn logs_reach_the_callback_with_their_level() {
         let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
         SEEN.lock().unwrap().push((level as u32, text));
     }
-    let json = r#"{"url":"https://127.0.0.1:1","org_slug":"acme","auth_token":"t","http":{"tls":{"insecure_skip_verify":true}}}"#;
+    let json = &config_with("https://127.0.0.1:1", |c| {
+        c["http"]["tls"]["insecure_skip_verify"] = true.into()
+    });
     let mut out = ptr::null_mut();
     let result = unsafe {
         sentry_exporter_new(
@@ -264,7 +253,7 @@ fn logs_reach_the_callback_with_their_level() {
 
 #[test]
 fn telemetry_is_json_listing_every_metric() {
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     let mut json = SentryBytes {
         ptr: ptr::null(),
         len: 0,
@@ -329,7 +318,7 @@ fn health(exporter: *const SentryExporter) -> Option<String> {
 #[test]
 fn health_names_the_problem_once_sentry_cannot_be_used() {
     // CONFIG's management API does not listen: the start's preload fails.
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     assert_eq!(health(exporter), None, "nothing is known before start");
     unsafe { assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok) };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -469,7 +458,7 @@ fn a_panic_in_the_core_is_caught_at_the_c_boundary_and_the_exporter_stays_usable
 #[cfg(not(feature = "fault-injection"))]
 #[test]
 fn the_fault_injection_request_is_an_invalid_request_without_the_feature() {
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     unsafe {
         assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
         assert_eq!(
@@ -534,7 +523,7 @@ fn the_boundary_checks_each_argument_before_the_body() {
         Case("NULL output", true, (abc, 3), false, SentryResult::NullArgument, 99),
         Case("a panic in the body", true, (b"panic".as_ptr(), 5), true, SentryResult::Panic, 99),
     ];
-    let exporter = new_exporter(CONFIG).unwrap();
+    let exporter = new_exporter(&CONFIG).unwrap();
     for Case(name, with_exporter, (request, request_len), with_out, want, want_out) in table {
         let mut out = 99u64;
         let got = unsafe {

@@ -242,49 +242,8 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use sentry_exporter_core::testdata::{self, Resource as Otlp};
     use std::io::Write;
-
-    fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.into())),
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn traces() -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", "checkout")],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![
-                        Span {
-                            trace_id: vec![0xab; 16],
-                            span_id: vec![1, 2, 3, 4, 5, 6, 7, 8],
-                            name: "a".into(),
-                            ..Default::default()
-                        },
-                        Span {
-                            trace_id: vec![0xab; 16],
-                            span_id: vec![9; 8],
-                            name: "b".into(),
-                            ..Default::default()
-                        },
-                    ],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
-    }
 
     #[test]
     fn content_type_and_encoding() {
@@ -309,7 +268,9 @@ mod tests {
 
     #[test]
     fn span_ids_from_protobuf_gzip_and_zstd() {
-        let raw = traces().encode_to_vec();
+        let raw = testdata::traces_request(&[Otlp::service("checkout", 2)
+            .trace(0xab)
+            .ids_from(0x0102_0304_0506_0708)]);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&raw).expect("gzip");
         let gz = gz.finish().expect("gzip");
@@ -325,7 +286,7 @@ mod tests {
                 items.ids,
                 [
                     format!("{}-0102030405060708", "ab".repeat(16)),
-                    format!("{}-0909090909090909", "ab".repeat(16)),
+                    format!("{}-0102030405060709", "ab".repeat(16)),
                 ]
             );
             assert_eq!(items.services.into_iter().collect::<Vec<_>>(), ["checkout"]);
@@ -345,26 +306,13 @@ mod tests {
 
     #[test]
     fn log_ids_prefer_uid_attribute() {
-        let plain = LogRecord {
-            time_unix_nano: 7,
-            ..Default::default()
-        };
+        // A record with a uid, then one without (time 7), of resources without a service.
+        let req = testdata::logs(&[
+            Otlp::new(1).ids_from(1).log_uids(),
+            Otlp::new(1).ids_from(7),
+        ]);
+        let plain = &req.resource_logs[1].scope_logs[0].log_records[0];
         let expected_hash = format!("{:016x}", fnv1a64(&plain.encode_to_vec()));
-        let req = ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: vec![
-                        LogRecord {
-                            attributes: vec![kv("log.record.uid", "uid-1")],
-                            ..Default::default()
-                        },
-                        plain,
-                    ],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
         let items = decode(Signal::Logs, Format::Protobuf, &req.encode_to_vec()).expect("decode");
         assert_eq!(items.ids, ["uid-1".to_string(), expected_hash]);
         assert!(items.services.is_empty());

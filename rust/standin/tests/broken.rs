@@ -7,6 +7,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::*;
+use sentry_exporter_core::testdata::span_key;
 use sentry_standin::{Config, Running};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -117,7 +118,7 @@ async fn early_answer_to_a_multi_megabyte_upload_records_nothing() {
     )
     .await;
     // Sent plain, uncompressed: several MiB on the wire.
-    let spans = proto(&traces("web", 1, 0, 60_000));
+    let spans = traces("web", 1, 0, 80_000);
     assert!(spans.len() > 2 * MIB, "{}", spans.len());
     let sent = client()
         .post(traces_url(&s, id))
@@ -138,7 +139,7 @@ async fn early_answer_to_a_multi_megabyte_upload_records_nothing() {
     assert_eq!(p["span_total"], 0);
     assert_eq!(p["requests"][0]["status"], 503);
     // The rule is used up: the next upload is read and recorded.
-    let small = proto(&traces("web", 1, 0, 3));
+    let small = traces("web", 1, 0, 3);
     assert_eq!(send_traces(&traces_url(&s, id), &key, small).await.0, 200);
     assert_eq!(project(&s, "frontend").await["span_total"], 3);
 }
@@ -177,7 +178,7 @@ async fn reset_mid_upload_resets_without_an_answer() {
         .unwrap_or(0);
     assert!((64 << 10..MIB).contains(&read), "{detail}");
     // Used up: the next request is served.
-    let small = proto(&traces("api", 2, 0, 2));
+    let small = traces("api", 2, 0, 2);
     assert_eq!(send_traces(&traces_url(&s, id), &key, small).await.0, 200);
 }
 
@@ -240,7 +241,7 @@ async fn hang_records_ingest_data_then_never_answers() {
         c.post(traces_url(&s, id))
             .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
             .header("content-type", "application/x-protobuf")
-            .body(proto(&traces("pay", 1, i * 10, 10)))
+            .body(traces("pay", 1, i * 10, 10))
             .send()
     });
     for sent in join_all(sends).await {
@@ -301,7 +302,7 @@ async fn a_late_answer_is_recorded_even_when_the_client_gave_up() {
         json!({"target": "ingest", "project": "frontend", "delay_ms": 1000, "times": 1}),
     )
     .await;
-    let body = proto(&traces("web", 5, 0, 4));
+    let body = traces("web", 5, 0, 4);
     let started = Instant::now();
     let sent = impatient_client(Duration::from_millis(200))
         .post(traces_url(&s, id))
@@ -320,7 +321,7 @@ async fn a_late_answer_is_recorded_even_when_the_client_gave_up() {
         (p["span_total"].clone(), p["span_distinct"].clone()),
         (json!(8), json!(4))
     );
-    assert_eq!(p["spans"][span_id(5, 0)], 2);
+    assert_eq!(p["spans"][span_key(5, 0)], 2);
     assert_eq!(p["requests"][0]["detail"], "answered 1000 ms late");
 }
 
@@ -331,7 +332,7 @@ async fn a_patient_client_gets_the_late_answer_and_a_delayed_status_records_noth
     let url = traces_url(&s, id);
     fault(&s, json!({"target": "ingest", "delay_ms": 300, "times": 1})).await;
     let started = Instant::now();
-    let late = send_traces(&url, &key, proto(&traces("web", 1, 0, 2))).await;
+    let late = send_traces(&url, &key, traces("web", 1, 0, 2)).await;
     assert_eq!(late.0, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     fault(
@@ -340,7 +341,7 @@ async fn a_patient_client_gets_the_late_answer_and_a_delayed_status_records_noth
     )
     .await;
     let started = Instant::now();
-    let refused = send_traces(&url, &key, proto(&traces("web", 2, 0, 2))).await;
+    let refused = send_traces(&url, &key, traces("web", 2, 0, 2)).await;
     assert_eq!(refused.0, 503);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let p = project(&s, "frontend").await;

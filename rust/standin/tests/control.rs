@@ -25,7 +25,7 @@ async fn status_fault_with_times_then_normal() {
     assert_eq!(status, 200);
     assert_eq!(rules["rules"][0]["times"], 2);
     let url = format!("{}/api/{id}/integration/otlp/v1/traces", s.ingest);
-    let body = proto(&traces("web", 1, 0, 5));
+    let body = traces("web", 1, 0, 5);
     for _ in 0..2 {
         let resp = client()
             .post(&url)
@@ -70,7 +70,7 @@ async fn rate_limit_for_logs_only() {
         .post(&logs_url)
         .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
         .header("content-type", "application/x-protobuf")
-        .body(proto(&logs("svc", 1)))
+        .body(logs("svc", 1))
         .send()
         .await
         .expect("send");
@@ -83,7 +83,7 @@ async fn rate_limit_for_logs_only() {
     );
     let traces_url = format!("{}/api/{id}/integration/otlp/v1/traces", s.ingest);
     assert_eq!(
-        send_traces(&traces_url, &key, proto(&traces("svc", 1, 0, 1)))
+        send_traces(&traces_url, &key, traces("svc", 1, 0, 1))
             .await
             .0,
         200
@@ -104,14 +104,14 @@ async fn dropped_connection_and_size_limit() {
         .post(&url)
         .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
         .header("content-type", "application/x-protobuf")
-        .body(proto(&traces("web", 1, 0, 1)))
+        .body(traces("web", 1, 0, 1))
         .send()
         .await;
     assert!(sent.is_err(), "no answer: {sent:?}");
 
     fault(&s, json!({"target": "ingest", "max_body_bytes": 200})).await;
-    let small = proto(&traces("web", 1, 0, 1));
-    let big = proto(&traces("web", 1, 0, 500));
+    let small = traces("web", 1, 0, 1);
+    let big = traces("web", 1, 0, 500);
     assert_eq!(send_traces(&url, &key, small).await.0, 200);
     assert_eq!(send_traces(&url, &key, big).await.0, 413);
 
@@ -181,12 +181,7 @@ async fn reset_clears_records_but_keeps_projects() {
     let s = standin(Config::default()).await;
     let (id, key, _) = key_of(&s, "payments").await;
     let url = format!("{}/api/{id}/integration/otlp/v1/traces", s.ingest);
-    assert_eq!(
-        send_traces(&url, &key, proto(&traces("x", 1, 0, 3)))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(send_traces(&url, &key, traces("x", 1, 0, 3)).await.0, 200);
     let resp = client()
         .post(format!("{}/_standin/reset", s.api))
         .send()

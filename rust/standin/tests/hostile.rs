@@ -61,7 +61,7 @@ async fn body_bytes_streams_a_filler_of_exactly_that_size() {
     );
 
     let url = format!("{}/api/{id}/integration/otlp/v1/traces", s.ingest);
-    let (status, body) = send_traces(&url, &key, proto(&traces("web", 1, 0, 1))).await;
+    let (status, body) = send_traces(&url, &key, traces("web", 1, 0, 1)).await;
     assert_eq!((status, body.len()), (503, 1000));
     let req = &records(&s).await["projects"]["frontend"]["requests"][0];
     assert_eq!(req["status"], 503);

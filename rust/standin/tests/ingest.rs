@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use sentry_exporter_core::testdata::span_key;
 use sentry_standin::Config;
 use serde_json::json;
 
@@ -15,11 +16,11 @@ async fn gzip_protobuf_traces_are_recorded_per_span() {
     let s = standin(Config::default()).await;
     let (id, key, _) = key_of(&s, "frontend").await;
     let url = traces_url(&s.ingest, id);
-    let (status, body) = send_traces(&url, &key, proto(&traces("web", 7, 0, 12))).await;
+    let (status, body) = send_traces(&url, &key, traces("web", 7, 0, 12)).await;
     assert_eq!(status, 200);
     assert!(body.is_empty(), "empty ExportTraceServiceResponse");
     // Resend two spans through the trailing-slash route: counted twice.
-    let (status, _) = send_traces(&format!("{url}/"), &key, proto(&traces("web", 7, 0, 2))).await;
+    let (status, _) = send_traces(&format!("{url}/"), &key, traces("web", 7, 0, 2)).await;
     assert_eq!(status, 200);
 
     let rec = records(&s).await;
@@ -27,8 +28,8 @@ async fn gzip_protobuf_traces_are_recorded_per_span() {
     assert_eq!(p["id"], 1);
     assert_eq!(p["span_total"], 14);
     assert_eq!(p["span_distinct"], 12);
-    assert_eq!(p["spans"][span_id(7, 0)], 2);
-    assert_eq!(p["spans"][span_id(7, 11)], 1);
+    assert_eq!(p["spans"][span_key(7, 0)], 2);
+    assert_eq!(p["spans"][span_key(7, 11)], 1);
     assert_eq!(p["services"], json!(["web"]));
     let req = &p["requests"][0];
     assert_eq!(req["signal"], "traces");
@@ -66,7 +67,7 @@ async fn json_logs_and_zstd_query_key() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.text().await.expect("text"), "{}");
 
-    let zst = zstd::encode_all(proto(&logs("billing", 3)).as_slice(), 3).expect("zstd");
+    let zst = zstd::encode_all(logs("billing", 3).as_slice(), 3).expect("zstd");
     let resp = client()
         .post(format!("{url}?sentry_key={key}"))
         .header("content-type", "application/x-protobuf")
@@ -91,7 +92,7 @@ async fn relay_status_codes() {
     let (id, key, _) = key_of(&s, "frontend").await;
     let (_, other_key, _) = key_of(&s, "backend").await;
     let url = traces_url(&s.ingest, id);
-    let good = proto(&traces("web", 1, 0, 1));
+    let good = traces("web", 1, 0, 1);
     let c = client();
 
     let r = c
@@ -166,7 +167,7 @@ async fn revoked_keys_and_deleted_projects() {
     let s = standin(Config::default()).await;
     let (id, old, _) = key_of(&s, "frontend").await;
     let url = traces_url(&s.ingest, id);
-    let body = proto(&traces("web", 2, 0, 3));
+    let body = traces("web", 2, 0, 3);
     assert_eq!(send_traces(&url, &old, body.clone()).await.0, 200);
 
     let c = client();
@@ -218,7 +219,7 @@ async fn separate_ingest_listener_serves_only_ingest_under_its_prefix() {
         .expect("otlp_traces")
         .to_string();
     assert_eq!(url, traces_url(&s.ingest, id));
-    let body = proto(&traces("api", 3, 0, 4));
+    let body = traces("api", 3, 0, 4);
     assert_eq!(send_traces(&url, &key, body.clone()).await.0, 200);
     // The main listener does not serve ingest, and the ingest listener nothing else.
     assert_eq!(

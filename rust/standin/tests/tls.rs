@@ -110,7 +110,7 @@ async fn dsns_use_https_and_ingest_works_over_tls() {
         .header("x-sentry-auth", format!("Sentry sentry_key={public}"))
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "gzip")
-        .body(gzip(&proto(&traces("web", 1, 0, 4))))
+        .body(gzip(&traces("web", 1, 0, 4)))
         .send()
         .await
         .expect("send");

@@ -347,90 +347,91 @@ mod tests {
             assert_eq!(error.label(), label, "{error:?}");
         }
     }
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    const PROJECTS: &str = "/api/0/organizations/acme/projects/";
 
-    /// A projects list whose every page links to a next one: with `same_cursor`,
-    /// always the same cursor; otherwise a new one each time.
-    async fn endless_list(same_cursor: bool) -> (MgmtClient, Arc<AtomicUsize>) {
-        let pages = Arc::new(AtomicUsize::new(0));
-        let counter = pages.clone();
-        let app = axum::Router::new().route(
-            "/api/0/organizations/acme/projects/",
-            axum::routing::get(move || {
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                let cursor = if same_cursor { "0:1:0".to_owned() } else { format!("0:{}:0", n + 1) };
-                async move {
-                    (
-                        [("link", format!(r#"<http://elsewhere.example/x>; rel="next"; results="true"; cursor="{cursor}""#))],
-                        axum::Json(serde_json::json!([{"id": n.to_string(), "slug": format!("p{n}")}])),
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+    /// The stand-in with three projects, one to a page, and these fault rules; a client of it
+    /// whose requests time out after `timeout`.
+    async fn standin(
+        rules: serde_json::Value,
+        timeout: Duration,
+    ) -> (sentry_standin::Running, MgmtClient) {
+        let running = sentry_standin::start(sentry_standin::Config {
+            projects: vec!["a".into(), "b".into(), "c".into()],
+            page_size: 1,
+            quiet: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap();
+        let added = http
+            .post(format!("{}/_standin/faults", running.api))
+            .json(&rules)
+            .send()
+            .await
+            .unwrap();
+        assert!(added.status().is_success(), "{}", added.status());
         let client = MgmtClient::new(
-            reqwest::Client::new(),
-            &url,
-            Slug::parse("acme").unwrap(),
-            AuthToken::new("t".into()),
+            http,
+            &Url::parse(&running.api).unwrap(),
+            Slug::parse(&running.org).unwrap(),
+            AuthToken::new(running.token.clone()),
             Arc::default(),
             Arc::new(crate::clock::TokioClock::new()),
         );
-        (client, pages)
+        (running, client)
+    }
+
+    /// How many pages of the projects list the stand-in was asked for.
+    async fn pages_asked(running: &sentry_standin::Running) -> usize {
+        let records: serde_json::Value = reqwest::get(format!("{}/_standin/records", running.api))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        records["mgmt_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with(PROJECTS))
+            .count()
     }
 
     #[tokio::test]
     async fn a_repeated_cursor_ends_the_list() {
-        let (client, pages) = endless_list(true).await;
+        // Every page links to the same next page, on another host.
+        let link = r#"<http://elsewhere.example/x>; rel="next"; results="true"; cursor="1:1:0""#;
+        let (running, client) = standin(
+            serde_json::json!({"target": "mgmt", "path_contains": PROJECTS, "headers": {"link": link}}),
+            Duration::from_secs(30),
+        )
+        .await;
         let projects = client.projects().await.unwrap();
         assert_eq!(projects.len(), 2);
-        assert_eq!(pages.load(Ordering::SeqCst), 2);
+        // Both pages were asked of the stand-in, never of the Link header's host.
+        assert_eq!(pages_asked(&running).await, 2);
     }
 
     #[tokio::test]
     async fn an_endless_list_stops_at_the_page_limit() {
-        let (client, pages) = endless_list(false).await;
+        let (running, client) = standin(
+            serde_json::json!({"target": "mgmt", "path_contains": PROJECTS, "endless_link": true}),
+            Duration::from_secs(30),
+        )
+        .await;
         assert_eq!(
             client.projects().await.unwrap_err(),
             MgmtError::TooManyPages
         );
-        // Every page was asked of our own server, never of the Link header's host.
-        assert_eq!(pages.load(Ordering::SeqCst), MAX_PAGES);
-    }
-
-    /// A projects endpoint answering 200 with `body` (headers sent at once).
-    async fn answering(body: axum::body::Body, timeout: Duration) -> MgmtClient {
-        let body = Arc::new(std::sync::Mutex::new(Some(body)));
-        let app = axum::Router::new().route(
-            "/api/0/organizations/acme/projects/",
-            axum::routing::get(move || {
-                let body = body.lock().unwrap().take().unwrap_or_default();
-                async move { ([("content-type", "application/json")], body) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap();
-        MgmtClient::new(
-            http,
-            &url,
-            Slug::parse("acme").unwrap(),
-            AuthToken::new("t".into()),
-            Arc::default(),
-            Arc::new(crate::clock::TokioClock::new()),
-        )
+        assert_eq!(pages_asked(&running).await, MAX_PAGES);
     }
 
     #[tokio::test]
     async fn an_endless_body_is_refused_after_the_cap_not_read_to_the_end() {
-        let chunk = bytes::Bytes::from(vec![b' '; 64 << 10]);
-        let endless =
-            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
-        let client = answering(
-            axum::body::Body::from_stream(endless),
+        // A 1 GiB answer, made while it is sent.
+        let (_running, client) = standin(
+            serde_json::json!({"target": "mgmt", "path_contains": PROJECTS, "body_bytes": 1u64 << 30}),
             Duration::from_secs(30),
         )
         .await;
@@ -441,13 +442,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_trickles_in_is_cut_by_the_request_timeout() {
-        // Slow loris: the headers at once, then a byte every 100 ms, for ever.
-        let trickle = futures_util::stream::unfold((), |()| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b" ")), ()))
-        });
-        let client = answering(
-            axum::body::Body::from_stream(trickle),
+        // Slow loris: the headers at once, then a byte every 100 ms.
+        let (_running, client) = standin(
+            serde_json::json!({"target": "mgmt", "path_contains": PROJECTS,
+                "body_bytes": 1u64 << 20, "trickle_ms": 100}),
             Duration::from_millis(500),
         )
         .await;

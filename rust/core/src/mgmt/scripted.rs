@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use super::models::{Project, ProjectKey};
+use super::models::{KeyDsn, Project, ProjectKey};
 use super::{Management, MgmtError};
 use crate::slug::Slug;
 
@@ -109,4 +109,18 @@ impl Management for Scripted {
         let result = self.reply("create_project", |r| matches!(r, Reply::Done).then_some(()));
         Box::pin(async move { result })
     }
+}
+
+/// The one active key of project `id`, as the management API lists it.
+pub fn keys(id: u64) -> Vec<ProjectKey> {
+    vec![ProjectKey {
+        public: Some(format!("{id:032x}")),
+        project_id: Some(id),
+        is_active: true,
+        dsn: KeyDsn {
+            public: format!("http://k@127.0.0.1:1/{id}"),
+            otlp_traces: None,
+            otlp_logs: None,
+        },
+    }]
 }

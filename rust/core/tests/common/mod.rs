@@ -4,15 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
+use sentry_exporter_core::testdata::{self, logs_request, traces_request, Resource};
 use sentry_exporter_core::{ExportOutcome, Logger, Service, Signal};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub struct Standin {
     pub running: sentry_standin::Running,
@@ -64,6 +58,19 @@ impl Standin {
         })
     }
 
+    /// The public key of a project's active key, as the management API tells it.
+    pub fn key_of(&self, project: &str) -> String {
+        let url = format!(
+            "{}/api/0/projects/{}/{project}/keys/?status=active",
+            self.running.api, self.running.org
+        );
+        let keys: Value = self.runtime.block_on(async {
+            let request = self.http.get(url).bearer_auth(&self.running.token);
+            request.send().await.unwrap().json().await.unwrap()
+        });
+        keys[0]["public"].as_str().unwrap().to_owned()
+    }
+
     pub fn records(&self) -> Value {
         self.control(reqwest::Method::GET, "records", None)
     }
@@ -104,8 +111,7 @@ impl Standin {
     }
 
     pub fn exporter(&self, extra: Value) -> Service {
-        let mut config =
-            json!({"url": self.running.api, "org_slug": "acme", "auth_token": self.running.token});
+        let mut config = testdata::config(&self.running.api, &self.running.token);
         merge(&mut config, extra);
         let service = Service::new(config.to_string().as_bytes(), Logger::discard()).unwrap();
         service.start().unwrap();
@@ -125,7 +131,7 @@ pub fn merge(into: &mut Value, from: Value) {
 }
 
 /// A batch of `spans` spans of one service; span ids start after `first`.
-pub fn batch(service: &str, spans: u64, first: u64) -> Vec<u8> {
+pub fn batch(service: &str, spans: u32, first: u64) -> Vec<u8> {
     traces(&[(service, spans)], first)
 }
 
@@ -164,6 +170,22 @@ pub fn export_signal_until_sent(
     panic!("still not sent: {:?}", outcomes.last());
 }
 
+/// Asserts that the export dropped all its `items`, sent and kept none, and that every
+/// problem it tells names `reason`.
+pub fn assert_all_dropped(outcome: &ExportOutcome, items: u64, reason: &str) {
+    assert_eq!(
+        (outcome.sent, outcome.dropped, outcome.retryable),
+        (0, items, 0),
+        "{:?}",
+        outcome.problems
+    );
+    assert!(
+        !outcome.problems.is_empty() && outcome.problems.iter().all(|p| p.contains(reason)),
+        "{reason}: {:?}",
+        outcome.problems
+    );
+}
+
 pub fn total(spans: &Value) -> u64 {
     spans
         .as_object()
@@ -176,63 +198,23 @@ pub fn distinct(spans: &Value) -> usize {
 
 /// One OTLP traces request with one resource per (service, span count); span
 /// ids count up from `first + 1`.
-pub fn traces(services: &[(&str, u64)], first: u64) -> Vec<u8> {
-    let mut next = first;
-    ExportTraceServiceRequest {
-        resource_spans: services
-            .iter()
-            .map(|(service, spans)| ResourceSpans {
-                resource: resource(service),
-                scope_spans: vec![ScopeSpans {
-                    spans: (0..*spans)
-                        .map(|_| {
-                            next += 1;
-                            Span {
-                                trace_id: vec![1; 16],
-                                span_id: next.to_be_bytes().to_vec(),
-                                name: "operation".into(),
-                                ..Default::default()
-                            }
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
+pub fn traces(services: &[(&str, u32)], first: u64) -> Vec<u8> {
+    let resources: Vec<Resource> = services
+        .iter()
+        .enumerate()
+        .map(|(i, (service, spans))| {
+            let resource = Resource::service(service, *spans);
+            if i == 0 {
+                resource.ids_from(first + 1)
+            } else {
+                resource
+            }
+        })
+        .collect();
+    traces_request(&resources)
 }
 
-/// One OTLP logs request of one service; records are told apart by time.
-pub fn logs(service: &str, records: u64, first: u64) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: resource(service),
-            scope_logs: vec![ScopeLogs {
-                log_records: (first + 1..=first + records)
-                    .map(|i| LogRecord {
-                        time_unix_nano: i,
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
-}
-
-fn resource(service: &str) -> Option<Resource> {
-    Some(Resource {
-        attributes: vec![KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(service.into())),
-            }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
+/// One OTLP logs request of one service; records are told apart by time, from `first + 1`.
+pub fn logs(service: &str, records: u32, first: u64) -> Vec<u8> {
+    logs_request(&[Resource::service(service, records).ids_from(first + 1)])
 }

@@ -1,15 +1,10 @@
-//! Helpers shared by the integration tests: a stand-in per test, a client, OTLP bodies.
+//! Helpers shared by the integration tests: a stand-in per test, a client, OTLP bodies (made by
+//! the core's `testdata` builders).
 #![allow(dead_code)]
 
 use std::io::Write;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
+use sentry_exporter_core::testdata::{logs_request, traces_request, Resource};
 use sentry_standin::{start, Config, Running};
 use serde_json::Value;
 
@@ -68,76 +63,20 @@ pub async fn key_of(s: &Running, slug: &str) -> (u64, String, Value) {
     )
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
+/// `n` spans of the trace `[trace; 16]`, of `service`; span ids start at `first`.
+pub fn traces(service: &str, trace: u8, first: u64, n: u32) -> Vec<u8> {
+    traces_request(&[Resource::service(service, n).trace(trace).ids_from(first)])
 }
 
-fn resource(service: &str) -> Option<Resource> {
-    Some(Resource {
-        attributes: vec![kv("service.name", service)],
-        ..Default::default()
-    })
-}
-
-/// `n` spans of one trace; span ids start at `first`.
-pub fn traces(service: &str, trace: u8, first: u64, n: u64) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource(service),
-            scope_spans: vec![ScopeSpans {
-                spans: (first..first + n)
-                    .map(|i| Span {
-                        trace_id: vec![trace; 16],
-                        span_id: i.to_be_bytes().to_vec(),
-                        name: format!("span {i}"),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
-pub fn span_id(trace: u8, i: u64) -> String {
-    let t: String = std::iter::repeat_n(format!("{trace:02x}"), 16).collect();
-    format!("{t}-{i:016x}")
-}
-
-/// Log records with `log.record.uid` = `uid-{i}`.
-pub fn logs(service: &str, n: u64) -> ExportLogsServiceRequest {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: resource(service),
-            scope_logs: vec![ScopeLogs {
-                log_records: (0..n)
-                    .map(|i| LogRecord {
-                        attributes: vec![kv("log.record.uid", &format!("uid-{i}"))],
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+/// `n` log records of `service` with `log.record.uid` = `uid-{i}`, `i` from 0.
+pub fn logs(service: &str, n: u32) -> Vec<u8> {
+    logs_request(&[Resource::service(service, n).log_uids()])
 }
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(bytes).expect("gzip");
     enc.finish().expect("gzip")
-}
-
-pub fn proto(msg: &impl Message) -> Vec<u8> {
-    msg.encode_to_vec()
 }
 
 /// Posts a gzip protobuf traces request with `X-Sentry-Auth`; returns (status, body).
