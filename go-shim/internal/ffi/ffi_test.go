@@ -3,6 +3,7 @@
 package ffi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -17,7 +18,25 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-const validJSON = `{"url":"http://127.0.0.1:1","org_slug":"acme","auth_token":"sntrys_secret_token"}`
+// configJSON is the core's config as the component sends it (every key, with the defaults of
+// createDefaultConfig) for url and org.
+func configJSON(url, org string) string {
+	config, err := json.Marshal(map[string]any{
+		"url": url, "org_slug": org, "auth_token": "sntrys_secret_token",
+		"auto_create_projects": false, "team": "", "max_created_projects": 1000,
+		"routing": map[string]any{"project_from_attribute": "service.name",
+			"attribute_to_project_mapping": map[string]string{}, "fallback_project": ""},
+		"http": map[string]any{"timeout_ms": 30000, "compression": "gzip",
+			"tls":       map[string]any{"ca_file": "", "cert_file": "", "key_file": "", "insecure_skip_verify": false},
+			"proxy_url": "", "headers": map[string]string{}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return string(config)
+}
+
+var validJSON = configJSON("http://127.0.0.1:1", "acme")
 
 func TestValidateConfig(t *testing.T) {
 	tests := []struct {
@@ -26,7 +45,7 @@ func TestValidateConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "valid", json: validJSON},
-		{name: "invalid names the field", json: `{"url":"http://127.0.0.1:1","org_slug":"","auth_token":"sntrys_secret_token"}`, wantErr: "org_slug"},
+		{name: "invalid names the field", json: configJSON("http://127.0.0.1:1", ""), wantErr: "org_slug"},
 		{name: "not JSON", json: `{`, wantErr: "config"},
 		{name: "empty", json: ``, wantErr: "config"},
 	}
@@ -45,7 +64,7 @@ func TestValidateConfig(t *testing.T) {
 }
 
 func TestNewRejectsInvalidConfig(t *testing.T) {
-	core, err := New([]byte(`{"url":"sentry.io","org_slug":"acme","auth_token":"t"}`), zap.NewNop())
+	core, err := New([]byte(configJSON("sentry.io", "acme")), zap.NewNop())
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "url")
 	assert.Nil(t, core)
@@ -148,7 +167,7 @@ func TestBeginShutdownEndsExportInFlight(t *testing.T) {
 	defer server.Close()
 	defer close(release)
 
-	core, err := New([]byte(`{"url":"`+server.URL+`","org_slug":"acme","auth_token":"sntrys_secret_token"}`), zap.NewNop())
+	core, err := New([]byte(configJSON(server.URL, "acme")), zap.NewNop())
 	require.NoError(t, err)
 	defer core.Free()
 	require.NoError(t, core.Start())

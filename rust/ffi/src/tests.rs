@@ -18,6 +18,37 @@ fn config_with(url: &str, set: impl FnOnce(&mut serde_json::Value)) -> String {
     config.to_string()
 }
 
+/// The lines an exporter logged: (level, text).
+type Lines = std::sync::Mutex<Vec<(u32, String)>>;
+
+/// A log callback that appends to the [`Lines`] its context points at.
+unsafe extern "C" fn record(context: usize, level: SentryLogLevel, message: *const u8, len: usize) {
+    let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+    let lines = &*(context as *const Lines);
+    lines.lock().unwrap().push((level as u32, text));
+}
+
+/// An exporter made from `json` whose log lines land in the returned list (which must outlive
+/// it).
+fn logging_exporter(json: &str) -> (*mut SentryExporter, std::sync::Arc<Lines>) {
+    let lines = std::sync::Arc::new(Lines::default());
+    let mut out = ptr::null_mut();
+    let result = unsafe {
+        sentry_exporter_new(
+            json.as_ptr(),
+            json.len(),
+            Some(record),
+            std::sync::Arc::as_ptr(&lines) as usize,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    assert_eq!(result, SentryResult::Ok);
+    (out, lines)
+}
+
 fn new_exporter(json: &str) -> Result<*mut SentryExporter, (SentryResult, String)> {
     let mut buf = [0u8; 256];
     let mut len = 0usize;
@@ -214,37 +245,12 @@ fn unreachable_sentry_hands_the_data_back_for_retry() {
 
 #[test]
 fn logs_reach_the_callback_with_their_level() {
-    use std::sync::Mutex;
-    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
-    unsafe extern "C" fn record(
-        context: usize,
-        level: SentryLogLevel,
-        message: *const u8,
-        len: usize,
-    ) {
-        assert_eq!(context, 42);
-        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
-        SEEN.lock().unwrap().push((level as u32, text));
-    }
     let json = &config_with("https://127.0.0.1:1", |c| {
         c["http"]["tls"]["insecure_skip_verify"] = true.into()
     });
-    let mut out = ptr::null_mut();
-    let result = unsafe {
-        sentry_exporter_new(
-            json.as_ptr(),
-            json.len(),
-            Some(record),
-            42,
-            ptr::null_mut(),
-            0,
-            ptr::null_mut(),
-            &mut out,
-        )
-    };
-    assert_eq!(result, SentryResult::Ok);
+    let (out, lines) = logging_exporter(json);
     unsafe { sentry_exporter_free(out) };
-    let seen = SEEN.lock().unwrap();
+    let seen = lines.lock().unwrap();
     assert!(seen
         .iter()
         .any(|(level, text)| *level == SentryLogLevel::Warn as u32
@@ -366,26 +372,7 @@ const FAULT_INJECTION_PANIC_REQUEST: &[u8] = b"fault-injection-panic";
 #[cfg(feature = "fault-injection")]
 #[test]
 fn a_panic_in_the_core_is_caught_at_the_c_boundary_and_the_exporter_stays_usable() {
-    use std::sync::Mutex;
-    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
-    unsafe extern "C" fn record(_: usize, level: SentryLogLevel, message: *const u8, len: usize) {
-        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
-        SEEN.lock().unwrap().push((level as u32, text));
-    }
-    let mut exporter = ptr::null_mut();
-    let result = unsafe {
-        sentry_exporter_new(
-            CONFIG.as_ptr(),
-            CONFIG.len(),
-            Some(record),
-            0,
-            ptr::null_mut(),
-            0,
-            ptr::null_mut(),
-            &mut exporter,
-        )
-    };
-    assert_eq!(result, SentryResult::Ok);
+    let (exporter, lines) = logging_exporter(&CONFIG);
     unsafe { assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok) };
 
     for signal in [SentrySignal::Traces, SentrySignal::Logs] {
@@ -406,7 +393,7 @@ fn a_panic_in_the_core_is_caught_at_the_c_boundary_and_the_exporter_stays_usable
         let outcome = export(exporter, signal as u32, &[]).expect("an export after the panic");
         unsafe { sentry_export_outcome_free(outcome) };
     }
-    let panics: Vec<String> = SEEN
+    let panics: Vec<String> = lines
         .lock()
         .unwrap()
         .iter()
@@ -541,26 +528,7 @@ fn the_boundary_checks_each_argument_before_the_body() {
 
 #[test]
 fn a_panic_caught_with_an_exporter_is_logged_with_its_message() {
-    use std::sync::Mutex;
-    static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
-    unsafe extern "C" fn record(_: usize, level: SentryLogLevel, message: *const u8, len: usize) {
-        let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
-        SEEN.lock().unwrap().push((level as u32, text));
-    }
-    let mut out = ptr::null_mut();
-    let result = unsafe {
-        sentry_exporter_new(
-            CONFIG.as_ptr(),
-            CONFIG.len(),
-            Some(record),
-            0,
-            ptr::null_mut(),
-            0,
-            ptr::null_mut(),
-            &mut out,
-        )
-    };
-    assert_eq!(result, SentryResult::Ok);
+    let (out, lines) = logging_exporter(&CONFIG);
     let exporter = unsafe { &*out };
     assert_eq!(
         guard_logged(exporter, "sentry_x", || SentryResult::ShutDown),
@@ -575,7 +543,7 @@ fn a_panic_caught_with_an_exporter_is_logged_with_its_message() {
         SentryResult::Panic
     );
     unsafe { sentry_exporter_free(out) };
-    let seen = SEEN.lock().unwrap();
+    let seen = lines.lock().unwrap();
     let errors: Vec<&str> = seen
         .iter()
         .filter(|(level, _)| *level == SentryLogLevel::Error as u32)

@@ -117,3 +117,67 @@ impl Transport<EnvelopePiece> for EnvelopeTransport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentry_types::protocol::v7::{Map, MetricType};
+    use std::time::SystemTime;
+
+    fn metric(name: &'static str) -> Metric {
+        Metric {
+            r#type: MetricType::Gauge,
+            name: name.into(),
+            value: 1.0,
+            timestamp: SystemTime::UNIX_EPOCH,
+            trace_id: [1; 16].into(),
+            span_id: None,
+            unit: None,
+            attributes: Map::new(),
+        }
+    }
+
+    /// The item headers of an envelope's bytes (every other line after the envelope header,
+    /// as neither events nor containers here hold a newline).
+    fn item_headers(bytes: &[u8]) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[1..]
+            .iter()
+            .step_by(2)
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn trace_metrics_go_in_one_container_with_their_count_and_content_type() {
+        let piece = EnvelopePiece::TraceMetrics(vec![metric("a"), metric("b"), metric("c")]);
+        let headers = item_headers(&piece.to_bytes());
+        assert_eq!(
+            headers,
+            [serde_json::json!({"type": "trace_metric", "item_count": 3,
+                "content_type": "application/vnd.sentry.items.trace-metric+json"})]
+        );
+        assert_eq!(piece.category(), Category::TraceMetrics);
+    }
+
+    #[test]
+    fn each_error_event_is_an_item_with_its_length() {
+        let piece = EnvelopePiece::Errors(vec![Event::default(), Event::default()]);
+        let headers = item_headers(&piece.to_bytes());
+        assert_eq!(headers.len(), 2);
+        assert!(headers
+            .iter()
+            .all(|h| h["type"] == "event" && h["length"].is_u64()));
+        assert_eq!(piece.category(), Category::Errors);
+    }
+
+    #[test]
+    fn halves_split_the_items_and_one_item_does_not_split() {
+        let piece = EnvelopePiece::TraceMetrics(vec![metric("a"), metric("b"), metric("c")]);
+        let (first, second) = piece.halve().unwrap();
+        assert_eq!((first.items(), second.items()), (1, 2));
+        assert_eq!(first.halve(), None);
+        assert_eq!(EnvelopePiece::Errors(vec![Event::default()]).halve(), None);
+    }
+}
