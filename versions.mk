@@ -7,3 +7,6 @@
 OTELCOL_VERSION := 0.161.0
 # The collector's stable modules (component, pdata, ...) of that release.
 OTELCOL_STABLE_VERSION := 1.67.0
+# The contrib modules that reached v1 (k8sattributesprocessor) of that release: contrib tags
+# them with their own v1 line, v1.0.0 being its v0.161.0.
+OTELCOL_CONTRIB_STABLE_VERSION := 1.0.0

@@ -17,7 +17,19 @@ import (
 // Config is the configuration of the sentry exporter. The keys of the collector-contrib
 // sentry exporter (url, org_slug, auth_token, auto_create_projects, routing, http, timeout,
 // sending_queue) mean the same here.
+//
+// The legacy keys of older guides (dsn, environment, insecure_skip_verify) are accepted too: with
+// dsn set, every signal goes to that DSN's project and the management API is never called.
 type Config struct {
+	// DSN is the legacy single-project mode: every resource goes to this project's ingest
+	// endpoint, with no management API. Excludes url, org_slug, auth_token, team,
+	// auto_create_projects and routing. Never printed.
+	DSN configopaque.String `mapstructure:"dsn"`
+	// Environment (legacy) sets deployment.environment.name on every resource that states no
+	// environment, in either mode.
+	Environment string `mapstructure:"environment"`
+	// InsecureSkipVerify (legacy) means http.tls.insecure_skip_verify.
+	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
 	// URL is the base URL of Sentry, e.g. https://sentry.io or a self-hosted instance.
 	URL string `mapstructure:"url"`
 	// OrgSlug is the slug of the Sentry organization.
@@ -68,6 +80,9 @@ func (c *Config) Validate() error {
 
 // coreConfig is the JSON the core reads (rust/core/src/config.rs); keys follow the YAML.
 type coreConfig struct {
+	DSN                string      `json:"dsn"`
+	Environment        string      `json:"environment"`
+	InsecureSkipVerify bool        `json:"insecure_skip_verify"`
 	URL                string      `json:"url"`
 	OrgSlug            string      `json:"org_slug"`
 	AuthToken          string      `json:"auth_token"`
@@ -100,7 +115,7 @@ type coreTLS struct {
 }
 
 // coreJSON is the one place that turns the Config into the core's JSON. It holds the auth
-// token in clear: never log it.
+// token and the DSN in clear: never log it.
 //
 // Of confighttp.ClientConfig the core uses timeout, compression, tls (ca_file, cert_file,
 // key_file, insecure_skip_verify), proxy_url and headers. The other settings (endpoint, auth,
@@ -117,6 +132,9 @@ func (c *Config) coreJSON() ([]byte, error) {
 	}
 	tls := c.ClientConfig.TLS
 	return json.Marshal(coreConfig{
+		DSN:                string(c.DSN),
+		Environment:        c.Environment,
+		InsecureSkipVerify: c.InsecureSkipVerify,
 		URL:                c.URL,
 		OrgSlug:            c.OrgSlug,
 		AuthToken:          string(c.AuthToken),

@@ -130,6 +130,15 @@ func TestLoadConfig(t *testing.T) {
 		},
 	}
 
+	legacy := createDefaultConfig().(*Config)
+	legacy.DSN = "https://dsnsecretkey@o1.ingest.sentry.io/42"
+	legacy.Environment = "prod"
+	legacy.InsecureSkipVerify = true
+	tests = append(tests, struct {
+		id       component.ID
+		expected component.Config
+	}{id: component.NewIDWithName(metadata.Type, "legacy"), expected: legacy})
+
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 	for _, tt := range tests {
@@ -174,6 +183,16 @@ func TestValidateRejects(t *testing.T) {
 		{name: "proxy_url not a URL", file: "bad_proxy_url.yaml", field: "http.proxy_url:", problem: "not a valid URL"},
 		{name: "tls cert_file without key_file", file: "bad_tls_cert_without_key.yaml", field: "http.tls.cert_file:", problem: "key_file"},
 		{name: "bad header name", file: "bad_header_name.yaml", field: "http.headers:", problem: "header name"},
+		// The legacy dsn names one project without the management API: its settings beside it
+		// are refused, the message naming both.
+		{name: "dsn with url", file: "bad_dsn_with_url.yaml", field: "dsn:", problem: "cannot be used with url"},
+		{name: "dsn with org_slug", file: "bad_dsn_with_org_slug.yaml", field: "dsn:", problem: "cannot be used with org_slug"},
+		{name: "dsn with auth_token", file: "bad_dsn_with_auth_token.yaml", field: "dsn:", problem: "cannot be used with auth_token"},
+		{name: "dsn with auto_create_projects", file: "bad_dsn_with_auto_create_projects.yaml", field: "dsn:", problem: "cannot be used with auto_create_projects"},
+		{name: "dsn with routing", file: "bad_dsn_with_routing.yaml", field: "dsn:", problem: "cannot be used with routing.project_from_attribute"},
+		{name: "dsn with a fallback project", file: "bad_dsn_with_fallback_project.yaml", field: "dsn:", problem: "cannot be used with routing.fallback_project"},
+		{name: "dsn without project id", file: "bad_dsn_without_project_id.yaml", field: "dsn:", problem: "not a usable DSN"},
+		{name: "dsn without key", file: "bad_dsn_without_key.yaml", field: "dsn:", problem: "not a usable DSN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +201,7 @@ func TestValidateRejects(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.field)
 			assert.Contains(t, err.Error(), tt.problem)
 			assert.NotContains(t, err.Error(), "sntrys_secret_token")
+			assert.NotContains(t, err.Error(), "dsnsecretkey")
 		})
 	}
 }
@@ -208,13 +228,35 @@ func TestCoreJSON(t *testing.T) {
 
 	got, err := cfg.coreJSON()
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"url":"http://127.0.0.1:8000","org_slug":"acme","auth_token":"secret",
+	assert.JSONEq(t, `{"dsn":"","environment":"","insecure_skip_verify":false,
+		"url":"http://127.0.0.1:8000","org_slug":"acme","auth_token":"secret",
 		"auto_create_projects":false,"team":"","max_created_projects":1000,
 		"routing":{"project_from_attribute":"service.name",
 			"attribute_to_project_mapping":{"orders-service":"ecommerce-orders"},"fallback_project":""},
 		"http":{"timeout_ms":30000,"compression":"gzip",
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
 			"proxy_url":"","headers":{"X-A":"b"}}}`, string(got))
+}
+
+func TestCoreJSONLegacyKeys(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.DSN = "https://key@o1.ingest.sentry.io/42"
+	cfg.Environment = "prod"
+	cfg.InsecureSkipVerify = true
+
+	raw, err := cfg.coreJSON()
+	require.NoError(t, err)
+	var got struct {
+		DSN                string `json:"dsn"`
+		Environment        string `json:"environment"`
+		InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &got))
+	assert.Equal(t, "https://key@o1.ingest.sentry.io/42", got.DSN)
+	assert.Equal(t, "prod", got.Environment)
+	assert.True(t, got.InsecureSkipVerify)
+	// The DSN is opaque: the collector never prints it.
+	assert.Equal(t, "[REDACTED]", cfg.DSN.String())
 }
 
 func TestCoreJSONHTTPTimeout(t *testing.T) {

@@ -17,9 +17,36 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
 )
+
+// signalKey is the attribute the collector adds to the logger of each exporter to name its
+// signal (go.opentelemetry.io/collector/internal/telemetry.SignalKey).
+const signalKey = "otelcol.signal"
+
+// attributeDropper is the zap core of the collector's component loggers
+// (service/internal/componentattribute): it can give back the core without some of the
+// attributes the collector injected. The collector's own shared components do this through
+// internal/telemetry.DropInjectedAttributes, which is internal to the collector's module; this
+// is the same interface, matched by its method.
+type attributeDropper interface {
+	DropInjectedAttributes(droppedAttrs ...string) zapcore.Core
+}
+
+// coreLogger is the logger of the shared core: the component's, without otelcol.signal. The
+// core serves the traces and the logs exporter alike, so its lines must not carry the signal
+// of whichever exporter happened to create it. Other zap cores (tests, other hosts) are kept
+// as they are.
+func coreLogger(logger *zap.Logger) *zap.Logger {
+	return logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		if d, ok := c.(attributeDropper); ok {
+			return d.DropInjectedAttributes(signalKey)
+		}
+		return c
+	}))
+}
 
 // The traces and logs exporters created from one *Config share one core: one endpoint cache,
 // one set of rate limits, one runtime. Each exporter holds a reference; the core is started
@@ -76,7 +103,7 @@ func (r *coreRegistry) acquire(cfg *Config, set exporter.Settings) (*sharedCore,
 	if err != nil {
 		return nil, err
 	}
-	core, err := ffi.New(configJSON, set.Logger)
+	core, err := ffi.New(configJSON, coreLogger(set.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("creating the sentry exporter: %w", err)
 	}

@@ -63,6 +63,31 @@ typedef uint32_t SentryLogLevel;
 #endif // __cplusplus
 
 /*
+ What a [`SentryLogField`] holds.
+ */
+enum SentryLogFieldKind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   UTF-8 text in `text`, `text_len`.
+   */
+  SENTRY_LOG_FIELD_KIND_STRING = 0,
+  /*
+   A number in `number`.
+   */
+  SENTRY_LOG_FIELD_KIND_U64 = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum SentryLogFieldKind SentryLogFieldKind;
+#else
+typedef uint32_t SentryLogFieldKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Values of the `signal` argument of `sentry_exporter_export`.
  */
 enum SentrySignal
@@ -87,13 +112,40 @@ typedef uint32_t SentrySignal;
 typedef struct SentryExporter SentryExporter;
 
 /*
- Receives the core's log lines. Called from Rust threads, possibly at the
- same time from several; never after `sentry_exporter_free` returns.
+ One structured field of a log line (`project`, `status`, `reason`, `count`, ...). Borrowed:
+ it and the bytes it points at are valid only during the callback call that received it.
+ */
+typedef struct SentryLogField {
+  /*
+   UTF-8 key, `key_len` bytes, not NUL-terminated.
+   */
+  const uint8_t *key;
+  size_t key_len;
+  SentryLogFieldKind kind;
+  /*
+   UTF-8 value, `text_len` bytes, not NUL-terminated, when `kind` is STRING; NULL and 0
+   otherwise.
+   */
+  const uint8_t *text;
+  size_t text_len;
+  /*
+   The value when `kind` is U64; 0 otherwise.
+   */
+  uint64_t number;
+} SentryLogField;
+
+/*
+ Receives the core's log lines: a level, a UTF-8 message (`message_len` bytes, not
+ NUL-terminated) and `fields_len` structured fields at `fields` (NULL when 0), all borrowed
+ for the call only. Called from Rust threads, possibly at the same time from several; never
+ after `sentry_exporter_free` returns.
  */
 typedef void (*SentryLogCallback)(size_t context,
                                   SentryLogLevel level,
                                   const uint8_t *message,
-                                  size_t message_len);
+                                  size_t message_len,
+                                  const struct SentryLogField *fields,
+                                  size_t fields_len);
 
 /*
  Bytes owned by Rust, valid until the struct holding them is freed.

@@ -17,8 +17,9 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 rm -rf "$out"
 mkdir -p "$out/etc/ssl/certs" "$out/etc/otelcol-contrib" "$out/tmp" "$out/var/lib/otelcol/file_storage"
 chmod 1777 "$out/tmp"
-# Debug info (a third of the binary) stays out; symbols stay for profilers.
-strip --strip-debug -o "$out/otelcol-sentry" "$binary"
+# No symbol table or debug info: `make collector` links without them (-s -w); this keeps
+# them out of the image for a binary linked otherwise (e.g. LINK_STRIP= for profiling).
+strip -o "$out/otelcol-sentry" "$binary"
 install -m 0644 "$ca_bundle" "$out/etc/ssl/certs/ca-certificates.crt"
 install -m 0644 "$config" "$out/etc/otelcol-contrib/config.yaml"
 # Without nsswitch.conf glibc asks DNS before /etc/hosts.

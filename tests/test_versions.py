@@ -12,7 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "pin-versions"
-PINNED = ["builder-config.yaml", "go-shim/go.mod", "bench/exporter/go.mod"]
+PINNED = ["builder-config.yaml", "builder-config.contrib.yaml", "go-shim/go.mod", "bench/exporter/go.mod"]
 COLLECTOR_MODULE = (r"((?:go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)"
                     r"[\w/.-]*)\s+(v\d+\.\d+\.\d+)\b")
 
@@ -39,13 +39,25 @@ def test_the_pinned_files_are_what_the_generator_writes(copy):
 def test_the_generator_reaches_every_collector_module(copy):
     versions = copy / "versions.mk"
     text = re.sub(r"^(OTELCOL_VERSION\s*:=).*$", r"\1 0.999.0", versions.read_text(), flags=re.M)
-    versions.write_text(re.sub(r"^(OTELCOL_STABLE_VERSION\s*:=).*$", r"\1 1.999.0", text, flags=re.M))
+    text = re.sub(r"^(OTELCOL_STABLE_VERSION\s*:=).*$", r"\1 1.999.0", text, flags=re.M)
+    versions.write_text(re.sub(r"^(OTELCOL_CONTRIB_STABLE_VERSION\s*:=).*$", r"\1 1.998.0", text, flags=re.M))
     generate(copy)
     for name in PINNED:
         found = re.findall(COLLECTOR_MODULE, (copy / name).read_text())
         assert found, f"no collector modules in {name}"
-        wrong = [(module, v) for module, v in found if v not in ("v0.999.0", "v1.999.0")]
+        # v1 collector modules get the collector's stable version, v1 contrib modules contrib's own.
+        wanted = {"go.opentelemetry.io/collector": ("v0.999.0", "v1.999.0"),
+                  "github.com/open-telemetry/opentelemetry-collector-contrib": ("v0.999.0", "v1.998.0")}
+        wrong = [(module, v) for module, v in found
+                 if v not in next(w for prefix, w in wanted.items() if module.startswith(prefix))]
         assert not wrong, f"{name}: not rewritten from versions.mk: {wrong}"
+
+
+def test_contrib_modules_at_v1_get_contribs_own_version():
+    manifest = (ROOT / "builder-config.contrib.yaml").read_text()
+    versions = (ROOT / "versions.mk").read_text()
+    contrib_stable = re.search(r"^OTELCOL_CONTRIB_STABLE_VERSION\s*:=\s*(\S+)", versions, flags=re.M).group(1)
+    assert f"processor/k8sattributesprocessor v{contrib_stable}" in manifest
 
 
 def test_the_generator_refuses_a_malformed_version(copy):

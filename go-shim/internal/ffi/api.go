@@ -111,6 +111,14 @@ const (
 	logLevelError logLevel = 3
 )
 
+// logFieldKind mirrors enum SentryLogFieldKind: what a log line's field holds.
+type logFieldKind uint32
+
+const (
+	logFieldString logFieldKind = 0
+	logFieldU64    logFieldKind = 1
+)
+
 // resultError turns a result code of the C function op into an error (nil for OK).
 // detail, when not empty, is the core's own message and replaces the generic text.
 func resultError(op string, code resultCode, detail string) error {

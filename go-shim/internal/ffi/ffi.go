@@ -10,7 +10,8 @@ package ffi
 
 // sentryGoLog is the exported Go function below. cgo declares exported functions without
 // const, so the pointer is cast to SentryLogCallback where it is passed.
-extern void sentryGoLog(size_t context, SentryLogLevel level, uint8_t *message, size_t message_len);
+extern void sentryGoLog(size_t context, SentryLogLevel level, uint8_t *message, size_t message_len,
+	SentryLogField *fields, size_t fields_len);
 */
 import "C"
 
@@ -209,10 +210,12 @@ func (c *Core) Free() {
 	c.logger.Delete()
 }
 
-// sentryGoLog receives the core's log lines, from Rust threads, possibly concurrently.
+// sentryGoLog receives the core's log lines, from Rust threads, possibly concurrently. The
+// line's structured fields (project, status, reason, count, ...) become zap fields.
 //
 //export sentryGoLog
-func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLen C.size_t) {
+func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLen C.size_t,
+	fields *C.SentryLogField, fieldsLen C.size_t) {
 	// A Go panic must not unwind into the Rust frames below (it would take the process down):
 	// an invalid handle (a log line after Free, which the core promises never to send) or a
 	// failing zap core costs the log line, nothing more.
@@ -221,20 +224,38 @@ func sentryGoLog(context C.size_t, level C.SentryLogLevel, msg *C.uint8_t, msgLe
 	if !ok || logger == nil {
 		return
 	}
-	text := ""
-	if msg != nil && msgLen > 0 {
-		text = C.GoStringN((*C.char)(unsafe.Pointer(msg)), C.int(msgLen))
+	text := goString(msg, msgLen)
+	var zapFields []zap.Field
+	if fields != nil && fieldsLen > 0 {
+		// Borrowed for this call only: every byte is copied into Go strings.
+		for _, f := range unsafe.Slice(fields, int(fieldsLen)) {
+			key := goString(f.key, f.key_len)
+			switch logFieldKind(f.kind) {
+			case logFieldString:
+				zapFields = append(zapFields, zap.String(key, goString(f.text, f.text_len)))
+			case logFieldU64:
+				zapFields = append(zapFields, zap.Uint64(key, uint64(f.number)))
+			}
+		}
 	}
 	switch logLevel(level) {
 	case logLevelDebug:
-		logger.Debug(text)
+		logger.Debug(text, zapFields...)
 	case logLevelInfo:
-		logger.Info(text)
+		logger.Info(text, zapFields...)
 	case logLevelWarn:
-		logger.Warn(text)
+		logger.Warn(text, zapFields...)
 	default:
-		logger.Error(text)
+		logger.Error(text, zapFields...)
 	}
+}
+
+// goString copies n bytes of UTF-8 owned by the core into a Go string ("" for NULL or 0).
+func goString(p *C.uint8_t, n C.size_t) string {
+	if p == nil || n == 0 {
+		return ""
+	}
+	return C.GoStringN((*C.char)(unsafe.Pointer(p)), C.int(n))
 }
 
 // headerConstants are the header's values of the enums that this package copies (resultCode,
@@ -256,4 +277,6 @@ var headerConstants = map[string]uint32{
 	"SENTRY_LOG_LEVEL_ERROR":        C.SENTRY_LOG_LEVEL_ERROR,
 	"SENTRY_SIGNAL_TRACES":          C.SENTRY_SIGNAL_TRACES,
 	"SENTRY_SIGNAL_LOGS":            C.SENTRY_SIGNAL_LOGS,
+	"SENTRY_LOG_FIELD_KIND_STRING":  C.SENTRY_LOG_FIELD_KIND_STRING,
+	"SENTRY_LOG_FIELD_KIND_U64":     C.SENTRY_LOG_FIELD_KIND_U64,
 }

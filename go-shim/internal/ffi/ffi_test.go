@@ -22,6 +22,7 @@ import (
 // createDefaultConfig) for url and org.
 func configJSON(url, org string) string {
 	config, err := json.Marshal(map[string]any{
+		"dsn": "", "environment": "", "insecure_skip_verify": false,
 		"url": url, "org_slug": org, "auth_token": "sntrys_secret_token",
 		"auto_create_projects": false, "team": "", "max_created_projects": 1000,
 		"routing": map[string]any{"project_from_attribute": "service.name",
@@ -205,4 +206,31 @@ func TestBeginShutdownEndsExportInFlight(t *testing.T) {
 	case <-time.After(grace + 5*time.Second):
 		t.Fatal("the export did not end after BeginShutdown")
 	}
+}
+
+// The core's log lines reach zap with their structured fields: a span whose resource has no
+// service.name (and no fallback_project) is dropped with a warning carrying status, reason
+// and count as zap fields, its message unchanged.
+func TestLogFieldsArriveAsZapFields(t *testing.T) {
+	logs, observed := observer.New(zapcore.DebugLevel)
+	core, err := New([]byte(validJSON), zap.New(logs))
+	require.NoError(t, err)
+	defer core.Free()
+	require.NoError(t, core.Start())
+
+	traces := ptrace.NewTraces()
+	traces.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	req, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(traces)
+	require.NoError(t, err)
+	out, err := core.Export(SignalTraces, req, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), out.ItemsDropped)
+
+	dropped := observed.FilterMessageSnippet("missing_attribute").FilterLevelExact(zapcore.WarnLevel).All()
+	require.Len(t, dropped, 1, "%v", observed.All())
+	fields := dropped[0].ContextMap()
+	assert.Equal(t, "dropped", fields["status"])
+	assert.Equal(t, "missing_attribute", fields["reason"])
+	assert.Equal(t, uint64(1), fields["count"])
+	assert.Contains(t, dropped[0].Message, "1 spans dropped: missing_attribute")
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // goCopies are this package's copies of the header's enums (SentryResult, SentryLogLevel,
-// SentrySignal), under the header's names.
+// SentrySignal, SentryLogFieldKind), under the header's names.
 var goCopies = []struct {
 	name  string
 	value uint32
@@ -34,6 +34,8 @@ var goCopies = []struct {
 	{name: "SENTRY_LOG_LEVEL_ERROR", value: uint32(logLevelError)},
 	{name: "SENTRY_SIGNAL_TRACES", value: uint32(SignalTraces)},
 	{name: "SENTRY_SIGNAL_LOGS", value: uint32(SignalLogs)},
+	{name: "SENTRY_LOG_FIELD_KIND_STRING", value: uint32(logFieldString)},
+	{name: "SENTRY_LOG_FIELD_KIND_U64", value: uint32(logFieldU64)},
 }
 
 // Each Go copy equals the header's constant, as the C compiler sees it (headerConstants, in

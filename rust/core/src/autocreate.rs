@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use crate::clock::Clock;
 use crate::endpoint_cache::EndpointCache;
 use crate::ingest::endpoint::from_keys;
-use crate::log::{panic_message, Logger};
+use crate::log::{panic_message, Field, Level, Logger};
 use crate::mgmt::{Management, MgmtError};
 use crate::slug::Slug;
 use crate::telemetry::Telemetry;
@@ -121,9 +121,14 @@ impl AutoCreator {
         }
     }
 
-    /// Starts creating `slug` unless it is already under way. Must be called
-    /// inside the runtime.
-    pub fn request(self: &Arc<Self>, slug: &Slug, now: Instant) -> Admission {
+    /// Starts creating `slug`, a project of `platform` (see [`crate::platform`]), unless it is
+    /// already under way. Must be called inside the runtime.
+    pub fn request(
+        self: &Arc<Self>,
+        slug: &Slug,
+        platform: &'static str,
+        now: Instant,
+    ) -> Admission {
         let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
         match slugs.get(slug) {
             Some(SlugState::InProgress) => return Admission::InProgress,
@@ -158,12 +163,12 @@ impl AutoCreator {
         }
         slugs.insert(slug.clone(), SlugState::InProgress);
         drop(slugs);
-        tokio::spawn(self.clone().create(slug.clone()));
+        tokio::spawn(self.clone().create(slug.clone(), platform));
         Admission::InProgress
     }
 
-    async fn create(self: Arc<Self>, slug: Slug) {
-        let result = contained(self.create_project(&slug)).await;
+    async fn create(self: Arc<Self>, slug: Slug, platform: &'static str) {
+        let result = contained(self.create_project(&slug, platform)).await;
         let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(created) => {
@@ -178,10 +183,17 @@ impl AutoCreator {
                 self.reserved.fetch_sub(1, Ordering::SeqCst);
                 self.telemetry.project_creation_failed();
                 let reason = e.to_string();
-                self.logger.warn(format!(
-                    "cannot create the Sentry project {:?}: {reason}",
-                    slug.as_str()
-                ));
+                self.logger.log_with(
+                    Level::Warn,
+                    format!(
+                        "cannot create the Sentry project {:?}: {reason}",
+                        slug.as_str()
+                    ),
+                    &[
+                        Field::str("project", slug.as_str()),
+                        Field::str("reason", &reason),
+                    ],
+                );
                 slugs.insert(
                     slug,
                     SlugState::Failed {
@@ -195,31 +207,44 @@ impl AutoCreator {
 
     /// Creates the project (true) or finds it created meanwhile (false), then
     /// waits for its key and puts its endpoint in the cache.
-    async fn create_project(&self, slug: &Slug) -> Result<bool, CreateError> {
+    async fn create_project(&self, slug: &Slug, platform: &str) -> Result<bool, CreateError> {
         let created = loop {
             let attempt = {
                 let _permit = self.calls.acquire().await;
                 let team = self.team().await?;
-                self.mgmt.create_project(&team, slug).await
+                self.mgmt.create_project(&team, slug, platform).await
             };
             match attempt {
                 Ok(()) => break true,
                 Err(MgmtError::Conflict) => break false,
                 Err(MgmtError::RateLimited { retry_after }) => {
                     let wait = retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
-                    self.logger.info(format!(
-                        "creating the Sentry project {:?} is rate limited; trying again in {:.1}s",
-                        slug.as_str(),
-                        wait.as_secs_f64()
-                    ));
+                    self.logger.log_with(
+                        Level::Info,
+                        format!(
+                            "creating the Sentry project {:?} is rate limited; trying again in {:.1}s",
+                            slug.as_str(),
+                            wait.as_secs_f64()
+                        ),
+                        &[
+                            Field::str("project", slug.as_str()),
+                            Field::str("reason", "rate_limited"),
+                        ],
+                    );
                     self.clock.sleep(wait).await;
                 }
                 Err(e) => return Err(e.into()),
             }
         };
         if created {
-            self.logger
-                .info(format!("created the Sentry project {:?}", slug.as_str()));
+            self.logger.log_with(
+                Level::Info,
+                format!("created the Sentry project {:?}", slug.as_str()),
+                &[
+                    Field::str("project", slug.as_str()),
+                    Field::str("platform", platform),
+                ],
+            );
         }
         self.endpoints.forget_not_found(slug).await;
         for _ in 0..KEYS_POLL_ATTEMPTS {
@@ -315,9 +340,15 @@ mod tests {
         );
         let slug = Slug::parse("new").unwrap();
         let t0 = Instant::now();
-        assert_eq!(creator.request(&slug, t0), Admission::InProgress);
+        assert_eq!(creator.request(&slug, "node", t0), Admission::InProgress);
         settle(&creator).await;
         assert_eq!(mgmt.calls("create_project"), 2);
+        let asked = ("new".to_owned(), "node".to_owned());
+        assert_eq!(
+            mgmt.created(),
+            [asked.clone(), asked],
+            "the platform asked for"
+        );
         assert_eq!(mgmt.calls("project_keys"), 3);
         // The 429's wait, then two polls; `settle` looks every millisecond.
         let waited = Instant::now() - t0;
@@ -340,15 +371,15 @@ mod tests {
             creator(Scripted::default().answer("create_project", vec![Reply::Failed(refused)]));
         let slug = Slug::parse("new").unwrap();
         let t0 = Instant::now();
-        assert_eq!(creator.request(&slug, t0), Admission::InProgress);
+        assert_eq!(creator.request(&slug, "node", t0), Admission::InProgress);
         settle(&creator).await;
         let later = t0 + FAILURE_BACKOFF - Duration::from_secs(1);
         assert!(matches!(
-            creator.request(&slug, later),
+            creator.request(&slug, "node", later),
             Admission::FailedRecently { retry_in, .. } if retry_in == Duration::from_secs(1)
         ));
         assert_eq!(
-            creator.request(&slug, t0 + FAILURE_BACKOFF),
+            creator.request(&slug, "node", t0 + FAILURE_BACKOFF),
             Admission::InProgress
         );
         settle(&creator).await;
@@ -368,7 +399,7 @@ mod tests {
         let now = Instant::now();
         for n in 0..FORGET_FAILURES_AT {
             let slug = Slug::parse(&format!("s{n}")).unwrap();
-            while creator.request(&slug, now) == Admission::QueueFull {
+            while creator.request(&slug, "other", now) == Admission::QueueFull {
                 settle(&creator).await;
             }
         }
@@ -376,12 +407,15 @@ mod tests {
         assert_eq!(failures(&creator), FORGET_FAILURES_AT);
         // Still within the backoff: every failure is kept.
         let next = Slug::parse("next").unwrap();
-        assert_eq!(creator.request(&next, now), Admission::InProgress);
+        assert_eq!(creator.request(&next, "other", now), Admission::InProgress);
         assert!(creator.slugs.lock().unwrap().len() > FORGET_FAILURES_AT);
         // After it, the expired ones are dropped when the next slug comes.
         let later = Instant::now() + FAILURE_BACKOFF;
         let last = Slug::parse("last").unwrap();
-        assert_eq!(creator.request(&last, later), Admission::InProgress);
+        assert_eq!(
+            creator.request(&last, "other", later),
+            Admission::InProgress
+        );
         assert!(creator.slugs.lock().unwrap().len() <= 2);
     }
 

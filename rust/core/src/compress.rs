@@ -1,18 +1,61 @@
 //! Compression of request bodies. A deflate or zstd compressor holds hundreds of
 //! KiB of tables, and building one per request cost more than compressing a
-//! small project's request: each thread keeps one of each and resets it.
+//! small project's request: compressors are reused, from a pool.
+//!
+//! The pool, not one compressor per thread: exports run on the host's threads (each
+//! blocks one for the whole export, network waits included), so a per-thread compressor
+//! was kept by every thread that ever exported, about ten with the collector's default
+//! queue. Compressing is CPU work, so at most about one per core runs at once, and the
+//! pool keeps at most that many idle.
 
-use std::cell::RefCell;
 use std::io;
+use std::sync::{Mutex, OnceLock};
 
 use flate2::{Compress, Crc, FlushCompress, Status};
 
 use crate::config::Compression;
 
-thread_local! {
-    static DEFLATE: RefCell<Option<Compress>> = const { RefCell::new(None) };
-    static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+/// Idle compressors, each taken by one request at a time.
+struct Pool<T>(Mutex<Vec<T>>);
+
+impl<T> Pool<T> {
+    const fn new() -> Pool<T> {
+        Pool(Mutex::new(Vec::new()))
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` with an idle compressor, or a new one from `make`; keeps it afterwards
+    /// when fewer than [`max_idle`] are idle.
+    fn with<R>(
+        &self,
+        make: impl FnOnce() -> io::Result<T>,
+        f: impl FnOnce(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let taken = self.idle().pop();
+        let mut compressor = match taken {
+            Some(c) => c,
+            None => make()?,
+        };
+        let result = f(&mut compressor);
+        let mut idle = self.idle();
+        if idle.len() < max_idle() {
+            idle.push(compressor);
+        }
+        result
+    }
 }
+
+/// How many idle compressors of each kind are kept: one per core.
+fn max_idle() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+static DEFLATE: Pool<Compress> = Pool::new();
+static ZSTD: Pool<zstd::bulk::Compressor<'static>> = Pool::new();
 
 /// RFC 1952 member header: deflate, no flags, no mtime, "fastest" (XFL 4), unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
@@ -22,19 +65,16 @@ pub fn compress(compression: Compression, request: &[u8]) -> io::Result<Vec<u8>>
     match compression {
         Compression::None => Ok(request.to_vec()),
         Compression::Gzip => gzip(request),
-        Compression::Zstd => ZSTD.with_borrow_mut(|slot| {
-            let compressor = match slot {
-                Some(c) => c,
-                None => slot.insert(zstd::bulk::Compressor::new(1)?),
-            };
-            compressor.compress(request)
-        }),
+        Compression::Zstd => ZSTD.with(
+            || zstd::bulk::Compressor::new(1),
+            |compressor| compressor.compress(request),
+        ),
     }
 }
 
 fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
-    DEFLATE.with_borrow_mut(|slot| {
-        let deflate = slot.get_or_insert_with(|| Compress::new(flate2::Compression::fast(), false));
+    let make = || Ok(Compress::new(flate2::Compression::fast(), false));
+    DEFLATE.with(make, |deflate| {
         // Also clears what a failed call may have left behind.
         deflate.reset();
         let mut out = Vec::with_capacity(GZIP_HEADER.len() + data.len() / 4 + 64);
@@ -111,5 +151,22 @@ mod tests {
             assert_eq!(zstd::decode_all(&zs[..]).unwrap(), input);
             assert_eq!(compress(Compression::None, &input).unwrap(), input);
         }
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_one_idle_compressor_per_core() {
+        let input = b"hello hello hello hello".repeat(1000);
+        std::thread::scope(|scope| {
+            for _ in 0..4 * max_idle() {
+                scope.spawn(|| {
+                    for compression in [Compression::Gzip, Compression::Zstd] {
+                        let body = compress(compression, &input).unwrap();
+                        assert!(body.len() < input.len() / 10);
+                    }
+                });
+            }
+        });
+        assert!(DEFLATE.idle().len() <= max_idle());
+        assert!(ZSTD.idle().len() <= max_idle());
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
 use crate::slug::{Slug, SlugError};
 
 /// The config as it arrives, before validation. Keys follow the YAML. Every key is required:
@@ -17,6 +18,9 @@ use crate::slug::{Slug, SlugError};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    dsn: String,
+    environment: String,
+    insecure_skip_verify: bool,
     url: String,
     org_slug: String,
     auth_token: String,
@@ -116,9 +120,17 @@ pub struct HttpConfig {
     pub headers: Vec<(String, String)>,
 }
 
-/// A validated configuration: every field holds a usable value.
+/// Where the data goes.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub enum Destination {
+    /// One project per service, found (and created) through the management API.
+    Organization(OrganizationConfig),
+    /// The legacy `dsn` setting: every resource to that DSN's project, no management API.
+    Dsn(IngestEndpoint),
+}
+
+#[derive(Debug, Clone)]
+pub struct OrganizationConfig {
     /// Base URL of Sentry, without a trailing slash.
     pub url: Url,
     pub org_slug: Slug,
@@ -126,8 +138,18 @@ pub struct Config {
     pub auto_create_projects: bool,
     pub team: Option<Slug>,
     pub max_created_projects: u32,
+}
+
+/// A validated configuration: every field holds a usable value.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub destination: Destination,
+    /// The default routing in `dsn` mode, where it is not used.
     pub routing: RoutingConfig,
     pub http: HttpConfig,
+    /// The legacy `environment` setting: `deployment.environment.name` of every resource that
+    /// states no environment.
+    pub environment: Option<String>,
 }
 
 /// What is wrong with a config: the YAML field and the problem.
@@ -172,6 +194,12 @@ pub enum Problem {
     UrlQuery(String),
     #[error("{0:?} points into Sentry's API ({1:?}); give Sentry's base URL only, e.g. https://sentry.io")]
     ApiPath(String, String),
+    /// `dsn` set with a setting of the management API's mode.
+    #[error("cannot be used with {0}")]
+    DsnWith(&'static str),
+    /// Never holds the DSN itself.
+    #[error("is not a usable DSN ({0}); give the project's DSN, e.g. https://key@o1.ingest.sentry.io/42")]
+    BadDsn(DsnError),
 }
 
 fn error(field: impl Into<String>, problem: Problem) -> ConfigError {
@@ -260,8 +288,30 @@ impl Config {
     }
 }
 
+/// The service name the default routing reads.
+const DEFAULT_ROUTING_ATTRIBUTE: &str = "service.name";
+
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
+        let destination = match self.dsn.trim() {
+            "" => Destination::Organization(self.organization()?),
+            dsn => {
+                self.dsn_alone()?;
+                Destination::Dsn(from_dsn(dsn).map_err(|e| error("dsn", Problem::BadDsn(e)))?)
+            }
+        };
+        let mut http = self.http.validate()?;
+        // The legacy top-level key means the one of http.tls.
+        http.tls.insecure_skip_verify |= self.insecure_skip_verify;
+        Ok(Config {
+            destination,
+            routing: self.routing.validate()?,
+            http,
+            environment: Some(self.environment).filter(|e| !e.trim().is_empty()),
+        })
+    }
+
+    fn organization(&self) -> Result<OrganizationConfig, ConfigError> {
         required("url", &self.url)?;
         let url = base_url(self.url.trim())?;
         required("org_slug", &self.org_slug)?;
@@ -275,16 +325,43 @@ impl RawConfig {
                 Problem::Negative(self.max_created_projects),
             )
         })?;
-        Ok(Config {
+        Ok(OrganizationConfig {
             url,
             org_slug,
-            auth_token: AuthToken(self.auth_token),
+            auth_token: AuthToken(self.auth_token.clone()),
             auto_create_projects: self.auto_create_projects,
             team,
             max_created_projects,
-            routing: self.routing.validate()?,
-            http: self.http.validate()?,
         })
+    }
+
+    /// `dsn` names one project and needs no management API: a setting of the other mode
+    /// beside it would be silently ignored, so it is refused.
+    fn dsn_alone(&self) -> Result<(), ConfigError> {
+        let routing = &self.routing;
+        let others = [
+            ("url", !self.url.trim().is_empty()),
+            ("org_slug", !self.org_slug.trim().is_empty()),
+            ("auth_token", !self.auth_token.trim().is_empty()),
+            ("auto_create_projects", self.auto_create_projects),
+            ("team", !self.team.is_empty()),
+            (
+                "routing.project_from_attribute",
+                routing.project_from_attribute != DEFAULT_ROUTING_ATTRIBUTE,
+            ),
+            (
+                "routing.attribute_to_project_mapping",
+                !routing.attribute_to_project_mapping.is_empty(),
+            ),
+            (
+                "routing.fallback_project",
+                !routing.fallback_project.is_empty(),
+            ),
+        ];
+        match others.into_iter().find(|(_, set)| *set) {
+            Some((other, _)) => Err(error("dsn", Problem::DsnWith(other))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -396,24 +473,42 @@ mod tests {
         serde_json::to_vec(&config).unwrap()
     }
 
+    fn organization(config: &Config) -> &OrganizationConfig {
+        match &config.destination {
+            Destination::Organization(org) => org,
+            Destination::Dsn(_) => panic!("dsn mode"),
+        }
+    }
+
     #[test]
     fn the_go_components_defaults_are_read() {
         let config = Config::from_json(&serde_json::to_vec(&base()).unwrap()).unwrap();
-        assert_eq!(config.url.as_str(), "https://sentry.example.com/");
-        assert_eq!(config.org_slug.as_str(), "acme");
-        assert!(!config.auto_create_projects);
-        assert_eq!(config.team, None);
-        assert_eq!(config.max_created_projects, 1000);
+        assert_eq!(config.environment, None);
+        assert!(!config.http.tls.insecure_skip_verify);
+        let org = organization(&config);
+        assert_eq!(org.url.as_str(), "https://sentry.example.com/");
+        assert_eq!(org.org_slug.as_str(), "acme");
+        assert!(!org.auto_create_projects);
+        assert_eq!(org.team, None);
+        assert_eq!(org.max_created_projects, 1000);
         assert_eq!(config.routing.project_from_attribute, "service.name");
         assert_eq!(config.routing.fallback_project, None);
         assert_eq!(config.http.timeout, Duration::from_secs(30));
         assert_eq!(config.http.compression, Compression::Gzip);
-        assert_eq!(format!("{:?}", config.auth_token), "[REDACTED]");
+        assert_eq!(format!("{:?}", org.auth_token), "[REDACTED]");
     }
 
     #[test]
     fn every_key_is_required_since_the_defaults_are_the_go_components() {
-        for key in ["url", "max_created_projects", "routing", "http"] {
+        for key in [
+            "url",
+            "max_created_projects",
+            "routing",
+            "http",
+            "dsn",
+            "environment",
+            "insecure_skip_verify",
+        ] {
             let mut config = base();
             config.as_object_mut().unwrap().remove(key);
             let err = Config::from_json(config.to_string().as_bytes()).unwrap_err();
@@ -435,7 +530,10 @@ mod tests {
     fn url_keeps_its_path_prefix_without_trailing_slash() {
         let config =
             Config::from_json(&with(&["url"], json!("http://127.0.0.1:9000/sentry/"))).unwrap();
-        assert_eq!(config.url.as_str(), "http://127.0.0.1:9000/sentry");
+        assert_eq!(
+            organization(&config).url.as_str(),
+            "http://127.0.0.1:9000/sentry"
+        );
     }
 
     #[test]
@@ -593,5 +691,142 @@ mod tests {
         config["auth_token"] = json!("sntrys_TOKEN_abc");
         let err = Config::from_json(&serde_json::to_vec(&config).unwrap()).unwrap_err();
         assert!(!err.to_string().contains("TOKEN"));
+    }
+
+    /// The legacy config: `dsn` and the Go component's defaults for the rest.
+    fn legacy(dsn: &str) -> Value {
+        let mut config = base();
+        for key in ["url", "org_slug", "auth_token"] {
+            config[key] = json!("");
+        }
+        config["dsn"] = json!(dsn);
+        config
+    }
+
+    fn legacy_with(path: &[&str], value: Value) -> Vec<u8> {
+        let mut config = legacy("https://abc@o1.ingest.sentry.io/42");
+        let (last, parents) = path.split_last().unwrap();
+        let mut at = &mut config;
+        for key in parents {
+            at = &mut at[*key];
+        }
+        at[*last] = value;
+        serde_json::to_vec(&config).unwrap()
+    }
+
+    #[test]
+    fn a_dsn_alone_sends_to_its_project() {
+        let mut config = legacy("http://abc@127.0.0.1:9000/sentry/42");
+        config["environment"] = json!("prod");
+        config["insecure_skip_verify"] = json!(true);
+        let config = Config::from_json(config.to_string().as_bytes()).unwrap();
+        let Destination::Dsn(endpoint) = &config.destination else {
+            panic!("not in dsn mode: {config:?}");
+        };
+        assert_eq!(endpoint.project_id, 42);
+        assert_eq!(endpoint.public_key, "abc");
+        assert_eq!(
+            endpoint.traces_url.as_str(),
+            "http://127.0.0.1:9000/sentry/api/42/integration/otlp/v1/traces/"
+        );
+        assert_eq!(config.environment.as_deref(), Some("prod"));
+        assert!(
+            config.http.tls.insecure_skip_verify,
+            "the legacy key sets http.tls's"
+        );
+    }
+
+    #[test]
+    fn a_dsn_mixed_with_the_management_apis_settings_is_refused() {
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "url",
+                legacy_with(&["url"], json!("https://sentry.io")),
+                "dsn: cannot be used with url",
+            ),
+            (
+                "org_slug",
+                legacy_with(&["org_slug"], json!("acme")),
+                "dsn: cannot be used with org_slug",
+            ),
+            (
+                "auth_token",
+                legacy_with(&["auth_token"], json!("sntrys_TOKEN")),
+                "dsn: cannot be used with auth_token",
+            ),
+            (
+                "auto_create_projects",
+                legacy_with(&["auto_create_projects"], json!(true)),
+                "dsn: cannot be used with auto_create_projects",
+            ),
+            (
+                "team",
+                legacy_with(&["team"], json!("backend")),
+                "dsn: cannot be used with team",
+            ),
+            (
+                "routing attribute",
+                legacy_with(
+                    &["routing", "project_from_attribute"],
+                    json!("k8s.namespace.name"),
+                ),
+                "dsn: cannot be used with routing.project_from_attribute",
+            ),
+            (
+                "routing mapping",
+                legacy_with(
+                    &["routing", "attribute_to_project_mapping"],
+                    json!({"a": "b"}),
+                ),
+                "dsn: cannot be used with routing.attribute_to_project_mapping",
+            ),
+            (
+                "routing fallback",
+                legacy_with(&["routing", "fallback_project"], json!("catch-all")),
+                "dsn: cannot be used with routing.fallback_project",
+            ),
+            (
+                "no project id",
+                legacy_with(&["dsn"], json!("https://abc@o1.ingest.sentry.io/")),
+                "dsn: is not a usable DSN",
+            ),
+            (
+                "no key",
+                legacy_with(&["dsn"], json!("https://o1.ingest.sentry.io/42")),
+                "dsn: is not a usable DSN",
+            ),
+            (
+                "not a URL",
+                legacy_with(&["dsn"], json!("abc@o1.ingest.sentry.io/42")),
+                "dsn: is not a usable DSN",
+            ),
+            (
+                "not http",
+                legacy_with(&["dsn"], json!("ftp://abc@o1.ingest.sentry.io/42")),
+                "dsn: is not a usable DSN",
+            ),
+            (
+                "bad http beside it",
+                legacy_with(&["http", "timeout_ms"], json!(0)),
+                "http.timeout:",
+            ),
+        ];
+        for (name, json, want) in cases {
+            let err = Config::from_json(&json).expect_err(name).to_string();
+            assert!(
+                err.contains(want),
+                "{name}: {err:?} does not contain {want:?}"
+            );
+            assert!(!err.contains("TOKEN"), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_routing_and_max_created_projects_go_with_a_dsn() {
+        let json = legacy_with(&["max_created_projects"], json!(5));
+        assert!(matches!(
+            Config::from_json(&json).unwrap().destination,
+            Destination::Dsn(_)
+        ));
     }
 }

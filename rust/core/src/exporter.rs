@@ -11,10 +11,12 @@ use futures_util::FutureExt;
 
 use crate::autocreate::{Admission, AutoCreator};
 use crate::clock::{Clock, TokioClock};
-use crate::config::Config;
+use crate::config::{Config, Destination, OrganizationConfig};
 use crate::deadline::Deadline;
 use crate::endpoint_cache::EndpointCache;
+use crate::environment::Environment;
 use crate::http::{build_client, ClientError};
+use crate::ingest::endpoint::IngestEndpoint;
 use crate::ingest::envelope::EnvelopeTransport;
 use crate::ingest::otlp::{OtlpPiece, OtlpTransport};
 use crate::ingest::{Answer, Piece, Poster, Transport};
@@ -26,7 +28,7 @@ use crate::outcome::{Outcome, RetryReason};
 use crate::preload::preload;
 use crate::ratelimit::RateLimits;
 use crate::redact::Redactor;
-use crate::resolve::Resolver;
+use crate::resolve::{EndpointSource, Resolver};
 use crate::routing::{ProjectPart, Router};
 use crate::signal::Signal;
 use crate::slug::Slug;
@@ -39,7 +41,9 @@ const MAX_CONCURRENT_PROJECTS: usize = 16;
 
 pub struct Exporter {
     router: Router,
-    resolver: Resolver,
+    resolver: EndpointSource,
+    /// The legacy `environment`, added to resources that state none.
+    environment: Option<Environment>,
     autocreate: Option<Arc<AutoCreator>>,
     otlp: OtlpTransport,
     envelopes: EnvelopeTransport,
@@ -56,35 +60,31 @@ pub struct Exporter {
 impl Exporter {
     pub fn new(config: &Config, logger: Logger) -> Result<Exporter, ClientError> {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
-        let redactor = Arc::new(Redactor::new([config.auth_token.expose().to_owned()]));
+        let secret = match &config.destination {
+            Destination::Organization(org) => org.auth_token.expose(),
+            Destination::Dsn(endpoint) => &endpoint.public_key,
+        };
+        let redactor = Arc::new(Redactor::new([secret.to_owned()]));
         let logger = logger.redacting(redactor.clone());
         let http = build_client(&config.http, &logger)?;
         let telemetry = Arc::new(Telemetry::default());
-        let endpoints = Arc::new(EndpointCache::default());
-        let mgmt = Arc::new(MgmtClient::new(
-            http.clone(),
-            &config.url,
-            config.org_slug.clone(),
-            config.auth_token.clone(),
-            telemetry.clone(),
-            clock.clone(),
-        ));
-        let org = Arc::new(Organization::new(
-            config.org_slug.clone(),
-            shown_url(&config.url),
-            telemetry.clone(),
-        ));
-        let autocreate = config.auto_create_projects.then(|| {
-            Arc::new(AutoCreator::new(
-                mgmt.clone(),
-                endpoints.clone(),
-                logger.clone(),
-                telemetry.clone(),
-                clock.clone(),
-                config.team.clone(),
-                config.max_created_projects,
-            ))
-        });
+        let ports = Ports {
+            http: &http,
+            logger: &logger,
+            telemetry: &telemetry,
+            clock: &clock,
+        };
+        let (router, resolver, autocreate) = match &config.destination {
+            Destination::Organization(org) => {
+                let (resolver, autocreate) = ports.organization(org);
+                let resolver = EndpointSource::Lookup(resolver);
+                (Router::new(&config.routing), resolver, autocreate)
+            }
+            Destination::Dsn(endpoint) => {
+                let resolver = EndpointSource::Fixed(Arc::new(endpoint.clone()));
+                (Router::fixed(dsn_project(endpoint)), resolver, None)
+            }
+        };
         let limits = Arc::new(RateLimits::default());
         let poster = || {
             let (telemetry, limits) = (telemetry.clone(), limits.clone());
@@ -97,10 +97,11 @@ impl Exporter {
             )
         };
         Ok(Exporter {
-            router: Router::new(&config.routing),
+            router,
+            environment: config.environment.as_deref().and_then(Environment::new),
             otlp: OtlpTransport::new(poster()),
             envelopes: EnvelopeTransport::new(poster()),
-            resolver: Resolver::new(endpoints, mgmt, org, clock.clone()),
+            resolver,
             autocreate,
             limits,
             telemetry,
@@ -112,21 +113,27 @@ impl Exporter {
     }
 
     /// The background work of a started exporter: loading every project's
-    /// endpoint. Runs on the exporter's runtime until done or shut down.
+    /// endpoint (none in `dsn` mode). Runs on the exporter's runtime until done or shut down.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let resolver = &self.resolver;
-        preload(
-            resolver.mgmt.clone(),
-            resolver.endpoints.clone(),
-            resolver.org.clone(),
-            self.logger.clone(),
-            self.clock.clone(),
-        )
+        let work = self.resolver.lookups().map(|resolver| {
+            preload(
+                resolver.mgmt.clone(),
+                resolver.endpoints.clone(),
+                resolver.org.clone(),
+                self.logger.clone(),
+                self.clock.clone(),
+            )
+        });
+        async move {
+            if let Some(work) = work {
+                work.await;
+            }
+        }
     }
 
     /// Projects whose ingest endpoint is known.
     pub fn known_projects(&self) -> usize {
-        self.resolver.endpoints.known_projects()
+        self.resolver.known_projects()
     }
 
     /// Projects this exporter created.
@@ -173,6 +180,11 @@ impl Exporter {
         request: &[u8],
         deadline: &Deadline,
     ) -> Result<ExportOutcome, WireError> {
+        let request = match &self.environment {
+            Some(environment) => environment.apply(request)?,
+            None => std::borrow::Cow::Borrowed(request),
+        };
+        let request = &*request;
         let routed = self.router.route(request)?;
         let mut tally = Tally::new(signal, self.counters());
         for (reason, items) in &routed.dropped {
@@ -216,7 +228,8 @@ impl Exporter {
             request: part.request(request),
             items: part.items,
         };
-        let job = Job::new(piece());
+        let platform = part.platform.unwrap_or(crate::platform::OTHER);
+        let job = Job::new(piece()).with_platform(platform);
         let work = self.run_job(&part.slug, job, &self.otlp, deadline);
         AssertUnwindSafe(work)
             .catch_unwind()
@@ -253,8 +266,8 @@ impl Exporter {
                     self.resolver.evict(slug, &stale).await;
                     Event::LookedUp(self.resolve(slug, deadline).await)
                 }
-                Action::RequestCreation => Event::Admitted(match &self.autocreate {
-                    Some(creator) => creator.request(slug, self.clock.now()),
+                Action::RequestCreation { platform } => Event::Admitted(match &self.autocreate {
+                    Some(creator) => creator.request(slug, platform, self.clock.now()),
                     None => Admission::Off,
                 }),
                 Action::Send { endpoint, piece } => {
@@ -285,6 +298,56 @@ fn injected_panic(slug: &Slug) {
     if slug.as_str() == "fault-injection-panic" {
         panic!("injected panic (fault-injection) in the export of project {slug}");
     }
+}
+
+/// What the construction of the management API's ports needs.
+struct Ports<'a> {
+    http: &'a reqwest::Client,
+    logger: &'a Logger,
+    telemetry: &'a Arc<Telemetry>,
+    clock: &'a Arc<dyn Clock>,
+}
+
+impl Ports<'_> {
+    /// The resolver (management API, endpoint cache, organization) and, when on, the creator
+    /// of projects.
+    fn organization(&self, config: &OrganizationConfig) -> (Resolver, Option<Arc<AutoCreator>>) {
+        let (telemetry, clock) = (self.telemetry, self.clock);
+        let endpoints = Arc::new(EndpointCache::default());
+        let mgmt = Arc::new(MgmtClient::new(
+            self.http.clone(),
+            &config.url,
+            config.org_slug.clone(),
+            config.auth_token.clone(),
+            telemetry.clone(),
+            clock.clone(),
+        ));
+        let org = Arc::new(Organization::new(
+            config.org_slug.clone(),
+            shown_url(&config.url),
+            telemetry.clone(),
+        ));
+        let autocreate = config.auto_create_projects.then(|| {
+            Arc::new(AutoCreator::new(
+                mgmt.clone(),
+                endpoints.clone(),
+                self.logger.clone(),
+                telemetry.clone(),
+                clock.clone(),
+                config.team.clone(),
+                config.max_created_projects,
+            ))
+        });
+        let resolver = Resolver::new(endpoints, mgmt, org, clock.clone());
+        (resolver, autocreate)
+    }
+}
+
+/// The name the DSN's project goes by in telemetry and messages: `dsn-{project id}` (a slug
+/// may not be all digits).
+fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
+    Slug::parse(&format!("dsn-{}", endpoint.project_id))
+        .expect("dsn- and digits, at most 24 characters, is a slug")
 }
 
 /// `url` for messages: without the user and password it may carry.

@@ -13,6 +13,10 @@
 //! Around it: [`ratelimit`] (Sentry's limits), [`deadline`] (when an export must end),
 //! [`clock`] (every time read and sleep), [`preload`] (every endpoint at start), [`redact`]
 //! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown).
+//!
+//! The legacy `dsn` mode ([`config::Destination::Dsn`]) keeps this path: the router sends every
+//! resource to one project, whose endpoint [`resolve::EndpointSource::Fixed`] answers at once
+//! (no management API); [`environment`] adds the legacy `environment` to the resources.
 
 pub mod autocreate;
 pub mod clock;
@@ -20,6 +24,7 @@ mod compress;
 pub mod config;
 pub mod deadline;
 pub mod endpoint_cache;
+pub mod environment;
 pub mod exporter;
 pub mod health;
 pub mod heap;
@@ -32,6 +37,7 @@ mod lookups;
 pub mod mgmt;
 pub mod org;
 pub mod outcome;
+pub mod platform;
 pub mod preload;
 pub mod ratelimit;
 pub mod redact;
@@ -53,6 +59,6 @@ pub mod testdata;
 
 pub use config::{Config, ConfigError};
 pub use lifecycle::{Service, ServiceError};
-pub use log::{Level, Logger};
+pub use log::{Field, FieldValue, Level, Logger};
 pub use signal::Signal;
 pub use tally::ExportOutcome;

@@ -1,5 +1,8 @@
 //! Logging through a sink the host provides (the Go component forwards to zap),
 //! and a throttle so that repeated warnings appear at most once per interval.
+//!
+//! A line is a message plus typed [`Field`]s (`project`, `reason`, `count`, ...), so that an
+//! operator can filter on them; the message stays a full sentence for those who read it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,27 +21,85 @@ pub enum Level {
     Error,
 }
 
-type Sink = dyn Fn(Level, &str) + Send + Sync;
+/// The value of a [`Field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    U64(u64),
+}
+
+/// One structured field of a log line: a fixed key and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub key: &'static str,
+    pub value: FieldValue<'a>,
+}
+
+impl<'a> Field<'a> {
+    pub fn str(key: &'static str, value: &'a str) -> Field<'a> {
+        Field {
+            key,
+            value: FieldValue::Str(value),
+        }
+    }
+
+    pub fn u64(key: &'static str, value: u64) -> Field<'a> {
+        Field {
+            key,
+            value: FieldValue::U64(value),
+        }
+    }
+}
+
+type Sink = dyn Fn(Level, &str, &[Field<'_>]) + Send + Sync;
 
 #[derive(Clone)]
 pub struct Logger(Arc<Sink>);
 
 impl Logger {
+    /// A logger whose sink takes the message only (the fields are left out).
     pub fn new(sink: impl Fn(Level, &str) + Send + Sync + 'static) -> Logger {
+        Logger::with_fields(move |level, message, _| sink(level, message))
+    }
+
+    /// A logger whose sink takes the message and the line's fields.
+    pub fn with_fields(sink: impl Fn(Level, &str, &[Field<'_>]) + Send + Sync + 'static) -> Logger {
         Logger(Arc::new(sink))
     }
 
-    /// This logger, with every message cleaned by `redactor` first.
+    /// This logger, with every message and text field cleaned by `redactor` first.
     pub fn redacting(self, redactor: Arc<Redactor>) -> Logger {
-        Logger::new(move |level, message| (self.0)(level, &redactor.clean(message)))
+        Logger::with_fields(move |level, message, fields| {
+            let cleaned: Vec<String> = fields
+                .iter()
+                .map(|f| match f.value {
+                    FieldValue::Str(s) => redactor.clean(s),
+                    FieldValue::U64(_) => String::new(),
+                })
+                .collect();
+            let fields: Vec<Field<'_>> = fields
+                .iter()
+                .zip(&cleaned)
+                .map(|(f, clean)| match f.value {
+                    FieldValue::Str(_) => Field::str(f.key, clean),
+                    FieldValue::U64(_) => *f,
+                })
+                .collect();
+            (self.0)(level, &redactor.clean(message), &fields)
+        })
     }
 
     pub fn discard() -> Logger {
-        Logger::new(|_, _| {})
+        Logger::with_fields(|_, _, _| {})
     }
 
     pub fn log(&self, level: Level, message: impl fmt::Display) {
-        (self.0)(level, &message.to_string());
+        self.log_with(level, message, &[]);
+    }
+
+    /// Logs `message` with structured `fields`.
+    pub fn log_with(&self, level: Level, message: impl fmt::Display, fields: &[Field<'_>]) {
+        (self.0)(level, &message.to_string(), fields);
     }
 
     pub fn debug(&self, message: impl fmt::Display) {
@@ -114,6 +175,40 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_reach_the_sink_with_text_fields_redacted() {
+        type Seen = Vec<(String, Vec<(&'static str, String)>)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let sink = seen.clone();
+        let logger = Logger::with_fields(move |_, message, fields| {
+            let fields = fields
+                .iter()
+                .map(|f| match f.value {
+                    FieldValue::Str(s) => (f.key, s.to_owned()),
+                    FieldValue::U64(n) => (f.key, n.to_string()),
+                })
+                .collect();
+            sink.lock().unwrap().push((message.to_owned(), fields));
+        })
+        .redacting(Arc::new(Redactor::new(["s3cret".to_owned()])));
+        logger.log_with(
+            Level::Warn,
+            "project p: s3cret",
+            &[
+                Field::str("project", "p"),
+                Field::str("reason", "token s3cret refused"),
+                Field::u64("count", 7),
+            ],
+        );
+        logger.warn("no fields");
+        let seen = seen.lock().unwrap();
+        assert!(!seen[0].0.contains("s3cret"));
+        assert_eq!(seen[0].1[0], ("project", "p".to_owned()));
+        assert!(!seen[0].1[1].1.contains("s3cret"), "{:?}", seen[0].1[1]);
+        assert_eq!(seen[0].1[2], ("count", "7".to_owned()));
+        assert!(seen[1].1.is_empty());
+    }
 
     #[test]
     fn throttle_lets_one_message_per_key_and_interval() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::endpoint_cache::EndpointCache;
 use crate::ingest::endpoint::from_keys;
-use crate::log::{Level, Logger};
+use crate::log::{Field, Level, Logger};
 use crate::mgmt::models::ProjectKey;
 use crate::mgmt::{Management, MgmtError};
 use crate::org::{OrgState, Organization};
@@ -31,7 +31,11 @@ pub async fn preload(
     loop {
         match load(&*mgmt, &endpoints, &org, &*clock).await {
             Ok(loaded) => {
-                logger.info(format!("loaded the endpoints of {loaded} Sentry projects"));
+                logger.log_with(
+                    Level::Info,
+                    format!("loaded the endpoints of {loaded} Sentry projects"),
+                    &[Field::u64("count", loaded as u64)],
+                );
                 return;
             }
             Err(MgmtError::NotFound) => {
@@ -41,10 +45,15 @@ pub async fn preload(
             }
             Err(e) => {
                 let wait = e.retry_after().unwrap_or(backoff).max(FIRST_BACKOFF);
-                logger.warn(format!(
-                    "cannot load the organization's projects from Sentry ({e}); trying again in {}s, looking projects up one by one meanwhile",
-                    wait.as_secs()
-                ));
+                let reason = e.to_string();
+                logger.log_with(
+                    Level::Warn,
+                    format!(
+                        "cannot load the organization's projects from Sentry ({reason}); trying again in {}s, looking projects up one by one meanwhile",
+                        wait.as_secs()
+                    ),
+                    &[Field::str("reason", &reason)],
+                );
                 clock.sleep(wait).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

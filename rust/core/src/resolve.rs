@@ -2,6 +2,7 @@
 //! the management API (shared by every batch that waits for the same project), telling a
 //! missing project from a missing organization. A lookup that outlasts [`LOOKUP_WAIT`] goes on
 //! in the background while the export moves on: no batch waits on a slow lookup for long.
+//! In the legacy `dsn` mode, [`EndpointSource::Fixed`] answers the DSN's endpoint at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,47 @@ use crate::slug::Slug;
 
 /// How long an export waits for a project's lookup, counted from the lookup's start.
 pub const LOOKUP_WAIT: Duration = Duration::from_secs(2);
+
+/// Where the jobs' endpoints come from.
+pub enum EndpointSource {
+    /// Looked up (and cached) through the management API.
+    Lookup(Resolver),
+    /// The legacy `dsn` setting: its one endpoint, for every project, with no management API.
+    Fixed(Arc<IngestEndpoint>),
+}
+
+impl EndpointSource {
+    /// The endpoint of `slug`, or why there is none now.
+    pub async fn resolve(&self, slug: &Slug) -> Resolved {
+        match self {
+            EndpointSource::Lookup(resolver) => resolver.resolve(slug).await,
+            EndpointSource::Fixed(endpoint) => Resolved::Found(endpoint.clone()),
+        }
+    }
+
+    /// Forgets a refused key; a DSN's key is all there is, so it stays.
+    pub async fn evict(&self, slug: &Slug, stale: &IngestEndpoint) {
+        if let EndpointSource::Lookup(resolver) = self {
+            resolver.evict(slug, stale).await;
+        }
+    }
+
+    /// Projects whose ingest endpoint is known.
+    pub fn known_projects(&self) -> usize {
+        match self {
+            EndpointSource::Lookup(resolver) => resolver.endpoints.known_projects(),
+            EndpointSource::Fixed(_) => 1,
+        }
+    }
+
+    /// The resolver that uses the management API, `None` in `dsn` mode.
+    pub fn lookups(&self) -> Option<&Resolver> {
+        match self {
+            EndpointSource::Lookup(resolver) => Some(resolver),
+            EndpointSource::Fixed(_) => None,
+        }
+    }
+}
 
 pub struct Resolver {
     pub endpoints: Arc<EndpointCache>,
@@ -130,5 +172,27 @@ pub fn failed(e: ResolveError) -> Resolved {
     Resolved::Failed {
         reason: e.to_string(),
         delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::endpoint::from_dsn;
+
+    #[tokio::test]
+    async fn a_fixed_source_answers_its_endpoint_for_every_project_at_once() {
+        let endpoint = Arc::new(from_dsn("http://abc@127.0.0.1:9/42").unwrap());
+        let source = EndpointSource::Fixed(endpoint.clone());
+        for slug in ["dsn-42", "checkout", "anything-else"] {
+            let slug = Slug::parse(slug).unwrap();
+            source.evict(&slug, &endpoint).await;
+            match source.resolve(&slug).await {
+                Resolved::Found(found) => assert_eq!(found, endpoint, "{slug}"),
+                other => panic!("{slug}: {other:?}"),
+            }
+        }
+        assert_eq!(source.known_projects(), 1);
+        assert!(source.lookups().is_none());
     }
 }

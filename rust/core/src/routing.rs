@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use crate::config::RoutingConfig;
 use crate::outcome::DropReason;
+use crate::platform;
 use crate::slug::Slug;
 use crate::wire::{field, fields, Value, WireError};
 
@@ -16,6 +17,9 @@ pub struct ProjectPart {
     pub slug: Slug,
     pub blocks: Vec<Range<usize>>,
     pub items: u64,
+    /// The Sentry platform ([`platform::of`]) of the first of its resources that names its
+    /// SDK's language (`telemetry.sdk.language`); `None` when none does.
+    pub platform: Option<&'static str>,
 }
 
 impl ProjectPart {
@@ -41,6 +45,8 @@ pub struct Router {
     attribute: String,
     mapping: HashMap<String, Slug>,
     fallback: Option<Slug>,
+    /// Every resource to this project, whatever its attributes (the legacy `dsn` mode).
+    fixed: Option<Slug>,
 }
 
 enum Route {
@@ -54,6 +60,17 @@ impl Router {
             attribute: config.project_from_attribute.clone(),
             mapping: config.attribute_to_project_mapping.clone(),
             fallback: config.fallback_project.clone(),
+            fixed: None,
+        }
+    }
+
+    /// A router that sends every resource to `project`.
+    pub fn fixed(project: Slug) -> Router {
+        Router {
+            attribute: String::new(),
+            mapping: HashMap::new(),
+            fallback: None,
+            fixed: Some(project),
         }
     }
 
@@ -68,19 +85,25 @@ impl Router {
             else {
                 continue;
             };
-            let (value, items) = scan_resource_block(body, &self.attribute)?;
-            match self.route_value(value) {
+            let scan = scan_resource_block(body, &self.attribute, true)?;
+            let items = scan.items;
+            match self.route_value(scan.value) {
                 Route::Project(slug) => {
                     let i = *index_of.entry(slug.clone()).or_insert_with(|| {
                         routed.parts.push(ProjectPart {
                             slug,
                             blocks: Vec::new(),
                             items: 0,
+                            platform: None,
                         });
                         routed.parts.len() - 1
                     });
-                    routed.parts[i].blocks.push(block.span);
-                    routed.parts[i].items += items;
+                    let part = &mut routed.parts[i];
+                    part.blocks.push(block.span);
+                    part.items += items;
+                    if part.platform.is_none() {
+                        part.platform = scan.language.map(platform::of);
+                    }
                 }
                 Route::Drop(reason) => {
                     match routed.dropped.iter_mut().find(|(r, _)| *r == reason) {
@@ -94,6 +117,9 @@ impl Router {
     }
 
     fn route_value(&self, value: Option<&str>) -> Route {
+        if let Some(fixed) = &self.fixed {
+            return Route::Project(fixed.clone());
+        }
         let slug = match value.filter(|v| !v.is_empty()) {
             None => Err(DropReason::MissingAttribute),
             Some(v) => match self.mapping.get(v) {
@@ -115,41 +141,67 @@ pub fn count_items(request: &[u8]) -> Result<u64, WireError> {
     for block in fields(request) {
         let block = block?;
         if let (field::RESOURCE_BLOCK, Value::Bytes(body)) = (block.number, block.value) {
-            items += scan_resource_block(body, "")?.1;
+            items += scan_resource_block(body, "", false)?.items;
         }
     }
     Ok(items)
 }
 
-/// Reads a resource block: the routing attribute's string value (if any) and
-/// the number of items, counted without decoding them.
+/// What the router reads of one resource block.
+struct ResourceScan<'a> {
+    /// The routing attribute's string value.
+    value: Option<&'a str>,
+    /// `telemetry.sdk.language`'s string value, when asked for.
+    language: Option<&'a str>,
+    /// Items (spans or log records), counted without decoding them.
+    items: u64,
+}
+
+/// Reads a resource block: the routing attribute's string value (if any), the SDK language
+/// (if `with_language`), and the number of items.
 fn scan_resource_block<'a>(
     block: &'a [u8],
     attribute: &str,
-) -> Result<(Option<&'a str>, u64), WireError> {
-    let mut value = None;
-    let mut items = 0;
+    with_language: bool,
+) -> Result<ResourceScan<'a>, WireError> {
+    let mut scan = ResourceScan {
+        value: None,
+        language: None,
+        items: 0,
+    };
+    let mut resource_read = false;
     for f in fields(block) {
         let f = f?;
         match (f.number, f.value) {
-            (field::RESOURCE, Value::Bytes(resource)) if value.is_none() => {
-                value = find_string_attribute(resource, attribute)?;
+            (field::RESOURCE, Value::Bytes(resource)) if !resource_read => {
+                resource_read = true;
+                let language = with_language.then_some(platform::SDK_LANGUAGE_ATTRIBUTE);
+                (scan.value, scan.language) =
+                    find_string_attributes(resource, attribute, language)?;
             }
             (field::SCOPE_BLOCK, Value::Bytes(scope)) => {
                 for item in fields(scope) {
                     if item?.number == field::ITEM {
-                        items += 1;
+                        scan.items += 1;
                     }
                 }
             }
             _ => {}
         }
     }
-    Ok((value, items))
+    Ok(scan)
 }
 
-/// The first attribute named `key`, when its value is a string (UTF-8 checked).
-fn find_string_attribute<'a>(resource: &'a [u8], key: &str) -> Result<Option<&'a str>, WireError> {
+/// In one walk of the resource's attributes: the first attribute named `key` and the first
+/// named `second` (when given), each when its value is a string (UTF-8 checked). The walk
+/// ends once both are seen.
+fn find_string_attributes<'a>(
+    resource: &'a [u8],
+    key: &str,
+    second: Option<&str>,
+) -> Result<(Option<&'a str>, Option<&'a str>), WireError> {
+    let (mut first_seen, mut second_seen) = (false, second.is_none());
+    let (mut first_value, mut second_value) = (None, None);
     for attr in fields(resource) {
         let attr = attr?;
         let Some(kv) = attr.bytes().filter(|_| attr.number == field::ATTRIBUTE) else {
@@ -165,19 +217,35 @@ fn find_string_attribute<'a>(resource: &'a [u8], key: &str) -> Result<Option<&'a
                 _ => {}
             }
         }
-        if name != Some(key.as_bytes()) {
+        let is_first = !first_seen && name == Some(key.as_bytes());
+        let is_second = !second_seen && name.is_some() && name == second.map(str::as_bytes);
+        if !is_first && !is_second {
             continue;
         }
-        let Some(any_value) = any_value else {
-            return Ok(None);
+        let value = match any_value {
+            Some(any_value) => string_value(any_value)?,
+            None => None,
         };
-        for f in fields(any_value) {
-            let f = f?;
-            if let (field::STRING_VALUE, Value::Bytes(s)) = (f.number, f.value) {
-                return Ok(std::str::from_utf8(s).ok());
-            }
+        if is_first {
+            (first_seen, first_value) = (true, value);
         }
-        return Ok(None);
+        if is_second {
+            (second_seen, second_value) = (true, value);
+        }
+        if first_seen && second_seen {
+            break;
+        }
+    }
+    Ok((first_value, second_value))
+}
+
+/// An `AnyValue`'s string, when it holds one (UTF-8 checked).
+fn string_value(any_value: &[u8]) -> Result<Option<&str>, WireError> {
+    for f in fields(any_value) {
+        let f = f?;
+        if let (field::STRING_VALUE, Value::Bytes(s)) = (f.number, f.value) {
+            return Ok(std::str::from_utf8(s).ok());
+        }
     }
     Ok(None)
 }
@@ -302,6 +370,70 @@ mod tests {
             seen += decoded.resource_spans.len();
         }
         assert_eq!(seen, 30);
+    }
+
+    #[test]
+    fn a_fixed_router_sends_every_resource_to_its_project() {
+        let request = logs_request(&[
+            Resource::service("api", 1),
+            Resource::without_service(2),
+            Resource::int_service(7, 3),
+            Resource::service("1234", 4),
+        ]);
+        let routed = Router::fixed(Slug::parse("dsn-42").unwrap())
+            .route(&request)
+            .unwrap();
+        assert_eq!(slugs(&routed), [("dsn-42", 10)]);
+        assert!(routed.dropped.is_empty());
+        assert_eq!(routed.parts[0].request(&request), request);
+    }
+
+    #[test]
+    fn a_part_takes_the_platform_of_its_first_resource_naming_its_language() {
+        let request = traces_request(&[
+            Resource::service("web", 1),
+            Resource::service("web", 1).with("telemetry.sdk.language", "nodejs"),
+            Resource::service("web", 1).with("telemetry.sdk.language", "python"),
+            Resource::service("api", 1).with("telemetry.sdk.language", "dotnet"),
+            Resource::service("legacy", 1).with("telemetry.sdk.language", "cobol"),
+            Resource::service("plain", 1),
+        ]);
+        let routed = router(&[], None).route(&request).unwrap();
+        let platforms: Vec<_> = routed
+            .parts
+            .iter()
+            .map(|p| (p.slug.as_str(), p.platform))
+            .collect();
+        assert_eq!(
+            platforms,
+            [
+                ("web", Some("node")),
+                ("api", Some("dotnet")),
+                ("legacy", Some("other")),
+                ("plain", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_language_attribute_can_come_before_or_be_the_routing_attribute() {
+        let request = traces_request(&[Resource::service("svc", 2)
+            .with("telemetry.sdk.language", "go")
+            .with("deployment.environment", "prod")]);
+        let by_env = Router::new(&RoutingConfig {
+            project_from_attribute: "deployment.environment".into(),
+            attribute_to_project_mapping: HashMap::new(),
+            fallback_project: None,
+        });
+        let part = &by_env.route(&request).unwrap().parts[0];
+        assert_eq!((part.slug.as_str(), part.platform), ("prod", Some("go")));
+        let by_language = Router::new(&RoutingConfig {
+            project_from_attribute: "telemetry.sdk.language".into(),
+            attribute_to_project_mapping: HashMap::new(),
+            fallback_project: None,
+        });
+        let part = &by_language.route(&request).unwrap().parts[0];
+        assert_eq!((part.slug.as_str(), part.platform), ("go", Some("go")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::ingest::otlp::OtlpPiece;
-use crate::log::{Logger, Throttle};
+use crate::log::{Field, Level, Logger, Throttle};
 use crate::outcome::{DropReason, Outcome, RetryReason};
 use crate::redact::Redactor;
 use crate::signal::Signal;
@@ -19,6 +19,10 @@ use crate::telemetry::Telemetry;
 pub const MAX_LISTED_PROBLEMS: usize = 10;
 /// Repeated warnings (routing drops, unknown projects) at most this often, per cause.
 pub const WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The `status` field of a warning: what became of the items it is about.
+const DROPPED: &str = "dropped";
+const RETRYABLE: &str = "retryable";
 
 /// What happened to one batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -50,9 +54,15 @@ impl Warnings {
         }
     }
 
-    fn warn(&self, key: &str, message: impl FnOnce() -> String, clock: &dyn Clock) {
+    fn warn(
+        &self,
+        key: &str,
+        message: impl FnOnce() -> String,
+        fields: &[Field<'_>],
+        clock: &dyn Clock,
+    ) {
         if self.throttle.allow(key, clock.now()) {
-            self.logger.warn(message());
+            self.logger.log_with(Level::Warn, message(), fields);
         }
     }
 }
@@ -94,7 +104,12 @@ impl<'a> Tally<'a> {
             reason.as_str()
         );
         let shown = problem.clone();
-        self.warn(reason.as_str(), || shown);
+        let fields = [
+            Field::str("status", DROPPED),
+            Field::str("reason", reason.as_str()),
+            Field::u64("count", items),
+        ];
+        self.warn(reason.as_str(), || shown, &fields);
         self.problems.push(|| problem);
     }
 
@@ -131,9 +146,17 @@ impl<'a> Tally<'a> {
         telemetry.dropped(self.signal, DropReason::PartialSuccess, rejected);
         let items_name = self.signal.item_name();
         let problem = format!("project {slug}: Sentry rejected {rejected} {items_name}");
-        self.warn(&format!("partial:{slug}"), || {
-            format!("{problem}: {message}")
-        });
+        let fields = [
+            Field::str("project", slug.as_str()),
+            Field::str("status", DROPPED),
+            Field::str("reason", DropReason::PartialSuccess.as_str()),
+            Field::u64("count", rejected),
+        ];
+        self.warn(
+            &format!("partial:{slug}"),
+            || format!("{problem}: {message}"),
+            &fields,
+        );
         self.problems.push(|| problem);
     }
 
@@ -146,7 +169,13 @@ impl<'a> Tally<'a> {
             reason.as_str()
         );
         let shown = problem.clone();
-        self.warn(&format!("{}:{slug}", reason.as_str()), || shown);
+        let fields = [
+            Field::str("project", slug.as_str()),
+            Field::str("status", DROPPED),
+            Field::str("reason", reason.as_str()),
+            Field::u64("count", items),
+        ];
+        self.warn(&format!("{}:{slug}", reason.as_str()), || shown, &fields);
         self.problems.push(|| problem);
     }
 
@@ -163,25 +192,34 @@ impl<'a> Tally<'a> {
         self.outcome.retry_after = self.outcome.retry_after.max(delay);
         self.outcome.retry_request.extend_from_slice(&piece.request);
         telemetry.failed(self.signal, &reason, items);
+        let fields = [
+            Field::str("project", slug.as_str()),
+            Field::str("status", RETRYABLE),
+            Field::str("reason", reason.label()),
+            Field::u64("count", items),
+        ];
         match &reason {
             RetryReason::RateLimited { .. } => telemetry.rate_limited(self.signal, items),
             RetryReason::TimedOut(why) => {
                 telemetry.maybe_delivered(self.signal, items);
-                self.warn(&format!("timed-out:{slug}"), || {
-                    may_be_held(slug, self.signal, items, why, delay)
-                });
+                self.warn(
+                    &format!("timed-out:{slug}"),
+                    || may_be_held(slug, self.signal, items, why, delay),
+                    &fields,
+                );
             }
             RetryReason::OrganizationMissing(problem) => {
-                self.warn("organization-missing", || problem.clone())
+                // Not one project's problem: said once for all of them.
+                self.warn("organization-missing", || problem.clone(), &fields[1..])
             }
             _ => {}
         }
         self.problems.push(|| format!("project {slug}: {reason}"));
     }
 
-    fn warn(&self, key: &str, message: impl FnOnce() -> String) {
+    fn warn(&self, key: &str, message: impl FnOnce() -> String, fields: &[Field<'_>]) {
         let counters = &self.counters;
-        counters.warnings.warn(key, message, counters.clock);
+        counters.warnings.warn(key, message, fields, counters.clock);
     }
 
     /// The batch's outcome, its problems cleaned of secrets (and logged at debug level).

@@ -250,6 +250,9 @@ pub fn service_of(resource: &Option<OtlpResource>) -> String {
 /// `createDefaultConfig()` (go-shim/factory.go) and org `acme`.
 pub fn config(url: &str, token: &str) -> serde_json::Value {
     serde_json::json!({
+        "dsn": "",
+        "environment": "",
+        "insecure_skip_verify": false,
         "url": url,
         "org_slug": "acme",
         "auth_token": token,

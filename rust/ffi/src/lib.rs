@@ -6,11 +6,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 use std::time::Duration;
 
 use sentry_exporter_core::heap;
 use sentry_exporter_core::log::panic_message;
-use sentry_exporter_core::{ExportOutcome, Level, Logger, Service, ServiceError, Signal};
+use sentry_exporter_core::{
+    ExportOutcome, Field, FieldValue, Level, Logger, Service, ServiceError, Signal,
+};
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
 #[global_allocator]
@@ -117,14 +120,45 @@ pub struct SentryExportOutcome {
     pub message: SentryBytes,
 }
 
-/// Receives the core's log lines. Called from Rust threads, possibly at the
-/// same time from several; never after `sentry_exporter_free` returns.
+/// What a [`SentryLogField`] holds.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentryLogFieldKind {
+    /// UTF-8 text in `text`, `text_len`.
+    String = 0,
+    /// A number in `number`.
+    U64 = 1,
+}
+
+/// One structured field of a log line (`project`, `status`, `reason`, `count`, ...). Borrowed:
+/// it and the bytes it points at are valid only during the callback call that received it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SentryLogField {
+    /// UTF-8 key, `key_len` bytes, not NUL-terminated.
+    pub key: *const u8,
+    pub key_len: usize,
+    pub kind: SentryLogFieldKind,
+    /// UTF-8 value, `text_len` bytes, not NUL-terminated, when `kind` is STRING; NULL and 0
+    /// otherwise.
+    pub text: *const u8,
+    pub text_len: usize,
+    /// The value when `kind` is U64; 0 otherwise.
+    pub number: u64,
+}
+
+/// Receives the core's log lines: a level, a UTF-8 message (`message_len` bytes, not
+/// NUL-terminated) and `fields_len` structured fields at `fields` (NULL when 0), all borrowed
+/// for the call only. Called from Rust threads, possibly at the same time from several; never
+/// after `sentry_exporter_free` returns.
 pub type SentryLogCallback = Option<
     unsafe extern "C" fn(
         context: usize,
         level: SentryLogLevel,
         message: *const u8,
         message_len: usize,
+        fields: *const SentryLogField,
+        fields_len: usize,
     ),
 >;
 
@@ -302,16 +336,47 @@ fn logger(callback: SentryLogCallback, context: usize) -> Logger {
     let Some(callback) = callback else {
         return Logger::discard();
     };
-    Logger::new(move |level, message| {
+    Logger::with_fields(move |level, message, fields| {
         let level = match level {
             Level::Debug => SentryLogLevel::Debug,
             Level::Info => SentryLogLevel::Info,
             Level::Warn => SentryLogLevel::Warn,
             Level::Error => SentryLogLevel::Error,
         };
-        // SAFETY: the host promised a callback valid until sentry_exporter_free.
-        unsafe { callback(context, level, message.as_ptr(), message.len()) }
+        let fields: Vec<SentryLogField> = fields.iter().map(log_field).collect();
+        let fields_ptr = match fields.is_empty() {
+            true => ptr::null(),
+            false => fields.as_ptr(),
+        };
+        // SAFETY: the host promised a callback valid until sentry_exporter_free; `message` and
+        // `fields` (and the bytes they point at) outlive the call.
+        unsafe {
+            callback(
+                context,
+                level,
+                message.as_ptr(),
+                message.len(),
+                fields_ptr,
+                fields.len(),
+            )
+        }
     })
+}
+
+/// `field` for the log callback, borrowing its bytes.
+fn log_field(field: &Field<'_>) -> SentryLogField {
+    let (kind, text, text_len, number) = match field.value {
+        FieldValue::Str(s) => (SentryLogFieldKind::String, s.as_ptr(), s.len(), 0),
+        FieldValue::U64(n) => (SentryLogFieldKind::U64, ptr::null(), 0, n),
+    };
+    SentryLogField {
+        key: field.key.as_ptr(),
+        key_len: field.key.len(),
+        kind,
+        text,
+        text_len,
+        number,
+    }
 }
 
 /// Checks a JSON config without building anything. On `INVALID_CONFIG`, the

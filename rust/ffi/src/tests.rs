@@ -21,9 +21,30 @@ fn config_with(url: &str, set: impl FnOnce(&mut serde_json::Value)) -> String {
 /// The lines an exporter logged: (level, text).
 type Lines = std::sync::Mutex<Vec<(u32, String)>>;
 
-/// A log callback that appends to the [`Lines`] its context points at.
-unsafe extern "C" fn record(context: usize, level: SentryLogLevel, message: *const u8, len: usize) {
-    let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+/// A log callback that appends to the [`Lines`] its context points at, each field as
+/// ` key=value` after the text.
+unsafe extern "C" fn record(
+    context: usize,
+    level: SentryLogLevel,
+    message: *const u8,
+    len: usize,
+    fields: *const SentryLogField,
+    fields_len: usize,
+) {
+    let mut text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+    if fields_len > 0 {
+        for field in std::slice::from_raw_parts(fields, fields_len) {
+            let key = std::slice::from_raw_parts(field.key, field.key_len);
+            let key = String::from_utf8_lossy(key);
+            match field.kind {
+                SentryLogFieldKind::String => {
+                    let value = std::slice::from_raw_parts(field.text, field.text_len);
+                    text += &format!(" {key}={}", String::from_utf8_lossy(value));
+                }
+                SentryLogFieldKind::U64 => text += &format!(" {key}={}", field.number),
+            }
+        }
+    }
     let lines = &*(context as *const Lines);
     lines.lock().unwrap().push((level as u32, text));
 }
@@ -255,6 +276,31 @@ fn logs_reach_the_callback_with_their_level() {
         .iter()
         .any(|(level, text)| *level == SentryLogLevel::Warn as u32
             && text.contains("insecure_skip_verify")));
+}
+
+#[test]
+fn log_fields_reach_the_callback() {
+    let (exporter, lines) = logging_exporter(&CONFIG);
+    let logger = unsafe { &*exporter }.service.logger().clone();
+    logger.log_with(
+        Level::Warn,
+        "project p: 3 spans dropped",
+        &[
+            Field::str("project", "p"),
+            Field::str("reason", "secret-token refused"),
+            Field::u64("count", 3),
+        ],
+    );
+    unsafe { sentry_exporter_free(exporter) };
+    let seen = lines.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|(level, text)| *level == SentryLogLevel::Warn as u32
+                && text.starts_with("project p: 3 spans dropped project=p reason=")
+                && text.ends_with(" count=3")
+                && !text.contains("secret-token")),
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -204,7 +204,8 @@ fn create_project(app: &App, req: &Request<'_>) -> Reply {
         .map(|p| p.id);
     match created {
         Ok(id) => {
-            state.records.project_created(&slug, id);
+            let platform = body.platform.as_deref();
+            state.records.project_created(&slug, id, platform);
             let view = state
                 .org
                 .project_by_id(id)

@@ -121,6 +121,8 @@ pub struct Records {
     unknown_project_requests: Vec<IngestEntry>,
     mgmt_requests: Vec<MgmtEntry>,
     projects_created: Vec<String>,
+    /// The `platform` each created project was asked for (`null` when the request had none).
+    created_platforms: BTreeMap<String, Option<String>>,
     seq: u64,
 }
 
@@ -150,9 +152,11 @@ impl Records {
     }
 
     /// A project created through the management API.
-    pub fn project_created(&mut self, slug: &str, id: u64) {
+    pub fn project_created(&mut self, slug: &str, id: u64, platform: Option<&str>) {
         self.project_added(slug, id);
         self.projects_created.push(slug.to_string());
+        self.created_platforms
+            .insert(slug.to_string(), platform.map(str::to_string));
     }
 
     /// Keeps what the project received, marked deleted.
@@ -236,6 +240,7 @@ impl Records {
             "unknown_project_requests": self.unknown_project_requests,
             "mgmt_requests": self.mgmt_requests,
             "projects_created": self.projects_created,
+            "created_platforms": self.created_platforms,
         })
     }
 }

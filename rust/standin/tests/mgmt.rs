@@ -185,7 +185,27 @@ async fn create_project() {
     )
     .await;
     assert_eq!(status, 404);
-    assert_eq!(records(&s).await["projects_created"], json!(["orders"]));
+    let records = records(&s).await;
+    assert_eq!(records["projects_created"], json!(["orders"]));
+    assert_eq!(records["created_platforms"], json!({"orders": "other"}));
+}
+
+#[tokio::test]
+async fn created_projects_record_their_platform() {
+    let s = standin(Config::default()).await;
+    let url = format!("{}/api/0/teams/acme/backend/projects/", s.api);
+    let (status, p) = post_json(
+        &url,
+        json!({"name": "web", "slug": "web", "platform": "node"}),
+    )
+    .await;
+    assert_eq!((status, &p["platform"]), (201, &json!("node")));
+    let (status, _) = post_json(&url, json!({"name": "bare", "slug": "bare"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        records(&s).await["created_platforms"],
+        json!({"web": "node", "bare": null})
+    );
 }
 
 #[tokio::test]

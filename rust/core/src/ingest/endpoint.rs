@@ -1,7 +1,8 @@
 //! A project's ingest endpoint, taken from its first active client key:
 //! `dsn.otlp_traces` / `dsn.otlp_logs` when present, else derived from
 //! `dsn.public` keeping scheme, host, port and path prefix (self-hosted Sentry). Envelopes
-//! always go to the DSN's `/api/{project_id}/envelope/`.
+//! always go to the DSN's `/api/{project_id}/envelope/`. [`from_dsn`] derives the same from a
+//! DSN alone (the legacy `dsn` setting).
 
 use url::Url;
 
@@ -55,8 +56,31 @@ pub fn from_keys(keys: &[ProjectKey]) -> Result<IngestEndpoint, DsnError> {
     from_key(key)
 }
 
+/// The endpoint of a DSN alone (the legacy `dsn` setting): every URL derived from it, the
+/// public key and project id taken from it.
+pub fn from_dsn(dsn: &str) -> Result<IngestEndpoint, DsnError> {
+    derive(dsn, None, None)
+}
+
 fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
-    let dsn = Url::parse(&key.dsn.public).map_err(|e| DsnError::NotAUrl(e.to_string()))?;
+    let mut endpoint = derive(&key.dsn.public, key.public.as_deref(), key.project_id)?;
+    if let Some(url) = given("dsn.otlp_traces", &key.dsn.otlp_traces)? {
+        endpoint.traces_url = url;
+    }
+    if let Some(url) = given("dsn.otlp_logs", &key.dsn.otlp_logs)? {
+        endpoint.logs_url = url;
+    }
+    Ok(endpoint)
+}
+
+/// Every URL derived from `dsn` keeping its scheme, host, port and path prefix. `public_key`
+/// and `project_id`, when given, are the key's own (else taken from the DSN).
+fn derive(
+    dsn: &str,
+    public_key: Option<&str>,
+    project_id: Option<u64>,
+) -> Result<IngestEndpoint, DsnError> {
+    let dsn = Url::parse(dsn).map_err(|e| DsnError::NotAUrl(e.to_string()))?;
     // The ingest URLs derived from it keep its scheme: only http(s), which
     // always has a host, makes usable ones.
     if !matches!(dsn.scheme(), "http" | "https") {
@@ -65,12 +89,11 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
             dsn.scheme()
         )));
     }
-    let public_key = key
-        .public
-        .clone()
+    let public_key = public_key
         .filter(|k| !k.is_empty())
-        .or_else(|| Some(dsn.username().to_owned()).filter(|u| !u.is_empty()))
-        .ok_or(DsnError::NoPublicKey)?;
+        .or_else(|| Some(dsn.username()).filter(|u| !u.is_empty()))
+        .ok_or(DsnError::NoPublicKey)?
+        .to_owned();
     let mut segments: Vec<&str> = dsn
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).collect())
@@ -78,7 +101,7 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
     let project_id = segments
         .pop()
         .and_then(|id| id.parse::<u64>().ok())
-        .or(key.project_id)
+        .or(project_id)
         .ok_or(DsnError::NoProjectId)?;
 
     let derived = |path: &str| -> Url {
@@ -92,25 +115,25 @@ fn from_key(key: &ProjectKey) -> Result<IngestEndpoint, DsnError> {
         url.set_path(&format!("{prefix}/api/{project_id}/{path}/"));
         url
     };
-    let given = |field: &'static str, value: &Option<String>| -> Result<Option<Url>, DsnError> {
-        match value.as_deref().filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => Url::parse(v)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .map(Some)
-                .ok_or(DsnError::BadOtlpUrl { field }),
-        }
-    };
     Ok(IngestEndpoint {
         project_id,
-        traces_url: given("dsn.otlp_traces", &key.dsn.otlp_traces)?
-            .unwrap_or_else(|| derived("integration/otlp/v1/traces")),
-        logs_url: given("dsn.otlp_logs", &key.dsn.otlp_logs)?
-            .unwrap_or_else(|| derived("integration/otlp/v1/logs")),
+        traces_url: derived("integration/otlp/v1/traces"),
+        logs_url: derived("integration/otlp/v1/logs"),
         envelope_url: derived("envelope"),
         public_key,
     })
+}
+
+/// A URL the key states itself, when it states one.
+fn given(field: &'static str, value: &Option<String>) -> Result<Option<Url>, DsnError> {
+    match value.as_deref().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => Url::parse(v)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(Some)
+            .ok_or(DsnError::BadOtlpUrl { field }),
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +257,44 @@ mod tests {
                 field: "dsn.otlp_traces"
             })
         );
+    }
+
+    #[test]
+    fn a_dsn_alone_makes_the_same_endpoint() {
+        let cases = [
+            "https://abc@o1.ingest.sentry.io/42",
+            "http://abc@127.0.0.1:9000/42",
+            "http://abc@sentry.internal:8443/sentry/eu/42",
+            "https://abc:secret@sentry.example.com/7/",
+        ];
+        for dsn in cases {
+            let mut keyed = key(dsn, None, None, true);
+            keyed.public = None;
+            keyed.project_id = None;
+            assert_eq!(from_dsn(dsn), from_keys(&[keyed]), "dsn {dsn}");
+            let endpoint = from_dsn(dsn).unwrap();
+            assert_eq!(endpoint.public_key, "abc", "dsn {dsn}");
+        }
+        assert_eq!(from_dsn("https://abc@host/42").unwrap().project_id, 42);
+    }
+
+    #[test]
+    fn rejects_dsns_that_cannot_be_used_alone() {
+        let cases = [
+            ("https://host/42", DsnError::NoPublicKey),
+            ("https://abc@host/", DsnError::NoProjectId),
+            ("https://abc@host/sentry", DsnError::NoProjectId),
+        ];
+        for (dsn, want) in cases {
+            assert_eq!(from_dsn(dsn), Err(want), "dsn {dsn}");
+        }
+        for dsn in [
+            "",
+            "key@host/42",
+            "ftp://abc@host/42",
+            "https://your-secret-dsn.com",
+        ] {
+            assert!(from_dsn(dsn).is_err(), "dsn {dsn}");
+        }
     }
 }

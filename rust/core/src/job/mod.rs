@@ -13,6 +13,7 @@ use crate::clock::Instant;
 use crate::ingest::endpoint::IngestEndpoint;
 use crate::ingest::{Answer, Piece};
 use crate::outcome::{DropReason, Outcome, RetryReason};
+use crate::platform;
 use crate::ratelimit::RateLimits;
 
 /// A piece whose request got no answer in time comes back after this long: a slow Sentry
@@ -69,9 +70,11 @@ pub enum Action<'a, P> {
     LookUpAgain {
         stale: Arc<IngestEndpoint>,
     },
-    /// The project does not exist: ask for its creation (answered [`Admission::Off`] when
-    /// `auto_create_projects` is off).
-    RequestCreation,
+    /// The project does not exist: ask for its creation, as a project of `platform` (answered
+    /// [`Admission::Off`] when `auto_create_projects` is off).
+    RequestCreation {
+        platform: &'static str,
+    },
     Send {
         endpoint: &'a IngestEndpoint,
         piece: &'a P,
@@ -88,6 +91,8 @@ pub struct Job<P> {
     endpoint: Option<Arc<IngestEndpoint>>,
     looked_up_again: bool,
     outcomes: Vec<Outcome<P>>,
+    /// The Sentry platform of the project if it must be created.
+    platform: &'static str,
 }
 
 impl<P: Piece> Job<P> {
@@ -98,7 +103,15 @@ impl<P: Piece> Job<P> {
             endpoint: None,
             looked_up_again: false,
             outcomes: Vec::new(),
+            platform: platform::OTHER,
         }
+    }
+
+    /// This job, creating its project (when missing) as a project of `platform` instead of
+    /// [`platform::OTHER`].
+    pub fn with_platform(mut self, platform: &'static str) -> Job<P> {
+        self.platform = platform;
+        self
     }
 
     /// Takes `event` and says what to do next.
@@ -149,7 +162,10 @@ impl<P: Piece> Job<P> {
                 self.endpoint = Some(endpoint);
                 return None;
             }
-            Resolved::ProjectMissing => return Some(Action::RequestCreation),
+            Resolved::ProjectMissing => {
+                let platform = self.platform;
+                return Some(Action::RequestCreation { platform });
+            }
             Resolved::OrganizationMissing { problem } => (
                 RetryReason::OrganizationMissing(problem),
                 Some(ORGANIZATION_MISSING_DELAY),

@@ -161,7 +161,8 @@ fn run(
             .next()
             .unwrap_or_else(|| panic!("{case}: out of steps"))
     };
-    let mut job = Job::new(Spans(items));
+    // Every row's service is a Node.js one: a creation asks for a `node` project.
+    let mut job = Job::new(Spans(items)).with_platform("node");
     let (mut event, mut path) = (Event::Start, Vec::new());
     loop {
         event = match job.step(event, now, &limits) {
@@ -173,8 +174,11 @@ fn run(
                 path.push("look up again");
                 Event::LookedUp(resolved(step()))
             }
-            Action::RequestCreation => {
-                path.push("create");
+            Action::RequestCreation { platform } => {
+                path.push(match platform {
+                    "node" => "create node",
+                    _ => panic!("{case}: a creation as {platform}"),
+                });
                 Event::Admitted(match step() {
                     Step::Admit(admission) => admission,
                     _ => panic!("{case}: a creation was asked for"),
@@ -423,14 +427,14 @@ fn rows() -> Vec<Row> {
             "project being created",
             4,
             vec![Missing, Admit(Admission::InProgress)],
-            "look up, create",
+            "look up, create node",
             vec![Retry(4, "being_created", Some(1))],
         ),
         row(
             "creation queue full",
             4,
             vec![Missing, Admit(Admission::QueueFull)],
-            "look up, create",
+            "look up, create node",
             vec![Retry(4, "creation_queue_full", Some(5))],
         ),
         row(
@@ -443,21 +447,21 @@ fn rows() -> Vec<Row> {
                     reason: "500".into(),
                 }),
             ],
-            "look up, create",
+            "look up, create node",
             vec![Retry(4, "creation_failed", Some(20))],
         ),
         row(
             "404 with auto-create off",
             4,
             vec![Missing, Admit(Admission::Off)],
-            "look up, create",
+            "look up, create node",
             vec![Dropped(4, DropReason::ProjectNotFound)],
         ),
         row(
             "404 with max_created_projects reached",
             4,
             vec![Missing, Admit(Admission::LimitReached)],
-            "look up, create",
+            "look up, create node",
             vec![Dropped(4, DropReason::ProjectNotFound)],
         ),
         row(
@@ -520,4 +524,17 @@ fn every_failure_case_of_one_projects_data() {
         assert_eq!(taken, path, "{case}: path");
         assert_eq!(got, want, "{case}: outcomes");
     }
+}
+
+#[test]
+fn a_job_of_a_service_without_a_known_language_creates_an_other_project() {
+    let now = Instant::now();
+    let limits = RateLimits::default();
+    let mut job = Job::new(Spans(1));
+    assert_eq!(job.step(Event::Start, now, &limits), Action::LookUp);
+    let missing = Event::LookedUp(Resolved::ProjectMissing);
+    assert_eq!(
+        job.step(missing, now, &limits),
+        Action::RequestCreation { platform: "other" }
+    );
 }

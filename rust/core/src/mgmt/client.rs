@@ -27,8 +27,6 @@ use crate::telemetry::Telemetry;
 const MAX_BODY: usize = 4 << 20;
 /// Pages followed in one list at most (100 items each on sentry.io).
 pub const MAX_PAGES: usize = 500;
-/// Platform of the projects this exporter creates.
-const CREATED_PLATFORM: &str = "other";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MgmtError {
@@ -164,14 +162,20 @@ impl MgmtClient {
     }
 
     /// `POST /api/0/teams/{org}/{team}/projects/`; 409 is `MgmtError::Conflict`.
-    pub async fn create_project(&self, team: &Slug, slug: &Slug) -> Result<(), MgmtError> {
+    pub async fn create_project(
+        &self,
+        team: &Slug,
+        slug: &Slug,
+        platform: &str,
+    ) -> Result<(), MgmtError> {
         let url = format!(
             "{}/teams/{}/{}/projects/",
             self.api,
             self.org.path_segment(),
             team.path_segment()
         );
-        let body = serde_json::json!({"name": slug.as_str(), "slug": slug.as_str(), "platform": CREATED_PLATFORM});
+        let body =
+            serde_json::json!({"name": slug.as_str(), "slug": slug.as_str(), "platform": platform});
         let request = self.http.post(&url).json(&body);
         self.call::<serde::de::IgnoredAny>("create_project", request)
             .await
@@ -290,8 +294,9 @@ impl Management for MgmtClient {
         &'a self,
         team: &'a Slug,
         slug: &'a Slug,
+        platform: &'a str,
     ) -> BoxFuture<'a, Result<(), MgmtError>> {
-        Box::pin(MgmtClient::create_project(self, team, slug))
+        Box::pin(MgmtClient::create_project(self, team, slug, platform))
     }
 }
 

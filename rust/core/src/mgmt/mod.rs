@@ -30,10 +30,12 @@ pub trait Management: Send + Sync + 'static {
     fn org_project_keys(&self) -> BoxFuture<'_, Result<Vec<ProjectKey>, MgmtError>>;
     /// The organization's first team, to own created projects.
     fn first_team(&self) -> BoxFuture<'_, Result<Option<Slug>, MgmtError>>;
-    /// Creates `slug` in `team`; [`MgmtError::Conflict`] when it exists already.
+    /// Creates `slug` in `team`, a project of `platform` (one Sentry accepts, see
+    /// [`crate::platform`]); [`MgmtError::Conflict`] when it exists already.
     fn create_project<'a>(
         &'a self,
         team: &'a Slug,
         slug: &'a Slug,
+        platform: &'a str,
     ) -> BoxFuture<'a, Result<(), MgmtError>>;
 }

@@ -24,6 +24,8 @@ pub enum Reply {
 pub struct Scripted {
     replies: Mutex<HashMap<&'static str, Vec<Reply>>>,
     calls: Mutex<HashMap<&'static str, usize>>,
+    /// Every `create_project` call: (slug, platform).
+    created: Mutex<Vec<(String, String)>>,
 }
 
 impl Scripted {
@@ -35,6 +37,11 @@ impl Scripted {
 
     pub fn calls(&self, method: &str) -> usize {
         self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// The (slug, platform) of every `create_project` call, in order.
+    pub fn created(&self) -> Vec<(String, String)> {
+        self.created.lock().unwrap().clone()
     }
 
     fn next(&self, method: &'static str) -> Reply {
@@ -104,8 +111,11 @@ impl Management for Scripted {
     fn create_project<'a>(
         &'a self,
         _team: &'a Slug,
-        _slug: &'a Slug,
+        slug: &'a Slug,
+        platform: &'a str,
     ) -> BoxFuture<'a, Result<(), MgmtError>> {
+        let call = (slug.as_str().to_owned(), platform.to_owned());
+        self.created.lock().unwrap().push(call);
         let result = self.reply("create_project", |r| matches!(r, Reply::Done).then_some(()));
         Box::pin(async move { result })
     }
