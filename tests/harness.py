@@ -291,6 +291,20 @@ def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False) -> di
     }
 
 
+def validate(config, directory: Path, env=None):
+    """`otelcol-sentry validate` on `config` (a dict, YAML text, or the path of a file; the first
+    two are written to `directory`). With `env`, the collector sees only it and PATH."""
+    if isinstance(config, Path):
+        path = config
+    else:
+        path = directory / "otel.yaml"
+        path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    if env is not None:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    return subprocess.run([str(COLLECTOR), "validate", "--config", str(path)], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
 def example_config(name: str) -> dict:
     """A config of examples/, as users get it (listen addresses to be set by `listen_on`)."""
     return yaml.safe_load((ROOT / "examples" / name).read_text())

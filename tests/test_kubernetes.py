@@ -10,7 +10,6 @@ environment that container gets.
 """
 
 import functools
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import COLLECTOR, ROOT
+from conftest import ROOT, validate
 
 KUBERNETES_DIR = ROOT / "deploy" / "kubernetes"
 LAYOUTS = ("gateway", "two-tier")
@@ -212,22 +211,6 @@ def container_config(objects, pod, container):
     return f"the image's default config ({IMAGE_DEFAULT_CONFIG.relative_to(ROOT)})", IMAGE_DEFAULT_CONFIG.read_text()
 
 
-def collector_validate(config_text, env, tmp_path):
-    """Runs `otelcol-sentry validate` on the config with only `env` set."""
-    if not COLLECTOR.exists():
-        pytest.fail(f"{COLLECTOR} is missing: run `make build`")
-    path = tmp_path / "config.yaml"
-    path.write_text(config_text)
-    return subprocess.run(
-        [str(COLLECTOR), "validate", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        # Nothing from the caller's environment: only what the pod would have.
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-    )
-
-
 # --- the checks --------------------------------------------------------------
 
 
@@ -384,7 +367,7 @@ def test_every_container_config_passes_collector_validate(layout, tmp_path):
     for deployment, pod, container in containers(objects):
         where, config = container_config(objects, pod, container)
         env = container_env(objects, container)
-        result = collector_validate(config, env, tmp_path)
+        result = validate(config, tmp_path, env)
         assert result.returncode == 0, (
             f"{label(deployment, container)}: {where} does not validate with env {sorted(env)}:\n"
             f"{result.stdout}{result.stderr}"

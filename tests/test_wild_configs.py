@@ -7,12 +7,11 @@ The guide configs are copied in tests/configs/ (each names its source), with URL
 the org slug read from the environment. To run one, the test adds only what the harness needs
 to reach it: a `health_check` extension and loopback ports (`listen_on`)."""
 
-import subprocess
 
 import pytest
 import yaml
 
-from conftest import COLLECTOR, ROOT, assert_exactly_once, run
+from conftest import ROOT, assert_exactly_once, run, validate
 
 CONFIGS = ROOT / "tests" / "configs"
 TRACES = 10  # telemetrygen traces; each has one root and CHILD_SPANS children
@@ -22,11 +21,6 @@ LOGS = 15
 
 GUIDE = ["setup-guide-basic.yaml", "setup-guide-auto-create.yaml", "setup-guide-mapping.yaml",
          "setup-guide-route-by-attribute.yaml", "setup-guide-self-hosted.yaml"]
-
-
-def validate(path, env):
-    return subprocess.run([str(COLLECTOR), "validate", "--config", str(path)], capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", **env})
 
 
 def placeholder_env(tmp_path):
@@ -43,22 +37,12 @@ def placeholder_env(tmp_path):
     }
 
 
-def dsn_refused(result):
-    return result.returncode != 0 and "dsn" in (result.stdout + result.stderr)
-
-
 # Every example too, among them kubernetes-gateway.yaml (which needs a cluster to run).
-@pytest.mark.parametrize("path", [*(CONFIGS / name for name in GUIDE), *sorted((ROOT / "examples").glob("*.yaml"))],
+@pytest.mark.parametrize("path", [*(CONFIGS / name for name in [*GUIDE, "faststream.yaml"]),
+                                  *sorted((ROOT / "examples").glob("*.yaml"))],
                          ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_the_config_loads(path, tmp_path):
-    result = validate(path, placeholder_env(tmp_path))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_the_faststream_config_loads(tmp_path):
-    result = validate(CONFIGS / "faststream.yaml", placeholder_env(tmp_path))
-    if dsn_refused(result):
-        pytest.xfail("legacy dsn mode")
+    result = validate(path, tmp_path, placeholder_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -134,15 +118,3 @@ def test_self_hosted_with_a_private_ca(start_standin, launch_collector, telemetr
                                  env={**sentry_env(standin), "SENTRY_CA_FILE": standin.ca_file})
     send(telemetrygen, collector, "frontend")
     assert_exactly_once(standin, {"frontend": ("frontend", SPANS, LOGS)})
-
-
-def test_faststream(start_standin, launch_collector, telemetrygen, tmp_path):
-    standin = start_standin("--projects", "frontend,backend")
-    key = next(k for k in standin.project_keys("frontend") if k["isActive"])
-    env = {"SENTRY_DSN": key["dsn"]["public"]}
-    if dsn_refused(validate(CONFIGS / "faststream.yaml", {**placeholder_env(tmp_path), **env})):
-        pytest.xfail("legacy dsn mode")
-    collector = launch_collector(runnable("faststream.yaml"), env=env)
-    # A DSN names one project: every service's traces go there (the guide sends no logs).
-    send(telemetrygen, collector, "faststream", logs=False)
-    assert_exactly_once(standin, {"frontend": ("faststream", SPANS, 0)})

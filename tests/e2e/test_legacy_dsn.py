@@ -5,14 +5,13 @@ management API: no preload, no lookup, no organization check, no creation. A con
 `dsn` with the management API's settings is refused at load, naming both."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import COLLECTOR, ROOT, assert_exactly_once, free_port, listen_on, run, wait_until
+from conftest import ROOT, assert_exactly_once, free_port, listen_on, run, validate, wait_until
 
 FASTSTREAM = ROOT / "tests" / "configs" / "faststream.yaml"
 SDK_CLIENT = Path(__file__).with_name("sdk_client.py")
@@ -107,10 +106,7 @@ def test_every_service_and_signal_goes_to_the_one_project(start_standin, launch_
 def test_a_dsn_mixed_with_the_management_api_is_refused_at_load(tmp_path, settings, problem):
     config = listen_on(faststream(**{"dsn": "https://0123456789abcdef@o1.ingest.sentry.io/42", **settings}),
                        *[free_port() for _ in range(4)])
-    path = tmp_path / "otel.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([str(COLLECTOR), "validate", "--config", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = validate(config, tmp_path)
     assert result.returncode != 0
     assert problem in result.stdout + result.stderr, result.stderr
     assert "0123456789abcdef" not in result.stdout + result.stderr, "the DSN is never printed"

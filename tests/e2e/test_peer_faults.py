@@ -7,7 +7,7 @@ import time
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from conftest import value, scrape, wait_until
-from test_hostile import MIB, post_traces, resource_spans, sentry
+from test_hostile import post_traces, resource_spans, sentry
 
 
 def big_spans(service, n=40, attribute_bytes=256 << 10):

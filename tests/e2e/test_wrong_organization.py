@@ -3,12 +3,10 @@ not "every project is missing": the status names the organization, the data wait
 queue instead of being dropped, and the collector counts nothing as sent. A URL with a query,
 fragment or API path is refused at load, as is a token no HTTP header can carry."""
 
-import subprocess
 
 import pytest
-import yaml
 
-from conftest import COLLECTOR, collector_config, free_port, listen_on, scrape, value, wait_until
+from conftest import collector_config, free_port, listen_on, scrape, validate, value, wait_until
 from test_hostile import post_traces, resource_spans, sentry
 from test_status import sentry_status
 
@@ -37,9 +35,6 @@ def test_a_mistyped_organization_keeps_the_data_and_says_so(start_standin, start
 def test_a_config_that_cannot_work_is_refused_at_load(tmp_path, url, token, problem):
     config = listen_on(collector_config({"url": url.format(api="http://127.0.0.1:9"), "org_slug": "acme",
                                          "auth_token": token}), *[free_port() for _ in range(4)])
-    path = tmp_path / "otel.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([str(COLLECTOR), "validate", "--config", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = validate(config, tmp_path)
     assert result.returncode != 0
     assert problem in result.stdout + result.stderr, result.stderr
