@@ -281,6 +281,16 @@ def table(router, exporter, collector):
     t.add("Push: wall time per span", f"{ours['ns/op'] / spans:,.0f} ns",
           f"contrib {contrib['ns/op'] / spans:,.0f} ns", ours["ns/op"] / contrib["ns/op"])
 
+    off, on = exporter["BenchmarkExceptions/errors=off"], exporter["BenchmarkExceptions/errors=on"]
+    failing = exporter["BenchmarkExceptions/errors=on/exceptions=1pct"]
+    cpu_off, cpu_on = off["cpu-ns/op"] / spans, on["cpu-ns/op"] / spans
+    t.add("Push, no exception in the batch: CPU per span, error events on vs off", f"{cpu_on:,.0f} ns",
+          f"off {cpu_off:,.0f} ns", cpu_on / cpu_off, "<= 1.10x", cpu_on / cpu_off <= 1.10)
+    exceptions = spans // 100
+    per_exception = (failing["cpu-ns/op"] - on["cpu-ns/op"]) / exceptions
+    t.add("Push, 1% of spans with an exception: CPU per exception (event made and sent)",
+          f"{per_exception / 1000:,.0f} µs", f"per span {failing['cpu-ns/op'] / spans:,.0f} ns", None)
+
     for signal, unit in (("traces", "spans"), ("logs", "log records")):
         o, c, h = (collector[(d, signal)] for d in ("ours", "contrib", "otlphttp"))
         cpu = "cpu_s_per_million"

@@ -44,6 +44,8 @@ type Config struct {
 	MaxCreatedProjects int `mapstructure:"max_created_projects"`
 	// Routing chooses the Sentry project of each resource.
 	Routing RoutingConfig `mapstructure:"routing"`
+	// Errors makes Sentry error events (issues) of OpenTelemetry exceptions.
+	Errors ErrorsConfig `mapstructure:"errors"`
 
 	// ClientConfig holds the HTTP client settings used towards Sentry.
 	ClientConfig confighttp.ClientConfig `mapstructure:"http"`
@@ -64,6 +66,22 @@ type RoutingConfig struct {
 	AttributeToProjectMapping map[string]string `mapstructure:"attribute_to_project_mapping"`
 	// FallbackProject receives data without a usable attribute; empty: such data is dropped.
 	FallbackProject string `mapstructure:"fallback_project"`
+}
+
+// ErrorsConfig chooses which exceptions become Sentry error events.
+type ErrorsConfig struct {
+	// Enabled makes one error event per exception (span events named exception, and log
+	// records when FromLogs).
+	Enabled bool `mapstructure:"enabled"`
+	// FromLogs makes events of log records carrying exception.type or exception.message.
+	FromLogs bool `mapstructure:"from_logs"`
+	// FromErrorSpans makes events of spans with status ERROR and no exception event.
+	FromErrorSpans bool `mapstructure:"from_error_spans"`
+	// InAppInclude lists module or path prefixes of the application's own code (frames
+	// marked in_app); empty: each runtime's default rule.
+	InAppInclude []string `mapstructure:"in_app_include"`
+	// MaxPerMinute bounds the events per project and minute; 0: no bound.
+	MaxPerMinute int `mapstructure:"max_per_minute"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -91,6 +109,15 @@ type coreConfig struct {
 	MaxCreatedProjects int         `json:"max_created_projects"`
 	Routing            coreRouting `json:"routing"`
 	HTTP               coreHTTP    `json:"http"`
+	Errors             coreErrors  `json:"errors"`
+}
+
+type coreErrors struct {
+	Enabled        bool     `json:"enabled"`
+	FromLogs       bool     `json:"from_logs"`
+	FromErrorSpans bool     `json:"from_error_spans"`
+	InAppInclude   []string `json:"in_app_include"`
+	MaxPerMinute   int      `json:"max_per_minute"`
 }
 
 type coreRouting struct {
@@ -130,6 +157,10 @@ func (c *Config) coreJSON() ([]byte, error) {
 	if mapping == nil {
 		mapping = map[string]string{}
 	}
+	inApp := c.Errors.InAppInclude
+	if inApp == nil {
+		inApp = []string{}
+	}
 	tls := c.ClientConfig.TLS
 	return json.Marshal(coreConfig{
 		DSN:                string(c.DSN),
@@ -157,6 +188,13 @@ func (c *Config) coreJSON() ([]byte, error) {
 			},
 			ProxyURL: c.ClientConfig.ProxyURL,
 			Headers:  headers,
+		},
+		Errors: coreErrors{
+			Enabled:        c.Errors.Enabled,
+			FromLogs:       c.Errors.FromLogs,
+			FromErrorSpans: c.Errors.FromErrorSpans,
+			InAppInclude:   inApp,
+			MaxPerMinute:   c.Errors.MaxPerMinute,
 		},
 	})
 }

@@ -50,6 +50,7 @@ func TestLoadConfig(t *testing.T) {
 				AuthToken:          "sntrys_default_token",
 				MaxCreatedProjects: 1000,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
+				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:           30 * time.Second,
 					Compression:       configcompression.TypeGzip,
@@ -86,6 +87,7 @@ func TestLoadConfig(t *testing.T) {
 					},
 					FallbackProject: "unrouted",
 				},
+				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, InAppInclude: []string{"com.acme.", "/srv/app/"}},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:     10 * time.Second,
 					Compression: configcompression.TypeZstd,
@@ -171,6 +173,7 @@ func TestValidateRejects(t *testing.T) {
 		{name: "missing auth_token", file: "bad_missing_auth_token.yaml", field: "auth_token:", problem: "is required"},
 		{name: "team not a slug", file: "bad_team.yaml", field: "team:", problem: "not a valid slug"},
 		{name: "negative max_created_projects", file: "bad_max_created_projects.yaml", field: "max_created_projects:", problem: "negative"},
+		{name: "negative errors.max_per_minute", file: "bad_errors_max_per_minute.yaml", field: "errors.max_per_minute:", problem: "negative"},
 		{name: "empty project_from_attribute", file: "bad_project_from_attribute.yaml", field: "routing.project_from_attribute:", problem: "must not be empty"},
 		{name: "empty mapping key", file: "bad_mapping_empty_key.yaml", field: "routing.attribute_to_project_mapping", problem: "must not be empty"},
 		{name: "mapping value not a slug", file: "bad_mapping_value.yaml", field: "routing.attribute_to_project_mapping", problem: "not a valid slug"},
@@ -235,7 +238,8 @@ func TestCoreJSON(t *testing.T) {
 			"attribute_to_project_mapping":{"orders-service":"ecommerce-orders"},"fallback_project":""},
 		"http":{"timeout_ms":30000,"compression":"gzip",
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
-			"proxy_url":"","headers":{"X-A":"b"}}}`, string(got))
+			"proxy_url":"","headers":{"X-A":"b"}},
+		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600}}`, string(got))
 }
 
 func TestCoreJSONLegacyKeys(t *testing.T) {

@@ -55,6 +55,9 @@ func createDefaultConfig() component.Config {
 			// Override: route by the service name (Go zero value: empty).
 			ProjectFromAttribute: "service.name",
 		},
+		// Override: exceptions become error events, from spans and log records, at most 600
+		// per project and minute (Go zero values: off, no bound).
+		Errors:        ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
 		ClientConfig:  clientConfig,
 		TimeoutConfig: timeoutConfig,
 		// Queue and retry are on, with exporterhelper's defaults but for max_elapsed_time.

@@ -126,8 +126,8 @@ func (m meters) coreAllocations(b *testing.B) (count, bytes int64) {
 }
 
 // newExporter builds a started traces exporter of either kind, without queue or retry so
-// that a push returns when the data was sent.
-func newExporter(b *testing.B, which kind) (exporter.Traces, meters) {
+// that a push returns when the data was sent; tweak changes the config of ours.
+func newExporter(b *testing.B, which kind, tweak func(*ours.Config)) (exporter.Traces, meters) {
 	var factory exporter.Factory
 	var cfg any
 	switch which {
@@ -138,6 +138,7 @@ func newExporter(b *testing.B, which kind) (exporter.Traces, meters) {
 		c.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 		c.RetryConfig.Enabled = false
 		c.TimeoutConfig.Timeout = pushTimeout
+		tweak(c)
 		cfg = c
 	case contribKind:
 		factory = contrib.NewFactory()
@@ -226,7 +227,14 @@ func serviceNames(prefix string, n int) []string {
 // and reports per push the process's CPU time (all threads, Rust's included) and the
 // Rust core's allocations.
 func measure(b *testing.B, which kind, td ptrace.Traces) {
-	exp, m := newExporter(b, which)
+	exp, m := newExporter(b, which, func(*ours.Config) {})
+	measurePushes(b, exp, m, td, func(int) {})
+}
+
+// measurePushes is measure for a started exporter; before push i (the untimed one is 0),
+// vary(i) may change td.
+func measurePushes(b *testing.B, exp exporter.Traces, m meters, td ptrace.Traces, vary func(int)) {
+	vary(0)
 	if err := exp.ConsumeTraces(context.Background(), td); err != nil {
 		b.Fatalf("warm-up push: %v", err)
 	}
@@ -234,7 +242,8 @@ func measure(b *testing.B, which kind, td ptrace.Traces) {
 	cpuBefore := cpuTime(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for i := range b.N {
+		vary(i + 1)
 		if err := exp.ConsumeTraces(context.Background(), td); err != nil {
 			b.Fatalf("push: %v", err)
 		}
@@ -263,6 +272,83 @@ func BenchmarkPush(b *testing.B) {
 		b.Run(string(which), func(b *testing.B) { measure(b, which, td) })
 	}
 }
+
+// BenchmarkExceptions: the push of BenchmarkPush through ours with error events off, on
+// (the batch holds no exception), and on with an exception event in 1% of the spans (new
+// ones each push, so none is a duplicate; no per-minute cap).
+func BenchmarkExceptions(b *testing.B) {
+	plain := traces(pushSpans, serviceNames("svc", pushProjects))
+	failing := traces(pushSpans, serviceNames("svc", pushProjects))
+	marked := withExceptions(failing, pushSpans/100)
+	cases := []struct {
+		name    string
+		errors  bool
+		td      ptrace.Traces
+		exposed []ptrace.Span
+	}{
+		{"errors=off", false, plain, nil},
+		{"errors=on", true, plain, nil},
+		{"errors=on/exceptions=1pct", true, failing, marked},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			exp, m := newExporter(b, oursKind, func(cfg *ours.Config) {
+				cfg.Errors.Enabled = c.errors
+				cfg.Errors.MaxPerMinute = 0
+			})
+			measurePushes(b, exp, m, c.td, func(push int) {
+				for _, span := range c.exposed {
+					// A new trace per push: each exception is a new one.
+					trace := span.TraceID()
+					trace[8], trace[9], trace[10], trace[11] = byte(push>>24), byte(push>>16), byte(push>>8), byte(push)
+					span.SetTraceID(trace)
+				}
+			})
+		})
+	}
+}
+
+// withExceptions gives `n` spans of td, spread over its resources, an exception event with a
+// Go panic's stack trace, as otelhttp records a recovered panic; it returns those spans.
+func withExceptions(td ptrace.Traces, n int) []ptrace.Span {
+	var all []ptrace.Span
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				all = append(all, span)
+			}
+		}
+	}
+	marked := make([]ptrace.Span, 0, n)
+	for i := range n {
+		span := all[i*len(all)/n]
+		event := span.Events().AppendEmpty()
+		event.SetName("exception")
+		event.SetTimestamp(span.EndTimestamp())
+		event.Attributes().PutStr("exception.type", "*errors.errorString")
+		event.Attributes().PutStr("exception.message", "order not found")
+		event.Attributes().PutStr("exception.stacktrace", goPanic)
+		event.Attributes().PutBool("exception.escaped", true)
+		span.Status().SetCode(ptrace.StatusCodeError)
+		marked = append(marked, span)
+	}
+	return marked
+}
+
+const goPanic = `goroutine 42 [running]:
+runtime/debug.Stack()
+	/usr/local/go/src/runtime/debug/stack.go:26 +0x5e
+example.com/shop/orders.(*Handler).lookup(0xc000130000, {0xc00001c0a0, 0x5})
+	/src/shop/orders/handler.go:88 +0x1a5
+example.com/shop/orders.(*Handler).ServeHTTP(0xc000130000, {0x7f1e40, 0xc0001c0000}, 0xc0001b4000)
+	/src/shop/orders/handler.go:41 +0x8c
+net/http.serverHandler.ServeHTTP({0xc0001a2000?}, {0x7f1e40?, 0xc0001c0000?}, 0x6?)
+	/usr/local/go/src/net/http/server.go:3210 +0x8e
+net/http.(*conn).serve(0xc0001d8000, {0x7f2580, 0xc0001a0f00})
+	/usr/local/go/src/net/http/server.go:2092 +0x5d0
+created by net/http.(*Server).Serve in goroutine 1
+	/usr/local/go/src/net/http/server.go:3360 +0x485
+`
 
 // BenchmarkProjectsPerBatch: one batch of 1,000 spans over 1 to 1,000 projects, with the
 // stand-in answering each ingest request after 5 ms, as a distant Sentry would.

@@ -29,6 +29,17 @@ struct RawConfig {
     max_created_projects: i64,
     routing: RawRouting,
     http: RawHttp,
+    errors: RawErrors,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawErrors {
+    enabled: bool,
+    from_logs: bool,
+    from_error_spans: bool,
+    in_app_include: Vec<String>,
+    max_per_minute: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +131,21 @@ pub struct HttpConfig {
     pub headers: Vec<(String, String)>,
 }
 
+/// Error events from exceptions (`errors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorsConfig {
+    pub enabled: bool,
+    /// Log records carrying `exception.type` or `exception.message` become events too.
+    pub from_logs: bool,
+    /// Spans with status ERROR and no `exception` event become events too.
+    pub from_error_spans: bool,
+    /// Module or path prefixes of the user's own code (frames `in_app`); empty: each
+    /// runtime's default rule.
+    pub in_app_include: Vec<String>,
+    /// Events per project and minute at most; 0: no cap.
+    pub max_per_minute: u32,
+}
+
 /// Where the data goes.
 #[derive(Debug, Clone)]
 pub enum Destination {
@@ -150,6 +176,7 @@ pub struct Config {
     /// The legacy `environment` setting: `deployment.environment.name` of every resource that
     /// states no environment.
     pub environment: Option<String>,
+    pub errors: ErrorsConfig,
 }
 
 /// What is wrong with a config: the YAML field and the problem.
@@ -308,6 +335,7 @@ impl RawConfig {
             routing: self.routing.validate()?,
             http,
             environment: Some(self.environment).filter(|e| !e.trim().is_empty()),
+            errors: self.errors.validate()?,
         })
     }
 
@@ -385,6 +413,27 @@ impl RawRouting {
             project_from_attribute: self.project_from_attribute,
             attribute_to_project_mapping: mapping,
             fallback_project: optional_slug("routing.fallback_project", &self.fallback_project)?,
+        })
+    }
+}
+
+impl RawErrors {
+    fn validate(self) -> Result<ErrorsConfig, ConfigError> {
+        let max_per_minute = u32::try_from(self.max_per_minute).map_err(|_| {
+            error(
+                "errors.max_per_minute",
+                Problem::Negative(self.max_per_minute),
+            )
+        })?;
+        if self.in_app_include.iter().any(|p| p.trim().is_empty()) {
+            return Err(error("errors.in_app_include", Problem::EmptyKey));
+        }
+        Ok(ErrorsConfig {
+            enabled: self.enabled,
+            from_logs: self.from_logs,
+            from_error_spans: self.from_error_spans,
+            in_app_include: self.in_app_include,
+            max_per_minute,
         })
     }
 }
@@ -484,6 +533,16 @@ mod tests {
     fn the_go_components_defaults_are_read() {
         let config = Config::from_json(&serde_json::to_vec(&base()).unwrap()).unwrap();
         assert_eq!(config.environment, None);
+        assert_eq!(
+            config.errors,
+            ErrorsConfig {
+                enabled: true,
+                from_logs: true,
+                from_error_spans: false,
+                in_app_include: Vec::new(),
+                max_per_minute: 600,
+            }
+        );
         assert!(!config.http.tls.insecure_skip_verify);
         let org = organization(&config);
         assert_eq!(org.url.as_str(), "https://sentry.example.com/");
@@ -554,6 +613,16 @@ mod tests {
                 "missing org",
                 with(&["org_slug"], json!("")),
                 "org_slug: is required",
+            ),
+            (
+                "negative error cap",
+                with(&["errors", "max_per_minute"], json!(-1)),
+                "errors.max_per_minute: must not be negative",
+            ),
+            (
+                "empty in_app prefix",
+                with(&["errors", "in_app_include"], json!(["app.", " "])),
+                "errors.in_app_include: must not be empty",
             ),
             (
                 "org not a slug",

@@ -12,16 +12,17 @@ use futures_util::FutureExt;
 use crate::autocreate::{Admission, AutoCreator};
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, Destination, OrganizationConfig};
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, StopAt};
 use crate::endpoint_cache::EndpointCache;
 use crate::environment::Environment;
+use crate::errors::{Errors, EventDrop, Settled};
 use crate::http::{build_client, ClientError};
 use crate::ingest::endpoint::IngestEndpoint;
-use crate::ingest::envelope::EnvelopeTransport;
+use crate::ingest::envelope::{EnvelopePiece, EnvelopeTransport};
 use crate::ingest::otlp::{OtlpPiece, OtlpTransport};
 use crate::ingest::{Answer, Piece, Poster, Transport};
 use crate::job::{Action, Event, Job, Resolved};
-use crate::log::{panic_message, Level, Logger};
+use crate::log::{panic_message, Field, Level, Logger};
 use crate::mgmt::MgmtClient;
 use crate::org::Organization;
 use crate::outcome::{Outcome, RetryReason};
@@ -38,6 +39,11 @@ use crate::wire::WireError;
 
 /// Projects of one batch sent at the same time.
 const MAX_CONCURRENT_PROJECTS: usize = 16;
+/// Error events of one project sent at the same time (one envelope each).
+const MAX_CONCURRENT_EVENTS: usize = 4;
+/// How often owed error events are looked at, and how long one retry may take.
+const OWED_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+const OWED_SEND_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Exporter {
     router: Router,
@@ -47,6 +53,8 @@ pub struct Exporter {
     autocreate: Option<Arc<AutoCreator>>,
     otlp: OtlpTransport,
     envelopes: EnvelopeTransport,
+    /// Error events from exceptions; `None` when `errors.enabled` is false.
+    errors: Option<Errors>,
     limits: Arc<RateLimits>,
     telemetry: Arc<Telemetry>,
     clock: Arc<dyn Clock>,
@@ -101,6 +109,7 @@ impl Exporter {
             environment: config.environment.as_deref().and_then(Environment::new),
             otlp: OtlpTransport::new(poster()),
             envelopes: EnvelopeTransport::new(poster()),
+            errors: Errors::new(&config.errors),
             resolver,
             autocreate,
             limits,
@@ -191,7 +200,14 @@ impl Exporter {
             tally.unrouted(*reason, *items);
         }
         let parts = stream::iter(&routed.parts)
-            .map(|part| async move { (part, self.run_part(signal, part, request, deadline).await) })
+            .map(|part| async move {
+                let events = self.events_of(signal, part, request);
+                let data = self.run_part(signal, part, request, deadline);
+                let (outcomes, ()) =
+                    futures_util::future::join(data, self.send_events(part, events, deadline))
+                        .await;
+                (part, outcomes)
+            })
             .buffered(MAX_CONCURRENT_PROJECTS)
             .collect::<Vec<_>>()
             .await;
@@ -283,6 +299,157 @@ impl Exporter {
                 Action::Done(outcomes) => return outcomes,
             }
         }
+    }
+
+    /// The error events of `part`'s exceptions, counted as found (deduplicated, capped).
+    /// A span or log record that cannot be read makes no event and is still sent as it is.
+    fn events_of(&self, signal: Signal, part: &ProjectPart, request: &[u8]) -> Vec<EnvelopePiece> {
+        let Some(errors) = &self.errors else {
+            return Vec::new();
+        };
+        let blocks = part.blocks.iter().map(|range| &request[range.clone()]);
+        let (now, wall) = (self.clock.now(), self.clock.wall());
+        let slug = &part.slug;
+        match errors.derive(signal, slug, blocks, now, wall) {
+            Ok(derived) => {
+                self.telemetry
+                    .error_events_deduplicated(derived.deduplicated);
+                if derived.capped > 0 {
+                    self.event_dropped(
+                        slug,
+                        EventDrop::Capped,
+                        derived.capped,
+                        "over errors.max_per_minute",
+                    );
+                }
+                derived
+                    .events
+                    .into_iter()
+                    .map(|e| EnvelopePiece::Error(Box::new(e)))
+                    .collect()
+            }
+            Err(e) => {
+                let message =
+                    || format!("project {slug}: exceptions not read, no error events made: {e}");
+                let fields = [Field::str("project", slug.as_str())];
+                self.warnings.warn(
+                    &format!("unread_exceptions:{slug}"),
+                    message,
+                    &fields,
+                    &*self.clock,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Sends `part`'s error events, each in its own envelope.
+    async fn send_events(
+        &self,
+        part: &ProjectPart,
+        events: Vec<EnvelopePiece>,
+        deadline: &Deadline,
+    ) {
+        let platform = part.platform.unwrap_or(crate::platform::OTHER);
+        stream::iter(events)
+            .for_each_concurrent(MAX_CONCURRENT_EVENTS, |piece| {
+                self.send_event(&part.slug, platform, piece, 1, deadline)
+            })
+            .await;
+    }
+
+    /// One attempt (the `attempts`-th) to send one error event; what failed is owed, a panic
+    /// included.
+    async fn send_event(
+        &self,
+        slug: &Slug,
+        platform: &'static str,
+        piece: EnvelopePiece,
+        attempts: u32,
+        deadline: &Deadline,
+    ) {
+        let Some(errors) = &self.errors else { return };
+        let job = Job::new(piece.clone()).with_platform(platform);
+        let work = self.run_job(slug, job, &self.envelopes, deadline);
+        let outcomes = AssertUnwindSafe(work)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| {
+                let reason = panic_message(&*payload).to_owned();
+                let problem = format!(
+                    "project {slug}: the exporter panicked sending an error event: {reason}"
+                );
+                self.logger.log(Level::Error, problem);
+                let reason = RetryReason::Panicked(reason);
+                vec![Outcome::Retry {
+                    piece,
+                    items: 1,
+                    reason,
+                    delay: None,
+                }]
+            });
+        let now = self.clock.now();
+        for outcome in outcomes {
+            match errors.settle(slug, platform, outcome, attempts, now) {
+                Settled::Sent => self.telemetry.error_event_sent(),
+                Settled::Owed => {}
+                Settled::Dropped(reason, detail) => self.event_dropped(slug, reason, 1, &detail),
+            }
+        }
+        self.telemetry.error_events_owed(errors.owed());
+    }
+
+    fn event_dropped(&self, slug: &Slug, reason: EventDrop, events: u64, detail: &str) {
+        self.telemetry.error_events_dropped(reason, events);
+        let label = reason.label();
+        let message =
+            || format!("project {slug}: {events} error events dropped ({label}): {detail}");
+        let fields = [
+            Field::str("project", slug.as_str()),
+            Field::str("status", "dropped"),
+            Field::str("reason", label),
+            Field::u64("count", events),
+        ];
+        self.warnings.warn(
+            &format!("event:{label}:{slug}"),
+            message,
+            &fields,
+            &*self.clock,
+        );
+    }
+
+    /// Sends the owed error events as they fall due, until the runtime stops; each attempt
+    /// ends within [`OWED_SEND_BOUND`] or the host's shutdown deadline (`stop`).
+    pub async fn retry_owed(self: Arc<Self>, stop: StopAt) {
+        let Some(errors) = &self.errors else { return };
+        loop {
+            self.clock.sleep(OWED_TICK).await;
+            let due = errors.take_due(self.clock.now());
+            let own = self.clock.now() + OWED_SEND_BOUND;
+            let deadline = Deadline::new(own, stop.clone(), self.clock.clone());
+            stream::iter(due)
+                .for_each_concurrent(MAX_CONCURRENT_EVENTS, |owed| {
+                    let (slug, attempts) = (owed.slug, owed.attempts + 1);
+                    let deadline = &deadline;
+                    let this = &self;
+                    async move {
+                        this.send_event(&slug, owed.platform, owed.piece, attempts, deadline)
+                            .await
+                    }
+                })
+                .await;
+        }
+    }
+
+    /// The exporter stops: the error events still owed are dropped, and counted.
+    pub fn abandon_owed(&self) {
+        let Some(errors) = &self.errors else { return };
+        let owed = errors.take_all();
+        for event in &owed {
+            let detail = "still waiting to be retried when the exporter stopped";
+            self.event_dropped(&event.slug, EventDrop::Shutdown, 1, detail);
+        }
+        self.telemetry.error_events_owed(0);
     }
 
     async fn resolve(&self, slug: &Slug, deadline: &Deadline) -> Resolved {

@@ -25,6 +25,7 @@ pub mod config;
 pub mod deadline;
 pub mod endpoint_cache;
 pub mod environment;
+pub mod errors;
 pub mod exporter;
 pub mod health;
 pub mod heap;

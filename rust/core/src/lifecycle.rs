@@ -115,6 +115,7 @@ impl Service {
                     .map_err(ServiceError::Runtime)?;
                 let (stop, _) = watch::channel(false);
                 runtime.spawn(self.exporter.background());
+                runtime.spawn(self.exporter.clone().retry_owed(self.stop_at.subscribe()));
                 *state = State::Running { runtime, stop };
                 Ok(())
             }
@@ -207,6 +208,7 @@ impl Service {
             return;
         };
         stop.send_replace(true);
+        self.exporter.abandon_owed();
         let (count, changed) = &*self.in_flight;
         let count = count.lock().unwrap_or_else(|e| e.into_inner());
         let _ = changed

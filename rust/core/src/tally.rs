@@ -54,7 +54,7 @@ impl Warnings {
         }
     }
 
-    fn warn(
+    pub fn warn(
         &self,
         key: &str,
         message: impl FnOnce() -> String,

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::errors::EventDrop;
 use crate::health::Health;
 use crate::outcome::{DropReason, RetryReason};
 use crate::signal::Signal;
@@ -101,6 +102,10 @@ pub struct Telemetry {
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
     project_creations_failed: AtomicU64,
+    error_events_sent: AtomicU64,
+    error_events_deduplicated: AtomicU64,
+    error_events_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    error_events_owed: AtomicU64,
     health: Health,
 }
 
@@ -161,6 +166,32 @@ impl Telemetry {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Error events Sentry took.
+    pub fn error_event_sent(&self) {
+        self.error_events_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Exceptions that made no event: already seen.
+    pub fn error_events_deduplicated(&self, events: u64) {
+        self.error_events_deduplicated
+            .fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Error events dropped for good, by [`EventDrop::label`].
+    pub fn error_events_dropped(&self, reason: EventDrop, events: u64) {
+        let mut dropped = self
+            .error_events_dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *dropped.entry(reason.label()).or_default() += events;
+    }
+
+    /// Error events waiting to be retried now.
+    pub fn error_events_owed(&self, events: usize) {
+        self.error_events_owed
+            .store(events as u64, Ordering::Relaxed);
+    }
+
     /// What keeps Sentry from being used, by cause.
     pub fn health(&self) -> &Health {
         &self.health
@@ -196,13 +227,28 @@ impl Telemetry {
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
         let heap = crate::heap::stats();
+        let events_dropped: Vec<Value> = {
+            let dropped = self
+                .error_events_dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            EventDrop::LABELS
+                .iter()
+                .map(|r| json!({"attributes": {"reason": r}, "value": dropped.get(r).copied().unwrap_or(0)}))
+                .collect()
+        };
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         json!({"metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry, by reason", "{items}", "counter", failed),
             metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
             metric("items_maybe_delivered", "Spans and log records sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
             metric("items_dropped", "Spans and log records dropped for good, by reason", "{items}", "counter", dropped),
-            metric("ingest_requests", "Requests to Sentry's OTLP ingest, by answer", "{requests}", "counter", requests),
+            metric("ingest_requests", "Requests to Sentry's ingest (OTLP and envelopes), by answer", "{requests}", "counter", requests),
+            metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(load(&self.error_events_sent))),
+            metric("error_events_deduplicated", "Exceptions seen again (as a span event and a log record, or in a retried batch) that made no second event", "{events}", "counter", one(load(&self.error_events_deduplicated))),
+            metric("error_events_dropped", "Error events dropped for good, by reason", "{events}", "counter", events_dropped),
+            metric("error_events_retrying", "Error events Sentry did not take yet, waiting in the exporter to be sent again", "{events}", "gauge", one(load(&self.error_events_owed))),
             metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
             metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
             metric("projects_created", "Projects created by this exporter", "{projects}", "counter", one(self.projects_created.load(Ordering::Relaxed))),
@@ -250,7 +296,27 @@ mod tests {
         t.ingest_request(StatusClass::NoAnswer);
         t.mgmt_call("project_keys", "not_found");
         t.project_created();
+        t.error_event_sent();
+        t.error_events_deduplicated(2);
+        t.error_events_dropped(EventDrop::Capped, 3);
+        t.error_events_dropped(EventDrop::Ingest(DropReason::TooLarge), 1);
+        t.error_events_owed(4);
         let s = t.snapshot(9);
+        assert_eq!(point(&s, "error_events_sent", json!({})), 1);
+        assert_eq!(point(&s, "error_events_deduplicated", json!({})), 2);
+        assert_eq!(
+            point(&s, "error_events_dropped", json!({"reason": "capped"})),
+            3
+        );
+        assert_eq!(
+            point(&s, "error_events_dropped", json!({"reason": "too_large"})),
+            1
+        );
+        assert_eq!(
+            point(&s, "error_events_dropped", json!({"reason": "shutdown"})),
+            0
+        );
+        assert_eq!(point(&s, "error_events_retrying", json!({})), 4);
         assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
         assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
         assert_eq!(
@@ -321,7 +387,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 13);
+        assert_eq!(names.len(), 17);
         assert_eq!(
             point(
                 &s,

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 
 /// The key of the attribute the stand-in takes as a log record's id.
@@ -30,6 +30,7 @@ pub struct Resource {
     trace: u8,
     log_uids: bool,
     spans: Option<Vec<Span>>,
+    log_records: Option<Vec<LogRecord>>,
 }
 
 fn attribute(key: &str, value: any_value::Value) -> KeyValue {
@@ -60,6 +61,7 @@ impl Resource {
             trace: 7,
             log_uids: false,
             spans: None,
+            log_records: None,
         }
     }
 
@@ -114,6 +116,12 @@ impl Resource {
         self
     }
 
+    /// Logs: these log records instead of `items` numbered ones.
+    pub fn with_log_records(mut self, records: Vec<LogRecord>) -> Resource {
+        self.log_records = Some(records);
+        self
+    }
+
     fn resource(&self) -> Option<OtlpResource> {
         Some(OtlpResource {
             attributes: self.attributes.clone(),
@@ -143,6 +151,9 @@ impl Resource {
     }
 
     fn log_records(&self) -> Vec<LogRecord> {
+        if let Some(records) = &self.log_records {
+            return records.clone();
+        }
         let first = self.first_id.unwrap_or(0);
         (first..first + u64::from(self.items))
             .map(|n| LogRecord {
@@ -155,6 +166,52 @@ impl Resource {
                 ..Default::default()
             })
             .collect()
+    }
+}
+
+/// The attributes of an exception (`exception.type`, `.message`, `.stacktrace` when not
+/// empty).
+pub fn exception(ty: &str, message: &str, stacktrace: &str) -> Vec<KeyValue> {
+    [
+        ("exception.type", ty),
+        ("exception.message", message),
+        ("exception.stacktrace", stacktrace),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| string_attribute(k, v))
+    .collect()
+}
+
+/// Span `id` of trace `[trace; 16]`, named `name`, with an `exception` event (at 1,000 ns
+/// past the epoch plus `id`) of `attributes`; status ERROR.
+pub fn exception_span(trace: u8, id: u64, name: &str, attributes: Vec<KeyValue>) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: id.to_be_bytes().to_vec(),
+        name: name.into(),
+        events: vec![span::Event {
+            time_unix_nano: 1_000 + id,
+            name: "exception".into(),
+            attributes,
+            ..Default::default()
+        }],
+        status: Some(Status {
+            code: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A log record of span `span` of trace `[trace; 16]` with `attributes`.
+pub fn exception_log(trace: u8, span: u64, attributes: Vec<KeyValue>) -> LogRecord {
+    LogRecord {
+        time_unix_nano: 2_000 + span,
+        trace_id: vec![trace; 16],
+        span_id: span.to_be_bytes().to_vec(),
+        attributes,
+        ..Default::default()
     }
 }
 
@@ -270,6 +327,13 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
             "tls": {"ca_file": "", "cert_file": "", "key_file": "", "insecure_skip_verify": false},
             "proxy_url": "",
             "headers": {},
+        },
+        "errors": {
+            "enabled": true,
+            "from_logs": true,
+            "from_error_spans": false,
+            "in_app_include": [],
+            "max_per_minute": 600,
         },
     })
 }

@@ -20,9 +20,9 @@ pub enum WireError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
     Varint(u64),
-    Fixed64,
+    Fixed64(u64),
     Bytes(&'a [u8]),
-    Fixed32,
+    Fixed32(u32),
 }
 
 /// One field of a message, with the byte range it occupies (tag included).
@@ -93,10 +93,7 @@ impl<'a> Fields<'a> {
         }
         let value = match (key & 7) as u8 {
             0 => Value::Varint(read_varint(self.buf, &mut self.pos)?),
-            1 => {
-                self.skip(8, start)?;
-                Value::Fixed64
-            }
+            1 => Value::Fixed64(u64::from_le_bytes(self.take::<8>(start)?)),
             2 => {
                 let len = read_varint(self.buf, &mut self.pos)?;
                 let len = usize::try_from(len).map_err(|_| WireError::Truncated(start))?;
@@ -104,10 +101,7 @@ impl<'a> Fields<'a> {
                 self.skip(len, start)?;
                 Value::Bytes(&self.buf[from..self.pos])
             }
-            5 => {
-                self.skip(4, start)?;
-                Value::Fixed32
-            }
+            5 => Value::Fixed32(u32::from_le_bytes(self.take::<4>(start)?)),
             wire_type => {
                 return Err(WireError::BadWireType {
                     wire_type,
@@ -120,6 +114,14 @@ impl<'a> Fields<'a> {
             value,
             span: start..self.pos,
         })
+    }
+
+    fn take<const N: usize>(&mut self, field_start: usize) -> Result<[u8; N], WireError> {
+        let from = self.pos;
+        self.skip(N, field_start)?;
+        let mut bytes = [0; N];
+        bytes.copy_from_slice(&self.buf[from..self.pos]);
+        Ok(bytes)
     }
 
     fn skip(&mut self, len: usize, field_start: usize) -> Result<(), WireError> {
@@ -205,8 +207,8 @@ mod tests {
         assert_eq!(got[0].span, 0..3);
         assert_eq!(got[1].value, Value::Bytes(b"hi"));
         assert_eq!(got[1].span, 3..7);
-        assert_eq!(got[2].value, Value::Fixed32);
-        assert_eq!(got[3].value, Value::Fixed64);
+        assert_eq!(got[2].value, Value::Fixed32(0x0403_0201));
+        assert_eq!(got[3].value, Value::Fixed64(0x0807_0605_0403_0201));
         assert_eq!(got[3].span.end, buf.len());
     }
 

@@ -20,11 +20,11 @@ use sentry_types::protocol::v7::{Event, Level, Map, Metric, MetricType};
 use serde_json::{json, Value};
 
 fn error_event() -> EnvelopePiece {
-    EnvelopePiece::Errors(vec![Event {
+    EnvelopePiece::Error(Box::new(Event {
         level: Level::Error,
         message: Some("checkout failed".into()),
         ..Default::default()
-    }])
+    }))
 }
 
 fn trace_metric() -> EnvelopePiece {

@@ -6,7 +6,9 @@
 use std::fs;
 use std::path::Path;
 
-use sentry_exporter_core::testdata::{logs_request, traces_request, Resource};
+use sentry_exporter_core::testdata::{
+    exception, exception_log, exception_span, logs_request, traces_request, Resource,
+};
 
 fn write(dir: &Path, target: &str, name: &str, data: &[u8]) {
     let dir = dir.join(target);
@@ -185,4 +187,23 @@ fn main() {
         "created",
         br#"{"id":"99","slug":"new-project","team":{"slug":"backend"}}"#,
     );
+
+    let exceptions = "exceptions";
+    let traceback = "Traceback (most recent call last):\n  File \"/srv/app.py\", line 3, in main\n    f()\nValueError: no\n";
+    let python = Resource::service("shop", 0).with("telemetry.sdk.language", "python");
+    let span = exception_span(7, 1, "checkout", exception("ValueError", "no", traceback));
+    write(
+        &dir,
+        exceptions,
+        "traces-python-exception",
+        &with_options(2, traces_request(&[python.clone().with_spans(vec![span])])),
+    );
+    let record = exception_log(7, 1, exception("ValueError", "no", traceback));
+    write(
+        &dir,
+        exceptions,
+        "logs-python-exception",
+        &with_options(1, logs_request(&[python.with_log_records(vec![record])])),
+    );
+    write(&dir, exceptions, "generated", &[4, 3, 1, 7, 9, 200, 0, 5]);
 }

@@ -44,6 +44,7 @@ mod control;
 mod endpoint;
 mod envelope;
 mod envelope_ingest;
+mod event;
 mod faults;
 mod ingest;
 mod mgmt;

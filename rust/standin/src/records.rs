@@ -1,6 +1,8 @@
 //! What arrived: per project, the ids of spans and log records with how often each came, the
 //! `service.name`s seen, the error events and trace metrics of envelopes (as received) with
-//! counts of what was dropped, and every ingest request; plus the management request log.
+//! counts of what was dropped, the events relay would drop (`event_drops`, with relay's reason)
+//! and what relay would change in the events kept (`event_notes`), and every ingest request;
+//! plus the management request log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -59,6 +61,10 @@ struct ProjectRecord {
     trace_metrics: Vec<Value>,
     /// Envelope items not recorded, by data category, then reason.
     dropped: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// Events relay would drop after answering 200, with relay's reason (`triage::Kept`).
+    event_drops: Vec<Value>,
+    /// What relay would change in kept events (`triage::Kept`).
+    event_notes: Vec<Value>,
     requests: Vec<IngestEntry>,
 }
 
@@ -77,6 +83,8 @@ impl ProjectRecord {
                 self.events.extend(kept.events.iter().cloned());
                 self.trace_metrics
                     .extend(kept.trace_metrics.iter().cloned());
+                self.event_drops.extend(kept.event_drops.iter().cloned());
+                self.event_notes.extend(kept.event_notes.iter().cloned());
                 for ((category, reason), n) in &kept.dropped {
                     *self
                         .dropped
@@ -224,6 +232,8 @@ impl Records {
                     "event_total": r.events.len(),
                     "trace_metric_total": r.trace_metrics.len(),
                     "dropped": r.dropped,
+                    "event_drops": r.event_drops,
+                    "event_notes": r.event_notes,
                     "requests": r.requests,
                 });
                 if ids {
@@ -307,6 +317,11 @@ mod tests {
         kept.trace_metrics.push(json!({"name": "n"}));
         kept.dropped
             .insert(("trace_metric", DropReason::FeatureDisabled), 2);
+        kept.dropped.insert(("error", DropReason::Invalid), 1);
+        kept.event_drops
+            .push(json!({"reason": "invalid_json", "event_id": null}));
+        kept.event_notes
+            .push(json!({"event_id": "e", "notes": [{"path": "level", "problem": "p"}]}));
         let arrived = Some(Arrived::Envelope(&kept));
         assert_eq!(
             r.add_ingest(Some("b"), entry(Endpoint::Envelope, 2), arrived),
@@ -320,6 +335,9 @@ mod tests {
         assert_eq!(b["events"][0]["message"], "m");
         assert_eq!(b["trace_metrics"][0]["name"], "n");
         assert_eq!(b["dropped"]["trace_metric"]["feature_disabled"], 2);
+        assert_eq!(b["dropped"]["error"]["invalid"], 1);
+        assert_eq!(b["event_drops"][0]["reason"], "invalid_json");
+        assert_eq!(b["event_notes"][0]["notes"][0]["path"], "level");
         assert!(r.to_json(false)["projects"]["b"].get("events").is_none());
         r.reset(&org);
         let v = r.to_json(true);

@@ -4,13 +4,17 @@
 //! `src/processing/trace_metrics/filter.rs`: without it trace metrics are dropped, the answer
 //! stays 200), and container parsing (`src/envelope/container.rs` `ItemContainer::parse`: the
 //! content type must be the container's, and `item_count` the number of `items`; else the
-//! container is dropped as invalid, also after a 200). Pure functions, no I/O.
+//! container is dropped as invalid, also after a 200). Each event is checked as relay's event
+//! processing does (`event`): one relay would drop is counted as invalid and listed under
+//! `event_drops` with relay's discard reason; one it keeps is recorded as received, with what
+//! relay would change in it under `event_notes`. Pure functions, no I/O but reading the clock.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::envelope::{Item, MAX_TRACE_METRIC, TRACE_METRIC_CONTAINER};
+use crate::event;
 use crate::quota::{self, RateLimit};
 
 /// Why items were not recorded.
@@ -42,6 +46,12 @@ pub struct Kept {
     /// Each trace metric of the containers, as received.
     pub trace_metrics: Vec<Value>,
     pub dropped: BTreeMap<(&'static str, DropReason), u64>,
+    /// The events relay would drop after a 200: `{"reason", "event_id"}` (reason as relay's
+    /// outcome names it: `invalid_json`, `no_event_payload`, `invalid_transaction`).
+    pub event_drops: Vec<Value>,
+    /// For each kept event that relay would change: `{"event_id", "notes": [{"path",
+    /// "problem"}]}`.
+    pub event_notes: Vec<Value>,
     /// Items of types the stand-in does not record (`log`, `span`, `attachment`, ...), by type.
     pub ignored: BTreeMap<String, u64>,
 }
@@ -109,12 +119,19 @@ pub fn apply_limits<'a>(
 
 /// Relay's processing of the items left: events, trace metrics (when `trace_metrics` is on).
 pub fn process(items: &[Item<'_>], trace_metrics: bool, kept: &mut Kept) {
+    process_at(items, trace_metrics, now_secs(), kept);
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> f64 {
+    crate::clock::unix_millis() as f64 / 1000.0
+}
+
+/// `process` at `now` (seconds since the Unix epoch), the time the envelope was received.
+fn process_at(items: &[Item<'_>], trace_metrics: bool, now: f64, kept: &mut Kept) {
     for item in items {
         match item.ty.as_str() {
-            "event" => match serde_json::from_slice::<Value>(item.payload) {
-                Ok(event @ Value::Object(_)) => kept.events.push(event),
-                _ => kept.drop("error", DropReason::Invalid, 1),
-            },
+            "event" => keep_event(item.payload, now, kept),
             "trace_metric" if !trace_metrics => {
                 kept.drop("trace_metric", DropReason::FeatureDisabled, quantity(item));
             }
@@ -123,6 +140,30 @@ pub fn process(items: &[Item<'_>], trace_metrics: bool, kept: &mut Kept) {
                 None => kept.drop("trace_metric", DropReason::Invalid, quantity(item)),
             },
             other => *kept.ignored.entry(other.to_string()).or_insert(0) += 1,
+        }
+    }
+}
+
+/// Keeps an event relay keeps (as received, noting what relay would change), else counts it
+/// as invalid with relay's reason.
+fn keep_event(payload: &[u8], now: f64, kept: &mut Kept) {
+    match event::check(payload, now) {
+        Ok(checked) => {
+            if !checked.notes.is_empty() {
+                kept.event_notes.push(json!({
+                    "event_id": checked.event.get("event_id"),
+                    "notes": checked.notes,
+                }));
+            }
+            kept.events.push(checked.event);
+        }
+        Err(discard) => {
+            kept.drop("error", DropReason::Invalid, 1);
+            let event_id = serde_json::from_slice::<Value>(payload)
+                .ok()
+                .and_then(|v| v.get("event_id").cloned());
+            kept.event_drops
+                .push(json!({ "reason": discard.as_str(), "event_id": event_id }));
         }
     }
 }
@@ -235,6 +276,40 @@ mod tests {
         assert_eq!(kept.events, [json!({"message":"m"})]);
         assert_eq!(kept.ignored["log"], 1);
         assert_eq!(kept.items(), 1);
+    }
+
+    #[test]
+    fn events_are_checked_as_relay_processes_them() {
+        let now = 1_767_225_600.0;
+        let items = [
+            event(br#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","level":"error"}"#),
+            event(br#"{"event_id":"0ec79c33ec9942ab8353589fcb2e04dc","level":"warn"}"#),
+            event(br#"{"event_id":"1ec79c33ec9942ab8353589fcb2e04dc","start_timestamp":-1}"#),
+            event(b"{not json"),
+            event(b"null"),
+        ];
+        let mut kept = Kept::default();
+        process_at(&items, false, now, &mut kept);
+        assert_eq!(kept.events.len(), 2, "kept as received, notes or not");
+        assert_eq!(kept.events[1]["level"], "warn");
+        assert_eq!(
+            kept.event_notes,
+            [json!({
+                "event_id": "0ec79c33ec9942ab8353589fcb2e04dc",
+                "notes": [{"path": "level", "problem": "invalid_data: unknown level; relay removes it and uses error"}],
+            })]
+        );
+        assert_eq!(kept.dropped[&("error", DropReason::Invalid)], 3);
+        let reasons: Vec<&Value> = kept.event_drops.iter().map(|d| &d["reason"]).collect();
+        assert_eq!(
+            reasons,
+            ["invalid_transaction", "invalid_json", "no_event_payload"]
+        );
+        assert_eq!(
+            kept.event_drops[0]["event_id"],
+            "1ec79c33ec9942ab8353589fcb2e04dc"
+        );
+        assert_eq!(kept.event_drops[1]["event_id"], Value::Null);
     }
 
     #[test]

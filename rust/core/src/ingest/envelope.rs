@@ -15,24 +15,22 @@ const CONTENT_TYPE: &str = "application/x-sentry-envelope";
 /// `sentry_client` of the envelopes' auth header.
 const CLIENT: &str = concat!("otelcol-sentry/", env!("CARGO_PKG_VERSION"));
 
-/// One project's envelope: error events, or trace metrics. One kind per envelope, so that a
-/// rate limit or a 413 for one kind never holds back the other.
+/// One project's envelope: one error event (Relay takes at most one event per envelope), or
+/// trace metrics. One kind per envelope, so that a rate limit or a 413 for one kind never
+/// holds back the other.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvelopePiece {
-    Errors(Vec<Event<'static>>),
+    Error(Box<Event<'static>>),
     TraceMetrics(Vec<Metric>),
 }
 
 impl EnvelopePiece {
-    /// The envelope's bytes: one `event` item per error, or one `trace_metric` container.
+    /// The envelope's bytes: its `event` item (the header carries its id), or one
+    /// `trace_metric` container.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut envelope = Envelope::new();
         match self {
-            EnvelopePiece::Errors(events) => {
-                for event in events {
-                    envelope.add_item(EnvelopeItem::Event(Box::new(event.clone())));
-                }
-            }
+            EnvelopePiece::Error(event) => envelope.add_item(EnvelopeItem::Event(event.clone())),
             EnvelopePiece::TraceMetrics(metrics) => envelope.add_item(EnvelopeItem::ItemContainer(
                 ItemContainer::Metrics(metrics.clone()),
             )),
@@ -47,29 +45,36 @@ impl EnvelopePiece {
 impl Piece for EnvelopePiece {
     fn items(&self) -> u64 {
         match self {
-            EnvelopePiece::Errors(events) => events.len() as u64,
+            EnvelopePiece::Error(_) => 1,
             EnvelopePiece::TraceMetrics(metrics) => metrics.len() as u64,
         }
     }
 
     fn category(&self) -> Category {
         match self {
-            EnvelopePiece::Errors(_) => Category::Errors,
+            EnvelopePiece::Error(_) => Category::Errors,
             EnvelopePiece::TraceMetrics(_) => Category::TraceMetrics,
         }
     }
 
     fn halve(&self) -> Option<(EnvelopePiece, EnvelopePiece)> {
         match self {
-            EnvelopePiece::Errors(events) => {
-                halves(events).map(|(a, b)| (EnvelopePiece::Errors(a), EnvelopePiece::Errors(b)))
-            }
+            EnvelopePiece::Error(_) => None,
             EnvelopePiece::TraceMetrics(metrics) => halves(metrics).map(|(a, b)| {
                 (
                     EnvelopePiece::TraceMetrics(a),
                     EnvelopePiece::TraceMetrics(b),
                 )
             }),
+        }
+    }
+
+    fn shrink(&self) -> Option<EnvelopePiece> {
+        match self {
+            EnvelopePiece::Error(event) => {
+                crate::errors::event::essentials(event).map(|e| EnvelopePiece::Error(Box::new(e)))
+            }
+            EnvelopePiece::TraceMetrics(_) => None,
         }
     }
 }
@@ -162,13 +167,16 @@ mod tests {
     }
 
     #[test]
-    fn each_error_event_is_an_item_with_its_length() {
-        let piece = EnvelopePiece::Errors(vec![Event::default(), Event::default()]);
-        let headers = item_headers(&piece.to_bytes());
-        assert_eq!(headers.len(), 2);
-        assert!(headers
-            .iter()
-            .all(|h| h["type"] == "event" && h["length"].is_u64()));
+    fn an_error_event_is_one_item_with_its_length_and_id() {
+        let event = Event::default();
+        let piece = EnvelopePiece::Error(Box::new(event.clone()));
+        let bytes = piece.to_bytes();
+        let headers = item_headers(&bytes);
+        assert_eq!(headers.len(), 1);
+        assert!(headers[0]["type"] == "event" && headers[0]["length"].is_u64());
+        let envelope_header: serde_json::Value =
+            serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(envelope_header["event_id"], event.event_id.to_string());
         assert_eq!(piece.category(), Category::Errors);
     }
 
@@ -178,6 +186,6 @@ mod tests {
         let (first, second) = piece.halve().unwrap();
         assert_eq!((first.items(), second.items()), (1, 2));
         assert_eq!(first.halve(), None);
-        assert_eq!(EnvelopePiece::Errors(vec![Event::default()]).halve(), None);
+        assert_eq!(EnvelopePiece::Error(Box::default()).halve(), None);
     }
 }

@@ -24,6 +24,11 @@ pub trait Piece: Sized + Send + Sync + 'static {
     fn category(&self) -> Category;
     /// Two pieces holding exactly its items, for a 413; `None` for a single item.
     fn halve(&self) -> Option<(Self, Self)>;
+    /// For a 413 of a single item: the same item made smaller (an event cut to what
+    /// identifies it); `None` when it cannot be, and the item is dropped as too large.
+    fn shrink(&self) -> Option<Self> {
+        None
+    }
 }
 
 /// The port to Sentry's ingest: one request for one piece, and what the answer means.

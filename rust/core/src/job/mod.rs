@@ -210,12 +210,16 @@ impl<P: Piece> Job<P> {
                 rejected: rejected.min(items),
                 message,
             },
-            Answer::TooLarge => match piece.halve() {
-                Some((first, second)) => {
+            Answer::TooLarge => match (piece.halve(), piece.shrink()) {
+                (Some((first, second)), _) => {
                     self.pending.extend([second, first]);
                     return None;
                 }
-                None => dropped(
+                (None, Some(smaller)) => {
+                    self.pending.push(smaller);
+                    return None;
+                }
+                (None, None) => dropped(
                     items,
                     DropReason::TooLarge,
                     "a single item is larger than Sentry accepts",

@@ -526,6 +526,56 @@ fn every_failure_case_of_one_projects_data() {
     }
 }
 
+/// One item of `size`, which a 413 makes 10 smaller, down to 10.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shrinking(u64);
+
+impl Piece for Shrinking {
+    fn items(&self) -> u64 {
+        1
+    }
+
+    fn category(&self) -> Category {
+        Category::Errors
+    }
+
+    fn halve(&self) -> Option<(Shrinking, Shrinking)> {
+        None
+    }
+
+    fn shrink(&self) -> Option<Shrinking> {
+        (self.0 > 10).then(|| Shrinking(self.0 - 10))
+    }
+}
+
+#[test]
+fn a_single_item_too_large_is_sent_smaller_until_it_cannot_shrink() {
+    let now = Instant::now();
+    let limits = RateLimits::default();
+    let too_large = || Event::Answered(Answer::TooLarge);
+    let mut job = Job::new(Shrinking(30));
+    assert_eq!(job.step(Event::Start, now, &limits), Action::LookUp);
+    let found = Event::LookedUp(Resolved::Found(endpoint(KEY)));
+    let sent = |action: Action<'_, Shrinking>| match action {
+        Action::Send { piece, .. } => piece.0,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sent(job.step(found, now, &limits)), 30);
+    assert_eq!(sent(job.step(too_large(), now, &limits)), 20);
+    assert_eq!(sent(job.step(too_large(), now, &limits)), 10);
+    let Action::Done(outcomes) = job.step(too_large(), now, &limits) else {
+        panic!("done")
+    };
+    assert!(matches!(
+        outcomes[..],
+        [Outcome::Dropped {
+            items: 1,
+            reason: DropReason::TooLarge,
+            ..
+        }]
+    ));
+}
+
 #[test]
 fn a_job_of_a_service_without_a_known_language_creates_an_other_project() {
     let now = Instant::now();

@@ -1,0 +1,83 @@
+//! `errors.max_per_minute`: at most this many error events per project and minute (a fixed
+//! window per project, from its first event), so that a failing dependency in a busy
+//! service does not send Sentry (which bills per error) one event per request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::clock::Instant;
+use crate::slug::Slug;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// Projects whose windows are kept before the ended ones are forgotten.
+const PRUNE_ABOVE: usize = 4096;
+
+#[derive(Debug)]
+pub struct Cap {
+    /// 0: no cap.
+    per_minute: u32,
+    windows: HashMap<Slug, (Instant, u32)>,
+}
+
+impl Cap {
+    pub fn new(per_minute: u32) -> Cap {
+        Cap {
+            per_minute,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Whether one more event of `slug` may be sent at `now` (it is then counted).
+    pub fn admit(&mut self, slug: &Slug, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        if self.windows.len() > PRUNE_ABOVE {
+            self.windows
+                .retain(|_, (start, _)| now.saturating_duration_since(*start) < WINDOW);
+        }
+        let (start, count) = self.windows.entry(slug.clone()).or_insert((now, 0));
+        if now.saturating_duration_since(*start) >= WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= self.per_minute {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_per_project_and_minute() {
+        let start = Instant::now();
+        let (shop, api) = (Slug::parse("shop").unwrap(), Slug::parse("api").unwrap());
+        let mut cap = Cap::new(2);
+        let table = [
+            (&shop, 0, true),
+            (&shop, 1, true),
+            (&shop, 59, false),
+            (&api, 59, true),
+            (&shop, 60, true),
+            (&shop, 61, true),
+            (&shop, 62, false),
+            (&api, 62, true),
+            (&api, 63, false),
+        ];
+        for (slug, at, admitted) in table {
+            let now = start + Duration::from_secs(at);
+            assert_eq!(cap.admit(slug, now), admitted, "{slug} at {at}s");
+        }
+    }
+
+    #[test]
+    fn zero_means_no_cap() {
+        let mut cap = Cap::new(0);
+        let shop = Slug::parse("shop").unwrap();
+        assert!((0..10_000).all(|_| cap.admit(&shop, Instant::now())));
+    }
+}

@@ -1,0 +1,626 @@
+//! One Sentry error event from one OpenTelemetry exception: its exception values with frames
+//! parsed from `exception.stacktrace`, the trace context that links it to its trace, release,
+//! environment, server, tags and the OpenTelemetry attributes as the `otel` context.
+//!
+//! Size rule (Sentry takes events up to 1 MiB, and 200 KB compressed): every string taken
+//! from the telemetry is cut to a bound ([`MAX_VALUE`] for exception values, [`MAX_RAW`] for
+//! a stack trace kept raw, [`MAX_FRAME_TEXT`] for a frame's names, [`MAX_ATTRIBUTE`] for
+//! attribute values, [`MAX_TAG`] for tags), at most [`MAX_ATTRIBUTES`] attributes are kept
+//! per map, and the parsers keep at most 16 exceptions of 256 frames. An event still larger
+//! than [`MAX_EVENT`] serialized, or one Sentry answers 413, is cut to its [`essentials`].
+//! An event is never dropped for its size, unless even those are too large.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use sentry_types::protocol::v7::{
+    ClientSdkInfo, Context, Event, Exception, Level, Map, Mechanism, OtelContext, SpanStatus,
+    TraceContext, Values,
+};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::otlp::{self, Attributes, Span};
+use super::scan::{Found, Origin};
+use super::stacktrace::{self, Runtime};
+
+/// Longest exception value kept, in bytes (Relay's limit for `exception.value` is 8,192).
+pub const MAX_VALUE: usize = 8192;
+/// Longest stack trace kept raw when no parser recognises it.
+pub const MAX_RAW: usize = 16384;
+/// Longest attribute value (string) kept in the `otel` context.
+pub const MAX_ATTRIBUTE: usize = 1024;
+/// Longest tag value (Sentry's limit is 200 characters).
+pub const MAX_TAG: usize = 200;
+/// Longest function, module or file name of a frame.
+pub const MAX_FRAME_TEXT: usize = 512;
+/// Attributes kept per map (the exception's, the span's or log record's, the resource's).
+pub const MAX_ATTRIBUTES: usize = 128;
+/// Largest event sent whole, serialized; larger ones are cut as the module says.
+pub const MAX_EVENT: usize = 900 * 1024;
+/// Frames kept by the last resort of the size rule.
+const LAST_RESORT_FRAMES: usize = 64;
+/// Longest exception value kept by the last resort.
+const MAX_ESSENTIAL_VALUE: usize = 1024;
+
+/// `mechanism.type` of every event: the exporter that made it.
+pub const MECHANISM: &str = "otelcol-sentry";
+
+/// Resource attributes that become tags (bounded: names of where the service runs).
+const TAGGED: [&str; 12] = [
+    "service.name",
+    "service.namespace",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    "k8s.deployment.name",
+    "k8s.statefulset.name",
+    "k8s.daemonset.name",
+    "k8s.pod.name",
+    "k8s.node.name",
+    "cloud.provider",
+    "cloud.region",
+    "cloud.availability_zone",
+];
+
+/// What every event of one exporter shares.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `errors.in_app_include`: module or path prefixes of the user's own code.
+    pub in_app_include: Vec<String>,
+}
+
+/// The error event of `found`, with `event_id`; `now` is its time when the telemetry gives
+/// none.
+pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) -> Event<'static> {
+    let resource = &*found.resource;
+    let language = otlp::get_str(resource, crate::platform::SDK_LANGUAGE_ATTRIBUTE);
+    let mut event = Event {
+        event_id,
+        level: Level::Error,
+        platform: Cow::Borrowed(event_platform(language.unwrap_or(""))),
+        timestamp: time(found).unwrap_or(now),
+        logger: found.scope.clone().filter(|s| !s.is_empty()),
+        transaction: found.span.as_ref().map(|s| s.name.clone()),
+        release: string(resource, "service.version"),
+        environment: string(resource, "deployment.environment.name")
+            .or_else(|| string(resource, "deployment.environment")),
+        server_name: string(resource, "host.name"),
+        exception: Values {
+            values: exceptions(found, language.and_then(Runtime::of_language), options),
+        },
+        tags: tags(resource),
+        sdk: Some(Cow::Owned(ClientSdkInfo {
+            name: MECHANISM.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            integrations: Vec::new(),
+            packages: Vec::new(),
+        })),
+        ..Default::default()
+    };
+    if let Some(trace) = trace_context(found) {
+        event
+            .contexts
+            .insert("trace".into(), Context::Trace(Box::new(trace)));
+    }
+    event
+        .contexts
+        .insert("otel".into(), Context::Otel(Box::new(otel(found))));
+    if let Some(raw) = raw_stacktrace(found, &event) {
+        event
+            .extra
+            .insert("exception.stacktrace".into(), Json::String(raw));
+    }
+    fit(&mut event);
+    event
+}
+
+/// The Sentry *event* platform of an SDK language (Relay's mapping); `other` when it has none.
+fn event_platform(language: &str) -> &'static str {
+    match language {
+        "nodejs" => "node",
+        "webjs" => "javascript",
+        "dotnet" => "csharp",
+        "go" => "go",
+        "java" => "java",
+        "php" => "php",
+        "python" => "python",
+        "ruby" => "ruby",
+        _ => "other",
+    }
+}
+
+/// The exception's time: the span event's or log record's (its observed time when it has
+/// none); a failed span's end is unknown here, so none.
+fn time(found: &Found) -> Option<SystemTime> {
+    let nanos = match &found.origin {
+        Origin::SpanEvent(event) => event.time_unix_nano,
+        Origin::LogRecord(record) if record.time_unix_nano != 0 => record.time_unix_nano,
+        Origin::LogRecord(record) => record.observed_time_unix_nano,
+        Origin::ErrorSpan => 0,
+    };
+    (nanos != 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos))
+}
+
+/// A non-empty string attribute, cut to [`MAX_TAG`].
+fn string(attributes: &Attributes, key: &str) -> Option<Cow<'static, str>> {
+    let value = otlp::get_str(attributes, key).filter(|v| !v.is_empty())?;
+    Some(Cow::Owned(cut(value, MAX_TAG).to_owned()))
+}
+
+fn tags(resource: &Attributes) -> Map<String, String> {
+    TAGGED
+        .iter()
+        .filter_map(|key| Some((key.to_string(), string(resource, key)?.into_owned())))
+        .collect()
+}
+
+/// The exception values, oldest first: parsed from the stack trace when a parser recognises
+/// it, the last one (the exception raised) named by the OpenTelemetry attributes.
+fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec<Exception> {
+    let attributes = found.attributes();
+    let attribute = |key: &str| {
+        otlp::get_str(attributes, key)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let stacktrace = attribute("exception.stacktrace");
+    let mut values = stacktrace
+        .as_deref()
+        .and_then(|text| stacktrace::parse(text, runtime))
+        .unwrap_or_default();
+    stacktrace::apply_in_app(&mut values, &options.in_app_include);
+    if values.is_empty() {
+        values.push(Exception::default());
+    }
+    let last = values.len() - 1;
+    let raised = &mut values[last];
+    let (ty, value) = names(
+        found,
+        attribute("exception.type"),
+        attribute("exception.message"),
+    );
+    raised.ty = ty
+        .or_else(|| Some(raised.ty.clone()).filter(|t| !t.is_empty()))
+        .unwrap_or_else(|| "Error".into());
+    raised.value = value.or_else(|| raised.value.take());
+    raised.mechanism = Some(mechanism(found));
+    for exception in &mut values {
+        exception.value = exception
+            .value
+            .take()
+            .map(|v| cut(&v, MAX_VALUE).to_owned());
+        let frames = exception.stacktrace.iter_mut().flat_map(|s| &mut s.frames);
+        for frame in frames {
+            for text in [
+                &mut frame.function,
+                &mut frame.module,
+                &mut frame.filename,
+                &mut frame.abs_path,
+            ] {
+                *text = text.take().map(|t| cut(&t, MAX_FRAME_TEXT).to_owned());
+            }
+        }
+    }
+    values
+}
+
+/// The raised exception's type and value: the OpenTelemetry attributes; for a log record
+/// without a message its body, for a failed span its name and status message.
+fn names(
+    found: &Found,
+    ty: Option<String>,
+    message: Option<String>,
+) -> (Option<String>, Option<String>) {
+    match (&found.origin, &found.span) {
+        (Origin::ErrorSpan, Some(span)) => (
+            Some(span.name.clone()).filter(|n| !n.is_empty()),
+            Some(span.status_message.clone()).filter(|m| !m.is_empty()),
+        ),
+        (Origin::LogRecord(record), _) if message.is_none() => {
+            (ty, record.body.as_str().map(str::to_owned))
+        }
+        _ => (ty, message),
+    }
+}
+
+/// `handled: false` for an exception that escaped its span (`exception.escaped`); a logged
+/// exception was caught, so handled.
+fn mechanism(found: &Found) -> Mechanism {
+    let escaped = otlp::get(found.attributes(), "exception.escaped").and_then(Json::as_bool);
+    let handled = match (&found.origin, escaped) {
+        (_, Some(escaped)) => Some(!escaped),
+        (Origin::LogRecord(_), None) => Some(true),
+        _ => None,
+    };
+    let source = match found.origin {
+        Origin::SpanEvent(_) => "span_event",
+        Origin::LogRecord(_) => "log_record",
+        Origin::ErrorSpan => "span_status",
+    };
+    let mut data = Map::new();
+    data.insert("source".into(), Json::from(source));
+    Mechanism {
+        ty: MECHANISM.into(),
+        handled,
+        data,
+        ..Default::default()
+    }
+}
+
+/// The raw stack trace, when the event has no frames from it.
+fn raw_stacktrace(found: &Found, event: &Event<'_>) -> Option<String> {
+    let parsed = event
+        .exception
+        .values
+        .iter()
+        .any(|e| e.stacktrace.is_some());
+    let text = otlp::get_str(found.attributes(), "exception.stacktrace")?;
+    (!parsed && !text.is_empty()).then(|| cut(text, MAX_RAW).to_owned())
+}
+
+/// `contexts.trace`: the span's ids, kind as `op` and status; for a log record its ids.
+fn trace_context(found: &Found) -> Option<TraceContext> {
+    let (Some(trace_id), Some(span_id)) = found.ids() else {
+        return None;
+    };
+    let mut context = TraceContext {
+        trace_id: trace_id.into(),
+        span_id: span_id.into(),
+        ..Default::default()
+    };
+    if let (Some(span), false) = (&found.span, matches!(found.origin, Origin::LogRecord(_))) {
+        context.parent_span_id = span.parent_span_id.map(Into::into);
+        context.op = Some(op(span).into());
+        context.status = Some(status(span));
+    }
+    Some(context)
+}
+
+/// Sentry's `op` for a span, from its kind and the conventions its attributes follow.
+fn op(span: &Span) -> &'static str {
+    let has = |key: &str| otlp::get(&span.attributes, key).is_some();
+    let http = has("http.request.method") || has("http.method");
+    match span.kind {
+        2 if http => "http.server",
+        3 if http => "http.client",
+        _ if has("db.system") || has("db.system.name") => "db",
+        4 => "queue.publish",
+        5 => "queue.process",
+        2 | 3 if has("rpc.system") => "rpc",
+        _ => "default",
+    }
+}
+
+/// The span's status: an ERROR span's from its HTTP status code when it has one.
+fn status(span: &Span) -> SpanStatus {
+    if span.status_code != otlp::STATUS_ERROR {
+        return SpanStatus::Ok;
+    }
+    let code = otlp::get(&span.attributes, "http.response.status_code")
+        .or_else(|| otlp::get(&span.attributes, "http.status_code"))
+        .and_then(Json::as_i64);
+    match code {
+        Some(400) => SpanStatus::InvalidArgument,
+        Some(401) => SpanStatus::Unauthenticated,
+        Some(403) => SpanStatus::PermissionDenied,
+        Some(404) => SpanStatus::NotFound,
+        Some(409) => SpanStatus::AlreadyExists,
+        Some(429) => SpanStatus::ResourceExhausted,
+        Some(501) => SpanStatus::Unimplemented,
+        Some(503) => SpanStatus::Unavailable,
+        Some(504) => SpanStatus::DeadlineExceeded,
+        _ => SpanStatus::InternalError,
+    }
+}
+
+/// The `otel` context: the span's or log record's attributes, the exception's other
+/// attributes, the resource's.
+fn otel(found: &Found) -> OtelContext {
+    let span = match (&found.origin, &found.span) {
+        (Origin::LogRecord(_), _) | (_, None) => &[][..],
+        (_, Some(span)) => &span.attributes[..],
+    };
+    let own = found
+        .attributes()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("exception."));
+    let attributes: Attributes = span.iter().chain(own).cloned().collect();
+    OtelContext {
+        attributes: bounded(&attributes),
+        resource: bounded(&found.resource),
+        ..Default::default()
+    }
+}
+
+/// At most [`MAX_ATTRIBUTES`] attributes, their string values cut to [`MAX_ATTRIBUTE`].
+fn bounded(attributes: &Attributes) -> Map<String, Json> {
+    attributes
+        .iter()
+        .take(MAX_ATTRIBUTES)
+        .map(|(k, v)| (k.clone(), cut_json(v)))
+        .collect()
+}
+
+fn cut_json(value: &Json) -> Json {
+    match value {
+        Json::String(s) => Json::String(cut(s, MAX_ATTRIBUTE).to_owned()),
+        Json::Array(items) => {
+            Json::Array(items.iter().take(MAX_ATTRIBUTES).map(cut_json).collect())
+        }
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .take(MAX_ATTRIBUTES)
+                .map(|(k, v)| (k.clone(), cut_json(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The last step of the size rule (see the module).
+fn fit(event: &mut Event<'static>) {
+    if serialized_len(event) > MAX_EVENT {
+        if let Some(smaller) = essentials(event) {
+            *event = smaller;
+        }
+    }
+}
+
+/// What identifies an event and its issue, for an event Sentry found too large (413) or
+/// that is over [`MAX_EVENT`]: no `otel` context, raw text or tags, only the raised
+/// exception, its value cut to [`MAX_ESSENTIAL_VALUE`], with its newest frames (at most
+/// [`LAST_RESORT_FRAMES`]). `None` when the event holds nothing more than that.
+pub fn essentials(event: &Event<'static>) -> Option<Event<'static>> {
+    let mut smaller = event.clone();
+    smaller.contexts.remove("otel");
+    smaller.extra.clear();
+    smaller.tags.clear();
+    let values = &mut smaller.exception.values;
+    let raised = values.drain(..).next_back();
+    values.extend(raised.map(|mut raised| {
+        raised.value = raised
+            .value
+            .map(|v| cut(&v, MAX_ESSENTIAL_VALUE).to_owned());
+        if let Some(stacktrace) = &mut raised.stacktrace {
+            let frames = &mut stacktrace.frames;
+            frames.drain(..frames.len().saturating_sub(LAST_RESORT_FRAMES));
+        }
+        raised
+    }));
+    (smaller != *event).then_some(smaller)
+}
+
+fn serialized_len(event: &Event<'_>) -> usize {
+    serde_json::to_vec(event).map_or(usize::MAX, |bytes| bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::otlp::{LogRecord, SpanEvent};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn resource() -> Arc<Attributes> {
+        Arc::new(vec![
+            ("service.name".into(), json!("shop")),
+            ("service.version".into(), json!("1.4.2")),
+            ("deployment.environment.name".into(), json!("prod")),
+            ("host.name".into(), json!("node-7")),
+            ("telemetry.sdk.language".into(), json!("python")),
+            ("k8s.pod.name".into(), json!("shop-5d8f")),
+            ("process.pid".into(), json!(42)),
+        ])
+    }
+
+    fn span() -> Arc<Span> {
+        Arc::new(Span {
+            trace_id: Some([1; 16]),
+            span_id: Some([2; 8]),
+            parent_span_id: Some([3; 8]),
+            name: "POST /checkout".into(),
+            kind: 2,
+            status_code: otlp::STATUS_ERROR,
+            attributes: vec![
+                ("http.request.method".into(), json!("POST")),
+                ("http.response.status_code".into(), json!(503)),
+            ],
+            ..Default::default()
+        })
+    }
+
+    fn span_event(attributes: Attributes) -> Found {
+        Found {
+            origin: Origin::SpanEvent(SpanEvent {
+                time_unix_nano: 1_700_000_000_500_000_000,
+                attributes,
+            }),
+            span: Some(span()),
+            scope: Some("shop.checkout".into()),
+            resource: resource(),
+        }
+    }
+
+    fn build_json(found: &Found) -> Json {
+        let event = build(
+            found,
+            Uuid::from_u128(7),
+            &Options::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        serde_json::to_value(event).unwrap()
+    }
+
+    #[test]
+    fn a_span_event_makes_an_event_linked_to_its_trace() {
+        let event = build_json(&span_event(vec![
+            ("exception.type".into(), json!("ValueError")),
+            ("exception.message".into(), json!("card declined")),
+            ("exception.escaped".into(), json!(true)),
+            ("order.id".into(), json!(12)),
+        ]));
+        let want = json!({
+            "platform": "python",
+            "logger": "shop.checkout",
+            "transaction": "POST /checkout",
+            "release": "1.4.2",
+            "environment": "prod",
+            "server_name": "node-7",
+            "timestamp": 1_700_000_000.5,
+        });
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&event[key], value, "{key}");
+        }
+        assert_eq!(
+            event["tags"],
+            json!({"service.name": "shop", "k8s.pod.name": "shop-5d8f"})
+        );
+        let exception = &event["exception"]["values"][0];
+        assert_eq!(exception["type"], "ValueError");
+        assert_eq!(exception["value"], "card declined");
+        assert_eq!(exception["mechanism"]["type"], MECHANISM);
+        assert_eq!(exception["mechanism"]["handled"], false);
+        let trace = &event["contexts"]["trace"];
+        assert_eq!(trace["trace_id"], "01".repeat(16));
+        assert_eq!(trace["span_id"], "02".repeat(8));
+        assert_eq!(trace["parent_span_id"], "03".repeat(8));
+        assert_eq!(trace["op"], "http.server");
+        assert_eq!(trace["status"], "unavailable");
+        let otel = &event["contexts"]["otel"];
+        assert_eq!(otel["attributes"]["order.id"], 12);
+        assert_eq!(otel["attributes"]["http.request.method"], "POST");
+        assert!(otel["attributes"].get("exception.type").is_none());
+        assert_eq!(otel["resource"]["process.pid"], 42);
+    }
+
+    #[test]
+    fn a_logged_exception_is_handled_and_its_body_stands_for_a_missing_message() {
+        let found = Found {
+            origin: Origin::LogRecord(LogRecord {
+                observed_time_unix_nano: 2_000_000_000,
+                trace_id: Some([1; 16]),
+                span_id: Some([9; 8]),
+                body: json!("payment failed"),
+                attributes: vec![("exception.type".into(), json!("TimeoutError"))],
+                ..Default::default()
+            }),
+            span: None,
+            scope: None,
+            resource: Arc::new(vec![("telemetry.sdk.language".into(), json!("dotnet"))]),
+        };
+        let event = build_json(&found);
+        assert_eq!(event["platform"], "csharp");
+        assert_eq!(event["timestamp"], 2.0);
+        let exception = &event["exception"]["values"][0];
+        assert_eq!(
+            (&exception["type"], &exception["value"]),
+            (&json!("TimeoutError"), &json!("payment failed"))
+        );
+        assert_eq!(exception["mechanism"]["handled"], true);
+        assert_eq!(event["contexts"]["trace"]["span_id"], "09".repeat(8));
+        assert!(event["contexts"]["trace"].get("op").is_none());
+        assert!(event.get("transaction").is_none());
+    }
+
+    #[test]
+    fn a_failed_span_is_named_by_its_name_and_status() {
+        let mut span = (*span()).clone();
+        span.status_message = "upstream unavailable".into();
+        let found = Found {
+            origin: Origin::ErrorSpan,
+            span: Some(Arc::new(span)),
+            scope: None,
+            resource: Arc::default(),
+        };
+        let event = build_json(&found);
+        let exception = &event["exception"]["values"][0];
+        assert_eq!(exception["type"], "POST /checkout");
+        assert_eq!(exception["value"], "upstream unavailable");
+        assert_eq!(exception["mechanism"]["data"]["source"], "span_status");
+        // `other` and `error` are Sentry's defaults, not written.
+        assert_eq!((event.get("platform"), event.get("level")), (None, None));
+        assert_eq!(event["timestamp"], 0.0, "no time of its own: `now`");
+    }
+
+    #[test]
+    fn text_no_parser_reads_is_kept_raw_and_cut() {
+        let raw = "something went wrong\n".repeat(2000);
+        let event = build_json(&span_event(vec![
+            ("exception.type".into(), json!("Weird")),
+            ("exception.stacktrace".into(), json!(raw)),
+        ]));
+        assert_eq!(
+            event["extra"]["exception.stacktrace"]
+                .as_str()
+                .unwrap()
+                .len(),
+            MAX_RAW
+        );
+        assert_eq!(event["exception"]["values"][0]["type"], "Weird");
+    }
+
+    #[test]
+    fn events_stay_within_sentrys_size_limits() {
+        let huge = "é".repeat(1 << 19);
+        let mut attributes: Attributes = (0..200)
+            .map(|i| (format!("attr.{i}"), json!(huge)))
+            .collect();
+        attributes.push(("exception.message".into(), json!(huge)));
+        let event = build_json(&span_event(attributes));
+        let size = serde_json::to_vec(&event).unwrap().len();
+        assert!(size <= MAX_EVENT, "{size}");
+        let value = event["exception"]["values"][0]["value"].as_str().unwrap();
+        assert!(value.len() <= MAX_VALUE && value.len() > MAX_VALUE - 4);
+        assert_eq!(
+            event["contexts"]["otel"]["attributes"]
+                .as_object()
+                .unwrap()
+                .len(),
+            MAX_ATTRIBUTES
+        );
+        assert_eq!(event["exception"]["values"][0]["type"], "Error");
+    }
+
+    #[test]
+    fn the_last_resort_keeps_the_raised_exception_and_its_newest_frames() {
+        use sentry_types::protocol::v7::{Frame, Stacktrace};
+        let frame = |i: usize| Frame {
+            function: Some(format!("f{i}_{}", "x".repeat(MAX_FRAME_TEXT))),
+            ..Default::default()
+        };
+        let exception = |n| Exception {
+            ty: format!("E{n}"),
+            stacktrace: Some(Stacktrace {
+                frames: (0..256).map(frame).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut event = Event {
+            exception: Values {
+                values: (0..16).map(exception).collect(),
+            },
+            ..Default::default()
+        };
+        fit(&mut event);
+        assert_eq!(event.exception.values.len(), 1);
+        let raised = &event.exception.values[0];
+        assert_eq!(raised.ty, "E15");
+        let frames = &raised.stacktrace.as_ref().unwrap().frames;
+        assert_eq!(frames.len(), LAST_RESORT_FRAMES);
+        assert!(frames[63].function.as_ref().unwrap().starts_with("f255_"));
+        assert_eq!(essentials(&event), None, "nothing more to cut");
+    }
+}

@@ -1,0 +1,414 @@
+//! Stack traces as OpenTelemetry carries them (`exception.stacktrace`: the runtime's own text)
+//! parsed into Sentry's exceptions and frames. One module per runtime's format; each answers
+//! `None` for text it does not recognise, and then the event keeps the text raw.
+//!
+//! Every parser reads the lines once and bounds what it keeps ([`Frames`], [`MAX_EXCEPTIONS`]),
+//! so a huge or hostile attribute costs little; text cut short yields what was read.
+
+use std::collections::VecDeque;
+
+use sentry_types::protocol::v7::{Exception, Frame, Stacktrace};
+
+mod dotnet;
+mod go;
+mod jvm;
+mod node;
+mod php;
+mod python;
+mod ruby;
+
+/// The most frames kept of one exception; more are dropped from the middle.
+pub const MAX_FRAMES: usize = 256;
+/// The oldest frames kept when frames are dropped (the rest of [`MAX_FRAMES`] are the newest).
+const KEPT_OLDEST: usize = 64;
+/// The most exceptions kept of one chain: the raised one and its nearest causes.
+pub const MAX_EXCEPTIONS: usize = 16;
+
+/// The runtimes whose stack-trace text is read. Named after `telemetry.sdk.language`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// Java, Kotlin, Scala and the other JVM languages.
+    Jvm,
+    Python,
+    Go,
+    Node,
+    DotNet,
+    Ruby,
+    Php,
+}
+
+impl Runtime {
+    /// Every runtime, the one whose text has the most specific signature first: a text that
+    /// one parser only half recognises is tried first by the parser that recognises it well.
+    pub const ALL: [Runtime; 7] = [
+        Runtime::Python,
+        Runtime::Go,
+        Runtime::Php,
+        Runtime::Ruby,
+        Runtime::Jvm,
+        Runtime::DotNet,
+        Runtime::Node,
+    ];
+
+    /// The runtime of an SDK `telemetry.sdk.language`; `None` for one without a parser.
+    pub fn of_language(language: &str) -> Option<Runtime> {
+        match language {
+            "java" => Some(Runtime::Jvm),
+            "python" => Some(Runtime::Python),
+            "go" => Some(Runtime::Go),
+            "nodejs" | "webjs" => Some(Runtime::Node),
+            "dotnet" => Some(Runtime::DotNet),
+            "ruby" => Some(Runtime::Ruby),
+            "php" => Some(Runtime::Php),
+            _ => None,
+        }
+    }
+
+    fn parser(self) -> fn(&str) -> Option<Vec<Exception>> {
+        match self {
+            Runtime::Jvm => jvm::parse,
+            Runtime::Python => python::parse,
+            Runtime::Go => go::parse,
+            Runtime::Node => node::parse,
+            Runtime::DotNet => dotnet::parse,
+            Runtime::Ruby => ruby::parse,
+            Runtime::Php => php::parse,
+        }
+    }
+}
+
+/// The exceptions of a stack trace's text, oldest first as Sentry wants them: the root cause
+/// first, the exception that was raised (or thrown) last. Each has its frames oldest first
+/// (the outermost call first, the frame that raised last), with `in_app` set by the
+/// runtime's default rule ([`apply_in_app`] may override it). `None` when no parser recognises
+/// the text. `runtime` is tried first; without it (or when it does not recognise the text)
+/// every parser is tried in turn.
+pub fn parse(text: &str, runtime: Option<Runtime>) -> Option<Vec<Exception>> {
+    let hinted = runtime.and_then(|r| (r.parser())(text));
+    hinted.or_else(|| {
+        Runtime::ALL
+            .iter()
+            .filter(|&&r| Some(r) != runtime)
+            .find_map(|r| (r.parser())(text))
+    })
+}
+
+/// Marks the frames of the user's own code: with a non-empty `include` (module, qualified
+/// function or path prefixes), a frame is in the app iff its module, its function when it has
+/// no module (Node, PHP: the function is the qualified name there), its `abs_path` or its
+/// `filename` starts with one of them. An empty `include` keeps the parsers' defaults.
+pub fn apply_in_app(exceptions: &mut [Exception], include: &[String]) {
+    if include.is_empty() {
+        return;
+    }
+    let frames = exceptions
+        .iter_mut()
+        .filter_map(|e| e.stacktrace.as_mut())
+        .flat_map(|s| s.frames.iter_mut());
+    for frame in frames {
+        let qualified = match &frame.module {
+            Some(module) => Some(module),
+            None => frame.function.as_ref(),
+        };
+        let mut names = [qualified, frame.abs_path.as_ref(), frame.filename.as_ref()]
+            .into_iter()
+            .flatten();
+        let in_app = names.any(|name| include.iter().any(|p| name.starts_with(p.as_str())));
+        frame.in_app = Some(in_app);
+    }
+}
+
+/// The order in which a runtime prints frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Java, Go, Node, .NET, Ruby, PHP: the frame that raised first.
+    NewestFirst,
+    /// Python: the outermost call first.
+    OldestFirst,
+}
+
+/// The frames of one exception as they are read, holding at most [`MAX_FRAMES`]: the first
+/// ones read fill `head`, the latest ones a ring `tail`, so the middle of a deep recursion is
+/// what is dropped, whatever the order the runtime prints in.
+#[derive(Debug)]
+struct Frames {
+    order: Order,
+    head: Vec<Frame>,
+    tail: VecDeque<Frame>,
+    dropped: usize,
+}
+
+impl Frames {
+    fn new(order: Order) -> Frames {
+        Frames {
+            order,
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    fn head_capacity(&self) -> usize {
+        match self.order {
+            Order::NewestFirst => MAX_FRAMES - KEPT_OLDEST,
+            Order::OldestFirst => KEPT_OLDEST,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if self.head.len() < self.head_capacity() {
+            self.head.push(frame);
+            return;
+        }
+        self.tail.push_back(frame);
+        if self.tail.len() > MAX_FRAMES - self.head_capacity() {
+            self.tail.pop_front();
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// `frame` again `times` times (a recursion the runtime printed once): past
+    /// [`MAX_FRAMES`] more copies would only replace copies, so they are only counted.
+    fn push_repeated(&mut self, frame: &Frame, times: usize) {
+        for _ in 0..times.min(MAX_FRAMES) {
+            self.push(frame.clone());
+        }
+        self.dropped = self
+            .dropped
+            .saturating_add(times.saturating_sub(MAX_FRAMES));
+    }
+
+    /// The frame read last.
+    fn last_read(&self) -> Option<&Frame> {
+        self.tail.back().or(self.head.last())
+    }
+
+    /// The kept frames, the outermost call first.
+    fn oldest_first(&self) -> Box<dyn Iterator<Item = &Frame> + '_> {
+        match self.order {
+            Order::NewestFirst => Box::new(self.tail.iter().rev().chain(self.head.iter().rev())),
+            Order::OldestFirst => Box::new(self.head.iter().chain(self.tail.iter())),
+        }
+    }
+
+    fn into_stacktrace(self) -> Option<Stacktrace> {
+        if self.is_empty() {
+            return None;
+        }
+        let frames = self.oldest_first().cloned().collect();
+        // Sentry's indices into the whole list, oldest first: the gap is after the oldest kept.
+        let frames_omitted = (self.dropped > 0).then(|| {
+            let end = KEPT_OLDEST.saturating_add(self.dropped);
+            (KEPT_OLDEST as u64, end as u64)
+        });
+        Some(Stacktrace {
+            frames,
+            frames_omitted,
+            ..Default::default()
+        })
+    }
+}
+
+/// An exception of type `ty` (empty when the text does not say) with its frames.
+fn exception(ty: &str, value: Option<String>, frames: Frames) -> Exception {
+    Exception {
+        ty: ty.to_owned(),
+        value,
+        stacktrace: frames.into_stacktrace(),
+        ..Default::default()
+    }
+}
+
+/// Adds the next newer exception of a chain printed root cause first, forgetting the oldest
+/// beyond [`MAX_EXCEPTIONS`]: the raised exception is the one to keep.
+fn push_newer(chain: &mut Vec<Exception>, exception: Exception) {
+    if chain.len() == MAX_EXCEPTIONS {
+        chain.remove(0);
+    }
+    chain.push(exception);
+}
+
+/// Sets `filename`, and `abs_path` too when `path` is absolute (Unix, Windows or UNC).
+fn set_path(frame: &mut Frame, path: &str) {
+    frame.filename = Some(path.to_owned());
+    let bytes = path.as_bytes();
+    let windows_drive = bytes.len() > 2
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1] == b':'
+        && matches!(bytes[2], b'\\' | b'/');
+    if path.starts_with('/') || path.starts_with('\\') || windows_drive {
+        frame.abs_path = Some(path.to_owned());
+    }
+}
+
+/// A line or column number; `None` for anything but digits.
+fn number(text: &str) -> Option<u64> {
+    text.parse().ok()
+}
+
+/// A message of several lines, as the runtime printed it; `None` when empty.
+fn message(lines: &[&str]) -> Option<String> {
+    let text = lines.join("\n");
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, module: &str, path: &str) -> Frame {
+        let mut frame = Frame {
+            function: (!function.is_empty()).then(|| function.to_owned()),
+            module: (!module.is_empty()).then(|| module.to_owned()),
+            ..Default::default()
+        };
+        set_path(&mut frame, path);
+        frame
+    }
+
+    fn functions(frames: &Frames) -> Vec<String> {
+        frames
+            .oldest_first()
+            .filter_map(|f| f.function.clone())
+            .collect()
+    }
+
+    #[test]
+    fn frames_drop_the_middle_in_both_orders() {
+        for order in [Order::NewestFirst, Order::OldestFirst] {
+            let mut frames = Frames::new(order);
+            for i in 0..1000 {
+                frames.push(frame(&i.to_string(), "", ""));
+            }
+            let names = functions(&frames);
+            assert_eq!(names.len(), MAX_FRAMES);
+            let (oldest, newest) = match order {
+                Order::NewestFirst => ("999", "0"),
+                Order::OldestFirst => ("0", "999"),
+            };
+            assert_eq!(names.first().map(String::as_str), Some(oldest), "{order:?}");
+            assert_eq!(names.last().map(String::as_str), Some(newest), "{order:?}");
+            let kept_oldest = match order {
+                Order::NewestFirst => "936",
+                Order::OldestFirst => "63",
+            };
+            assert_eq!(names[KEPT_OLDEST - 1], kept_oldest, "{order:?}");
+            let stacktrace = frames.into_stacktrace().expect("frames");
+            assert_eq!(stacktrace.frames_omitted, Some((64, 808)));
+        }
+    }
+
+    #[test]
+    fn repeated_frames_are_bounded_and_counted() {
+        let mut frames = Frames::new(Order::OldestFirst);
+        frames.push(frame("main", "", ""));
+        frames.push_repeated(&frame("recurse", "", ""), usize::MAX);
+        assert_eq!(frames.len(), MAX_FRAMES);
+        assert_eq!(functions(&frames)[0], "main");
+        let stacktrace = frames.into_stacktrace().expect("frames");
+        // 1 + (usize::MAX - 256) dropped after the oldest 64.
+        assert_eq!(stacktrace.frames_omitted, Some((64, u64::MAX - 191)));
+    }
+
+    #[test]
+    fn push_newer_keeps_the_raised_exception() {
+        let mut chain = Vec::new();
+        for i in 0..40 {
+            push_newer(
+                &mut chain,
+                exception(&i.to_string(), None, Frames::new(Order::NewestFirst)),
+            );
+        }
+        assert_eq!(chain.len(), MAX_EXCEPTIONS);
+        assert_eq!(chain.last().map(|e| e.ty.as_str()), Some("39"));
+    }
+
+    #[test]
+    fn paths() {
+        let cases = [
+            ("/app/x.py", Some("/app/x.py")),
+            ("C:\\app\\x.cs", Some("C:\\app\\x.cs")),
+            ("\\\\host\\x.cs", Some("\\\\host\\x.cs")),
+            ("x.py", None),
+            ("<string>", None),
+            ("é", None),
+        ];
+        for (path, abs) in cases {
+            let frame = frame("", "", path);
+            assert_eq!(frame.filename.as_deref(), Some(path));
+            assert_eq!(frame.abs_path.as_deref(), abs, "{path}");
+        }
+    }
+
+    #[test]
+    fn include_overrides_the_defaults() {
+        let mut java = frame("run", "com.acme.Job", "Job.java");
+        java.in_app = Some(false);
+        let mut node = frame("Router.handle", "", "/srv/app/router.js");
+        node.in_app = Some(false);
+        let stdlib = frame("run", "java.lang.Thread", "Thread.java");
+        let php = frame("Acme\\Mailer->send", "", "");
+        let frames = vec![java, node, stdlib, php];
+        let mut exceptions = vec![Exception {
+            stacktrace: Some(Stacktrace {
+                frames,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }];
+        let keep = exceptions.clone();
+        apply_in_app(&mut exceptions, &[]);
+        assert_eq!(exceptions, keep);
+        let include = ["com.acme".to_owned(), "/srv/app/".into(), "Acme\\".into()];
+        apply_in_app(&mut exceptions, &include);
+        let in_app: Vec<_> = exceptions[0]
+            .stacktrace
+            .as_ref()
+            .expect("frames")
+            .frames
+            .iter()
+            .map(|f| f.in_app)
+            .collect();
+        assert_eq!(in_app, [Some(true), Some(true), Some(false), Some(true)]);
+    }
+
+    #[test]
+    fn every_runtime_rejects_plain_text() {
+        for text in [
+            "",
+            "\n\n",
+            "hello world",
+            "Error: something failed",
+            "at at at",
+        ] {
+            assert_eq!(parse(text, None), None, "{text:?}");
+            for runtime in Runtime::ALL {
+                assert_eq!(parse(text, Some(runtime)), None, "{runtime:?} {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_hint_goes_first_and_the_others_follow() {
+        let java = "java.lang.IllegalStateException: boom\n\tat com.acme.A.run(A.java:3)\n";
+        for hint in [
+            None,
+            Some(Runtime::Jvm),
+            Some(Runtime::Python),
+            Some(Runtime::Node),
+        ] {
+            let parsed = parse(java, hint).expect("java text");
+            assert_eq!(parsed[0].ty, "java.lang.IllegalStateException", "{hint:?}");
+        }
+        assert_eq!(Runtime::of_language("nodejs"), Some(Runtime::Node));
+        assert_eq!(Runtime::of_language("erlang"), None);
+    }
+}
