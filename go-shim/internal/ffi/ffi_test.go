@@ -30,6 +30,8 @@ func configJSON(url, org string) string {
 		"http": map[string]any{"timeout_ms": 30000, "compression": "gzip",
 			"tls":       map[string]any{"ca_file": "", "cert_file": "", "key_file": "", "insecure_skip_verify": false},
 			"proxy_url": "", "headers": map[string]string{}},
+		"errors": map[string]any{"enabled": true, "from_logs": true, "from_error_spans": false,
+			"in_app_include": []string{}, "max_per_minute": 600},
 	})
 	if err != nil {
 		panic(err)

@@ -140,6 +140,11 @@ impl AutoCreator {
             }
             _ => {}
         }
+        // Created (or found) since the job's lookup answered 404, which it then acted on late:
+        // its data comes back and finds the project.
+        if self.endpoints.cached(slug).is_some() {
+            return Admission::InProgress;
+        }
         if slugs.len() >= FORGET_FAILURES_AT {
             slugs.retain(|_, state| match state {
                 SlugState::InProgress => true,
@@ -359,6 +364,21 @@ mod tests {
         );
         assert!(endpoints.cached(&slug).is_some());
         assert_eq!(creator.reserved.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_project_found_since_the_lookup_is_not_created_again() {
+        let (creator, mgmt, endpoints) = creator(Scripted::default());
+        let slug = Slug::parse("new").unwrap();
+        let endpoint = crate::ingest::endpoint::from_keys(&keys(7)).unwrap();
+        endpoints.offer(&slug, endpoint);
+        assert_eq!(
+            creator.request(&slug, "node", Instant::now()),
+            Admission::InProgress
+        );
+        settle(&creator).await;
+        assert_eq!(mgmt.calls("create_project"), 0);
+        assert_eq!(creator.reserved.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]
