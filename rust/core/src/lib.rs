@@ -3,8 +3,9 @@
 //! Pure Rust; the C ABI lives in another crate.
 //!
 //! Data path of one batch, driven by [`exporter`]:
-//! [`routing`] (split by resource attribute, [`slug`]) → one [`job`] per project (the pure
-//! state machine that decides everything about that project's data) → its actions done
+//! [`routing`] (split by resource attribute, [`slug`]) → per project, [`errors`] (one Sentry
+//! error event per exception its spans and log records hold) and one [`job`] for its data and
+//! one per event (the pure state machine that decides everything about a piece) → its actions done
 //! against the ports: [`resolve`] ([`endpoint_cache`], [`mgmt`], [`org`]), [`autocreate`], and
 //! an [`ingest`] transport (OTLP, or Sentry envelopes) whose answers [`ingest::answer`] reads
 //! → [`outcome`]s, counted by [`tally`] into [`telemetry`], [`health`] and the batch's

@@ -234,6 +234,21 @@ fn an_event_sentry_finds_too_large_is_sent_again_cut_and_the_cap_holds() {
 }
 
 #[test]
+fn an_exception_of_a_new_service_creates_its_project_and_its_issue_arrives() {
+    let standin = Standin::with_projects(&[]);
+    let service = standin.exporter(json!({"auto_create_projects": true}));
+    let outcomes = common::export_until_sent(&service, failed_checkout(1));
+    assert_eq!(outcomes.iter().map(|o| o.sent).sum::<u64>(), 1);
+    wait_for("the event", || events(&standin) == 1);
+    assert_eq!(
+        records(&standin)["events"][0]["exception"]["values"][0]["type"],
+        "ValueError"
+    );
+    let creations = standin.count("POST", "/api/0/teams/");
+    assert_eq!(creations, 1, "{:?}", standin.mgmt_requests());
+}
+
+#[test]
 fn with_errors_off_no_envelope_is_sent() {
     let standin = Standin::with_projects(&["shop"]);
     let service = standin.exporter(json!({"errors": {"enabled": false}}));
