@@ -6,31 +6,10 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, set_path, Frames, Order, MAX_EXCEPTIONS};
+use super::{number, root_cause_first, set_path, Read, MAX_EXCEPTIONS};
 
 /// Namespaces of the runtime and of Microsoft's libraries.
 const NOT_IN_APP: [&str; 2] = ["System.", "Microsoft."];
-
-/// One exception while it is read: its header, then its frames.
-struct Read<'a> {
-    ty: &'a str,
-    message: Vec<&'a str>,
-    frames: Frames,
-}
-
-impl<'a> Read<'a> {
-    fn new(header: &'a str) -> Read<'a> {
-        let (ty, first) = match header.split_once(": ") {
-            Some((ty, first)) => (ty, vec![first]),
-            None => (header.trim_end(), Vec::new()),
-        };
-        Read {
-            ty,
-            message: first,
-            frames: Frames::new(Order::NewestFirst),
-        }
-    }
-}
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
     // Outermost (the thrown one) first; `headers` counts those not kept too.
@@ -45,7 +24,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
             any_frame = true;
             if headers == 0 {
                 headers = 1;
-                chain.push(Read::new(""));
+                chain.push(Read::new("", Vec::new()));
             }
             let owner = headers.checked_sub(block + 1);
             if let Some(read) = owner.and_then(|i| chain.get_mut(i)) {
@@ -58,22 +37,13 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
         } else if let Some(header) = trimmed.strip_prefix("---> ") {
             headers += 1;
             if chain.len() < MAX_EXCEPTIONS {
-                chain.push(Read::new(header));
+                chain.push(Read::from_header(header));
             }
         } else if !trimmed.starts_with("--- ") {
             read_other(&mut chain, &mut headers, line, any_frame);
         }
     }
-    if !any_frame {
-        return None;
-    }
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .map(|r| exception(r.ty, message(&r.message), r.frames))
-            .collect(),
-    )
+    any_frame.then(|| root_cause_first(chain))
 }
 
 /// The first header, or a message's further lines (those before the first frame).
@@ -84,7 +54,7 @@ fn read_other<'a>(chain: &mut Vec<Read<'a>>, headers: &mut usize, line: &'a str,
             let ty = header.split_once(": ").map_or(header, |(ty, _)| ty);
             if is_type_name(ty) {
                 *headers = 1;
-                chain.push(Read::new(header));
+                chain.push(Read::from_header(header));
             }
         }
         Some(current) if !framed => current.message.push(line),
@@ -164,35 +134,8 @@ fn split_method(name: &str) -> (Option<&str>, &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, rows, types, Path};
     use super::*;
-
-    type Row<'a> = (
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<u64>,
-        Option<bool>,
-    );
-
-    fn rows(e: &Exception) -> Vec<Row<'_>> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.as_deref().unwrap_or_default(),
-                    f.module.as_deref(),
-                    f.abs_path.as_deref(),
-                    f.lineno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
-
-    fn functions(e: &Exception) -> Vec<&str> {
-        rows(e).into_iter().map(|r| r.0).collect()
-    }
 
     const INNER: &str = "\
 System.InvalidOperationException: Checkout failed
@@ -214,9 +157,8 @@ for order 42
     #[test]
     fn inner_exceptions_root_cause_first() {
         let chain = parse(INNER).expect("dotnet");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
         assert_eq!(
-            types,
+            types(&chain),
             [
                 "System.FormatException",
                 "System.ArgumentException",
@@ -228,7 +170,7 @@ for order 42
             Some("Checkout failed\nfor order 42")
         );
         assert_eq!(
-            rows(&chain[0]),
+            rows(&chain[0], Path::Absolute),
             [
                 (
                     "ParsePort",
@@ -247,8 +189,8 @@ for order 42
             ]
         );
         assert_eq!(functions(&chain[1]), [".ctor"]);
-        assert_eq!(rows(&chain[1])[0].1, Some("Acme.Config"));
-        let outer = rows(&chain[2]);
+        assert_eq!(rows(&chain[1], Path::Absolute)[0].1, Some("Acme.Config"));
+        let outer = rows(&chain[2], Path::Absolute);
         assert_eq!(functions(&chain[2]), ["Main", "Execute", "RunAsync", "Run"]);
         assert_eq!(outer[0].1, Some("Program"));
         assert_eq!(outer[1].4, Some(false));

@@ -191,35 +191,8 @@ fn set_location(frame: &mut Frame, location: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, rows, Path};
     use super::*;
-
-    type Row<'a> = (
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<u64>,
-        Option<bool>,
-    );
-
-    fn rows(e: &Exception) -> Vec<Row<'_>> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.as_deref().unwrap_or_default(),
-                    f.module.as_deref(),
-                    f.abs_path.as_deref(),
-                    f.lineno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
-
-    fn functions(e: &Exception) -> Vec<&str> {
-        rows(e).into_iter().map(|r| r.0).collect()
-    }
 
     const REPANIC: &str = "\
 panic: config broken: strconv.Atoi: parsing \"80x\": invalid syntax [recovered]
@@ -270,7 +243,7 @@ exit status 2
                 "start.func1"
             ]
         );
-        let rows = rows(&chain[1]);
+        let rows = rows(&chain[1], Path::Absolute);
         assert_eq!(
             rows[3],
             (
@@ -310,7 +283,7 @@ exit status 2
         assert_eq!(chain.len(), 1);
         assert_eq!(chain[0].ty, "");
         assert_eq!(chain[0].value, None);
-        let rows = rows(&chain[0]);
+        let rows = rows(&chain[0], Path::Absolute);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].0, "(*conn).query");
         assert_eq!(rows[0].4, Some(false));

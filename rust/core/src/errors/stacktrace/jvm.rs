@@ -5,19 +5,12 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, Frames, Order, MAX_EXCEPTIONS};
+use super::{has_frames, number, push_frame, root_cause_first, Read, MAX_EXCEPTIONS};
 
 /// Packages of the JDK and of the languages' own libraries.
 const NOT_IN_APP: [&str; 8] = [
     "java.", "javax.", "jdk.", "sun.", "com.sun.", "kotlin.", "kotlinx.", "scala.",
 ];
-
-/// One exception of the chain while it is read.
-struct Read<'a> {
-    ty: &'a str,
-    message: Vec<&'a str>,
-    frames: Frames,
-}
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
     // Newest first: the thrown exception, then its causes.
@@ -33,12 +26,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
             suppressed_indent = None;
         }
         if let Some(frame) = trimmed.strip_prefix("at ").and_then(frame) {
-            if chain.is_empty() {
-                chain.push(Read::new(""));
-            }
-            if let Some(current) = chain.last_mut() {
-                current.frames.push(frame);
-            }
+            push_frame(&mut chain, frame);
         } else if let Some(n) = common_frames(trimmed) {
             fill_common(&mut chain, n);
         } else if trimmed.starts_with("Suppressed: ") {
@@ -47,34 +35,12 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
             if chain.len() == MAX_EXCEPTIONS {
                 break;
             }
-            chain.push(Read::new(header));
+            chain.push(Read::from_header(header));
         } else {
             read_other(&mut chain, line);
         }
     }
-    if chain.iter().all(|e| e.frames.is_empty()) {
-        return None;
-    }
-    Some(chain.into_iter().rev().map(Read::into_exception).collect())
-}
-
-impl<'a> Read<'a> {
-    /// From a header line `pkg.SomeException: message` (or without message).
-    fn new(header: &'a str) -> Read<'a> {
-        let (ty, first) = match header.split_once(": ") {
-            Some((ty, first)) => (ty, vec![first]),
-            None => (header.trim_end(), Vec::new()),
-        };
-        Read {
-            ty,
-            message: first,
-            frames: Frames::new(Order::NewestFirst),
-        }
-    }
-
-    fn into_exception(self) -> Exception {
-        exception(self.ty, message(&self.message), self.frames)
-    }
+    has_frames(&chain).then(|| root_cause_first(chain))
 }
 
 /// The first header, or a message's further lines (those before the first frame).
@@ -86,7 +52,7 @@ fn read_other<'a>(chain: &mut Vec<Read<'a>>, line: &'a str) {
             let header = thread_prefix(header).unwrap_or(header);
             let ty = header.split_once(": ").map_or(header, |(ty, _)| ty);
             if is_class_name(ty) {
-                chain.push(Read::new(header));
+                chain.push(Read::from_header(header));
             }
         }
         // A cut `at` line is not part of the message.
@@ -168,30 +134,8 @@ fn frame(text: &str) -> Option<Frame> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, rows, types, Path};
     use super::*;
-
-    /// (function, module, filename, lineno, in_app) of each frame, oldest first.
-    type Row = (String, String, String, Option<u64>, Option<bool>);
-
-    fn rows(e: &Exception) -> Vec<Row> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.clone().unwrap_or_default(),
-                    f.module.clone().unwrap_or_default(),
-                    f.filename.clone().unwrap_or_default(),
-                    f.lineno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
-
-    fn functions(e: &Exception) -> Vec<String> {
-        rows(e).into_iter().map(|r| r.0).collect()
-    }
 
     const CHAIN: &str = "\
 java.lang.RuntimeException: startup failed
@@ -218,9 +162,8 @@ Caused by: java.lang.NumberFormatException: For input string: \"80x\"
     #[test]
     fn caused_by_chain_root_cause_first() {
         let chain = parse(CHAIN).expect("java");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
         assert_eq!(
-            types,
+            types(&chain),
             [
                 "java.lang.NumberFormatException",
                 "java.lang.IllegalStateException",
@@ -238,10 +181,8 @@ Caused by: java.lang.NumberFormatException: For input string: \"80x\"
             functions(&chain[0]),
             ["run", "main", "start", "load", "lambda$port$0", "parseInt"]
         );
-        let root = rows(&chain[0]);
-        let line = |f: &str, m: &str, file: &str, n, app| {
-            (f.to_owned(), m.to_owned(), file.to_owned(), n, Some(app))
-        };
+        let root = rows(&chain[0], Path::Filename);
+        let line = |f, m, file, n, app| (f, Some(m), Some(file), n, Some(app));
         assert_eq!(
             root[0],
             line("run", "java.lang.Thread", "Thread.java", Some(1583), false)
@@ -276,13 +217,13 @@ Caused by: java.lang.NumberFormatException: For input string: \"80x\"
         assert_eq!(chain.len(), 1);
         assert_eq!(chain[0].ty, "java.lang.Error");
         assert_eq!(chain[0].value, None);
-        let rows = rows(&chain[0]);
+        let rows = rows(&chain[0], Path::Filename);
         assert_eq!(rows[0].0, "main");
-        assert_eq!(rows[0].1, "Main");
+        assert_eq!(rows[0].1, Some("Main"));
         assert_eq!(rows[0].4, Some(true));
         assert_eq!(rows[1].4, Some(false));
         assert_eq!(rows[2].0, "park");
-        assert_eq!(rows[2].2, "");
+        assert_eq!(rows[2].2, None);
     }
 
     #[test]
@@ -310,8 +251,8 @@ Caused by: java.lang.NumberFormatException: For input string: \"80x\"
         let chain = parse(&text).expect("java");
         let names = functions(&chain[0]);
         assert_eq!(names.len(), super::super::MAX_FRAMES);
-        assert_eq!(names.first().map(String::as_str), Some("main"));
-        assert_eq!(names.last().map(String::as_str), Some("leaf"));
+        assert_eq!(names.first().copied(), Some("main"));
+        assert_eq!(names.last().copied(), Some("leaf"));
     }
 
     #[test]

@@ -236,6 +236,57 @@ fn push_newer(chain: &mut Vec<Exception>, exception: Exception) {
     chain.push(exception);
 }
 
+/// One exception of a chain printed newest first (JVM, .NET, Node, Ruby) while it is read:
+/// its type (empty when the text does not say), its message's lines and its frames.
+struct Read<'a> {
+    ty: &'a str,
+    message: Vec<&'a str>,
+    frames: Frames,
+}
+
+impl<'a> Read<'a> {
+    fn new(ty: &'a str, message: Vec<&'a str>) -> Read<'a> {
+        Read {
+            ty,
+            message,
+            frames: Frames::new(Order::NewestFirst),
+        }
+    }
+
+    /// From a header `pkg.SomeException: message`, or the type alone.
+    fn from_header(header: &'a str) -> Read<'a> {
+        match header.split_once(": ") {
+            Some((ty, first)) => Read::new(ty, vec![first]),
+            None => Read::new(header.trim_end(), Vec::new()),
+        }
+    }
+
+    fn into_exception(self) -> Exception {
+        exception(self.ty, message(&self.message), self.frames)
+    }
+}
+
+/// Adds a frame to the exception read last; frames before any header start an exception
+/// whose type the text does not say.
+fn push_frame(chain: &mut Vec<Read>, frame: Frame) {
+    if chain.is_empty() {
+        chain.push(Read::new("", Vec::new()));
+    }
+    if let Some(current) = chain.last_mut() {
+        current.frames.push(frame);
+    }
+}
+
+/// Whether any exception of the chain has a frame: text without one is not a stack trace.
+fn has_frames(chain: &[Read]) -> bool {
+    chain.iter().any(|read| !read.frames.is_empty())
+}
+
+/// A chain read newest first as Sentry wants it: the root cause first.
+fn root_cause_first(chain: Vec<Read>) -> Vec<Exception> {
+    chain.into_iter().rev().map(Read::into_exception).collect()
+}
+
 /// Sets `filename`, and `abs_path` too when `path` is absolute (Unix, Windows or UNC).
 fn set_path(frame: &mut Frame, path: &str) {
     frame.filename = Some(path.to_owned());
@@ -258,6 +309,67 @@ fn number(text: &str) -> Option<u64> {
 fn message(lines: &[&str]) -> Option<String> {
     let text = lines.join("\n");
     (!text.is_empty()).then_some(text)
+}
+
+/// Reading the parsers' exceptions back, for their tests.
+#[cfg(test)]
+mod testing {
+    use sentry_types::protocol::v7::{Exception, Frame};
+
+    /// (function, module, path, lineno, in_app) of a frame; a missing function is empty.
+    pub(super) type Row<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u64>,
+        Option<bool>,
+    );
+
+    /// Which of a frame's paths a [`Row`] shows.
+    #[derive(Clone, Copy)]
+    pub(super) enum Path {
+        /// `abs_path`, set for absolute paths only.
+        Absolute,
+        /// `filename`, set for every path.
+        Filename,
+    }
+
+    /// The types of a chain's exceptions.
+    pub(super) fn types(chain: &[Exception]) -> Vec<&str> {
+        chain.iter().map(|e| e.ty.as_str()).collect()
+    }
+
+    /// The frames of an exception, oldest first; none without a stack trace.
+    pub(super) fn frames(e: &Exception) -> &[Frame] {
+        e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..])
+    }
+
+    pub(super) fn rows(e: &Exception, path: Path) -> Vec<Row<'_>> {
+        frames(e)
+            .iter()
+            .map(|f| {
+                let path = match path {
+                    Path::Absolute => &f.abs_path,
+                    Path::Filename => &f.filename,
+                };
+                (
+                    f.function.as_deref().unwrap_or_default(),
+                    f.module.as_deref(),
+                    path.as_deref(),
+                    f.lineno,
+                    f.in_app,
+                )
+            })
+            .collect()
+    }
+
+    /// The functions of an exception's frames, oldest first; a missing one is empty.
+    pub(super) fn functions(e: &Exception) -> Vec<&str> {
+        frames(e)
+            .iter()
+            .map(|f| f.function.as_deref().unwrap_or_default())
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -4,69 +4,53 @@
 //! cause after the frames, `{ [cause]: Error: ... }`, indented, and may shorten the error's
 //! frames shared with its cause to `... 6 lines matching cause stack trace ...`.
 
+use std::collections::BTreeMap;
+
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, set_path, Frames, Order, MAX_EXCEPTIONS};
+use super::{
+    has_frames, number, push_frame, root_cause_first, set_path, Frames, Order, Read, MAX_EXCEPTIONS,
+};
 
-/// One error of the chain while it is read.
-struct Read<'a> {
-    ty: &'a str,
-    message: Vec<&'a str>,
-    frames: Frames,
-    /// Where frames were elided as matching the cause's: after how many frames, and how many.
-    elided: Option<(usize, usize)>,
-}
+/// Where an error's frames were elided as matching its cause's, by the error's place in the
+/// chain: after how many frames, and how many.
+type Elided = BTreeMap<usize, (usize, usize)>;
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
     // Newest first: the thrown error, then its causes.
     let mut chain: Vec<Read> = Vec::new();
+    let mut elided = Elided::new();
     for line in text.lines() {
         let trimmed = line.trim();
         if let Some(frame) = trimmed.strip_prefix("at ").and_then(frame) {
-            if chain.is_empty() {
-                chain.push(Read::new(""));
-            }
-            if let Some(current) = chain.last_mut() {
-                current.frames.push(frame);
-            }
-        } else if let Some(n) = elided(trimmed) {
-            if let Some(current) = chain.last_mut() {
-                current.elided = Some((current.frames.len(), n));
+            push_frame(&mut chain, frame);
+        } else if let Some(n) = elided_frames(trimmed) {
+            if let Some(current) = chain.len().checked_sub(1) {
+                elided.insert(current, (chain[current].frames.len(), n));
             }
         } else if let Some(header) = trimmed.strip_prefix("[cause]: ") {
             if chain.len() == MAX_EXCEPTIONS {
                 break;
             }
-            chain.push(Read::new(header));
+            chain.push(header_read(header));
         } else {
             read_other(&mut chain, line);
         }
     }
-    if chain.iter().all(|e| e.frames.is_empty()) {
+    if !has_frames(&chain) {
         return None;
     }
-    fill_elided(&mut chain);
-    Some(chain.into_iter().rev().map(Read::into_exception).collect())
+    fill_elided(&mut chain, elided);
+    Some(root_cause_first(chain))
 }
 
-impl<'a> Read<'a> {
-    /// From `TypeError: message` (or only the name).
-    fn new(header: &'a str) -> Read<'a> {
-        let (ty, first) = match header.split_once(": ") {
-            Some((ty, first)) => (ty, vec![first]),
-            None => (header.trim_end_matches([' ', '{']), Vec::new()),
-        };
-        Read {
-            ty,
-            message: first,
-            frames: Frames::new(Order::NewestFirst),
-            elided: None,
-        }
+/// From `TypeError: message`, or only the name (maybe before the `{` of its properties).
+fn header_read(header: &str) -> Read<'_> {
+    let mut read = Read::from_header(header);
+    if read.message.is_empty() {
+        read.ty = read.ty.trim_end_matches([' ', '{']);
     }
-
-    fn into_exception(self) -> Exception {
-        exception(self.ty, message(&self.message), self.frames)
-    }
+    read
 }
 
 /// The first header, or a message's further lines (those before the first frame).
@@ -75,7 +59,7 @@ fn read_other<'a>(chain: &mut Vec<Read<'a>>, line: &'a str) {
         None => {
             let ty = line.split_once(": ").map_or(line.trim_end(), |(ty, _)| ty);
             if is_error_name(ty) {
-                chain.push(Read::new(line.trim()));
+                chain.push(header_read(line.trim()));
             }
         }
         Some(current) if current.frames.is_empty() && !current.ty.is_empty() => {
@@ -96,7 +80,7 @@ fn is_error_name(name: &str) -> bool {
 }
 
 /// `... 6 lines matching cause stack trace ...`.
-fn elided(line: &str) -> Option<usize> {
+fn elided_frames(line: &str) -> Option<usize> {
     let rest = line.strip_prefix("... ")?;
     let (n, tail) = rest.split_once(' ')?;
     (tail == "lines matching cause stack trace ...")
@@ -107,13 +91,10 @@ fn elided(line: &str) -> Option<usize> {
 /// Node keeps the first and last of the frames shared with the cause and elides those
 /// between: they follow the first shared frame in the cause's frames. Filled only when no
 /// frame was dropped, so positions still hold.
-fn fill_elided(chain: &mut [Read]) {
-    for i in 0..chain.len().saturating_sub(1) {
+fn fill_elided(chain: &mut [Read], elided: Elided) {
+    for (i, (after, n)) in elided {
         let (errors, causes) = chain.split_at_mut(i + 1);
         let (Some(error), Some(cause)) = (errors.last_mut(), causes.first()) else {
-            continue;
-        };
-        let Some((after, n)) = error.elided.take() else {
             continue;
         };
         if error.frames.dropped > 0 || cause.frames.dropped > 0 {
@@ -191,35 +172,8 @@ fn set_location(frame: &mut Frame, location: &str) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{frames, functions, rows, types, Path};
     use super::*;
-
-    type Row<'a> = (
-        &'a str,
-        Option<&'a str>,
-        Option<u64>,
-        Option<u64>,
-        Option<bool>,
-    );
-
-    fn rows(e: &Exception) -> Vec<Row<'_>> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.as_deref().unwrap_or_default(),
-                    f.filename.as_deref(),
-                    f.lineno,
-                    f.colno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
-
-    fn functions(e: &Exception) -> Vec<&str> {
-        rows(e).into_iter().map(|r| r.0).collect()
-    }
 
     const ASYNC: &str = "\
 TypeError: Cannot read properties of undefined (reading 'id')
@@ -241,7 +195,7 @@ TypeError: Cannot read properties of undefined (reading 'id')
             chain[0].value.as_deref(),
             Some("Cannot read properties of undefined (reading 'id')")
         );
-        let rows = rows(&chain[0]);
+        let rows = rows(&chain[0], Path::Filename);
         let loader = "node:internal/modules/cjs/loader";
         let layer = "/srv/app/node_modules/express/lib/router/layer.js";
         assert_eq!(
@@ -249,41 +203,46 @@ TypeError: Cannot read properties of undefined (reading 'id')
             [
                 (
                     "Module._compile",
+                    None,
                     Some(loader),
                     Some(1521),
-                    Some(14),
                     Some(false)
                 ),
-                ("", Some(layer), Some(95), Some(5), Some(false)),
+                ("", None, Some(layer), Some(95), Some(false)),
                 (
                     "Object.<anonymous>",
+                    None,
                     Some("/srv/app/main.js"),
                     Some(50),
-                    Some(1),
                     Some(true)
                 ),
                 (
                     "new Session",
+                    None,
                     Some("/srv/app/session.js"),
                     Some(3),
-                    Some(1),
                     Some(true)
                 ),
                 (
                     "handler",
+                    None,
                     Some("/srv/app/routes.mjs"),
                     Some(28),
-                    Some(10),
                     Some(true)
                 ),
                 (
                     "fetchUser",
+                    None,
                     Some("/srv/app/users.js"),
                     Some(24),
-                    Some(9),
                     Some(true)
                 ),
             ]
+        );
+        let columns: Vec<_> = frames(&chain[0]).iter().map(|f| f.colno).collect();
+        assert_eq!(
+            columns,
+            [Some(14), Some(5), Some(1), Some(1), Some(10), Some(9)]
         );
     }
 
@@ -308,8 +267,7 @@ second line
     #[test]
     fn causes_and_elided_frames() {
         let chain = parse(CAUSE).expect("node");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
-        assert_eq!(types, ["TypeError", "Error"]);
+        assert_eq!(types(&chain), ["TypeError", "Error"]);
         assert_eq!(
             chain[1].value.as_deref(),
             Some("config broken\nsecond line")

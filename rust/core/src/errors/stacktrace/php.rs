@@ -163,24 +163,8 @@ fn finish(chain: &mut Vec<Exception>, read: Read) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, rows, types, Path};
     use super::*;
-
-    type Row<'a> = (&'a str, Option<&'a str>, Option<u64>, Option<bool>);
-
-    fn rows(e: &Exception) -> Vec<Row<'_>> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.as_deref().unwrap_or_default(),
-                    f.abs_path.as_deref(),
-                    f.lineno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
 
     const FATAL: &str = "\
 PHP Fatal error:  Uncaught InvalidArgumentException: Port \"80x\"
@@ -202,9 +186,8 @@ Stack trace:
     #[test]
     fn uncaught_with_next() {
         let chain = parse(FATAL).expect("php");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
         assert_eq!(
-            types,
+            types(&chain),
             ["InvalidArgumentException", "App\\CheckoutException"]
         );
         assert_eq!(
@@ -213,24 +196,33 @@ Stack trace:
         );
         assert_eq!(chain[1].value.as_deref(), Some("checkout failed"));
         assert_eq!(
-            rows(&chain[0]),
+            rows(&chain[0], Path::Absolute),
             [
-                ("{main}", Some("/app/public/index.php"), Some(5), Some(true)),
+                (
+                    "{main}",
+                    None,
+                    Some("/app/public/index.php"),
+                    Some(5),
+                    Some(true)
+                ),
                 (
                     "Slim\\App->handle",
+                    None,
                     Some("/app/vendor/slim/slim/App.php"),
                     Some(9),
                     Some(false)
                 ),
-                ("call_user_func", None, None, Some(false)),
+                ("call_user_func", None, None, None, Some(false)),
                 (
                     "App\\Checkout->run",
+                    None,
                     Some("/app/src/Checkout.php"),
                     Some(30),
                     Some(true)
                 ),
                 (
                     "App\\Config->port",
+                    None,
                     Some("/app/src/Config.php"),
                     Some(12),
                     Some(true)
@@ -238,11 +230,18 @@ Stack trace:
             ]
         );
         assert_eq!(
-            rows(&chain[1]),
+            rows(&chain[1], Path::Absolute),
             [
-                ("{main}", Some("/app/public/index.php"), Some(5), Some(true)),
+                (
+                    "{main}",
+                    None,
+                    Some("/app/public/index.php"),
+                    Some(5),
+                    Some(true)
+                ),
                 (
                     "App\\Checkout->start",
+                    None,
                     Some("/app/src/Checkout.php"),
                     Some(33),
                     Some(true)
@@ -258,11 +257,11 @@ Stack trace:
         assert_eq!(chain.len(), 1);
         assert_eq!(chain[0].ty, "");
         assert_eq!(
-            rows(&chain[0]),
+            rows(&chain[0], Path::Absolute),
             [
-                ("{main}", Some("/app/a.php"), Some(25), Some(true)),
-                ("{closure}", Some("/app/a.php"), Some(20), Some(true)),
-                ("Foo->bar", None, None, Some(false)),
+                ("{main}", None, Some("/app/a.php"), Some(25), Some(true)),
+                ("{closure}", None, Some("/app/a.php"), Some(20), Some(true)),
+                ("Foo->bar", None, None, None, Some(false)),
             ]
         );
     }
@@ -272,9 +271,8 @@ Stack trace:
         let cut = &FATAL[..FATAL.find("#3 /app/pub").expect("cut") + 11];
         let chain = parse(cut).expect("php");
         assert_eq!(chain.len(), 1);
-        let functions: Vec<_> = rows(&chain[0]).into_iter().map(|r| r.0).collect();
         assert_eq!(
-            functions,
+            functions(&chain[0]),
             ["call_user_func", "App\\Checkout->run", "App\\Config->port"]
         );
         for text in [

@@ -172,15 +172,8 @@ fn module(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, types};
     use super::*;
-
-    fn functions(e: &Exception) -> Vec<&str> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .filter_map(|f| f.function.as_deref())
-            .collect()
-    }
 
     const CHAIN: &str = r#"Traceback (most recent call last):
   File "/srv/app/config.py", line 14, in load_config
@@ -215,8 +208,7 @@ see the cause
     #[test]
     fn chained_exceptions_root_cause_first() {
         let chain = parse(CHAIN).expect("python");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
-        assert_eq!(types, ["KeyError", "ConfigError", "ValueError"]);
+        assert_eq!(types(&chain), ["KeyError", "ConfigError", "ValueError"]);
         assert_eq!(chain[1].module.as_deref(), Some("app.errors"));
         assert_eq!(chain[0].value.as_deref(), Some("'port'"));
         assert_eq!(
@@ -297,7 +289,8 @@ see the cause
         let syntax = "  File \"/app/x.py\", line 1\n    def f(\n         ^\nSyntaxError: '(' was never closed";
         let chain = parse(syntax).expect("python");
         assert_eq!(chain[0].ty, "SyntaxError");
-        assert_eq!(functions(&chain[0]), Vec::<&str>::new());
+        // The one frame, without a function.
+        assert_eq!(functions(&chain[0]), [""]);
         assert_eq!(
             chain[0].stacktrace.as_ref().expect("frame").frames[0].lineno,
             Some(1)

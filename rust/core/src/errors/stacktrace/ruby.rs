@@ -5,17 +5,10 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, set_path, Frames, Order, MAX_EXCEPTIONS};
+use super::{has_frames, number, push_frame, root_cause_first, set_path, Read, MAX_EXCEPTIONS};
 
 /// Gems, RubyGems itself, the standard library and the VM's own code.
 const NOT_IN_APP: [&str; 3] = ["/gems/", "/rubygems/", "/lib/ruby/"];
-
-/// One exception while it is read.
-struct Read<'a> {
-    ty: &'a str,
-    message: Vec<&'a str>,
-    frames: Frames,
-}
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
     // Newest first: the raised exception, then its causes.
@@ -29,51 +22,30 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
                 if chain.len() == MAX_EXCEPTIONS {
                     break;
                 }
-                let mut read = Read::new(header);
+                let mut read = header_read(header);
                 read.frames.push(frame);
                 chain.push(read);
             }
-            Some((frame, _)) => {
-                if chain.is_empty() {
-                    chain.push(Read::new(""));
-                }
-                if let Some(current) = chain.last_mut() {
-                    current.frames.push(frame);
-                }
-            }
+            Some((frame, _)) => push_frame(&mut chain, frame),
             None => read_other(&mut chain, line),
         }
     }
-    if chain.is_empty() {
-        return None;
-    }
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .map(|r| exception(r.ty, message(&r.message), r.frames))
-            .collect(),
-    )
+    has_frames(&chain).then(|| root_cause_first(chain))
 }
 
-impl<'a> Read<'a> {
-    /// From `message (RuntimeError)`, the rest of a header line after its location. The
-    /// type ends the message's first line.
-    fn new(header: &'a str) -> Read<'a> {
-        let typed = header
-            .strip_suffix(')')
-            .and_then(|h| h.rsplit_once(" ("))
-            .filter(|(_, ty)| !ty.is_empty() && !ty.contains(' '));
-        let (ty, first) = match typed {
-            Some((first, ty)) => (ty, first),
-            None => ("", header),
-        };
-        Read {
-            ty,
-            message: (!first.is_empty()).then_some(first).into_iter().collect(),
-            frames: Frames::new(Order::NewestFirst),
-        }
-    }
+/// From `message (RuntimeError)`, the rest of a header line after its location. The type
+/// ends the message's first line.
+fn header_read(header: &str) -> Read<'_> {
+    let typed = header
+        .strip_suffix(')')
+        .and_then(|h| h.rsplit_once(" ("))
+        .filter(|(_, ty)| !ty.is_empty() && !ty.contains(' '));
+    let (ty, first) = match typed {
+        Some((first, ty)) => (ty, first),
+        None => ("", header),
+    };
+    let message = (!first.is_empty()).then_some(first).into_iter().collect();
+    Read::new(ty, message)
 }
 
 /// A message's further lines: those right after its header.
@@ -128,35 +100,8 @@ fn split_label(label: &str) -> (Option<&str>, &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{functions, rows, types, Path};
     use super::*;
-
-    type Row<'a> = (
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<u64>,
-        Option<bool>,
-    );
-
-    fn rows(e: &Exception) -> Vec<Row<'_>> {
-        let frames = e.stacktrace.as_ref().map_or(&[][..], |s| &s.frames[..]);
-        frames
-            .iter()
-            .map(|f| {
-                (
-                    f.function.as_deref().unwrap_or_default(),
-                    f.module.as_deref(),
-                    f.filename.as_deref(),
-                    f.lineno,
-                    f.in_app,
-                )
-            })
-            .collect()
-    }
-
-    fn functions(e: &Exception) -> Vec<&str> {
-        rows(e).into_iter().map(|r| r.0).collect()
-    }
 
     const RUBY_34: &str = "\
 /app/lib/checkout.rb:12:in 'rescue in Checkout#run': checkout failed (Checkout::Error)
@@ -173,8 +118,7 @@ and a second line
     #[test]
     fn full_message_with_cause() {
         let chain = parse(RUBY_34).expect("ruby");
-        let types: Vec<_> = chain.iter().map(|e| e.ty.as_str()).collect();
-        assert_eq!(types, ["ArgumentError", "Checkout::Error"]);
+        assert_eq!(types(&chain), ["ArgumentError", "Checkout::Error"]);
         assert_eq!(
             chain[0].value.as_deref(),
             Some("invalid value for Integer(): \"80x\"\nand a second line")
@@ -182,7 +126,7 @@ and a second line
         assert_eq!(chain[1].value.as_deref(), Some("checkout failed"));
         assert_eq!(functions(&chain[0]), ["<main>", "run", "port"]);
         assert_eq!(
-            rows(&chain[1]),
+            rows(&chain[1], Path::Filename),
             [
                 ("<main>", None, Some("app.rb"), Some(4), Some(true)),
                 (
@@ -227,7 +171,7 @@ and a second line
         assert_eq!(chain[0].ty, "ZeroDivisionError");
         assert_eq!(chain[0].value.as_deref(), Some("divided by 0"));
         assert_eq!(functions(&chain[0]), ["<main>", "each", "/", "divide"]);
-        assert_eq!(rows(&chain[0])[1].4, Some(false));
+        assert_eq!(rows(&chain[0], Path::Filename)[1].4, Some(false));
 
         let plain = "/app/a.rb:3:in 'A#b'\n/app/a.rb:7:in '<main>'";
         let chain = parse(plain).expect("ruby");
