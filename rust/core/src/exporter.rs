@@ -246,15 +246,30 @@ impl Exporter {
         };
         let platform = part.platform.unwrap_or(crate::platform::OTHER);
         let job = Job::new(piece()).with_platform(platform);
-        let work = self.run_job(&part.slug, job, &self.otlp, deadline);
+        self.contained(&part.slug, job, &self.otlp, deadline, piece)
+            .await
+    }
+
+    /// [`Exporter::run_job`], with a panic kept to this job: logged, and its data (`piece`)
+    /// handed back to be retried.
+    async fn contained<P: Piece>(
+        &self,
+        slug: &Slug,
+        job: Job<P>,
+        transport: &impl Transport<P>,
+        deadline: &Deadline,
+        piece: impl FnOnce() -> P,
+    ) -> Vec<Outcome<P>> {
+        let work = self.run_job(slug, job, transport, deadline);
         AssertUnwindSafe(work)
             .catch_unwind()
             .await
             .unwrap_or_else(|payload| {
                 let reason = panic_message(&*payload).to_owned();
-                let problem = format!("project {}: the exporter panicked: {reason}", part.slug);
+                let problem = format!("project {slug}: the exporter panicked: {reason}");
                 self.logger.log(Level::Error, problem);
-                let (piece, items) = (piece(), part.items);
+                let piece = piece();
+                let items = piece.items();
                 let reason = RetryReason::Panicked(reason);
                 vec![Outcome::Retry {
                     piece,
@@ -358,8 +373,7 @@ impl Exporter {
             .await;
     }
 
-    /// One attempt (the `attempts`-th) to send one error event; what failed is owed, a panic
-    /// included.
+    /// One attempt (the `attempts`-th) to send one error event; what failed is owed.
     async fn send_event(
         &self,
         slug: &Slug,
@@ -370,24 +384,9 @@ impl Exporter {
     ) {
         let Some(errors) = &self.errors else { return };
         let job = Job::new(piece.clone()).with_platform(platform);
-        let work = self.run_job(slug, job, &self.envelopes, deadline);
-        let outcomes = AssertUnwindSafe(work)
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|payload| {
-                let reason = panic_message(&*payload).to_owned();
-                let problem = format!(
-                    "project {slug}: the exporter panicked sending an error event: {reason}"
-                );
-                self.logger.log(Level::Error, problem);
-                let reason = RetryReason::Panicked(reason);
-                vec![Outcome::Retry {
-                    piece,
-                    items: 1,
-                    reason,
-                    delay: None,
-                }]
-            });
+        let outcomes = self
+            .contained(slug, job, &self.envelopes, deadline, || piece)
+            .await;
         let now = self.clock.now();
         for outcome in outcomes {
             match errors.settle(slug, platform, outcome, attempts, now) {

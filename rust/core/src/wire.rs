@@ -20,9 +20,9 @@ pub enum WireError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
     Varint(u64),
-    Fixed64(u64),
+    Fixed64(&'a [u8; 8]),
     Bytes(&'a [u8]),
-    Fixed32(u32),
+    Fixed32(&'a [u8; 4]),
 }
 
 /// One field of a message, with the byte range it occupies (tag included).
@@ -93,7 +93,7 @@ impl<'a> Fields<'a> {
         }
         let value = match (key & 7) as u8 {
             0 => Value::Varint(read_varint(self.buf, &mut self.pos)?),
-            1 => Value::Fixed64(u64::from_le_bytes(self.take::<8>(start)?)),
+            1 => Value::Fixed64(self.fixed(start)?),
             2 => {
                 let len = read_varint(self.buf, &mut self.pos)?;
                 let len = usize::try_from(len).map_err(|_| WireError::Truncated(start))?;
@@ -101,7 +101,7 @@ impl<'a> Fields<'a> {
                 self.skip(len, start)?;
                 Value::Bytes(&self.buf[from..self.pos])
             }
-            5 => Value::Fixed32(u32::from_le_bytes(self.take::<4>(start)?)),
+            5 => Value::Fixed32(self.fixed(start)?),
             wire_type => {
                 return Err(WireError::BadWireType {
                     wire_type,
@@ -116,12 +116,13 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn take<const N: usize>(&mut self, field_start: usize) -> Result<[u8; N], WireError> {
+    /// The bytes of a fixed-size value, borrowed like those of a length-delimited field.
+    fn fixed<const N: usize>(&mut self, field_start: usize) -> Result<&'a [u8; N], WireError> {
         let from = self.pos;
         self.skip(N, field_start)?;
-        let mut bytes = [0; N];
-        bytes.copy_from_slice(&self.buf[from..self.pos]);
-        Ok(bytes)
+        self.buf[from..self.pos]
+            .try_into()
+            .map_err(|_| WireError::Truncated(field_start))
     }
 
     fn skip(&mut self, len: usize, field_start: usize) -> Result<(), WireError> {
@@ -207,8 +208,8 @@ mod tests {
         assert_eq!(got[0].span, 0..3);
         assert_eq!(got[1].value, Value::Bytes(b"hi"));
         assert_eq!(got[1].span, 3..7);
-        assert_eq!(got[2].value, Value::Fixed32(0x0403_0201));
-        assert_eq!(got[3].value, Value::Fixed64(0x0807_0605_0403_0201));
+        assert_eq!(got[2].value, Value::Fixed32(&[1, 2, 3, 4]));
+        assert_eq!(got[3].value, Value::Fixed64(&[1, 2, 3, 4, 5, 6, 7, 8]));
         assert_eq!(got[3].span.end, buf.len());
     }
 

@@ -43,7 +43,7 @@ fn any_value(bytes: &[u8], depth: usize) -> Result<Json, WireError> {
             (2, Value::Varint(b)) => Json::Bool(b != 0),
             (3, Value::Varint(i)) => Json::from(i as i64),
             (4, Value::Fixed64(bits)) => {
-                Number::from_f64(f64::from_bits(bits)).map_or(Json::Null, Json::Number)
+                Number::from_f64(f64::from_le_bytes(*bits)).map_or(Json::Null, Json::Number)
             }
             (5, Value::Bytes(array)) => Json::Array(repeated(array, 1, depth)?),
             (6, Value::Bytes(list)) => {
@@ -183,7 +183,7 @@ fn exception_event(bytes: &[u8]) -> Result<Option<SpanEvent>, WireError> {
     for f in fields(bytes) {
         let f = f?;
         match (f.number, f.value) {
-            (1, Value::Fixed64(t)) => event.time_unix_nano = t,
+            (1, Value::Fixed64(t)) => event.time_unix_nano = u64::from_le_bytes(*t),
             (3, Value::Bytes(kv)) => push_attribute(kv, &mut event.attributes)?,
             _ => {}
         }
@@ -237,13 +237,13 @@ pub fn log_record(bytes: &[u8]) -> Result<LogRecord, WireError> {
     for f in fields(bytes) {
         let f = f?;
         match (f.number, f.value) {
-            (1, Value::Fixed64(t)) => record.time_unix_nano = t,
+            (1, Value::Fixed64(t)) => record.time_unix_nano = u64::from_le_bytes(*t),
             (3, Value::Bytes(s)) => record.severity_text = String::from_utf8_lossy(s).into_owned(),
             (5, Value::Bytes(body)) => record.body = any_value(body, 0)?,
             (6, Value::Bytes(kv)) => push_attribute(kv, &mut record.attributes)?,
             (9, Value::Bytes(b)) => record.trace_id = id(b),
             (10, Value::Bytes(b)) => record.span_id = id(b),
-            (11, Value::Fixed64(t)) => record.observed_time_unix_nano = t,
+            (11, Value::Fixed64(t)) => record.observed_time_unix_nano = u64::from_le_bytes(*t),
             _ => {}
         }
     }
