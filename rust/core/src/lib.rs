@@ -20,6 +20,7 @@
 //! (no management API); [`environment`] adds the legacy `environment` to the resources.
 
 pub mod autocreate;
+pub mod cap;
 pub mod clock;
 mod compress;
 pub mod config;

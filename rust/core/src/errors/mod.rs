@@ -2,10 +2,9 @@
 //! makes no issues of log records, so the exporter makes one error event per exception
 //! ([`scan`] finds them, [`event`] builds the event with frames from [`stacktrace`]) and sends
 //! it in an envelope to the project of its span or log record. [`dedup`] lets each exception
-//! through once, [`cap`] bounds the events per project and minute, and [`owed`] keeps the
+//! through once, [`crate::cap`] bounds the events per project and minute, and [`owed`] keeps the
 //! events Sentry did not take yet, to retry them apart from their spans and log records.
 
-pub mod cap;
 pub mod dedup;
 pub mod event;
 pub mod otlp;
@@ -18,6 +17,7 @@ use std::time::SystemTime;
 
 use sentry_types::protocol::v7::Event;
 
+use crate::cap::Cap;
 use crate::clock::Instant;
 use crate::config::ErrorsConfig;
 use crate::ingest::envelope::EnvelopePiece;
@@ -25,7 +25,6 @@ use crate::outcome::{DropReason, Outcome};
 use crate::signal::Signal;
 use crate::slug::Slug;
 use crate::wire::WireError;
-use cap::Cap;
 use dedup::Memory;
 use owed::{Owed, OwedEvent};
 use scan::Sources;
