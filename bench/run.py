@@ -6,7 +6,8 @@ one Markdown table of ratios against their targets.
   exporter   Go testing.B (bench/exporter): one push through ours and through the
              collector-contrib sentry exporter; batches over 1 to 1,000 projects
   collector  telemetrygen into three distributions built from builder-config.yaml,
-             differing only in the exporter: ours, contrib sentry, otlphttp
+             differing only in the exporter: ours, contrib sentry, otlphttp; for metrics
+             ours and otlphttp only (the contrib sentry exporter takes no metrics)
 
 Numbers are printed, never asserted: the table says whether each target was met.
 """
@@ -120,16 +121,25 @@ def build_distributions():
         subprocess.run([OCB, "--config", path], cwd=ROOT, check=True, stdout=sys.stderr, stderr=sys.stderr)
 
 
+# The distributions of each signal's runs.
+SIGNAL_DISTRIBUTIONS = {"traces": ("ours", "contrib", "otlphttp"), "logs": ("ours", "contrib", "otlphttp"),
+                        "metrics": ("ours", "otlphttp")}
+
+
 def exporter_config(dist, standin):
     sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token}
     if dist == "ours":
-        return sentry
+        # No bound on trace metric items per project and minute: the runs send far more.
+        return {**sentry, "metrics": {"max_items_per_minute": 0}}
     if dist == "contrib":
         # It drops the port of the DSN's host; its proxy brings the requests back to the stand-in.
         return {**sentry, "http": {"proxy_url": standin.api}}
     key = standin.project_keys(SERVICES[0])[0]
+    # Sentry takes no OTLP metrics: the stand-in's metrics sink counts the data points
+    # (rust/standin/src/ingest.rs), the floor of what sending them costs the collector.
+    metrics = key["dsn"]["otlp_traces"].replace("/v1/traces", "/v1/metrics")
     return {"traces_endpoint": key["dsn"]["otlp_traces"], "logs_endpoint": key["dsn"]["otlp_logs"],
-            "headers": {"x-sentry-auth": f"sentry sentry_key={key['public']}"}}
+            "metrics_endpoint": metrics, "headers": {"x-sentry-auth": f"sentry sentry_key={key['public']}"}}
 
 
 def proc_cpu_seconds(pid):
@@ -163,9 +173,18 @@ def port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def arrived_total(standin, dist, signal):
+    """The items of `signal` the stand-in received from `dist`, over every project: ours sends
+    each gauge data point as one trace metric item, otlphttp to the metrics sink."""
+    total_key = {"traces": "span_total", "logs": "log_total",
+                 "metrics": "trace_metric_total" if dist == "ours" else "metric_points"}[signal]
+    projects = http_json(f"{standin.api}/_standin/records?ids=false")["projects"]
+    return sum(p[total_key] for p in projects.values())
+
+
 def collector_run(dist, signal, items_per_service, standin, workdir):
-    """Sends items_per_service spans or log records per service; returns the collector's CPU
-    seconds spent on them (from /proc) and its peak RSS."""
+    """Sends items_per_service spans, log records or metric data points (gauges) per service;
+    returns the collector's CPU seconds spent on them (from /proc) and its peak RSS."""
     binary, exporter = distributions()[dist]
     grpc = free_port()
     config = {
@@ -190,9 +209,14 @@ def collector_run(dist, signal, items_per_service, standin, workdir):
         pid = collector.proc.pid
         cpu_before = proc_cpu_seconds(pid)
         # Paced to send for about SEND_SECONDS: unpaced, telemetrygen's SDK drops what its queue cannot hold.
-        per_signal = ["--traces", str(items_per_service // 2), "--child-spans", "1",
-                      "--rate", str(items_per_service // 2 // SEND_SECONDS)] if signal == "traces" \
-            else ["--logs", str(items_per_service), "--rate", str(items_per_service // SEND_SECONDS)]
+        per_signal = {
+            "traces": ["--traces", str(items_per_service // 2), "--child-spans", "1",
+                       "--rate", str(items_per_service // 2 // SEND_SECONDS)],
+            "logs": ["--logs", str(items_per_service), "--rate", str(items_per_service // SEND_SECONDS)],
+            # One data point per metric, each sent in its own request by telemetrygen.
+            "metrics": ["--metrics", str(items_per_service), "--metric-type", "Gauge",
+                        "--rate", str(items_per_service // SEND_SECONDS)],
+        }[signal]
         clients = [subprocess.Popen(
             [str(TELEMETRYGEN), signal, "--otlp-insecure", "--otlp-endpoint", f"127.0.0.1:{grpc}",
              "--otlp-attributes", f'service.name="{service}"', *per_signal],
@@ -200,14 +224,9 @@ def collector_run(dist, signal, items_per_service, standin, workdir):
         for client in clients:
             if client.wait(timeout=600) != 0:
                 raise SystemExit(f"bench: telemetrygen failed for {dist}")
-        total_key = "span_total" if signal == "traces" else "log_total"
         expected = items_per_service * len(SERVICES)
-
-        def arrived():
-            projects = http_json(f"{standin.api}/_standin/records?ids=false")["projects"]
-            return sum(p[total_key] for p in projects.values()) >= expected
-
-        wait_until(f"{expected} {signal} items through {dist}", arrived, timeout=120, interval=0.5)
+        wait_until(f"{expected} {signal} items through {dist}",
+                   lambda: arrived_total(standin, dist, signal) >= expected, timeout=120, interval=0.5)
         cpu = proc_cpu_seconds(pid) - cpu_before
         peak = proc_peak_rss_mib(pid)
     finally:
@@ -215,7 +234,7 @@ def collector_run(dist, signal, items_per_service, standin, workdir):
     return {"cpu_s_per_million": cpu / expected * 1e6, "peak_rss_mib": peak}
 
 
-def collector_bench(items_per_service, repetitions):
+def collector_bench(items_per_service, metric_points_per_service, repetitions):
     build_distributions()
     workdir = BENCH_BUILD / "runs"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -226,12 +245,13 @@ def collector_bench(items_per_service, repetitions):
         # Interleaved repetitions, so that a slow moment of the machine does not hit one
         # distribution only; the median run counts.
         for rep in range(1, repetitions + 1):
-            for signal in ("traces", "logs"):
-                for dist in distributions():
-                    log(f"collector: {dist}, {signal}, {items_per_service * len(SERVICES)} items over 10 services "
+            for signal, dists in SIGNAL_DISTRIBUTIONS.items():
+                per_service = metric_points_per_service if signal == "metrics" else items_per_service
+                for dist in dists:
+                    log(f"collector: {dist}, {signal}, {per_service * len(SERVICES)} items over 10 services "
                         f"(run {rep} of {repetitions})")
                     runs.setdefault((dist, signal), []).append(
-                        collector_run(dist, signal, items_per_service, standin, workdir))
+                        collector_run(dist, signal, per_service, standin, workdir))
     finally:
         standin_process.stop()
     return {key: {"cpu_s_per_million": statistics.median(r["cpu_s_per_million"] for r in results),
@@ -291,17 +311,23 @@ def table(router, exporter, collector):
     t.add("Push, 1% of spans with an exception: CPU per exception (event made and sent)",
           f"{per_exception / 1000:,.0f} µs", f"per span {failing['cpu-ns/op'] / spans:,.0f} ns", None)
 
+    cpu, rss = "cpu_s_per_million", "peak_rss_mib"
     for signal, unit in (("traces", "spans"), ("logs", "log records")):
         o, c, h = (collector[(d, signal)] for d in ("ours", "contrib", "otlphttp"))
-        cpu = "cpu_s_per_million"
         t.add(f"Collector, {signal}: CPU s per million {unit}", f"{o[cpu]:.2f} s", f"contrib {c[cpu]:.2f} s",
               o[cpu] / c[cpu], "<= 0.8x", o[cpu] / c[cpu] <= 0.8)
         t.add(f"Collector, {signal}: CPU s per million {unit}", f"{o[cpu]:.2f} s", f"otlphttp {h[cpu]:.2f} s",
               o[cpu] / h[cpu], "<= 1.15x", o[cpu] / h[cpu] <= 1.15)
-        rss = "peak_rss_mib"
         t.add(f"Collector, {signal}: peak RSS", f"{o[rss]:.0f} MiB",
               f"contrib {c[rss]:.0f} MiB, otlphttp {h[rss]:.0f} MiB", None, "<= contrib + 20 MiB",
               o[rss] <= c[rss] + 20)
+
+    o, h = collector[("ours", "metrics")], collector[("otlphttp", "metrics")]
+    t.add("Collector, metrics: CPU s per million data points (gauges)", f"{o[cpu]:.2f} s",
+          f"otlphttp {h[cpu]:.2f} s", o[cpu] / h[cpu])
+    t.add("Collector, metrics: data points per CPU second", f"{1e6 / o[cpu]:,.0f}",
+          f"otlphttp {1e6 / h[cpu]:,.0f}", h[cpu] / o[cpu])
+    t.add("Collector, metrics: peak RSS", f"{o[rss]:.0f} MiB", f"otlphttp {h[rss]:.0f} MiB")
 
     for projects in (1, 10, 100, 1000):
         o = exporter[f"BenchmarkProjectsPerBatch/ours/projects={projects}"]["ns/op"] / 1e6
@@ -329,13 +355,16 @@ def main():
                         help="spans (and log records) per service in the whole-collector runs")
     parser.add_argument("--repetitions", type=int, default=3,
                         help="runs of each whole-collector measurement; the median is reported")
+    parser.add_argument("--metric-points-per-service", type=int, default=5000,
+                        help="gauge data points per service in the whole-collector metrics runs "
+                             "(telemetrygen sends each in its own request)")
     args = parser.parse_args()
     for needed in (COLLECTOR, STANDIN, TELEMETRYGEN, OCB):
         if not needed.exists():
             raise SystemExit(f"bench: {needed} is missing: run `make build`")
     router = router_bench()
     exporter = exporter_bench()
-    collector = collector_bench(args.items_per_service, args.repetitions)
+    collector = collector_bench(args.items_per_service, args.metric_points_per_service, args.repetitions)
     print(f"Machine: {machine()}\n")
     print(table(router, exporter, collector).markdown())
 

@@ -46,6 +46,8 @@ type Config struct {
 	Routing RoutingConfig `mapstructure:"routing"`
 	// Errors makes Sentry error events (issues) of OpenTelemetry exceptions.
 	Errors ErrorsConfig `mapstructure:"errors"`
+	// Metrics chooses which OpenTelemetry metrics become Sentry trace metrics, and bounds them.
+	Metrics MetricsConfig `mapstructure:"metrics"`
 
 	// ClientConfig holds the HTTP client settings used towards Sentry.
 	ClientConfig confighttp.ClientConfig `mapstructure:"http"`
@@ -84,6 +86,17 @@ type ErrorsConfig struct {
 	MaxPerMinute int `mapstructure:"max_per_minute"`
 }
 
+// MetricsConfig chooses which metrics become Sentry trace metrics (counter, gauge and
+// distribution items) and bounds how many.
+type MetricsConfig struct {
+	// Include lists metric name patterns (`*` matches any run of characters); empty: every metric.
+	Include []string `mapstructure:"include"`
+	// Exclude lists metric name patterns that are not sent, also when Include matches them.
+	Exclude []string `mapstructure:"exclude"`
+	// MaxItemsPerMinute bounds the trace metric items per project and minute; 0: no bound.
+	MaxItemsPerMinute int `mapstructure:"max_items_per_minute"`
+}
+
 var _ component.Config = (*Config)(nil)
 
 // Validate checks the whole configuration. The rules live in the Rust core, which receives
@@ -110,6 +123,13 @@ type coreConfig struct {
 	Routing            coreRouting `json:"routing"`
 	HTTP               coreHTTP    `json:"http"`
 	Errors             coreErrors  `json:"errors"`
+	Metrics            coreMetrics `json:"metrics"`
+}
+
+type coreMetrics struct {
+	Include           []string `json:"include"`
+	Exclude           []string `json:"exclude"`
+	MaxItemsPerMinute int      `json:"max_items_per_minute"`
 }
 
 type coreErrors struct {
@@ -161,6 +181,14 @@ func (c *Config) coreJSON() ([]byte, error) {
 	if inApp == nil {
 		inApp = []string{}
 	}
+	include := c.Metrics.Include
+	if include == nil {
+		include = []string{}
+	}
+	exclude := c.Metrics.Exclude
+	if exclude == nil {
+		exclude = []string{}
+	}
 	tls := c.ClientConfig.TLS
 	return json.Marshal(coreConfig{
 		DSN:                string(c.DSN),
@@ -195,6 +223,11 @@ func (c *Config) coreJSON() ([]byte, error) {
 			FromErrorSpans: c.Errors.FromErrorSpans,
 			InAppInclude:   inApp,
 			MaxPerMinute:   c.Errors.MaxPerMinute,
+		},
+		Metrics: coreMetrics{
+			Include:           include,
+			Exclude:           exclude,
+			MaxItemsPerMinute: c.Metrics.MaxItemsPerMinute,
 		},
 	})
 }

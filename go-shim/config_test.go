@@ -51,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 				MaxCreatedProjects: 1000,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
 				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
+				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:           30 * time.Second,
 					Compression:       configcompression.TypeGzip,
@@ -88,6 +89,11 @@ func TestLoadConfig(t *testing.T) {
 					FallbackProject: "unrouted",
 				},
 				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, InAppInclude: []string{"com.acme.", "/srv/app/"}},
+				Metrics: MetricsConfig{
+					Include:           []string{"http.*", "db.client.*"},
+					Exclude:           []string{"*.bucket"},
+					MaxItemsPerMinute: 500,
+				},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:     10 * time.Second,
 					Compression: configcompression.TypeZstd,
@@ -174,6 +180,8 @@ func TestValidateRejects(t *testing.T) {
 		{name: "team not a slug", file: "bad_team.yaml", field: "team:", problem: "not a valid slug"},
 		{name: "negative max_created_projects", file: "bad_max_created_projects.yaml", field: "max_created_projects:", problem: "negative"},
 		{name: "negative errors.max_per_minute", file: "bad_errors_max_per_minute.yaml", field: "errors.max_per_minute:", problem: "negative"},
+		{name: "negative metrics.max_items_per_minute", file: "bad_metrics_max_items_per_minute.yaml", field: "metrics.max_items_per_minute:", problem: "negative"},
+		{name: "empty metrics.include pattern", file: "bad_metrics_include_empty_pattern.yaml", field: "metrics.include:", problem: "must not be empty"},
 		{name: "empty project_from_attribute", file: "bad_project_from_attribute.yaml", field: "routing.project_from_attribute:", problem: "must not be empty"},
 		{name: "empty mapping key", file: "bad_mapping_empty_key.yaml", field: "routing.attribute_to_project_mapping", problem: "must not be empty"},
 		{name: "mapping value not a slug", file: "bad_mapping_value.yaml", field: "routing.attribute_to_project_mapping", problem: "not a valid slug"},
@@ -239,7 +247,8 @@ func TestCoreJSON(t *testing.T) {
 		"http":{"timeout_ms":30000,"compression":"gzip",
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
 			"proxy_url":"","headers":{"X-A":"b"}},
-		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600}}`, string(got))
+		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600},
+		"metrics":{"include":[],"exclude":[],"max_items_per_minute":10000}}`, string(got))
 }
 
 func TestCoreJSONLegacyKeys(t *testing.T) {

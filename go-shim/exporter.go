@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -36,9 +37,9 @@ type attributeDropper interface {
 }
 
 // coreLogger is the logger of the shared core: the component's, without otelcol.signal. The
-// core serves the traces and the logs exporter alike, so its lines must not carry the signal
-// of whichever exporter happened to create it. Other zap cores (tests, other hosts) are kept
-// as they are.
+// core serves the traces, logs and metrics exporters alike, so its lines must not carry the
+// signal of whichever exporter happened to create it. Other zap cores (tests, other hosts) are
+// kept as they are.
 func coreLogger(logger *zap.Logger) *zap.Logger {
 	return logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		if d, ok := c.(attributeDropper); ok {
@@ -48,10 +49,10 @@ func coreLogger(logger *zap.Logger) *zap.Logger {
 	}))
 }
 
-// The traces and logs exporters created from one *Config share one core: one endpoint cache,
-// one set of rate limits, one runtime. Each exporter holds a reference; the core is started
-// by the first Start and shut down and freed when the last reference is released, so that the
-// exporter shut down second can still drain its queue through the core.
+// The traces, logs and metrics exporters created from one *Config share one core: one endpoint
+// cache, one set of rate limits, one runtime. Each exporter holds a reference; the core is
+// started by the first Start and shut down and freed when the last reference is released, so
+// that an exporter shut down after another can still drain its queue through the core.
 
 // coreAPI is what the exporter uses of *ffi.Core; the tests of the outcome mapping replace it.
 type coreAPI interface {
@@ -136,7 +137,7 @@ func (r *coreRegistry) release(cfg *Config, s *sharedCore) error {
 	return err
 }
 
-// sentryExporter is one exporter (traces or logs) and its reference to the shared core.
+// sentryExporter is one exporter (traces, logs or metrics) and its reference to the shared core.
 type sentryExporter struct {
 	cfg    *Config
 	shared *sharedCore
@@ -193,7 +194,7 @@ func (e *sentryExporter) shutdown(context.Context) error {
 const shutdownGrace = 3 * time.Second
 
 // beginShutdown tells the shared core that the collector is stopping, before exporterhelper
-// drains the queue: every export of this core, those of the other signal's exporter too, ends
+// drains the queue: every export of this core, those of the other signals' exporters too, ends
 // within shutdownGrace (or ctx's deadline, when sooner). Calling it again never extends that.
 func (e *sentryExporter) beginShutdown(ctx context.Context) error {
 	grace := shutdownGrace
@@ -227,6 +228,16 @@ func (s sentryLogs) Shutdown(ctx context.Context) error {
 	return errors.Join(s.e.beginShutdown(ctx), s.Logs.Shutdown(ctx))
 }
 
+// sentryMetrics is sentryTraces for metrics.
+type sentryMetrics struct {
+	exporter.Metrics
+	e *sentryExporter
+}
+
+func (s sentryMetrics) Shutdown(ctx context.Context) error {
+	return errors.Join(s.e.beginShutdown(ctx), s.Metrics.Shutdown(ctx))
+}
+
 // releaseAfter releases the reference of an exporter that could not be built and returns err.
 func (e *sentryExporter) releaseAfter(ctx context.Context, err error) error {
 	return errors.Join(err, e.shutdown(ctx))
@@ -237,7 +248,8 @@ type signalCodec[T any] struct {
 	signal    ffi.Signal
 	marshal   func(T) ([]byte, error)
 	unmarshal func([]byte) (T, error)
-	// withData wraps an error with the data to retry (consumererror.NewTraces / NewLogs).
+	// withData wraps an error with the data to retry (consumererror.NewTraces / NewLogs /
+	// NewMetrics).
 	withData func(error, T) error
 }
 
@@ -254,6 +266,12 @@ var (
 		unmarshal: (&plog.ProtoUnmarshaler{}).UnmarshalLogs,
 		withData:  consumererror.NewLogs,
 	}
+	metricsCodec = signalCodec[pmetric.Metrics]{
+		signal:    ffi.SignalMetrics,
+		marshal:   (&pmetric.ProtoMarshaler{}).MarshalMetrics,
+		unmarshal: (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics,
+		withData:  consumererror.NewMetrics,
+	}
 )
 
 func (e *sentryExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
@@ -264,6 +282,10 @@ func (e *sentryExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return push(ctx, e, logsCodec, ld)
 }
 
+func (e *sentryExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return push(ctx, e, metricsCodec, md)
+}
+
 // push hands one batch to the core and turns its outcome into what exporterhelper expects:
 //
 //   - everything sent: nil.
@@ -271,8 +293,8 @@ func (e *sentryExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 //     so that exporterhelper counts the batch as failed (otelcol_exporter_send_failed_*), never
 //     as sent, and does not retry it.
 //   - something to retry: an error carrying only the data to retry (consumererror.NewTraces /
-//     NewLogs), throttled when the core knows a delay; never permanent, so nothing retryable
-//     is lost.
+//     NewLogs / NewMetrics), throttled when the core knows a delay; never permanent, so nothing
+//     retryable is lost.
 //
 // exporterhelper counts whole batches, not items: its obsreport sender, outside the retry
 // sender, counts every item of the batch as sent when the last attempt returns nil and as

@@ -17,7 +17,9 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -27,7 +29,7 @@ import (
 	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
-// signalCase runs the same test against the traces and the logs exporter.
+// signalCase runs the same test against the traces, the logs and the metrics exporter.
 type signalCase struct {
 	name   string
 	create func(t *testing.T, cfg *Config) component.Component
@@ -72,6 +74,24 @@ var signalCases = []signalCase{
 				return 0, false
 			}
 			return failed.Data().LogRecordCount(), true
+		},
+	},
+	{
+		name: "metrics",
+		create: func(t *testing.T, cfg *Config) component.Component {
+			exp, err := NewFactory().CreateMetrics(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+			require.NoError(t, err)
+			return exp
+		},
+		consume: func(ctx context.Context, exp component.Component) error {
+			return exp.(exporter.Metrics).ConsumeMetrics(ctx, testMetrics())
+		},
+		retried: func(err error) (int, bool) {
+			var failed consumererror.Metrics
+			if !errors.As(err, &failed) {
+				return 0, false
+			}
+			return failed.Data().DataPointCount(), true
 		},
 	},
 }
@@ -382,6 +402,25 @@ func testTraces() ptrace.Traces {
 		}
 	}
 	return td
+}
+
+// testMetrics is three gauge data points over two resources of two services.
+func testMetrics() pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	for i, service := range []string{"orders-service", "payments"} {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", service)
+		metric := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		metric.SetName("queue.depth")
+		points := metric.SetEmptyGauge().DataPoints()
+		for j := 0; j <= i; j++ {
+			point := points.AppendEmpty()
+			point.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			point.SetIntValue(int64(j))
+			point.Attributes().PutInt("queue", int64(j))
+		}
+	}
+	return md
 }
 
 // testLogs is three log records over two resources of two services.

@@ -16,13 +16,14 @@ import (
 	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
-// NewFactory creates the factory of the sentry exporter (traces and logs).
+// NewFactory creates the factory of the sentry exporter (traces, logs and metrics).
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
 		exporter.WithTraces(createTraces, metadata.TracesStability),
 		exporter.WithLogs(createLogs, metadata.LogsStability),
+		exporter.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 
@@ -57,7 +58,10 @@ func createDefaultConfig() component.Config {
 		},
 		// Override: exceptions become error events, from spans and log records, at most 600
 		// per project and minute (Go zero values: off, no bound).
-		Errors:        ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
+		Errors: ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
+		// Override: at most 10000 trace metric items per project and minute (Go zero value: no
+		// bound).
+		Metrics:       MetricsConfig{MaxItemsPerMinute: 10000},
 		ClientConfig:  clientConfig,
 		TimeoutConfig: timeoutConfig,
 		// Queue and retry are on, with exporterhelper's defaults but for max_elapsed_time.
@@ -90,7 +94,19 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	return sentryLogs{Logs: exp, e: e}, nil
 }
 
-// helperOptions are the exporterhelper options shared by both signals: exporterhelper owns
+func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	e, err := newSentryExporter(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, e.helperOptions()...)
+	if err != nil {
+		return nil, e.releaseAfter(ctx, err)
+	}
+	return sentryMetrics{Metrics: exp, e: e}, nil
+}
+
+// helperOptions are the exporterhelper options shared by the signals: exporterhelper owns
 // the queue, the retries and the timeout of each attempt; the core makes one attempt per call.
 func (e *sentryExporter) helperOptions() []exporterhelper.Option {
 	return []exporterhelper.Option{

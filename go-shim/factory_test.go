@@ -23,6 +23,7 @@ func TestFactoryType(t *testing.T) {
 	assert.Equal(t, "sentry", factory.Type().String())
 	assert.Equal(t, metadata.TracesStability, factory.TracesStability())
 	assert.Equal(t, metadata.LogsStability, factory.LogsStability())
+	assert.Equal(t, metadata.MetricsStability, factory.MetricsStability())
 }
 
 func TestCreateDefaultConfig(t *testing.T) {
@@ -39,6 +40,9 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.Equal(t, "service.name", cfg.Routing.ProjectFromAttribute)
 	assert.Empty(t, cfg.Routing.AttributeToProjectMapping)
 	assert.Empty(t, cfg.Routing.FallbackProject, "no fallback: unroutable data is dropped")
+	assert.Empty(t, cfg.Metrics.Include, "every metric is sent by default")
+	assert.Empty(t, cfg.Metrics.Exclude)
+	assert.Equal(t, 10000, cfg.Metrics.MaxItemsPerMinute)
 
 	assert.Equal(t, 30*time.Second, cfg.ClientConfig.Timeout, "http.timeout")
 	assert.Equal(t, configcompression.TypeGzip, cfg.ClientConfig.Compression, "http.compression")
@@ -70,10 +74,15 @@ func TestCreateExporters(t *testing.T) {
 	logs, err := factory.CreateLogs(ctx, set, cfg)
 	require.NoError(t, err)
 	require.NotNil(t, logs)
-	assert.Len(t, cores.byConfig, 1, "both exporters of one config share one core")
+	metrics, err := factory.CreateMetrics(ctx, set, cfg)
+	require.NoError(t, err)
+	require.NotNil(t, metrics)
+	assert.Len(t, cores.byConfig, 1, "the exporters of one config share one core")
 
 	require.NoError(t, traces.Shutdown(ctx))
 	require.NoError(t, logs.Shutdown(ctx))
+	assert.Len(t, cores.byConfig, 1, "the metrics exporter still holds the core")
+	require.NoError(t, metrics.Shutdown(ctx))
 	assert.Empty(t, cores.byConfig, "the core is freed with its last exporter")
 }
 

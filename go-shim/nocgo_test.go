@@ -35,6 +35,10 @@ func TestWithoutCgo(t *testing.T) {
 			_, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 			return err
 		}},
+		{name: "create metrics", run: func() error {
+			_, err := NewFactory().CreateMetrics(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

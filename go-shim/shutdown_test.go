@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
@@ -162,7 +163,7 @@ func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
 			},
 		},
 	}
-	for _, sc := range []string{"traces", "logs"} {
+	for _, sc := range []string{"traces", "logs", "metrics"} {
 		for _, tt := range tests {
 			t.Run(sc+"/"+tt.name, func(t *testing.T) {
 				fake := &fakeCore{}
@@ -174,10 +175,13 @@ func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
 					return nil
 				})
 				var exp component.Component
-				if sc == "traces" {
+				switch sc {
+				case "traces":
 					exp = sentryTraces{Traces: shutdownRecorder{ShutdownFunc: inner}, e: e}
-				} else {
+				case "logs":
 					exp = sentryLogs{Logs: shutdownRecorder{ShutdownFunc: inner}, e: e}
+				default:
+					exp = sentryMetrics{Metrics: shutdownRecorder{ShutdownFunc: inner}, e: e}
 				}
 				ctx, cancel := tt.ctx()
 				defer cancel()
@@ -190,7 +194,7 @@ func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
 	}
 }
 
-// shutdownRecorder stands for exporterhelper's exporter of both signals.
+// shutdownRecorder stands for exporterhelper's exporter of every signal.
 type shutdownRecorder struct {
 	component.StartFunc
 	component.ShutdownFunc
@@ -199,6 +203,9 @@ type shutdownRecorder struct {
 func (shutdownRecorder) Capabilities() consumer.Capabilities                { return consumer.Capabilities{} }
 func (shutdownRecorder) ConsumeTraces(context.Context, ptrace.Traces) error { return nil }
 func (shutdownRecorder) ConsumeLogs(context.Context, plog.Logs) error       { return nil }
+func (shutdownRecorder) ConsumeMetrics(context.Context, pmetric.Metrics) error {
+	return nil
+}
 
 // Against a Sentry whose ingest accepts connections and never answers (the stand-in's `hang`
 // rule), with the default timeout (30 s), queue and retry: each exporter's Shutdown, with

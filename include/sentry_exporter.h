@@ -97,6 +97,7 @@ enum SentrySignal
  {
   SENTRY_SIGNAL_TRACES = 0,
   SENTRY_SIGNAL_LOGS = 1,
+  SENTRY_SIGNAL_METRICS = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -36,6 +36,8 @@ const (
 	SignalTraces Signal = 0
 	// SignalLogs: the request is an ExportLogsServiceRequest.
 	SignalLogs Signal = 1
+	// SignalMetrics: the request is an ExportMetricsServiceRequest.
+	SignalMetrics Signal = 2
 )
 
 func (s Signal) String() string {
@@ -44,6 +46,8 @@ func (s Signal) String() string {
 		return "traces"
 	case SignalLogs:
 		return "logs"
+	case SignalMetrics:
+		return "metrics"
 	default:
 		return fmt.Sprintf("signal(%d)", uint32(s))
 	}

@@ -34,6 +34,7 @@ var goCopies = []struct {
 	{name: "SENTRY_LOG_LEVEL_ERROR", value: uint32(logLevelError)},
 	{name: "SENTRY_SIGNAL_TRACES", value: uint32(SignalTraces)},
 	{name: "SENTRY_SIGNAL_LOGS", value: uint32(SignalLogs)},
+	{name: "SENTRY_SIGNAL_METRICS", value: uint32(SignalMetrics)},
 	{name: "SENTRY_LOG_FIELD_KIND_STRING", value: uint32(logFieldString)},
 	{name: "SENTRY_LOG_FIELD_KIND_U64", value: uint32(logFieldU64)},
 }

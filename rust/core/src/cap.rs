@@ -1,6 +1,7 @@
-//! `errors.max_per_minute`: at most this many error events per project and minute (a fixed
-//! window per project, from its first event), so that a failing dependency in a busy
-//! service does not send Sentry (which bills per error) one event per request.
+//! A cap per project and minute (a fixed window per project, from its first admission), on
+//! what Sentry bills per item: error events (`errors.max_per_minute`, so that a failing
+//! dependency in a busy service does not make one event per request) and trace metric
+//! items (`metrics.max_items_per_minute`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,8 +28,9 @@ impl Cap {
         }
     }
 
-    /// Whether one more event of `slug` may be sent at `now` (it is then counted).
-    pub fn admit(&mut self, slug: &Slug, now: Instant) -> bool {
+    /// Whether `count` more items of `slug` may be sent at `now` (they are then counted):
+    /// all of them or none.
+    pub fn admit(&mut self, slug: &Slug, count: u32, now: Instant) -> bool {
         if self.per_minute == 0 {
             return true;
         }
@@ -36,15 +38,20 @@ impl Cap {
             self.windows
                 .retain(|_, (start, _)| now.saturating_duration_since(*start) < WINDOW);
         }
-        let (start, count) = self.windows.entry(slug.clone()).or_insert((now, 0));
+        let (start, used) = self.windows.entry(slug.clone()).or_insert((now, 0));
         if now.saturating_duration_since(*start) >= WINDOW {
-            (*start, *count) = (now, 0);
+            (*start, *used) = (now, 0);
         }
-        if *count >= self.per_minute {
-            return false;
+        match used
+            .checked_add(count)
+            .filter(|total| *total <= self.per_minute)
+        {
+            Some(total) => {
+                *used = total;
+                true
+            }
+            None => false,
         }
-        *count += 1;
-        true
     }
 }
 
@@ -70,7 +77,7 @@ mod tests {
         ];
         for (slug, at, admitted) in table {
             let now = start + Duration::from_secs(at);
-            assert_eq!(cap.admit(slug, now), admitted, "{slug} at {at}s");
+            assert_eq!(cap.admit(slug, 1, now), admitted, "{slug} at {at}s");
         }
     }
 
@@ -78,6 +85,17 @@ mod tests {
     fn zero_means_no_cap() {
         let mut cap = Cap::new(0);
         let shop = Slug::parse("shop").unwrap();
-        assert!((0..10_000).all(|_| cap.admit(&shop, Instant::now())));
+        assert!((0..10_000).all(|_| cap.admit(&shop, 1000, Instant::now())));
+    }
+
+    #[test]
+    fn a_group_is_admitted_whole_or_not_at_all() {
+        let now = Instant::now();
+        let shop = Slug::parse("shop").unwrap();
+        let mut cap = Cap::new(10);
+        assert!(cap.admit(&shop, 6, now));
+        assert!(!cap.admit(&shop, 5, now));
+        assert!(cap.admit(&shop, 4, now));
+        assert!(!cap.admit(&shop, 1, now));
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
+use crate::metrics::filter::{NameFilter, NamePattern};
 use crate::slug::{Slug, SlugError};
 
 /// The config as it arrives, before validation. Keys follow the YAML. Every key is required:
@@ -30,6 +31,15 @@ struct RawConfig {
     routing: RawRouting,
     http: RawHttp,
     errors: RawErrors,
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    max_items_per_minute: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +156,15 @@ pub struct ErrorsConfig {
     pub max_per_minute: u32,
 }
 
+/// Trace metrics from OpenTelemetry metrics (`metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// The metrics sent, by name.
+    pub names: NameFilter,
+    /// Trace metric items per project and minute at most; 0: no cap.
+    pub max_items_per_minute: u32,
+}
+
 /// Where the data goes.
 #[derive(Debug, Clone)]
 pub enum Destination {
@@ -177,6 +196,7 @@ pub struct Config {
     /// states no environment.
     pub environment: Option<String>,
     pub errors: ErrorsConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// What is wrong with a config: the YAML field and the problem.
@@ -336,6 +356,7 @@ impl RawConfig {
             http,
             environment: Some(self.environment).filter(|e| !e.trim().is_empty()),
             errors: self.errors.validate()?,
+            metrics: self.metrics.validate()?,
         })
     }
 
@@ -434,6 +455,30 @@ impl RawErrors {
             from_error_spans: self.from_error_spans,
             in_app_include: self.in_app_include,
             max_per_minute,
+        })
+    }
+}
+
+impl RawMetrics {
+    fn validate(self) -> Result<MetricsConfig, ConfigError> {
+        let max_items_per_minute = u32::try_from(self.max_items_per_minute).map_err(|_| {
+            error(
+                "metrics.max_items_per_minute",
+                Problem::Negative(self.max_items_per_minute),
+            )
+        })?;
+        let patterns = |field: &str, patterns: Vec<String>| {
+            if patterns.iter().any(|p| p.trim().is_empty()) {
+                return Err(error(field, Problem::EmptyKey));
+            }
+            Ok(patterns.iter().map(|p| NamePattern::new(p)).collect())
+        };
+        Ok(MetricsConfig {
+            names: NameFilter {
+                include: patterns("metrics.include", self.include)?,
+                exclude: patterns("metrics.exclude", self.exclude)?,
+            },
+            max_items_per_minute,
         })
     }
 }
@@ -618,6 +663,16 @@ mod tests {
                 "negative error cap",
                 with(&["errors", "max_per_minute"], json!(-1)),
                 "errors.max_per_minute: must not be negative",
+            ),
+            (
+                "negative metrics cap",
+                with(&["metrics", "max_items_per_minute"], json!(-1)),
+                "metrics.max_items_per_minute: must not be negative",
+            ),
+            (
+                "empty metric name pattern",
+                with(&["metrics", "exclude"], json!([""])),
+                "metrics.exclude: must not be empty",
             ),
             (
                 "empty in_app prefix",

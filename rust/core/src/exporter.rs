@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
@@ -23,17 +24,18 @@ use crate::ingest::otlp::{OtlpPiece, OtlpTransport};
 use crate::ingest::{Answer, Piece, Poster, Transport};
 use crate::job::{Action, Event, Job, Resolved};
 use crate::log::{panic_message, Field, Level, Logger};
+use crate::metrics::{Converted, ItemDrop, Metrics};
 use crate::mgmt::MgmtClient;
 use crate::org::Organization;
-use crate::outcome::{Outcome, RetryReason};
+use crate::outcome::{DropReason, Outcome, RetryReason};
 use crate::preload::preload;
 use crate::ratelimit::RateLimits;
 use crate::redact::Redactor;
 use crate::resolve::{EndpointSource, Resolver};
 use crate::routing::{ProjectPart, Router};
-use crate::signal::Signal;
+use crate::signal::{OtlpSignal, Signal};
 use crate::slug::Slug;
-use crate::tally::{Counters, ExportOutcome, Tally, Warnings};
+use crate::tally::{Counters, ExportOutcome, Retryable, Tally, Warnings};
 use crate::telemetry::Telemetry;
 use crate::wire::WireError;
 
@@ -42,8 +44,8 @@ const MAX_CONCURRENT_PROJECTS: usize = 16;
 /// Error events of one project sent at the same time (one envelope each).
 const MAX_CONCURRENT_EVENTS: usize = 4;
 /// How often owed error events are looked at, and how long one retry may take.
-const OWED_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-const OWED_SEND_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+const OWED_TICK: Duration = Duration::from_secs(1);
+const OWED_SEND_BOUND: Duration = Duration::from_secs(30);
 
 pub struct Exporter {
     router: Router,
@@ -55,6 +57,7 @@ pub struct Exporter {
     envelopes: EnvelopeTransport,
     /// Error events from exceptions; `None` when `errors.enabled` is false.
     errors: Option<Errors>,
+    metrics: Metrics,
     limits: Arc<RateLimits>,
     telemetry: Arc<Telemetry>,
     clock: Arc<dyn Clock>,
@@ -110,6 +113,7 @@ impl Exporter {
             otlp: OtlpTransport::new(poster()),
             envelopes: EnvelopeTransport::new(poster()),
             errors: Errors::new(&config.errors),
+            metrics: Metrics::new(&config.metrics, unix_nanos(clock.wall())),
             resolver,
             autocreate,
             limits,
@@ -189,13 +193,18 @@ impl Exporter {
         request: &[u8],
         deadline: &Deadline,
     ) -> Result<ExportOutcome, WireError> {
+        let signal = match signal {
+            Signal::Traces => OtlpSignal::Traces,
+            Signal::Logs => OtlpSignal::Logs,
+            Signal::Metrics => return self.export_metrics(request, deadline).await,
+        };
         let request = match &self.environment {
             Some(environment) => environment.apply(request)?,
             None => std::borrow::Cow::Borrowed(request),
         };
         let request = &*request;
         let routed = self.router.route(request)?;
-        let mut tally = Tally::new(signal, self.counters());
+        let mut tally = Tally::new(signal.into(), self.counters());
         for (reason, items) in &routed.dropped {
             tally.unrouted(*reason, *items);
         }
@@ -234,7 +243,7 @@ impl Exporter {
     /// data twice.
     async fn run_part(
         &self,
-        signal: Signal,
+        signal: OtlpSignal,
         part: &ProjectPart,
         request: &[u8],
         deadline: &Deadline,
@@ -316,9 +325,141 @@ impl Exporter {
         }
     }
 
+    /// Exports one OTLP metrics request: per project, its metrics as trace metric items.
+    async fn export_metrics(
+        &self,
+        request: &[u8],
+        deadline: &Deadline,
+    ) -> Result<ExportOutcome, WireError> {
+        let routed = self.router.route(request)?;
+        let mut tally = Tally::new(Signal::Metrics, self.counters());
+        for (reason, items) in &routed.dropped {
+            tally.unrouted(*reason, *items);
+        }
+        let parts = stream::iter(&routed.parts)
+            .map(|part| async move { (part, self.run_metrics_part(part, request, deadline).await) })
+            .buffered(MAX_CONCURRENT_PROJECTS)
+            .collect::<Vec<_>>()
+            .await;
+        for (part, ended) in parts {
+            match ended {
+                Ok(items) => tally.accepted(&part.slug, items),
+                Err(outcome) => tally.add(&part.slug, outcome),
+            }
+        }
+        let (tracked, evicted) = self.metrics.series();
+        self.telemetry.metric_series(tracked, evicted);
+        Ok(tally.finish())
+    }
+
+    /// One project's metrics of a batch: converted, sent, and their series moved on for what
+    /// Sentry accepted. When an envelope must be retried the project's whole part comes back
+    /// to the collector: its points already accepted are stale then, and make nothing again.
+    /// `Ok`: all accepted (the part's metrics); else what became of the part.
+    async fn run_metrics_part(
+        &self,
+        part: &ProjectPart,
+        request: &[u8],
+        deadline: &Deadline,
+    ) -> Result<u64, Outcome<MetricsPart>> {
+        let _one_batch_at_a_time = self.metrics.serialize(&part.slug).await;
+        let blocks = part.blocks.iter().map(|range| &request[range.clone()]);
+        let mut converted = match self.metrics.convert(&part.slug, blocks, self.clock.now()) {
+            Ok(converted) => converted,
+            Err(e) => {
+                let detail = format!("the metrics could not be read: {e}");
+                return Err(Outcome::Dropped {
+                    items: part.items,
+                    reason: DropReason::Rejected,
+                    detail,
+                });
+            }
+        };
+        self.count_conversion(&part.slug, &converted);
+        let platform = part.platform.unwrap_or(crate::platform::OTHER);
+        let mut retry: Option<(RetryReason, Option<Duration>)> = None;
+        let mut dropped: Option<(DropReason, String)> = None;
+        for piece in std::mem::take(&mut converted.pieces) {
+            let job = Job::new(piece.clone()).with_platform(platform);
+            let work = self.contained(&part.slug, job, &self.envelopes, deadline, || piece);
+            for outcome in work.await {
+                match outcome {
+                    Outcome::Sent { piece, items, .. } => {
+                        self.metrics.commit(&mut converted, &piece);
+                        self.telemetry.metric_items_sent(items);
+                    }
+                    Outcome::Dropped {
+                        items,
+                        reason,
+                        detail,
+                    } => {
+                        self.telemetry
+                            .metric_items_dropped(ItemDrop::Ingest(reason), items);
+                        dropped = Some((reason, detail));
+                    }
+                    Outcome::Retry { reason, delay, .. } => {
+                        let longer = retry.as_ref().is_none_or(|(_, d)| delay > *d);
+                        if longer {
+                            retry = Some((reason, delay));
+                        }
+                    }
+                }
+            }
+        }
+        let items = part.items;
+        match (retry, dropped) {
+            (Some((reason, delay)), _) => {
+                let piece = MetricsPart(part.request(request));
+                Err(Outcome::Retry {
+                    piece,
+                    items,
+                    reason,
+                    delay,
+                })
+            }
+            (None, Some((reason, detail))) => Err(Outcome::Dropped {
+                items,
+                reason,
+                detail,
+            }),
+            (None, None) => Ok(items),
+        }
+    }
+
+    fn count_conversion(&self, slug: &Slug, converted: &Converted) {
+        let telemetry = &self.telemetry;
+        telemetry.metric_points_received(converted.points);
+        telemetry.metric_points_excluded(converted.excluded + converted.unreadable);
+        telemetry.metric_items_cut(converted.cut);
+        if converted.capped > 0 {
+            telemetry.metric_items_dropped(ItemDrop::Capped, converted.capped);
+            let capped = converted.capped;
+            let message = || {
+                format!("project {slug}: {capped} trace metric items dropped: over metrics.max_items_per_minute")
+            };
+            let fields = [
+                Field::str("project", slug.as_str()),
+                Field::str("status", "dropped"),
+                Field::str("reason", "capped"),
+                Field::u64("count", capped),
+            ];
+            self.warnings.warn(
+                &format!("metrics_capped:{slug}"),
+                message,
+                &fields,
+                &*self.clock,
+            );
+        }
+    }
+
     /// The error events of `part`'s exceptions, counted as found (deduplicated, capped).
     /// A span or log record that cannot be read makes no event and is still sent as it is.
-    fn events_of(&self, signal: Signal, part: &ProjectPart, request: &[u8]) -> Vec<EnvelopePiece> {
+    fn events_of(
+        &self,
+        signal: OtlpSignal,
+        part: &ProjectPart,
+        request: &[u8],
+    ) -> Vec<EnvelopePiece> {
         let Some(errors) = &self.errors else {
             return Vec::new();
         };
@@ -514,6 +655,21 @@ impl Ports<'_> {
 fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
     Slug::parse(&format!("dsn-{}", endpoint.project_id))
         .expect("dsn- and digits, at most 24 characters, is a slug")
+}
+
+/// A project's OTLP metrics request, handed back to the collector whole to be retried.
+pub struct MetricsPart(Vec<u8>);
+
+impl Retryable for MetricsPart {
+    fn into_request(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it).
+fn unix_nanos(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// `url` for messages: without the user and password it may carry.

@@ -37,6 +37,7 @@ pub mod job;
 pub mod lifecycle;
 pub mod log;
 mod lookups;
+pub mod metrics;
 pub mod mgmt;
 pub mod org;
 pub mod outcome;

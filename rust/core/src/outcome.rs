@@ -156,7 +156,9 @@ impl fmt::Display for RetryReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome<P> {
     /// Accepted; `rejected` of the `items` were refused through OTLP `partial_success`.
+    /// The piece sent comes back: trace metrics commit their series' state by it.
     Sent {
+        piece: P,
         items: u64,
         rejected: u64,
         message: String,

@@ -101,6 +101,7 @@ impl From<Signal> for Category {
         match signal {
             Signal::Traces => Category::Spans,
             Signal::Logs => Category::Logs,
+            Signal::Metrics => Category::TraceMetrics,
         }
     }
 }

@@ -1,11 +1,13 @@
-//! The two signals the exporter carries. Their OTLP requests share one shape:
-//! field 1 repeats `Resource{Spans,Logs}`, whose field 1 is the `Resource` and
-//! field 2 repeats `Scope{Spans,Logs}`, whose field 2 repeats the items.
+//! The three signals the exporter carries. Their OTLP requests share one shape:
+//! field 1 repeats `Resource{Spans,Logs,Metrics}`, whose field 1 is the `Resource` and
+//! field 2 repeats `Scope{Spans,Logs,Metrics}`, whose field 2 repeats the items (spans, log
+//! records, metrics).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
     Traces,
     Logs,
+    Metrics,
 }
 
 impl Signal {
@@ -13,6 +15,7 @@ impl Signal {
         match self {
             Signal::Traces => "traces",
             Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
         }
     }
 
@@ -21,6 +24,23 @@ impl Signal {
         match self {
             Signal::Traces => "spans",
             Signal::Logs => "log records",
+            Signal::Metrics => "metrics",
+        }
+    }
+}
+
+/// The signals Sentry's OTLP ingest takes (metrics go in envelopes, as trace metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OtlpSignal {
+    Traces,
+    Logs,
+}
+
+impl From<OtlpSignal> for Signal {
+    fn from(signal: OtlpSignal) -> Signal {
+        match signal {
+            OtlpSignal::Traces => Signal::Traces,
+            OtlpSignal::Logs => Signal::Logs,
         }
     }
 }

@@ -40,6 +40,18 @@ pub struct ExportOutcome {
     pub problems: Vec<String>,
 }
 
+/// Data handed back to the collector to retry.
+pub trait Retryable {
+    /// The OTLP request holding it.
+    fn into_request(self) -> Vec<u8>;
+}
+
+impl Retryable for OtlpPiece {
+    fn into_request(self) -> Vec<u8> {
+        self.request
+    }
+}
+
 /// Warnings said at most once per [`WARNING_INTERVAL`] and cause.
 pub struct Warnings {
     logger: Logger,
@@ -114,12 +126,13 @@ impl<'a> Tally<'a> {
     }
 
     /// One outcome of `slug`'s data.
-    pub fn add(&mut self, slug: &Slug, outcome: Outcome<OtlpPiece>) {
+    pub fn add(&mut self, slug: &Slug, outcome: Outcome<impl Retryable>) {
         match outcome {
             Outcome::Sent {
                 items,
                 rejected,
                 message,
+                ..
             } => self.sent(slug, items, rejected, &message),
             Outcome::Dropped {
                 items,
@@ -133,6 +146,11 @@ impl<'a> Tally<'a> {
                 delay,
             } => self.retry(slug, piece, items, reason, delay),
         }
+    }
+
+    /// `items` of `slug` accepted, all of them.
+    pub fn accepted(&mut self, slug: &Slug, items: u64) {
+        self.sent(slug, items, 0, "");
     }
 
     fn sent(&mut self, slug: &Slug, items: u64, rejected: u64, message: &str) {
@@ -182,7 +200,7 @@ impl<'a> Tally<'a> {
     fn retry(
         &mut self,
         slug: &Slug,
-        piece: OtlpPiece,
+        piece: impl Retryable,
         items: u64,
         reason: RetryReason,
         delay: Option<Duration>,
@@ -190,7 +208,7 @@ impl<'a> Tally<'a> {
         let telemetry = self.counters.telemetry;
         self.outcome.retryable += items;
         self.outcome.retry_after = self.outcome.retry_after.max(delay);
-        self.outcome.retry_request.extend_from_slice(&piece.request);
+        self.outcome.retry_request.extend(piece.into_request());
         telemetry.failed(self.signal, &reason, items);
         let fields = [
             Field::str("project", slug.as_str()),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::errors::EventDrop;
 use crate::health::Health;
+use crate::metrics::ItemDrop;
 use crate::outcome::{DropReason, RetryReason};
 use crate::signal::Signal;
 
@@ -53,17 +54,18 @@ impl StatusClass {
     }
 }
 
-const SIGNALS: [Signal; 2] = [Signal::Traces, Signal::Logs];
+const SIGNALS: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
 
 fn signal_index(signal: Signal) -> usize {
     match signal {
         Signal::Traces => 0,
         Signal::Logs => 1,
+        Signal::Metrics => 2,
     }
 }
 
 #[derive(Debug, Default)]
-struct PerSignal([AtomicU64; 2]);
+struct PerSignal([AtomicU64; 3]);
 
 impl PerSignal {
     fn add(&self, signal: Signal, n: u64) {
@@ -106,6 +108,13 @@ pub struct Telemetry {
     error_events_deduplicated: AtomicU64,
     error_events_dropped: Mutex<BTreeMap<&'static str, u64>>,
     error_events_owed: AtomicU64,
+    metric_points_received: AtomicU64,
+    metric_items_sent: AtomicU64,
+    metric_points_excluded: AtomicU64,
+    metric_items_cut: AtomicU64,
+    metric_items_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    metric_series: AtomicU64,
+    metric_series_evicted: AtomicU64,
     health: Health,
 }
 
@@ -192,6 +201,44 @@ impl Telemetry {
             .store(events as u64, Ordering::Relaxed);
     }
 
+    /// Metric data points read from the collector's batches.
+    pub fn metric_points_received(&self, points: u64) {
+        self.metric_points_received
+            .fetch_add(points, Ordering::Relaxed);
+    }
+
+    /// Metric data points not made into items: left out by `metrics.include` / `exclude`, or
+    /// unreadable.
+    pub fn metric_points_excluded(&self, points: u64) {
+        self.metric_points_excluded
+            .fetch_add(points, Ordering::Relaxed);
+    }
+
+    /// Trace metric items Sentry took.
+    pub fn metric_items_sent(&self, items: u64) {
+        self.metric_items_sent.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Trace metric items whose attributes were cut to fit Sentry's size limit.
+    pub fn metric_items_cut(&self, items: u64) {
+        self.metric_items_cut.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Trace metric items not sent, for good, by [`ItemDrop::label`].
+    pub fn metric_items_dropped(&self, reason: ItemDrop, items: u64) {
+        let mut dropped = self
+            .metric_items_dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *dropped.entry(reason.label()).or_default() += items;
+    }
+
+    /// The series whose state is kept now, and how many were evicted so far.
+    pub fn metric_series(&self, tracked: usize, evicted: u64) {
+        self.metric_series.store(tracked as u64, Ordering::Relaxed);
+        self.metric_series_evicted.store(evicted, Ordering::Relaxed);
+    }
+
     /// What keeps Sentry from being used, by cause.
     pub fn health(&self) -> &Health {
         &self.health
@@ -238,6 +285,16 @@ impl Telemetry {
                 .collect()
         };
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let items_dropped: Vec<Value> = {
+            let dropped = self
+                .metric_items_dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            ItemDrop::LABELS
+                .iter()
+                .map(|r| json!({"attributes": {"reason": r}, "value": dropped.get(r).copied().unwrap_or(0)}))
+                .collect()
+        };
         json!({"metrics": [
             metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
             metric("items_failed", "Spans and log records handed back to the collector to retry, by reason", "{items}", "counter", failed),
@@ -248,6 +305,13 @@ impl Telemetry {
             metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(load(&self.error_events_sent))),
             metric("error_events_deduplicated", "Exceptions seen again (as a span event and a log record, or in a retried batch) that made no second event", "{events}", "counter", one(load(&self.error_events_deduplicated))),
             metric("error_events_dropped", "Error events dropped for good, by reason", "{events}", "counter", events_dropped),
+            metric("metric_points_received", "OpenTelemetry metric data points received", "{points}", "counter", one(load(&self.metric_points_received))),
+            metric("metric_points_excluded", "Metric data points left out by metrics.include / exclude, or unreadable", "{points}", "counter", one(load(&self.metric_points_excluded))),
+            metric("metric_items_sent", "Sentry trace metric items accepted by Sentry", "{items}", "counter", one(load(&self.metric_items_sent))),
+            metric("metric_items_cut", "Trace metric items whose attributes were cut to fit Sentry's 2 KB limit", "{items}", "counter", one(load(&self.metric_items_cut))),
+            metric("metric_items_dropped", "Trace metric items not sent, for good, by reason", "{items}", "counter", items_dropped),
+            metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
+            metric("metric_series_evicted", "Metric series forgotten to keep their number bounded", "{series}", "counter", one(load(&self.metric_series_evicted))),
             metric("error_events_retrying", "Error events Sentry did not take yet, waiting in the exporter to be sent again", "{events}", "gauge", one(load(&self.error_events_owed))),
             metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
             metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
@@ -317,6 +381,21 @@ mod tests {
             0
         );
         assert_eq!(point(&s, "error_events_retrying", json!({})), 4);
+        t.metric_points_received(7);
+        t.metric_items_sent(5);
+        t.metric_items_cut(1);
+        t.metric_items_dropped(ItemDrop::Capped, 2);
+        t.metric_series(3, 1);
+        let s = t.snapshot(9);
+        assert_eq!(point(&s, "metric_points_received", json!({})), 7);
+        assert_eq!(point(&s, "metric_items_sent", json!({})), 5);
+        assert_eq!(point(&s, "metric_items_cut", json!({})), 1);
+        assert_eq!(
+            point(&s, "metric_items_dropped", json!({"reason": "capped"})),
+            2
+        );
+        assert_eq!(point(&s, "metric_series", json!({})), 3);
+        assert_eq!(point(&s, "metric_series_evicted", json!({})), 1);
         assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
         assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
         assert_eq!(
@@ -387,7 +466,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 24);
         assert_eq!(
             point(
                 &s,

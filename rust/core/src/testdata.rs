@@ -11,9 +11,14 @@
 //! The default output must not change: the fuzz seeds in `rust/fuzz/corpus/` are made with it.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
@@ -215,6 +220,71 @@ pub fn exception_log(trace: u8, span: u64, attributes: Vec<KeyValue>) -> LogReco
     }
 }
 
+/// An OTLP metrics request of one resource (`service.name` = `service`) and `metrics`.
+pub fn metrics_request(service: &str, metrics: Vec<Metric>) -> Vec<u8> {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Resource::service(service, 0).resource(),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// A monotonic cumulative sum `name` with one point: `value` at `time`, counted from `start`
+/// (nanoseconds since the epoch).
+pub fn cumulative_counter(name: &str, start: u64, time: u64, value: f64) -> Metric {
+    Metric {
+        name: name.into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+                value: Some(number_data_point::Value::AsDouble(value)),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
+/// A cumulative histogram `name` with one point of `values` at `time`, counted from `start`,
+/// over the OpenTelemetry SDKs' default bounds.
+pub fn cumulative_histogram(name: &str, start: u64, time: u64, values: &[f64]) -> Metric {
+    let bounds = vec![
+        0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
+        7500.0, 10000.0,
+    ];
+    let mut counts = vec![0; bounds.len() + 1];
+    for value in values {
+        counts[bounds.iter().take_while(|b| *b < value).count()] += 1;
+    }
+    Metric {
+        name: name.into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+                count: values.len() as u64,
+                sum: Some(values.iter().sum()),
+                min: values.iter().copied().reduce(f64::min),
+                max: values.iter().copied().reduce(f64::max),
+                bucket_counts: counts,
+                explicit_bounds: bounds,
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
 /// The decoded traces request of `resources`.
 pub fn traces(resources: &[Resource]) -> ExportTraceServiceRequest {
     let mut last = 0u64;
@@ -334,6 +404,11 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
             "from_error_spans": false,
             "in_app_include": [],
             "max_per_minute": 600,
+        },
+        "metrics": {
+            "include": [],
+            "exclude": [],
+            "max_items_per_minute": 10000,
         },
     })
 }

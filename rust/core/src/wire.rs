@@ -57,7 +57,8 @@ pub fn fields(buf: &[u8]) -> Fields<'_> {
     }
 }
 
-fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
+/// The varint at `*pos`, which moves past it.
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     // Tags fit in one byte and most lengths in two: these paths keep span counting cheap.
     match buf.get(*pos..).unwrap_or_default() {
         [b0, ..] if *b0 < 0x80 => {

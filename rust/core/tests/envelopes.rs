@@ -8,14 +8,15 @@ use std::time::{Duration, SystemTime};
 use common::{batch, Standin};
 use sentry_exporter_core::deadline::Deadline;
 use sentry_exporter_core::exporter::Exporter;
-use sentry_exporter_core::ingest::envelope::EnvelopePiece;
+use sentry_exporter_core::ingest::envelope::{EnvelopePiece, ItemGroup};
 use sentry_exporter_core::ingest::otlp::OtlpPiece;
 use sentry_exporter_core::ingest::{Piece, Transport};
 use sentry_exporter_core::job::Job;
 use sentry_exporter_core::outcome::Outcome;
+use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::testdata;
-use sentry_exporter_core::{Config, Logger, Signal};
+use sentry_exporter_core::{Config, Logger};
 use sentry_types::protocol::v7::{Event, Level, Map, Metric, MetricType};
 use serde_json::{json, Value};
 
@@ -28,7 +29,7 @@ fn error_event() -> EnvelopePiece {
 }
 
 fn trace_metric() -> EnvelopePiece {
-    EnvelopePiece::TraceMetrics(vec![Metric {
+    let items = vec![Metric {
         r#type: MetricType::Counter,
         name: "orders.placed".into(),
         value: 3.0,
@@ -37,12 +38,13 @@ fn trace_metric() -> EnvelopePiece {
         span_id: None,
         unit: None,
         attributes: Map::new(),
-    }])
+    }];
+    EnvelopePiece::TraceMetrics(vec![ItemGroup { point: 0, items }])
 }
 
 fn one_span() -> OtlpPiece {
     OtlpPiece {
-        signal: Signal::Traces,
+        signal: OtlpSignal::Traces,
         request: batch("shop", 1, 0),
         items: 1,
     }

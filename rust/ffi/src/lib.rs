@@ -79,6 +79,7 @@ pub enum SentryResult {
 pub enum SentrySignal {
     Traces = 0,
     Logs = 1,
+    Metrics = 2,
 }
 
 /// Levels passed to the log callback.
@@ -491,6 +492,7 @@ pub unsafe extern "C" fn sentry_exporter_export(
             let signal = match signal {
                 s if s == SentrySignal::Traces as u32 => Signal::Traces,
                 s if s == SentrySignal::Logs as u32 => Signal::Logs,
+                s if s == SentrySignal::Metrics as u32 => Signal::Metrics,
                 _ => return SentryResult::InvalidSignal,
             };
             let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));

@@ -7,7 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use sentry_exporter_core::testdata::{
-    exception, exception_log, exception_span, logs_request, traces_request, Resource,
+    cumulative_counter, cumulative_histogram, exception, exception_log, exception_span,
+    logs_request, metrics_request, traces_request, Resource,
 };
 
 fn write(dir: &Path, target: &str, name: &str, data: &[u8]) {
@@ -206,4 +207,8 @@ fn main() {
         &with_options(1, logs_request(&[python.with_log_records(vec![record])])),
     );
     write(&dir, exceptions, "generated", &[4, 3, 1, 7, 9, 200, 0, 5]);
+    let metrics = "metrics";
+    let counter = cumulative_counter("orders", 1, 2, 5.0);
+    let histogram = cumulative_histogram("latency", 1, 2, &[10.0, 20.0, 30.0, 40.0]);
+    write(&dir, metrics, "counter-and-histogram", &metrics_request("shop", vec![counter, histogram]));
 }

@@ -1,5 +1,6 @@
 //! Which ingest endpoint a request is for, as fault rules (`signal`) and the request log name
-//! it: the OTLP traces and logs endpoints, or the envelope endpoint.
+//! it: the OTLP traces and logs endpoints, the envelope endpoint, or the OTLP metrics sink (no
+//! Sentry endpoint: a floor for benchmarks, see `ingest`).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ pub enum Endpoint {
     Traces,
     Logs,
     Envelope,
+    Metrics,
 }
 
 impl Endpoint {
@@ -19,6 +21,7 @@ impl Endpoint {
             Endpoint::Traces => "traces",
             Endpoint::Logs => "logs",
             Endpoint::Envelope => "envelope",
+            Endpoint::Metrics => "metrics",
         }
     }
 
@@ -27,6 +30,7 @@ impl Endpoint {
         match self {
             Endpoint::Traces => Some(Signal::Traces),
             Endpoint::Logs => Some(Signal::Logs),
+            Endpoint::Metrics => Some(Signal::Metrics),
             Endpoint::Envelope => None,
         }
     }
@@ -37,6 +41,7 @@ impl From<Signal> for Endpoint {
         match signal {
             Signal::Traces => Endpoint::Traces,
             Signal::Logs => Endpoint::Logs,
+            Signal::Metrics => Endpoint::Metrics,
         }
     }
 }

@@ -513,7 +513,8 @@ fn check_frame(value: &Value, path: &str, notes: &mut Notes) {
     }
 }
 
-fn is_span_id(s: &str) -> bool {
+/// 16 hex digits (relay's `SpanId`).
+pub fn is_span_id(s: &str) -> bool {
     s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -48,8 +48,8 @@
 //! category (`span`; `log_item`, `log_byte`) is answered 429. The request is checked (key,
 //! body) first, as relay does.
 //!
-//! Ingest rules match OTLP and envelope requests alike; `signal` (`traces`, `logs` or
-//! `envelope`) narrows them to one endpoint.
+//! Ingest rules match OTLP and envelope requests alike; `signal` (`traces`, `logs`,
+//! `envelope`, or `metrics`, the metrics sink) narrows them to one endpoint.
 //!
 //! For example `{"target":"mgmt","path_contains":"/projects/","body_bytes":1073741824}`,
 //! `{"target":"ingest","body":"{}","trickle_ms":1000}`,

@@ -1,6 +1,11 @@
 //! Ingest as relay answers it: the routes (`POST /api/{project_id}/integration/otlp/v1/{traces,logs}`
 //! and `POST /api/{project_id}/envelope/`, trailing slash optional), the key check both share,
 //! the OTLP handler (content checks, decoding) and recording. Envelopes are `envelope_ingest`.
+//!
+//! `POST /api/{project_id}/integration/otlp/v1/metrics` is no Sentry endpoint (Sentry takes
+//! metrics only as trace metrics in envelopes): a sink checked like the OTLP endpoints that
+//! counts the data points per project (`metric_points`), so that the benchmark can compare the
+//! exporter with the collector's plain `otlphttp` exporter sending the same metrics.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,7 +45,7 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Parses `{prefix}/api/{id}/integration/otlp/v1/{traces|logs}[/]` and
+/// Parses `{prefix}/api/{id}/integration/otlp/v1/{traces|logs|metrics}[/]` and
 /// `{prefix}/api/{id}/envelope[/]`.
 pub fn route(path: &str, prefix: &str) -> Option<Route> {
     let rest = path.strip_prefix(prefix)?;
@@ -48,6 +53,7 @@ pub fn route(path: &str, prefix: &str) -> Option<Route> {
     let (id, endpoint) = match segs.as_slice() {
         [id, "integration", "otlp", "v1", "traces"] => (id, Endpoint::Traces),
         [id, "integration", "otlp", "v1", "logs"] => (id, Endpoint::Logs),
+        [id, "integration", "otlp", "v1", "metrics"] => (id, Endpoint::Metrics),
         [id, "envelope"] => (id, Endpoint::Envelope),
         _ => return None,
     };
@@ -320,6 +326,8 @@ mod tests {
         assert_eq!((r.id, r.endpoint), (12, Endpoint::Traces));
         let r = route("/api/3/integration/otlp/v1/logs/", "").expect("route");
         assert_eq!((r.id, r.endpoint), (3, Endpoint::Logs));
+        let r = route("/api/5/integration/otlp/v1/metrics", "").expect("route");
+        assert_eq!((r.id, r.endpoint), (5, Endpoint::Metrics));
         for path in ["/api/4/envelope/", "/api/4/envelope"] {
             let r = route(path, "").expect("route");
             assert_eq!((r.id, r.endpoint), (4, Endpoint::Envelope));
@@ -327,7 +335,7 @@ mod tests {
         let r = route("/sentry/api/3/integration/otlp/v1/logs/", "/sentry").expect("route");
         assert_eq!(r.project_id, "3");
         for bad in [
-            "/api/3/integration/otlp/v1/metrics",
+            "/api/3/integration/otlp/v1/profiles",
             "/api/x/integration/otlp/v1/logs",
             "/api//integration/otlp/v1/logs",
             "/api/3/integration/otlp/v1/logs//",

@@ -2,9 +2,10 @@
 //!
 //! It listens on loopback only and plays one organization with one team and a few projects:
 //! the management API (bearer token, Link paging, project creation), relay's OTLP ingest
-//! endpoints and its envelope endpoint with relay's status codes, a per-project record of what
-//! arrived (spans, log records, error events, trace metrics), and a control API (`/_standin/`)
-//! to read the records, switch project features and faults (rate limits too) at run time.
+//! endpoints and its envelope endpoint with relay's status codes, an OTLP metrics sink (no
+//! Sentry endpoint: for benchmarks), a per-project record of what arrived (spans, log records,
+//! error events, trace metrics, metric data points), and a control API (`/_standin/`) to read
+//! the records, switch project features and faults (rate limits too) at run time.
 //!
 //! | module | job |
 //! | --- | --- |
@@ -17,7 +18,8 @@
 //! | `envelope_ingest` | the envelope endpoint's handler: relay's checks and answers |
 //! | `envelope` | envelope framing, header, size limits (pure) |
 //! | `triage` | what relay keeps of an envelope's items: rate limits, features, containers (pure) |
-//! | `endpoint` | which ingest endpoint: `traces`, `logs`, `envelope` |
+//! | `trace_metric` | one trace metric as relay's processing checks it (pure) |
+//! | `endpoint` | which ingest endpoint: `traces`, `logs`, `envelope`, the `metrics` sink |
 //! | `auth` | `X-Sentry-Auth` parsing |
 //! | `otlp` | content encoding and type, decoding, item ids |
 //! | `control` | the `/_standin/` control API |
@@ -58,6 +60,7 @@ mod server;
 mod slug;
 mod state;
 mod tls;
+mod trace_metric;
 mod triage;
 mod uri;
 mod views;

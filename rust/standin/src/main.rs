@@ -67,7 +67,7 @@ Control API on the main listener (no auth):
 
 Fault rules, matched in order before normal handling:
   target            \"ingest\" or \"mgmt\" (required)
-  project, signal   ingest only: project slug or id; \"traces\", \"logs\" or \"envelope\"
+  project, signal   ingest only: project slug or id; \"traces\", \"logs\", \"envelope\" or \"metrics\"
   method, path_contains
   status, body, headers, delay_ms, drop_connection, max_body_bytes, times
   body_bytes: N     answer (status, default 200, JSON) with N filler bytes ('[' then spaces),

@@ -7,20 +7,25 @@ use std::io::Read;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-/// The OTLP signals Sentry ingests.
+/// The OTLP signals Sentry ingests, and metrics, which only the stand-in's sink takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Signal {
     Traces,
     Logs,
+    Metrics,
 }
 
 impl Signal {
@@ -29,6 +34,7 @@ impl Signal {
         match self {
             Signal::Traces => "spans",
             Signal::Logs => "log records",
+            Signal::Metrics => "metric data points",
         }
     }
 }
@@ -137,7 +143,8 @@ fn read_limited(reader: impl Read, limit: usize) -> Result<Vec<u8>, BodyError> {
     Ok(out)
 }
 
-/// What one request carried: an id per item, in order, and the `service.name`s seen.
+/// What one request carried: an id per item, in order, and the `service.name`s seen. Metric
+/// data points have no id: each is listed by its metric's name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Items {
     pub ids: Vec<String>,
@@ -177,6 +184,27 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Items, Body
             }
             Ok(items)
         }
+        Signal::Metrics => {
+            let req: ExportMetricsServiceRequest = parse(format, body)?;
+            let mut items = Items::default();
+            for rm in &req.resource_metrics {
+                add_service(&mut items, rm.resource.as_ref());
+                for metric in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
+                    let points = match &metric.data {
+                        Some(Data::Gauge(g)) => g.data_points.len(),
+                        Some(Data::Sum(s)) => s.data_points.len(),
+                        Some(Data::Histogram(h)) => h.data_points.len(),
+                        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+                        Some(Data::Summary(s)) => s.data_points.len(),
+                        None => 0,
+                    };
+                    items
+                        .ids
+                        .extend(std::iter::repeat_n(metric.name.clone(), points));
+                }
+            }
+            Ok(items)
+        }
     }
 }
 
@@ -187,6 +215,7 @@ pub fn empty_response(signal: Signal, format: Format) -> Vec<u8> {
         Format::Protobuf => match signal {
             Signal::Traces => ExportTraceServiceResponse::default().encode_to_vec(),
             Signal::Logs => ExportLogsServiceResponse::default().encode_to_vec(),
+            Signal::Metrics => ExportMetricsServiceResponse::default().encode_to_vec(),
         },
     }
 }
@@ -316,6 +345,60 @@ mod tests {
         let items = decode(Signal::Logs, Format::Protobuf, &req.encode_to_vec()).expect("decode");
         assert_eq!(items.ids, ["uid-1".to_string(), expected_hash]);
         assert!(items.services.is_empty());
+    }
+
+    #[test]
+    fn metric_data_points_are_counted_by_name() {
+        use opentelemetry_proto::tonic::common::v1::AnyValue;
+        use opentelemetry_proto::tonic::metrics::v1::{
+            Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+            ScopeMetrics,
+        };
+        let metric = |name: &str, data| Metric {
+            name: name.into(),
+            data,
+            ..Default::default()
+        };
+        let service = KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("api".into())),
+            }),
+            ..Default::default()
+        };
+        let req = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![service],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![
+                        metric(
+                            "queue.depth",
+                            Some(Data::Gauge(Gauge {
+                                data_points: vec![NumberDataPoint::default(); 2],
+                            })),
+                        ),
+                        metric(
+                            "latency",
+                            Some(Data::Histogram(Histogram {
+                                data_points: vec![HistogramDataPoint::default()],
+                                aggregation_temporality: 2,
+                            })),
+                        ),
+                        metric("empty", None),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let items =
+            decode(Signal::Metrics, Format::Protobuf, &req.encode_to_vec()).expect("decode");
+        assert_eq!(items.ids, ["queue.depth", "queue.depth", "latency"]);
+        assert_eq!(items.services.into_iter().collect::<Vec<_>>(), ["api"]);
+        assert!(empty_response(Signal::Metrics, Format::Protobuf).is_empty());
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub fn otlp_categories(signal: Signal) -> &'static [&'static str] {
     match signal {
         Signal::Traces => &["span"],
         Signal::Logs => &["log_item", "log_byte"],
+        // The metrics sink is no Sentry endpoint; only a limit of every category covers it.
+        Signal::Metrics => &[],
     }
 }
 

@@ -1,8 +1,9 @@
 //! What arrived: per project, the ids of spans and log records with how often each came, the
 //! `service.name`s seen, the error events and trace metrics of envelopes (as received) with
-//! counts of what was dropped, the events relay would drop (`event_drops`, with relay's reason)
-//! and what relay would change in the events kept (`event_notes`), and every ingest request;
-//! plus the management request log.
+//! counts of what was dropped, the events and trace metrics relay would drop (`event_drops`,
+//! `trace_metric_drops`, with relay's reason) and what relay would change in those kept
+//! (`event_notes`, `trace_metric_notes`), and every ingest request; plus the management request
+//! log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -56,6 +57,8 @@ struct ProjectRecord {
     logs: HashMap<String, u64>,
     span_total: u64,
     log_total: u64,
+    /// Data points that reached the OTLP metrics sink (`ingest`).
+    metric_points: u64,
     services: BTreeSet<String>,
     events: Vec<Value>,
     trace_metrics: Vec<Value>,
@@ -65,12 +68,20 @@ struct ProjectRecord {
     event_drops: Vec<Value>,
     /// What relay would change in kept events (`triage::Kept`).
     event_notes: Vec<Value>,
+    /// Trace metrics relay would drop after answering 200, with relay's reason (`triage::Kept`).
+    trace_metric_drops: Vec<Value>,
+    /// What relay would change in kept trace metrics (`triage::Kept`).
+    trace_metric_notes: Vec<Value>,
     requests: Vec<IngestEntry>,
 }
 
 impl ProjectRecord {
     fn add(&mut self, arrived: Arrived<'_>) {
         match arrived {
+            Arrived::Otlp(Endpoint::Metrics, items) => {
+                self.metric_points += items.ids.len() as u64;
+                self.services.extend(items.services.iter().cloned());
+            }
             Arrived::Otlp(Endpoint::Logs, items) => {
                 count_ids(&mut self.logs, &mut self.log_total, items);
                 self.services.extend(items.services.iter().cloned());
@@ -85,6 +96,10 @@ impl ProjectRecord {
                     .extend(kept.trace_metrics.iter().cloned());
                 self.event_drops.extend(kept.event_drops.iter().cloned());
                 self.event_notes.extend(kept.event_notes.iter().cloned());
+                self.trace_metric_drops
+                    .extend(kept.trace_metric_drops.iter().cloned());
+                self.trace_metric_notes
+                    .extend(kept.trace_metric_notes.iter().cloned());
                 for ((category, reason), n) in &kept.dropped {
                     *self
                         .dropped
@@ -102,6 +117,7 @@ impl ProjectRecord {
         match endpoint {
             Endpoint::Traces => self.span_total,
             Endpoint::Logs => self.log_total,
+            Endpoint::Metrics => self.metric_points,
             Endpoint::Envelope => (self.events.len() + self.trace_metrics.len()) as u64,
         }
     }
@@ -228,12 +244,15 @@ impl Records {
                     "span_distinct": r.spans.len(),
                     "log_total": r.log_total,
                     "log_distinct": r.logs.len(),
+                    "metric_points": r.metric_points,
                     "services": r.services,
                     "event_total": r.events.len(),
                     "trace_metric_total": r.trace_metrics.len(),
                     "dropped": r.dropped,
                     "event_drops": r.event_drops,
                     "event_notes": r.event_notes,
+                    "trace_metric_drops": r.trace_metric_drops,
+                    "trace_metric_notes": r.trace_metric_notes,
                     "requests": r.requests,
                 });
                 if ids {
@@ -297,20 +316,33 @@ mod tests {
             3
         );
         assert_eq!(r.add_ingest(Some("a"), entry(Endpoint::Traces, 3), None), 3);
+        let points = Items {
+            ids: vec!["queue.depth".into(), "queue.depth".into()],
+            services: ["svc".to_string()].into(),
+        };
+        assert_eq!(
+            r.add_ingest(
+                Some("a"),
+                entry(Endpoint::Metrics, 2),
+                Some(Arrived::Otlp(Endpoint::Metrics, &points))
+            ),
+            2
+        );
         r.add_ingest(None, entry(Endpoint::Logs, 0), None);
         r.project_deleted("a");
         assert_eq!(r.slug_for_id(1), Some("a"));
         let v = r.to_json(true);
         assert_eq!(v["projects"]["a"]["spans"]["x"], 2);
         assert_eq!(v["projects"]["a"]["span_distinct"], 2);
+        assert_eq!(v["projects"]["a"]["metric_points"], 2);
         assert_eq!(v["projects"]["a"]["deleted"], true);
         assert_eq!(
             v["projects"]["a"]["requests"].as_array().map(Vec::len),
-            Some(2)
+            Some(3)
         );
         assert_eq!(v["projects"]["a"]["services"][0], "svc");
         assert_eq!(v["projects"]["b"]["span_total"], 0);
-        assert_eq!(v["unknown_project_requests"][0]["seq"], 3);
+        assert_eq!(v["unknown_project_requests"][0]["seq"], 4);
         assert!(r.to_json(false)["projects"]["a"].get("spans").is_none());
         let mut kept = Kept::default();
         kept.events.push(json!({"message": "m"}));
@@ -322,6 +354,10 @@ mod tests {
             .push(json!({"reason": "invalid_json", "event_id": null}));
         kept.event_notes
             .push(json!({"event_id": "e", "notes": [{"path": "level", "problem": "p"}]}));
+        kept.trace_metric_drops
+            .push(json!({"reason": "too_large", "problem": "p", "name": "big"}));
+        kept.trace_metric_notes
+            .push(json!({"name": "n", "notes": [{"path": "unit", "problem": "p"}]}));
         let arrived = Some(Arrived::Envelope(&kept));
         assert_eq!(
             r.add_ingest(Some("b"), entry(Endpoint::Envelope, 2), arrived),
@@ -338,6 +374,8 @@ mod tests {
         assert_eq!(b["dropped"]["error"]["invalid"], 1);
         assert_eq!(b["event_drops"][0]["reason"], "invalid_json");
         assert_eq!(b["event_notes"][0]["notes"][0]["path"], "level");
+        assert_eq!(b["trace_metric_drops"][0]["reason"], "too_large");
+        assert_eq!(b["trace_metric_notes"][0]["notes"][0]["path"], "unit");
         assert!(r.to_json(false)["projects"]["b"].get("events").is_none());
         r.reset(&org);
         let v = r.to_json(true);

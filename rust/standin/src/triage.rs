@@ -7,15 +7,18 @@
 //! container is dropped as invalid, also after a 200). Each event is checked as relay's event
 //! processing does (`event`): one relay would drop is counted as invalid and listed under
 //! `event_drops` with relay's discard reason; one it keeps is recorded as received, with what
-//! relay would change in it under `event_notes`. Pure functions, no I/O but reading the clock.
+//! relay would change in it under `event_notes`. Each trace metric of a container likewise
+//! (`trace_metric`): `trace_metric_drops`, `trace_metric_notes`. Pure functions, no I/O but
+//! reading the clock.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::envelope::{Item, MAX_TRACE_METRIC, TRACE_METRIC_CONTAINER};
+use crate::envelope::{Item, TRACE_METRIC_CONTAINER};
 use crate::event;
 use crate::quota::{self, RateLimit};
+use crate::trace_metric::{self, Discard};
 
 /// Why items were not recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,6 +55,12 @@ pub struct Kept {
     /// For each kept event that relay would change: `{"event_id", "notes": [{"path",
     /// "problem"}]}`.
     pub event_notes: Vec<Value>,
+    /// The trace metrics relay would drop after a 200: `{"reason", "problem", "name"}` (reason
+    /// as relay's outcome names it: `invalid_trace_metric`, `too_large`).
+    pub trace_metric_drops: Vec<Value>,
+    /// For each kept trace metric that relay would change: `{"name", "notes": [{"path",
+    /// "problem"}]}`.
+    pub trace_metric_notes: Vec<Value>,
     /// Items of types the stand-in does not record (`log`, `span`, `attachment`, ...), by type.
     pub ignored: BTreeMap<String, u64>,
 }
@@ -186,15 +195,31 @@ fn container_items(item: &Item<'_>, content_type: &str) -> Option<Vec<Value>> {
     (Some(items.len()) == item.item_count.map(|n| n as usize)).then_some(items)
 }
 
-/// Keeps the metrics that are objects of at most `max_trace_metric_size` bytes.
+/// Keeps the trace metrics relay keeps (as received, noting what relay would change), and
+/// counts the others with relay's reason.
 fn keep_metrics(metrics: Vec<Value>, kept: &mut Kept) {
     for metric in metrics {
-        if !metric.is_object() {
-            kept.drop("trace_metric", DropReason::Invalid, 1);
-        } else if metric.to_string().len() > MAX_TRACE_METRIC {
-            kept.drop("trace_metric", DropReason::TooLarge, 1);
-        } else {
-            kept.trace_metrics.push(metric);
+        let name = metric.get("name").cloned().unwrap_or(Value::Null);
+        match trace_metric::check(&metric) {
+            Ok(notes) => {
+                if !notes.is_empty() {
+                    kept.trace_metric_notes
+                        .push(json!({ "name": name, "notes": notes }));
+                }
+                kept.trace_metrics.push(metric);
+            }
+            Err(dropped) => {
+                let reason = match dropped.reason {
+                    Discard::InvalidTraceMetric => DropReason::Invalid,
+                    Discard::TooLarge => DropReason::TooLarge,
+                };
+                kept.drop("trace_metric", reason, 1);
+                kept.trace_metric_drops.push(json!({
+                    "reason": dropped.reason.as_str(),
+                    "problem": dropped.problem,
+                    "name": name,
+                }));
+            }
         }
     }
 }
@@ -222,19 +247,27 @@ mod tests {
         }
     }
 
+    fn metric(name: &str) -> Value {
+        json!({
+            "timestamp": 1_767_225_600.0,
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "name": name,
+            "type": "counter",
+            "value": 1,
+        })
+    }
+
     #[test]
     fn containers_are_checked_as_relay_parses_them() {
-        let two = br#"{"items":[{"name":"a"},{"name":"b"}]}"#;
+        let two = json!({"items": [metric("a"), metric("b")]}).to_string();
+        let two = two.as_bytes();
         let mut kept = Kept::default();
         process(
             &[metrics_item(two, Some(2), TRACE_METRIC_CONTAINER)],
             true,
             &mut kept,
         );
-        assert_eq!(
-            kept.trace_metrics,
-            [json!({"name":"a"}), json!({"name":"b"})]
-        );
+        assert_eq!(kept.trace_metrics, [metric("a"), metric("b")]);
         let mut kept = Kept::default();
         process(
             &[
@@ -251,6 +284,57 @@ mod tests {
             kept.dropped[&("trace_metric", DropReason::Invalid)],
             3 + 1 + 2 + 2
         );
+        assert!(
+            kept.trace_metric_drops.is_empty(),
+            "whole containers, not items"
+        );
+    }
+
+    #[test]
+    fn each_trace_metric_is_checked_as_relay_processes_it() {
+        let mut renamed = metric("jobs-done");
+        renamed["unit"] = json!("ms");
+        let mut histogram = metric("latency");
+        histogram["type"] = json!("histogram");
+        let mut big = metric("big");
+        big["attributes"] = json!({"blob": {"type": "string", "value": "x".repeat(2 << 20)}});
+        let container = json!({"items": [metric("ok"), renamed, histogram, big, 5]}).to_string();
+        let mut kept = Kept::default();
+        process(
+            &[metrics_item(
+                container.as_bytes(),
+                Some(5),
+                TRACE_METRIC_CONTAINER,
+            )],
+            true,
+            &mut kept,
+        );
+        let names: Vec<&Value> = kept.trace_metrics.iter().map(|m| &m["name"]).collect();
+        assert_eq!(names, ["ok", "jobs-done"], "kept as received");
+        assert_eq!(kept.trace_metric_notes.len(), 1);
+        assert_eq!(kept.trace_metric_notes[0]["name"], "jobs-done");
+        let paths: Vec<&Value> = kept.trace_metric_notes[0]["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .map(|n| &n["path"])
+            .collect();
+        assert_eq!(paths, ["name", "unit"]);
+        let drops: Vec<(&Value, &Value)> = kept
+            .trace_metric_drops
+            .iter()
+            .map(|d| (&d["reason"], &d["name"]))
+            .collect();
+        assert_eq!(
+            drops,
+            [
+                (&json!("invalid_trace_metric"), &json!("latency")),
+                (&json!("too_large"), &json!("big")),
+                (&json!("invalid_trace_metric"), &Value::Null),
+            ]
+        );
+        assert_eq!(kept.dropped[&("trace_metric", DropReason::Invalid)], 2);
+        assert_eq!(kept.dropped[&("trace_metric", DropReason::TooLarge)], 1);
     }
 
     #[test]

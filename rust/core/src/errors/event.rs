@@ -7,7 +7,7 @@
 //! a stack trace kept raw, [`MAX_FRAME_TEXT`] for a frame's names, [`MAX_ATTRIBUTE`] for
 //! attribute values, [`MAX_TAG`] for tags), at most [`MAX_ATTRIBUTES`] attributes are kept
 //! per map, and the parsers keep at most 16 exceptions of 256 frames. An event still larger
-//! than [`MAX_EVENT`] serialized, or one Sentry answers 413, is cut to its [`essentials`].
+//! than [`MAX_EVENT`] serialized, or one Sentry answers 413, is cut by [`essentials`].
 //! An event is never dropped for its size, unless even those are too large.
 
 use std::borrow::Cow;
@@ -371,34 +371,39 @@ fn cut(text: &str, max: usize) -> &str {
 
 /// The last step of the size rule (see the module).
 fn fit(event: &mut Event<'static>) {
-    if serialized_len(event) > MAX_EVENT {
-        if let Some(smaller) = essentials(event) {
-            *event = smaller;
+    while serialized_len(event) > MAX_EVENT {
+        match essentials(event) {
+            Some(smaller) => *event = smaller,
+            None => return,
         }
     }
 }
 
-/// What identifies an event and its issue, for an event Sentry found too large (413) or
-/// that is over [`MAX_EVENT`]: no `otel` context, raw text or tags, only the raised
-/// exception, its value cut to [`MAX_ESSENTIAL_VALUE`], with its newest frames (at most
-/// [`LAST_RESORT_FRAMES`]). `None` when the event holds nothing more than that.
+/// A smaller event that still identifies its issue, for an event Sentry found too large
+/// (413) or that is over [`MAX_EVENT`], in two steps: first without the `otel` context, raw
+/// text and tags, every exception's value cut to [`MAX_ESSENTIAL_VALUE`] and its frames to the
+/// newest [`LAST_RESORT_FRAMES`] (the chain of causes kept); then only the raised exception.
+/// `None` when the event is already the second.
 pub fn essentials(event: &Event<'static>) -> Option<Event<'static>> {
     let mut smaller = event.clone();
     smaller.contexts.remove("otel");
     smaller.extra.clear();
     smaller.tags.clear();
-    let values = &mut smaller.exception.values;
-    let raised = values.drain(..).next_back();
-    values.extend(raised.map(|mut raised| {
-        raised.value = raised
+    for exception in &mut smaller.exception.values {
+        exception.value = exception
             .value
+            .take()
             .map(|v| cut(&v, MAX_ESSENTIAL_VALUE).to_owned());
-        if let Some(stacktrace) = &mut raised.stacktrace {
+        if let Some(stacktrace) = &mut exception.stacktrace {
             let frames = &mut stacktrace.frames;
             frames.drain(..frames.len().saturating_sub(LAST_RESORT_FRAMES));
         }
-        raised
-    }));
+    }
+    if smaller == *event {
+        let values = &mut smaller.exception.values;
+        let raised = values.drain(..).next_back();
+        values.extend(raised);
+    }
     (smaller != *event).then_some(smaller)
 }
 
@@ -594,7 +599,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_resort_keeps_the_raised_exception_and_its_newest_frames() {
+    fn cutting_keeps_the_chain_with_its_newest_frames_then_the_raised_exception() {
         use sentry_types::protocol::v7::{Frame, Stacktrace};
         let frame = |i: usize| Frame {
             function: Some(format!("f{i}_{}", "x".repeat(MAX_FRAME_TEXT))),
@@ -615,12 +620,18 @@ mod tests {
             ..Default::default()
         };
         fit(&mut event);
-        assert_eq!(event.exception.values.len(), 1);
-        let raised = &event.exception.values[0];
-        assert_eq!(raised.ty, "E15");
-        let frames = &raised.stacktrace.as_ref().unwrap().frames;
-        assert_eq!(frames.len(), LAST_RESORT_FRAMES);
-        assert!(frames[63].function.as_ref().unwrap().starts_with("f255_"));
-        assert_eq!(essentials(&event), None, "nothing more to cut");
+        assert!(serialized_len(&event) <= MAX_EVENT);
+        let frames = |e: &Exception| e.stacktrace.as_ref().unwrap().frames.clone();
+        assert_eq!(event.exception.values.len(), 16, "the causes are kept");
+        for exception in &event.exception.values {
+            let frames = frames(exception);
+            assert_eq!(frames.len(), LAST_RESORT_FRAMES);
+            assert!(frames[63].function.as_ref().unwrap().starts_with("f255_"));
+        }
+        let last = essentials(&event).expect("a second step");
+        assert_eq!(last.exception.values.len(), 1);
+        assert_eq!(last.exception.values[0].ty, "E15");
+        assert_eq!(frames(&last.exception.values[0]).len(), LAST_RESORT_FRAMES);
+        assert_eq!(essentials(&last), None, "nothing more to cut");
     }
 }

@@ -22,7 +22,7 @@ use crate::clock::Instant;
 use crate::config::ErrorsConfig;
 use crate::ingest::envelope::EnvelopePiece;
 use crate::outcome::{DropReason, Outcome};
-use crate::signal::Signal;
+use crate::signal::OtlpSignal;
 use crate::slug::Slug;
 use crate::wire::WireError;
 use dedup::Memory;
@@ -118,7 +118,7 @@ impl Errors {
     /// `signal`, at `now` (`wall` for events whose telemetry gives no time).
     pub fn derive<'a>(
         &self,
-        signal: Signal,
+        signal: OtlpSignal,
         slug: &Slug,
         blocks: impl IntoIterator<Item = &'a [u8]>,
         now: Instant,
@@ -130,7 +130,7 @@ impl Errors {
                 let id = dedup::event_id(&found);
                 if !locked(&self.memory).first_sighting(id, now) {
                     derived.deduplicated += 1;
-                } else if !locked(&self.cap).admit(slug, now) {
+                } else if !locked(&self.cap).admit(slug, 1, now) {
                     derived.capped += 1;
                 } else {
                     let event = event::build(&found, id, &self.options, wall);
@@ -235,15 +235,15 @@ mod tests {
                 .derive(signal, &shop(), [request], now, SystemTime::UNIX_EPOCH)
                 .unwrap()
         };
-        let first = derive(Signal::Traces, &spans(1..3));
+        let first = derive(OtlpSignal::Traces, &spans(1..3));
         assert_eq!((first.events.len(), first.deduplicated), (2, 0));
         let ids: Vec<_> = first.events.iter().map(|e| e.event_id).collect();
 
         let logged = logs_request(&[Resource::service("shop", 0)
             .with_log_records(vec![exception_log(7, 2, exception("E", "failed", ""))])]);
-        let again = derive(Signal::Logs, &logged);
+        let again = derive(OtlpSignal::Logs, &logged);
         assert_eq!((again.events.len(), again.deduplicated), (0, 1));
-        let retried = derive(Signal::Traces, &spans(1..4));
+        let retried = derive(OtlpSignal::Traces, &spans(1..4));
         assert_eq!((retried.events.len(), retried.deduplicated), (1, 2));
         assert!(!ids.contains(&retried.events[0].event_id));
     }
@@ -253,7 +253,7 @@ mod tests {
         let errors = Errors::new(&config(3)).unwrap();
         let derived = errors
             .derive(
-                Signal::Traces,
+                OtlpSignal::Traces,
                 &shop(),
                 [&spans(1..6)[..]],
                 Instant::now(),
@@ -284,6 +284,7 @@ mod tests {
             delay,
         };
         let sent = Outcome::Sent {
+            piece: piece.clone(),
             items: 1,
             rejected: 0,
             message: String::new(),

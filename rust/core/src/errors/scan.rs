@@ -9,7 +9,7 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use super::otlp::{self, Attributes, LogRecord, Span};
-use crate::signal::Signal;
+use crate::signal::OtlpSignal;
 use crate::wire::{field, fields, WireError};
 
 /// Which exceptions are looked for.
@@ -67,13 +67,13 @@ impl Found {
 const WORD: &[u8] = b"exception";
 
 /// The exceptions of `request` (a project's OTLP request of `signal`), in request order.
-pub fn scan(signal: Signal, request: &[u8], sources: Sources) -> Result<Vec<Found>, WireError> {
+pub fn scan(signal: OtlpSignal, request: &[u8], sources: Sources) -> Result<Vec<Found>, WireError> {
     let finder = memmem::Finder::new(WORD);
     // Failed spans are found by their status, which holds no word to search for.
-    let every_span = signal == Signal::Traces && sources.error_spans;
+    let every_span = signal == OtlpSignal::Traces && sources.error_spans;
     let might_hold = |bytes: &[u8]| every_span || finder.find(bytes).is_some();
     let mut found = Vec::new();
-    if !might_hold(request) || (signal == Signal::Logs && !sources.logs) {
+    if !might_hold(request) || (signal == OtlpSignal::Logs && !sources.logs) {
         return Ok(found);
     }
     for block in fields(request) {
@@ -117,7 +117,7 @@ fn resource_of(block: &[u8]) -> Result<Attributes, WireError> {
 
 /// The exceptions of one scope block.
 fn scan_scope(
-    signal: Signal,
+    signal: OtlpSignal,
     scope_block: &[u8],
     resource: &Arc<Attributes>,
     might_hold: &dyn Fn(&[u8]) -> bool,
@@ -133,8 +133,8 @@ fn scan_scope(
             1 => scope = otlp::scope_name(bytes)?,
             field::ITEM if might_hold(bytes) => {
                 let found_here = match signal {
-                    Signal::Traces => span_exceptions(bytes, sources.error_spans)?,
-                    Signal::Logs => log_exception(bytes)?,
+                    OtlpSignal::Traces => span_exceptions(bytes, sources.error_spans)?,
+                    OtlpSignal::Logs => log_exception(bytes)?,
                 };
                 found.extend(found_here.into_iter().map(|(origin, span)| Found {
                     origin,
@@ -229,7 +229,7 @@ mod tests {
             failed,
         ];
         let request = traces_request(&[Resource::service("shop", 0).with_spans(spans)]);
-        let found = scan(Signal::Traces, &request, EVENTS_ONLY).unwrap();
+        let found = scan(OtlpSignal::Traces, &request, EVENTS_ONLY).unwrap();
         assert_eq!(found.len(), 1);
         let Origin::SpanEvent(event) = &found[0].origin else {
             panic!("{found:?}")
@@ -247,7 +247,7 @@ mod tests {
             Some("shop")
         );
 
-        let with_failed = scan(Signal::Traces, &request, BOTH).unwrap();
+        let with_failed = scan(OtlpSignal::Traces, &request, BOTH).unwrap();
         assert_eq!(with_failed.len(), 2);
         assert_eq!(with_failed[1].origin, Origin::ErrorSpan);
         assert_eq!(with_failed[1].span.as_ref().unwrap().status_message, "boom");
@@ -277,7 +277,7 @@ mod tests {
         }
         resource_last.extend(resource);
         let reordered = wrap(field::RESOURCE_BLOCK, &resource_last);
-        let found = scan(Signal::Traces, &reordered, BOTH).unwrap();
+        let found = scan(OtlpSignal::Traces, &reordered, BOTH).unwrap();
         assert_eq!(
             otlp::get_str(&found[0].resource, "service.name"),
             Some("shop")
@@ -289,7 +289,7 @@ mod tests {
         let mut span = exception_span(7, 1, "op", exception("A", "first", ""));
         span.events.push(span.events[0].clone());
         let request = traces_request(&[Resource::service("shop", 0).with_spans(vec![span])]);
-        assert_eq!(scan(Signal::Traces, &request, BOTH).unwrap().len(), 2);
+        assert_eq!(scan(OtlpSignal::Traces, &request, BOTH).unwrap().len(), 2);
     }
 
     #[test]
@@ -303,7 +303,7 @@ mod tests {
             exception_log(7, 3, exception("KeyError", "", "")),
         ];
         let request = logs_request(&[Resource::service("shop", 0).with_log_records(records)]);
-        let found = scan(Signal::Logs, &request, EVENTS_ONLY).unwrap();
+        let found = scan(OtlpSignal::Logs, &request, EVENTS_ONLY).unwrap();
         let ids: Vec<_> = found.iter().map(|f| f.ids().1).collect();
         assert_eq!(ids, [Some(1u64.to_be_bytes()), Some(3u64.to_be_bytes())]);
         assert!(found.iter().all(|f| f.span.is_none()));
@@ -311,17 +311,17 @@ mod tests {
             logs: false,
             error_spans: false,
         };
-        assert!(scan(Signal::Logs, &request, off).unwrap().is_empty());
+        assert!(scan(OtlpSignal::Logs, &request, off).unwrap().is_empty());
     }
 
     #[test]
     fn requests_without_the_word_are_not_read() {
         // Not protobuf at all, but without the word: skipped by the search alone.
-        assert!(scan(Signal::Traces, &[0xff; 64], EVENTS_ONLY)
+        assert!(scan(OtlpSignal::Traces, &[0xff; 64], EVENTS_ONLY)
             .unwrap()
             .is_empty());
         let request = traces_request(&[Resource::service("shop", 50)]);
-        assert!(scan(Signal::Traces, &request, BOTH).unwrap().is_empty());
+        assert!(scan(OtlpSignal::Traces, &request, BOTH).unwrap().is_empty());
     }
 
     #[test]
@@ -330,6 +330,6 @@ mod tests {
             .with_spans(vec![exception_span(7, 1, "op", exception("A", "b", ""))])]);
         let at = request.len() - 3;
         request[at] = 0xff;
-        assert!(scan(Signal::Traces, &request, BOTH).is_err());
+        assert!(scan(OtlpSignal::Traces, &request, BOTH).is_err());
     }
 }

@@ -7,7 +7,7 @@
 use url::Url;
 
 use crate::mgmt::models::ProjectKey;
-use crate::signal::Signal;
+use crate::signal::OtlpSignal;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestEndpoint {
@@ -20,10 +20,10 @@ pub struct IngestEndpoint {
 }
 
 impl IngestEndpoint {
-    pub fn url(&self, signal: Signal) -> &Url {
+    pub fn url(&self, signal: OtlpSignal) -> &Url {
         match signal {
-            Signal::Traces => &self.traces_url,
-            Signal::Logs => &self.logs_url,
+            OtlpSignal::Traces => &self.traces_url,
+            OtlpSignal::Logs => &self.logs_url,
         }
     }
 
@@ -200,11 +200,11 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            endpoint.url(Signal::Traces).as_str(),
+            endpoint.url(OtlpSignal::Traces).as_str(),
             "http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/traces"
         );
         assert_eq!(
-            endpoint.url(Signal::Logs).as_str(),
+            endpoint.url(OtlpSignal::Logs).as_str(),
             "http://127.0.0.1:7000/sentry/api/42/integration/otlp/v1/logs"
         );
         assert_eq!(endpoint.project_id, 42);

@@ -21,7 +21,15 @@ const CLIENT: &str = concat!("otelcol-sentry/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvelopePiece {
     Error(Box<Event<'static>>),
-    TraceMetrics(Vec<Metric>),
+    TraceMetrics(Vec<ItemGroup>),
+}
+
+/// The trace metric items of one data point, which Sentry takes or refuses together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemGroup {
+    /// Which point of the conversion they came from.
+    pub point: usize,
+    pub items: Vec<Metric>,
 }
 
 impl EnvelopePiece {
@@ -31,9 +39,13 @@ impl EnvelopePiece {
         let mut envelope = Envelope::new();
         match self {
             EnvelopePiece::Error(event) => envelope.add_item(EnvelopeItem::Event(event.clone())),
-            EnvelopePiece::TraceMetrics(metrics) => envelope.add_item(EnvelopeItem::ItemContainer(
-                ItemContainer::Metrics(metrics.clone()),
-            )),
+            EnvelopePiece::TraceMetrics(groups) => {
+                let items = groups
+                    .iter()
+                    .flat_map(|g| g.items.iter().cloned())
+                    .collect();
+                envelope.add_item(EnvelopeItem::ItemContainer(ItemContainer::Metrics(items)))
+            }
         }
         let mut bytes = Vec::new();
         // Writing to a Vec fails only if serde_json fails, which Sentry's types do not.
@@ -46,7 +58,9 @@ impl Piece for EnvelopePiece {
     fn items(&self) -> u64 {
         match self {
             EnvelopePiece::Error(_) => 1,
-            EnvelopePiece::TraceMetrics(metrics) => metrics.len() as u64,
+            EnvelopePiece::TraceMetrics(groups) => {
+                groups.iter().map(|g| g.items.len() as u64).sum()
+            }
         }
     }
 
@@ -60,7 +74,7 @@ impl Piece for EnvelopePiece {
     fn halve(&self) -> Option<(EnvelopePiece, EnvelopePiece)> {
         match self {
             EnvelopePiece::Error(_) => None,
-            EnvelopePiece::TraceMetrics(metrics) => halves(metrics).map(|(a, b)| {
+            EnvelopePiece::TraceMetrics(groups) => halves(groups).map(|(a, b)| {
                 (
                     EnvelopePiece::TraceMetrics(a),
                     EnvelopePiece::TraceMetrics(b),
@@ -154,9 +168,18 @@ mod tests {
             .collect()
     }
 
+    /// Groups of `sizes` items each.
+    fn groups(sizes: &[usize]) -> EnvelopePiece {
+        let group = |(point, n): (usize, &usize)| ItemGroup {
+            point,
+            items: vec![metric("m"); *n],
+        };
+        EnvelopePiece::TraceMetrics(sizes.iter().enumerate().map(group).collect())
+    }
+
     #[test]
     fn trace_metrics_go_in_one_container_with_their_count_and_content_type() {
-        let piece = EnvelopePiece::TraceMetrics(vec![metric("a"), metric("b"), metric("c")]);
+        let piece = groups(&[1, 2]);
         let headers = item_headers(&piece.to_bytes());
         assert_eq!(
             headers,
@@ -181,11 +204,12 @@ mod tests {
     }
 
     #[test]
-    fn halves_split_the_items_and_one_item_does_not_split() {
-        let piece = EnvelopePiece::TraceMetrics(vec![metric("a"), metric("b"), metric("c")]);
+    fn halves_split_between_points_and_one_points_items_stay_together() {
+        let piece = groups(&[3, 1, 2]);
         let (first, second) = piece.halve().unwrap();
-        assert_eq!((first.items(), second.items()), (1, 2));
-        assert_eq!(first.halve(), None);
+        assert_eq!((first.items(), second.items()), (3, 3));
+        assert_eq!(first.halve(), None, "one point's items");
+        assert!(second.halve().is_some());
         assert_eq!(EnvelopePiece::Error(Box::default()).halve(), None);
     }
 }

@@ -8,14 +8,14 @@ use super::{Answer, Piece, Transport};
 use crate::http::body_text;
 use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
-use crate::signal::Signal;
+use crate::signal::{OtlpSignal, Signal};
 use crate::split::halve_counted;
 use crate::wire::{field, fields, Value};
 
 /// One project's OTLP request and the items it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpPiece {
-    pub signal: Signal,
+    pub signal: OtlpSignal,
     pub request: Vec<u8>,
     pub items: u64,
 }
@@ -26,7 +26,7 @@ impl Piece for OtlpPiece {
     }
 
     fn category(&self) -> Category {
-        self.signal.into()
+        Signal::from(self.signal).into()
     }
 
     fn halve(&self) -> Option<(OtlpPiece, OtlpPiece)> {

@@ -206,6 +206,7 @@ impl<P: Piece> Job<P> {
         let items = piece.items();
         let outcome = match answer {
             Answer::Accepted { rejected, message } => Outcome::Sent {
+                piece,
                 items,
                 rejected: rejected.min(items),
                 message,

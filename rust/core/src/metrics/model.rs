@@ -1,0 +1,118 @@
+//! OpenTelemetry metrics as the conversion reads them: resources, scopes, metrics and their
+//! data points, decoded from OTLP bytes by [`super::decode`]. Values are as received
+//! (cumulative or delta); [`super::series`] turns cumulative ones into deltas.
+
+use crate::errors::otlp::Attributes;
+
+/// One resource's metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceMetrics {
+    pub attributes: Attributes,
+    pub scopes: Vec<ScopeMetrics>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScopeMetrics {
+    pub name: Option<String>,
+    pub metrics: Vec<Metric>,
+}
+
+/// One metric (an instrument's stream) with its data points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    /// UCUM, as received (`ms`, `By`, `{request}`, `1`, ...); empty when none.
+    pub unit: String,
+    pub kind: Kind,
+    pub points: Vec<Point>,
+}
+
+/// What the instrument is, with its temporality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Sum {
+        monotonic: bool,
+        temporality: Temporality,
+    },
+    Histogram {
+        temporality: Temporality,
+    },
+    ExponentialHistogram {
+        temporality: Temporality,
+    },
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporality {
+    Delta,
+    Cumulative,
+}
+
+/// One data point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub start_unix_nano: u64,
+    pub time_unix_nano: u64,
+    pub attributes: Attributes,
+    /// Its exemplars that name a trace.
+    pub exemplars: Vec<Exemplar>,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exemplar {
+    pub trace_id: [u8; 16],
+    pub span_id: Option<[u8; 8]>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Gauge and sum points (`as_int` read as a double).
+    Number(f64),
+    Histogram(Histogram),
+    Exponential(ExponentialHistogram),
+    Summary(Summary),
+}
+
+/// An explicit-bounds histogram: `counts` has one more entry than `bounds` (the last bucket
+/// is above the last bound), or none at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExponentialHistogram {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub scale: i32,
+    pub zero_count: u64,
+    pub zero_threshold: f64,
+    pub positive: Buckets,
+    pub negative: Buckets,
+}
+
+/// Consecutive exponential buckets from index `offset`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Buckets {
+    pub offset: i32,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: f64,
+    /// (quantile, value) pairs.
+    pub quantiles: Vec<(f64, f64)>,
+}
