@@ -93,6 +93,23 @@ fn by_reason(counter: &ByReason, reasons: &[&'static str]) -> Vec<Value> {
         .collect()
 }
 
+/// Items by a reason label.
+type ByLabel = Mutex<BTreeMap<&'static str, u64>>;
+
+fn add_by_label(counter: &ByLabel, label: &'static str, n: u64) {
+    let mut counts = counter.lock().unwrap_or_else(|e| e.into_inner());
+    *counts.entry(label).or_default() += n;
+}
+
+/// The points of a [`ByLabel`] counter: one per label, zero ones included.
+fn by_label(counter: &ByLabel, labels: &[&'static str]) -> Vec<Value> {
+    let counts = counter.lock().unwrap_or_else(|e| e.into_inner());
+    labels
+        .iter()
+        .map(|r| json!({"attributes": {"reason": r}, "value": counts.get(r).copied().unwrap_or(0)}))
+        .collect()
+}
+
 #[derive(Debug, Default)]
 pub struct Telemetry {
     items_sent: PerSignal,
@@ -106,13 +123,13 @@ pub struct Telemetry {
     project_creations_failed: AtomicU64,
     error_events_sent: AtomicU64,
     error_events_deduplicated: AtomicU64,
-    error_events_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    error_events_dropped: ByLabel,
     error_events_owed: AtomicU64,
     metric_points_received: AtomicU64,
     metric_items_sent: AtomicU64,
     metric_points_excluded: AtomicU64,
     metric_items_cut: AtomicU64,
-    metric_items_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    metric_items_dropped: ByLabel,
     metric_series: AtomicU64,
     metric_series_evicted: AtomicU64,
     health: Health,
@@ -188,11 +205,7 @@ impl Telemetry {
 
     /// Error events dropped for good, by [`EventDrop::label`].
     pub fn error_events_dropped(&self, reason: EventDrop, events: u64) {
-        let mut dropped = self
-            .error_events_dropped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *dropped.entry(reason.label()).or_default() += events;
+        add_by_label(&self.error_events_dropped, reason.label(), events);
     }
 
     /// Error events waiting to be retried now.
@@ -226,11 +239,7 @@ impl Telemetry {
 
     /// Trace metric items not sent, for good, by [`ItemDrop::label`].
     pub fn metric_items_dropped(&self, reason: ItemDrop, items: u64) {
-        let mut dropped = self
-            .metric_items_dropped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *dropped.entry(reason.label()).or_default() += items;
+        add_by_label(&self.metric_items_dropped, reason.label(), items);
     }
 
     /// The series whose state is kept now, and how many were evicted so far.
@@ -274,33 +283,15 @@ impl Telemetry {
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
         let heap = crate::heap::stats();
-        let events_dropped: Vec<Value> = {
-            let dropped = self
-                .error_events_dropped
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            EventDrop::LABELS
-                .iter()
-                .map(|r| json!({"attributes": {"reason": r}, "value": dropped.get(r).copied().unwrap_or(0)}))
-                .collect()
-        };
+        let events_dropped = by_label(&self.error_events_dropped, &EventDrop::LABELS);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let items_dropped: Vec<Value> = {
-            let dropped = self
-                .metric_items_dropped
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            ItemDrop::LABELS
-                .iter()
-                .map(|r| json!({"attributes": {"reason": r}, "value": dropped.get(r).copied().unwrap_or(0)}))
-                .collect()
-        };
+        let items_dropped = by_label(&self.metric_items_dropped, &ItemDrop::LABELS);
         json!({"metrics": [
-            metric("items_sent", "Spans and log records accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
-            metric("items_failed", "Spans and log records handed back to the collector to retry, by reason", "{items}", "counter", failed),
-            metric("items_rate_limited", "Spans and log records held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
-            metric("items_maybe_delivered", "Spans and log records sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
-            metric("items_dropped", "Spans and log records dropped for good, by reason", "{items}", "counter", dropped),
+            metric("items_sent", "Spans, log records and metrics accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
+            metric("items_failed", "Spans, log records and metrics handed back to the collector to retry, by reason", "{items}", "counter", failed),
+            metric("items_rate_limited", "Spans, log records and metrics held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
+            metric("items_maybe_delivered", "Spans, log records and metrics sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
+            metric("items_dropped", "Spans, log records and metrics dropped for good, by reason", "{items}", "counter", dropped),
             metric("ingest_requests", "Requests to Sentry's ingest (OTLP and envelopes), by answer", "{requests}", "counter", requests),
             metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(load(&self.error_events_sent))),
             metric("error_events_deduplicated", "Exceptions seen again (as a span event and a log record, or in a retried batch) that made no second event", "{events}", "counter", one(load(&self.error_events_deduplicated))),

@@ -210,5 +210,10 @@ fn main() {
     let metrics = "metrics";
     let counter = cumulative_counter("orders", 1, 2, 5.0);
     let histogram = cumulative_histogram("latency", 1, 2, &[10.0, 20.0, 30.0, 40.0]);
-    write(&dir, metrics, "counter-and-histogram", &metrics_request("shop", vec![counter, histogram]));
+    write(
+        &dir,
+        metrics,
+        "counter-and-histogram",
+        &metrics_request("shop", vec![counter, histogram]),
+    );
 }

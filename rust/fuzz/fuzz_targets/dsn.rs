@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{KeyDsn, ProjectKey};
-use sentry_exporter_core::signal::Signal;
+use sentry_exporter_core::signal::OtlpSignal;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -45,8 +45,8 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!endpoint.public_key.is_empty());
     for (signal, given, name) in [
-        (Signal::Traces, &key.dsn.otlp_traces, "traces"),
-        (Signal::Logs, &key.dsn.otlp_logs, "logs"),
+        (OtlpSignal::Traces, &key.dsn.otlp_traces, "traces"),
+        (OtlpSignal::Logs, &key.dsn.otlp_logs, "logs"),
     ] {
         let url = endpoint.url(signal);
         assert!(matches!(url.scheme(), "http" | "https"), "{url}");

@@ -28,10 +28,10 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use sentry_exporter_core::errors::event::{self, Options, MAX_EVENT};
 use sentry_exporter_core::errors::scan::{scan, Sources};
+use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::testdata::{
     exception_log, exception_span, logs_request, string_attribute, traces_request, Resource,
 };
-use sentry_exporter_core::Signal;
 
 const KEYS: [&str; 5] = [
     "exception.type",
@@ -52,7 +52,9 @@ fn attributes(u: &mut Unstructured) -> Arbitrary<Vec<KeyValue>> {
 
 /// A request of one resource whose items carry exceptions (or not) with arbitrary texts.
 fn generate(u: &mut Unstructured, logs: bool) -> Arbitrary<Vec<u8>> {
-    let language = *u.choose(&["python", "java", "go", "nodejs", "dotnet", "ruby", "php", "x"])?;
+    let language = *u.choose(&[
+        "python", "java", "go", "nodejs", "dotnet", "ruby", "php", "x",
+    ])?;
     let resource = Resource::service("svc", 0).with("telemetry.sdk.language", language);
     let items = u.int_in_range(0..=4)?;
     if logs {
@@ -78,15 +80,25 @@ fn expected(request: &[u8], logs: bool, error_spans: bool) -> Option<usize> {
     if logs {
         let decoded = ExportLogsServiceRequest::decode(request).ok()?;
         (decoded.encode_to_vec() == request).then_some(())?;
-        let records = decoded.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records);
+        let records = decoded
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records);
         let is_exception = |r: &&LogRecord| {
-            r.attributes.iter().any(|kv| kv.key == "exception.type" || kv.key == "exception.message")
+            r.attributes
+                .iter()
+                .any(|kv| kv.key == "exception.type" || kv.key == "exception.message")
         };
         return Some(records.filter(is_exception).count());
     }
     let decoded = ExportTraceServiceRequest::decode(request).ok()?;
     (decoded.encode_to_vec() == request).then_some(())?;
-    let spans = decoded.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+    let spans = decoded
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans);
     Some(
         spans
             .map(|span| {
@@ -119,8 +131,15 @@ fuzz_target!(|data: &[u8]| {
     } else {
         rest
     };
-    let signal = if logs { Signal::Logs } else { Signal::Traces };
-    let sources = Sources { logs: true, error_spans };
+    let signal = if logs {
+        OtlpSignal::Logs
+    } else {
+        OtlpSignal::Traces
+    };
+    let sources = Sources {
+        logs: true,
+        error_spans,
+    };
     let Ok(found) = scan(signal, request, sources) else {
         return;
     };
@@ -128,9 +147,20 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(found.len(), want);
     }
     for found in &found {
-        let event = event::build(found, Default::default(), &Options::default(), SystemTime::UNIX_EPOCH);
-        let size = serde_json::to_vec(&event).map(|b| b.len()).unwrap_or(usize::MAX);
+        let event = event::build(
+            found,
+            Default::default(),
+            &Options::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        let size = serde_json::to_vec(&event)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
         assert!(size <= MAX_EVENT, "{size}");
-        assert!(event.exception.values.last().is_some_and(|e| !e.ty.is_empty()));
+        assert!(event
+            .exception
+            .values
+            .last()
+            .is_some_and(|e| !e.ty.is_empty()));
     }
 });

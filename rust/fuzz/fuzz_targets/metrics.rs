@@ -21,7 +21,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(decoded) = resources(data) else {
         return;
     };
-    let metrics = || decoded.resources.iter().flat_map(|r| &r.scopes).flat_map(|s| &s.metrics);
+    let metrics = || {
+        decoded
+            .resources
+            .iter()
+            .flat_map(|r| &r.scopes)
+            .flat_map(|s| &s.metrics)
+    };
     if let Ok(request) = ExportMetricsServiceRequest::decode(data) {
         if request.encode_to_vec() == data {
             let sent = request
@@ -35,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
     }
     for resource in &decoded.resources {
         for metric in resource.scopes.iter().flat_map(|s| &s.metrics) {
-            let source = Source { resource: &resource.attributes, metric };
+            let source = Source {
+                resource: &resource.attributes,
+                metric,
+            };
             for point in &metric.points {
                 if let Value::Histogram(h) = &point.value {
                     assert!(h.counts.is_empty() || h.counts.len() == h.bounds.len() + 1);

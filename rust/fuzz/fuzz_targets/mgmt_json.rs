@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{Project, ProjectKey, Team};
-use sentry_exporter_core::signal::Signal;
+use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::slug::Slug;
 use serde::Deserialize;
 
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(keys) = serde_json::from_slice::<Vec<ProjectKey>>(data) {
         if let Ok(endpoint) = from_keys(&keys) {
-            for signal in [Signal::Traces, Signal::Logs] {
+            for signal in [OtlpSignal::Traces, OtlpSignal::Logs] {
                 let url = endpoint.url(signal);
                 assert!(matches!(url.scheme(), "http" | "https"), "{url}");
                 assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{url}");
