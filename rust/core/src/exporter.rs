@@ -559,7 +559,7 @@ impl Exporter {
     }
 
     /// Sends the owed error events as they fall due, until the runtime stops; each attempt
-    /// ends within [`OWED_SEND_BOUND`] or the host's shutdown deadline (`stop`).
+    /// ends within 30 s (`OWED_SEND_BOUND`) or the host's shutdown deadline (`stop`).
     pub async fn retry_owed(self: Arc<Self>, stop: StopAt) {
         let Some(errors) = &self.errors else { return };
         loop {

@@ -1,6 +1,7 @@
-//! The core of the `sentry` exporter: routes OTLP traces and logs to one Sentry project per
-//! service, finding each project's ingest endpoint through the management API, and sends them.
-//! Pure Rust; the C ABI lives in another crate.
+//! The core of the `sentry` exporter: routes OTLP traces, logs and metrics to one Sentry project
+//! per service, finding each project's ingest endpoint through the management API, and sends
+//! them: traces and logs to Sentry's OTLP ingest, error events made of their exceptions and
+//! trace metrics made of the metrics in envelopes. Pure Rust; the C ABI lives in another crate.
 //!
 //! Data path of one batch, driven by [`exporter`]:
 //! [`routing`] (split by resource attribute, [`slug`]) → per project, [`errors`] (one Sentry
@@ -14,6 +15,10 @@
 //! Around it: [`ratelimit`] (Sentry's limits), [`deadline`] (when an export must end),
 //! [`clock`] (every time read and sleep), [`preload`] (every endpoint at start), [`redact`]
 //! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown).
+//!
+//! Metrics take their own path from the router on ([`metrics`]): per project, their points
+//! become trace metric items, one job per envelope, and their series' state moves on for what
+//! Sentry accepted.
 //!
 //! The legacy `dsn` mode ([`config::Destination::Dsn`]) keeps this path: the router sends every
 //! resource to one project, whose endpoint [`resolve::EndpointSource::Fixed`] answers at once

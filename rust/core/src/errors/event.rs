@@ -39,9 +39,9 @@ pub const MAX_ATTRIBUTES: usize = 128;
 /// Largest event sent whole, serialized; larger ones are cut as the module says.
 pub const MAX_EVENT: usize = 900 * 1024;
 /// Frames kept by the last resort of the size rule.
-const LAST_RESORT_FRAMES: usize = 64;
+pub const LAST_RESORT_FRAMES: usize = 64;
 /// Longest exception value kept by the last resort.
-const MAX_ESSENTIAL_VALUE: usize = 1024;
+pub const MAX_ESSENTIAL_VALUE: usize = 1024;
 
 /// `mechanism.type` of every event: the exporter that made it.
 pub const MECHANISM: &str = "otelcol-sentry";

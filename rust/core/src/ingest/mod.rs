@@ -1,6 +1,6 @@
 //! Sending to Sentry's ingest: the [`Transport`] port, its two transports ([`otlp`] for spans
 //! and log records, [`envelope`] for Sentry envelopes), and what an answer means
-//! ([`answer`]). Transports do the I/O; [`answer::classify`] decides.
+//! ([`answer`]). Transports do the I/O; [`answer::read`] decides.
 
 pub mod answer;
 pub mod endpoint;

@@ -1,5 +1,5 @@
 //! Spans and log records to Sentry's OTLP ingest (`/integration/otlp/v1/{traces,logs}/`):
-//! a piece is one project's OTLP request, halved by [`crate::split`] on a 413.
+//! a piece is one project's OTLP request, halved by `crate::split` on a 413.
 
 use futures_util::future::BoxFuture;
 

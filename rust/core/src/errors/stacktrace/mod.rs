@@ -2,8 +2,9 @@
 //! parsed into Sentry's exceptions and frames. One module per runtime's format; each answers
 //! `None` for text it does not recognise, and then the event keeps the text raw.
 //!
-//! Every parser reads the lines once and bounds what it keeps ([`Frames`], [`MAX_EXCEPTIONS`]),
-//! so a huge or hostile attribute costs little; text cut short yields what was read.
+//! Every parser reads the lines once and bounds what it keeps ([`MAX_FRAMES`] per exception,
+//! [`MAX_EXCEPTIONS`]), so a huge or hostile attribute costs little; text cut short yields
+//! what was read.
 
 use std::collections::VecDeque;
 
