@@ -379,6 +379,7 @@ impl Exporter {
         let platform = part.platform.unwrap_or(crate::platform::OTHER);
         let mut retry: Option<(RetryReason, Option<Duration>)> = None;
         let mut dropped: Option<(DropReason, String)> = None;
+        let mut any_sent = false;
         for piece in std::mem::take(&mut converted.pieces) {
             let job = Job::new(piece.clone()).with_platform(platform);
             let work = self.contained(&part.slug, job, &self.envelopes, deadline, || piece);
@@ -387,14 +388,14 @@ impl Exporter {
                     Outcome::Sent { piece, items, .. } => {
                         self.metrics.commit(&mut converted, &piece);
                         self.telemetry.metric_items_sent(items);
+                        any_sent = true;
                     }
                     Outcome::Dropped {
                         items,
                         reason,
                         detail,
                     } => {
-                        self.telemetry
-                            .metric_items_dropped(ItemDrop::Ingest(reason), items);
+                        self.items_dropped(&part.slug, ItemDrop::Ingest(reason), items, &detail);
                         dropped = Some((reason, detail));
                     }
                     Outcome::Retry { reason, delay, .. } => {
@@ -407,6 +408,9 @@ impl Exporter {
             }
         }
         let items = part.items;
+        // Items dropped beside accepted ones are counted as items; the part is dropped only
+        // when none of it went.
+        let dropped = dropped.filter(|_| !any_sent);
         match (retry, dropped) {
             (Some((reason, delay)), _) => {
                 let piece = MetricsPart(part.request(request));
@@ -432,24 +436,14 @@ impl Exporter {
         telemetry.metric_points_excluded(converted.excluded + converted.unreadable);
         telemetry.metric_items_cut(converted.cut);
         if converted.capped > 0 {
-            telemetry.metric_items_dropped(ItemDrop::Capped, converted.capped);
-            let capped = converted.capped;
-            let message = || {
-                format!("project {slug}: {capped} trace metric items dropped: over metrics.max_items_per_minute")
-            };
-            let fields = [
-                Field::str("project", slug.as_str()),
-                Field::str("status", "dropped"),
-                Field::str("reason", "capped"),
-                Field::u64("count", capped),
-            ];
-            self.warnings.warn(
-                &format!("metrics_capped:{slug}"),
-                message,
-                &fields,
-                &*self.clock,
-            );
+            let detail = "over metrics.max_items_per_minute";
+            self.items_dropped(slug, ItemDrop::Capped, converted.capped, detail);
         }
+    }
+
+    fn items_dropped(&self, slug: &Slug, reason: ItemDrop, items: u64, detail: &str) {
+        self.telemetry.metric_items_dropped(reason, items);
+        self.warn_dropped(slug, "trace metric items", reason.label(), items, detail);
     }
 
     /// The error events of `part`'s exceptions, counted as found (deduplicated, capped).
@@ -541,21 +535,20 @@ impl Exporter {
 
     fn event_dropped(&self, slug: &Slug, reason: EventDrop, events: u64, detail: &str) {
         self.telemetry.error_events_dropped(reason, events);
-        let label = reason.label();
-        let message =
-            || format!("project {slug}: {events} error events dropped ({label}): {detail}");
+        self.warn_dropped(slug, "error events", reason.label(), events, detail);
+    }
+
+    /// A throttled warning that `count` `what` of `slug` were dropped, for `label`.
+    fn warn_dropped(&self, slug: &Slug, what: &str, label: &str, count: u64, detail: &str) {
+        let message = || format!("project {slug}: {count} {what} dropped ({label}): {detail}");
         let fields = [
             Field::str("project", slug.as_str()),
             Field::str("status", "dropped"),
             Field::str("reason", label),
-            Field::u64("count", events),
+            Field::u64("count", count),
         ];
-        self.warnings.warn(
-            &format!("event:{label}:{slug}"),
-            message,
-            &fields,
-            &*self.clock,
-        );
+        let key = format!("{what}:{label}:{slug}");
+        self.warnings.warn(&key, message, &fields, &*self.clock);
     }
 
     /// Sends the owed error events as they fall due, until the runtime stops; each attempt

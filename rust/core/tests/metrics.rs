@@ -149,3 +149,35 @@ fn excluded_metrics_are_not_sent() {
     assert_eq!(total(&standin, "shop", "orders"), 5.0);
     assert!(items(&standin, "shop", "latency").is_empty());
 }
+
+#[test]
+fn items_refused_beside_accepted_ones_are_counted_and_the_part_counts_as_sent() {
+    let standin = Standin::with_projects(&["shop"]);
+    let service = standin.exporter(json!({}));
+    let start = at(1);
+    let counters = (0..1001)
+        .map(|i| cumulative_counter(&format!("c{i}"), start, at(2), 1.0))
+        .collect();
+    standin.fault(json!({"target": "ingest", "project": "shop", "signal": "envelope", "status": 403, "times": 1}));
+    let outcome = export(&service, &metrics_request("shop", counters));
+    assert_eq!(
+        (outcome.sent, outcome.dropped, outcome.retryable),
+        (1001, 0, 0)
+    );
+    let telemetry: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    let dropped = telemetry["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "metric_items_dropped")
+        .unwrap()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["reason"] == "rejected")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(dropped, 1000, "the first envelope's items");
+    let arrived = standin.records()["projects"]["shop"]["trace_metric_total"].clone();
+    assert_eq!(arrived, 1);
+}
