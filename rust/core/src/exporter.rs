@@ -376,19 +376,49 @@ impl Exporter {
             }
         };
         self.count_conversion(&part.slug, &converted);
+        let items = part.items;
+        match self.send_metrics(part, &mut converted, deadline).await {
+            MetricsSent {
+                retry: Some((reason, delay)),
+                ..
+            } => Err(Outcome::Retry {
+                piece: MetricsPart(part.request(request)),
+                items,
+                reason,
+                delay,
+            }),
+            MetricsSent {
+                dropped: Some((reason, detail)),
+                any_sent: false,
+                ..
+            } => Err(Outcome::Dropped {
+                items,
+                reason,
+                detail,
+            }),
+            // Items dropped beside accepted ones were counted as items.
+            MetricsSent { .. } => Ok(items),
+        }
+    }
+
+    /// Sends `converted`'s envelopes of `part`, moving their series on for what Sentry took.
+    async fn send_metrics(
+        &self,
+        part: &ProjectPart,
+        converted: &mut Converted,
+        deadline: &Deadline,
+    ) -> MetricsSent {
         let platform = part.platform.unwrap_or(crate::platform::OTHER);
-        let mut retry: Option<(RetryReason, Option<Duration>)> = None;
-        let mut dropped: Option<(DropReason, String)> = None;
-        let mut any_sent = false;
+        let mut sent = MetricsSent::default();
         for piece in std::mem::take(&mut converted.pieces) {
             let job = Job::new(piece.clone()).with_platform(platform);
             let work = self.contained(&part.slug, job, &self.envelopes, deadline, || piece);
             for outcome in work.await {
                 match outcome {
                     Outcome::Sent { piece, items, .. } => {
-                        self.metrics.commit(&mut converted, &piece);
+                        self.metrics.commit(converted, &piece);
                         self.telemetry.metric_items_sent(items);
-                        any_sent = true;
+                        sent.any_sent = true;
                     }
                     Outcome::Dropped {
                         items,
@@ -396,38 +426,17 @@ impl Exporter {
                         detail,
                     } => {
                         self.items_dropped(&part.slug, ItemDrop::Ingest(reason), items, &detail);
-                        dropped = Some((reason, detail));
+                        sent.dropped = Some((reason, detail));
                     }
                     Outcome::Retry { reason, delay, .. } => {
-                        let longer = retry.as_ref().is_none_or(|(_, d)| delay > *d);
-                        if longer {
-                            retry = Some((reason, delay));
+                        if sent.retry.as_ref().is_none_or(|(_, d)| delay > *d) {
+                            sent.retry = Some((reason, delay));
                         }
                     }
                 }
             }
         }
-        let items = part.items;
-        // Items dropped beside accepted ones are counted as items; the part is dropped only
-        // when none of it went.
-        let dropped = dropped.filter(|_| !any_sent);
-        match (retry, dropped) {
-            (Some((reason, delay)), _) => {
-                let piece = MetricsPart(part.request(request));
-                Err(Outcome::Retry {
-                    piece,
-                    items,
-                    reason,
-                    delay,
-                })
-            }
-            (None, Some((reason, detail))) => Err(Outcome::Dropped {
-                items,
-                reason,
-                detail,
-            }),
-            (None, None) => Ok(items),
-        }
+        sent
     }
 
     fn count_conversion(&self, slug: &Slug, converted: &Converted) {
@@ -648,6 +657,15 @@ impl Ports<'_> {
 fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
     Slug::parse(&format!("dsn-{}", endpoint.project_id))
         .expect("dsn- and digits, at most 24 characters, is a slug")
+}
+
+/// What became of one project's trace metric envelopes.
+#[derive(Default)]
+struct MetricsSent {
+    /// The longest delay asked by an envelope to retry, with its reason.
+    retry: Option<(RetryReason, Option<Duration>)>,
+    dropped: Option<(DropReason, String)>,
+    any_sent: bool,
 }
 
 /// A project's OTLP metrics request, handed back to the collector whole to be retried.
