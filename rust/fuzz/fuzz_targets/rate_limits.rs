@@ -13,11 +13,11 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
+use sentry_exporter_core::clock::Instant;
 use sentry_exporter_core::ratelimit::{
     parse_rate_limits, parse_retry_after, Category, LimitHeaders, RateLimits, DEFAULT_LIMIT,
     MAX_LIMIT,
 };
-use sentry_exporter_core::clock::Instant;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OTHER: &str = "fedcba9876543210fedcba9876543210";

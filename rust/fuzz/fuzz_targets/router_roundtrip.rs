@@ -43,9 +43,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::encoding::{decode_key, skip_field, DecodeContext};
 use prost::Message;
 use sentry_exporter_core::config::RoutingConfig;
+use sentry_exporter_core::outcome::DropReason;
 use sentry_exporter_core::routing::{count_items, RoutedRequest, Router};
 use sentry_exporter_core::slug::{Slug, MAX_SLUG_LEN};
-use sentry_exporter_core::outcome::DropReason;
 use sentry_exporter_core::wire::WireError;
 
 /// The two signals' request and resource-block messages, as prost sees them.

@@ -3,10 +3,12 @@
 //! environment, server, tags and the OpenTelemetry attributes as the `otel` context.
 //!
 //! Size rule (Sentry takes events up to 1 MiB, and 200 KB compressed): every string taken
-//! from the telemetry is cut to a bound ([`MAX_VALUE`] for exception values, [`MAX_RAW`] for
-//! a stack trace kept raw, [`MAX_FRAME_TEXT`] for a frame's names, [`MAX_ATTRIBUTE`] for
-//! attribute values, [`MAX_TAG`] for tags), at most [`MAX_ATTRIBUTES`] attributes are kept
-//! per map, and the parsers keep at most 16 exceptions of 256 frames. An event still larger
+//! from the telemetry is cut to a bound, Relay's where it has one ([`MAX_VALUE`] for exception
+//! values, [`MAX_TYPE`] for their types and modules, [`MAX_TRANSACTION`], [`MAX_LOGGER`],
+//! [`MAX_RAW`] for a stack trace kept raw, [`MAX_ATTRIBUTE`] for attribute values,
+//! [`MAX_TAG`] for tags and attribute names), at most [`MAX_ATTRIBUTES`] attributes are kept
+//! per map, and the parsers keep at most 16 exceptions of 256 frames, their names cut to
+//! [`stacktrace::MAX_FRAME_TEXT`]. An event still larger
 //! than [`MAX_EVENT`] serialized, or one Sentry answers 413, is cut by [`essentials`].
 //! An event is never dropped for its size, unless even those are too large.
 
@@ -25,15 +27,19 @@ use super::scan::{Found, Origin};
 use super::stacktrace::{self, Runtime};
 
 /// Longest exception value kept, in bytes (Relay's limit for `exception.value` is 8,192).
-pub const MAX_VALUE: usize = 8192;
+pub const MAX_VALUE: usize = stacktrace::MAX_MESSAGE;
+/// Longest exception type or module, in bytes (Relay's are 256 characters).
+pub const MAX_TYPE: usize = 256;
+/// Longest transaction, in bytes (Relay's limit is 200 characters).
+pub const MAX_TRANSACTION: usize = 200;
+/// Longest logger name, in bytes (Relay's limit is 64 characters, without line breaks).
+pub const MAX_LOGGER: usize = 64;
 /// Longest stack trace kept raw when no parser recognises it.
 pub const MAX_RAW: usize = 16384;
 /// Longest attribute value (string) kept in the `otel` context.
 pub const MAX_ATTRIBUTE: usize = 1024;
 /// Longest tag value (Sentry's limit is 200 characters).
 pub const MAX_TAG: usize = 200;
-/// Longest function, module or file name of a frame.
-pub const MAX_FRAME_TEXT: usize = 512;
 /// Attributes kept per map (the exception's, the span's or log record's, the resource's).
 pub const MAX_ATTRIBUTES: usize = 128;
 /// Largest event sent whole, serialized; larger ones are cut as the module says.
@@ -79,8 +85,8 @@ pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) 
         level: Level::Error,
         platform: Cow::Borrowed(event_platform(language.unwrap_or(""))),
         timestamp: time(found).unwrap_or(now),
-        logger: found.scope.clone().filter(|s| !s.is_empty()),
-        transaction: found.span.as_ref().map(|s| s.name.clone()),
+        logger: found.scope.as_deref().and_then(logger),
+        transaction: found.span.as_ref().and_then(|s| bounded_text(&s.name, MAX_TRANSACTION)),
         release: string(resource, "service.version"),
         environment: string(resource, "deployment.environment.name")
             .or_else(|| string(resource, "deployment.environment")),
@@ -158,14 +164,8 @@ fn tags(resource: &Attributes) -> Map<String, String> {
 /// it, the last one (the exception raised) named by the OpenTelemetry attributes.
 fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec<Exception> {
     let attributes = found.attributes();
-    let attribute = |key: &str| {
-        otlp::get_str(attributes, key)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let stacktrace = attribute("exception.stacktrace");
-    let mut values = stacktrace
-        .as_deref()
+    let attribute = |key: &str, max: usize| bounded_text(otlp::get_str(attributes, key)?, max);
+    let mut values = otlp::get_str(attributes, "exception.stacktrace")
         .and_then(|text| stacktrace::parse(text, runtime))
         .unwrap_or_default();
     stacktrace::apply_in_app(&mut values, &options.in_app_include);
@@ -176,32 +176,41 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     let raised = &mut values[last];
     let (ty, value) = names(
         found,
-        attribute("exception.type"),
-        attribute("exception.message"),
+        attribute("exception.type", MAX_TYPE),
+        attribute("exception.message", MAX_VALUE),
     );
     raised.ty = ty
         .or_else(|| Some(raised.ty.clone()).filter(|t| !t.is_empty()))
         .unwrap_or_else(|| "Error".into());
     raised.value = value.or_else(|| raised.value.take());
     raised.mechanism = Some(mechanism(found));
+    // The parsers cut values and frames; types and modules come whole from their headers.
     for exception in &mut values {
-        exception.value = exception
-            .value
-            .take()
-            .map(|v| cut(&v, MAX_VALUE).to_owned());
-        let frames = exception.stacktrace.iter_mut().flat_map(|s| &mut s.frames);
-        for frame in frames {
-            for text in [
-                &mut frame.function,
-                &mut frame.module,
-                &mut frame.filename,
-                &mut frame.abs_path,
-            ] {
-                *text = text.take().map(|t| cut(&t, MAX_FRAME_TEXT).to_owned());
-            }
-        }
+        cut_in_place(&mut exception.ty, MAX_TYPE);
+        exception.value.iter_mut().for_each(|v| cut_in_place(v, MAX_VALUE));
+        exception.module.iter_mut().for_each(|m| cut_in_place(m, MAX_TYPE));
     }
     values
+}
+
+/// `text` cut to `max` bytes and owned; `None` when empty.
+fn bounded_text(text: &str, max: usize) -> Option<String> {
+    (!text.is_empty()).then(|| cut(text, max).to_owned())
+}
+
+/// `text` cut to `max` bytes, its spare capacity given back.
+fn cut_in_place(text: &mut String, max: usize) {
+    if text.len() > max {
+        text.truncate(stacktrace::floor_char_boundary(text, max));
+        text.shrink_to_fit();
+    }
+}
+
+/// The instrumentation scope's name as the event's logger: cut to [`MAX_LOGGER`]; `None` when
+/// empty or holding a line break, which Relay refuses there.
+fn logger(scope: &str) -> Option<String> {
+    let name = bounded_text(scope, MAX_LOGGER)?;
+    (!name.contains(['\r', '\n'])).then_some(name)
 }
 
 /// The raised exception's type and value: the OpenTelemetry attributes; for a log record
@@ -337,7 +346,7 @@ fn bounded(attributes: &Attributes) -> Map<String, Json> {
     attributes
         .iter()
         .take(MAX_ATTRIBUTES)
-        .map(|(k, v)| (k.clone(), cut_json(v)))
+        .map(|(k, v)| (cut(k, MAX_TAG).to_owned(), cut_json(v)))
         .collect()
 }
 
@@ -350,7 +359,7 @@ fn cut_json(value: &Json) -> Json {
         Json::Object(map) => Json::Object(
             map.iter()
                 .take(MAX_ATTRIBUTES)
-                .map(|(k, v)| (k.clone(), cut_json(v)))
+                .map(|(k, v)| (cut(k, MAX_TAG).to_owned(), cut_json(v)))
                 .collect(),
         ),
         other => other.clone(),
@@ -359,14 +368,7 @@ fn cut_json(value: &Json) -> Json {
 
 /// `text` cut to at most `max` bytes, at a character boundary.
 fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..stacktrace::floor_char_boundary(text, max)]
 }
 
 /// The last step of the size rule (see the module).
@@ -599,10 +601,38 @@ mod tests {
     }
 
     #[test]
+    fn every_field_relay_bounds_is_cut_so_the_event_is_kept_whole() {
+        let huge = "x".repeat(2 << 20);
+        let mut found = span_event(vec![
+            ("exception.type".into(), json!(huge)),
+            ("exception.message".into(), json!("declined")),
+            (huge.clone(), json!("an attribute of a long name")),
+        ]);
+        found.scope = Some(huge.clone());
+        let mut span = (*span()).clone();
+        span.name = huge.clone();
+        found.span = Some(Arc::new(span));
+        let event = build_json(&found);
+        let size = serde_json::to_vec(&event).unwrap().len();
+        assert!(size < 16 * 1024, "{size}");
+        let raised = &event["exception"]["values"][0];
+        assert_eq!(raised["type"].as_str().map(str::len), Some(MAX_TYPE));
+        assert_eq!(raised["value"], "declined");
+        let transaction = event["transaction"].as_str().map(str::len);
+        assert_eq!(transaction, Some(MAX_TRANSACTION));
+        assert_eq!(event["logger"].as_str().map(str::len), Some(MAX_LOGGER));
+        let attributes = event["contexts"]["otel"]["attributes"].as_object().unwrap();
+        assert!(attributes.keys().all(|k| k.len() <= MAX_TAG));
+        // Relay refuses a logger with a line break: none is sent then.
+        found.scope = Some("shop\ncheckout".into());
+        assert!(build_json(&found).get("logger").is_none());
+    }
+
+    #[test]
     fn cutting_keeps_the_chain_with_its_newest_frames_then_the_raised_exception() {
         use sentry_types::protocol::v7::{Frame, Stacktrace};
         let frame = |i: usize| Frame {
-            function: Some(format!("f{i}_{}", "x".repeat(MAX_FRAME_TEXT))),
+            function: Some(format!("f{i}_{}", "x".repeat(stacktrace::MAX_FRAME_TEXT))),
             ..Default::default()
         };
         let exception = |n| Exception {

@@ -6,7 +6,7 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{number, root_cause_first, set_path, Read, MAX_EXCEPTIONS};
+use super::{number, root_cause_first, set_path, Lines, Read, MAX_EXCEPTIONS};
 
 /// Namespaces of the runtime and of Microsoft's libraries.
 const NOT_IN_APP: [&str; 2] = ["System.", "Microsoft."];
@@ -24,7 +24,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
             any_frame = true;
             if headers == 0 {
                 headers = 1;
-                chain.push(Read::new("", Vec::new()));
+                chain.push(Read::new("", Lines::default()));
             }
             let owner = headers.checked_sub(block + 1);
             if let Some(read) = owner.and_then(|i| chain.get_mut(i)) {

@@ -7,12 +7,12 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, set_path, Frames, Order, MAX_EXCEPTIONS};
+use super::{exception, message, number, set_path, Frames, Lines, Order, MAX_EXCEPTIONS};
 
 /// A panic's header: `panic: message [recovered]`, or Go's fatal errors.
 struct Header<'a> {
     ty: &'static str,
-    lines: Vec<&'a str>,
+    lines: Lines<'a>,
 }
 
 #[derive(PartialEq)]
@@ -57,7 +57,7 @@ fn read_header<'a>(headers: &mut Vec<Header<'a>>, line: &'a str) -> State {
             let first = strip_recovered(first);
             headers.push(Header {
                 ty,
-                lines: vec![first],
+                lines: Lines::from_iter([first]),
             });
         }
     } else if let (Some(current), Some(more)) = (headers.last_mut(), line.strip_prefix('\t')) {

@@ -16,6 +16,8 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
     // Newest first: the thrown exception, then its causes.
     let mut chain: Vec<Read> = Vec::new();
     let mut suppressed_indent = None;
+    // The cause whose omitted frames were filled in: a `... N more` stands once for a cause.
+    let mut filled = None;
     for line in text.lines() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
@@ -28,7 +30,10 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
         if let Some(frame) = trimmed.strip_prefix("at ").and_then(frame) {
             push_frame(&mut chain, frame);
         } else if let Some(n) = common_frames(trimmed) {
-            fill_common(&mut chain, n);
+            if filled != Some(chain.len()) {
+                filled = Some(chain.len());
+                fill_common(&mut chain, n);
+            }
         } else if trimmed.starts_with("Suppressed: ") {
             suppressed_indent = Some(indent);
         } else if let Some(header) = trimmed.strip_prefix("Caused by: ") {

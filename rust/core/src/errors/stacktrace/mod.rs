@@ -7,6 +7,7 @@
 //! what was read.
 
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 
 use sentry_types::protocol::v7::{Exception, Frame, Stacktrace};
 
@@ -24,6 +25,11 @@ pub const MAX_FRAMES: usize = 256;
 const KEPT_OLDEST: usize = 64;
 /// The most exceptions kept of one chain: the raised one and its nearest causes.
 pub const MAX_EXCEPTIONS: usize = 16;
+/// Longest function, module, package or file name of a frame, in bytes (Relay cuts them at
+/// 256 characters).
+pub const MAX_FRAME_TEXT: usize = 512;
+/// Longest exception message kept, in bytes (Relay's limit for `exception.value` is 8,192).
+pub const MAX_MESSAGE: usize = 8192;
 
 /// The runtimes whose stack-trace text is read. Named after `telemetry.sdk.language`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,12 +136,20 @@ enum Order {
 
 /// The frames of one exception as they are read, holding at most [`MAX_FRAMES`]: the first
 /// ones read fill `head`, the latest ones a ring `tail`, so the middle of a deep recursion is
-/// what is dropped, whatever the order the runtime prints in.
+/// what is dropped, whatever the order the runtime prints in. Both hold runs of one frame
+/// repeated, so a recursion printed once and repeated N times costs one frame, not N: frames
+/// are copied only when the exception is built. Every frame's texts are cut to
+/// [`MAX_FRAME_TEXT`] as it comes in.
 #[derive(Debug)]
 struct Frames {
     order: Order,
-    head: Vec<Frame>,
-    tail: VecDeque<Frame>,
+    /// Runs of frames, first read first: (frame, times), every `times` at least 1.
+    head: Vec<(Frame, usize)>,
+    /// The frames `head` stands for.
+    head_len: usize,
+    /// Runs as `head`'s, of the frames read after the head was full.
+    tail: VecDeque<(Frame, usize)>,
+    tail_len: usize,
     dropped: usize,
 }
 
@@ -144,7 +158,9 @@ impl Frames {
         Frames {
             order,
             head: Vec::new(),
+            head_len: 0,
             tail: VecDeque::new(),
+            tail_len: 0,
             dropped: 0,
         }
     }
@@ -157,46 +173,87 @@ impl Frames {
     }
 
     fn len(&self) -> usize {
-        self.head.len() + self.tail.len()
+        self.head_len + self.tail_len
     }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn push(&mut self, frame: Frame) {
-        if self.head.len() < self.head_capacity() {
-            self.head.push(frame);
+    fn push(&mut self, mut frame: Frame) {
+        cut_texts(&mut frame);
+        self.push_run(frame, 1);
+    }
+
+    /// `frame` `times` times: what fits as a run of the head, the rest as one of the tail.
+    fn push_run(&mut self, frame: Frame, times: usize) {
+        let in_head = times.min(self.head_capacity() - self.head_len);
+        let in_tail = times - in_head;
+        if in_head > 0 {
+            let copy = (in_tail > 0).then(|| frame.clone());
+            self.head.push((frame, in_head));
+            self.head_len += in_head;
+            if let Some(frame) = copy {
+                self.push_tail(frame, in_tail);
+            }
+        } else if in_tail > 0 {
+            self.push_tail(frame, in_tail);
+        }
+    }
+
+    fn push_tail(&mut self, frame: Frame, times: usize) {
+        self.tail.push_back((frame, times));
+        self.tail_len = self.tail_len.saturating_add(times);
+        self.drop_oldest_of_tail();
+    }
+
+    /// The frame read last, again `times` times (a recursion the runtime printed once).
+    fn repeat_last(&mut self, times: usize) {
+        if let Some((_, run)) = self.tail.back_mut() {
+            *run = run.saturating_add(times);
+            self.tail_len = self.tail_len.saturating_add(times);
+            self.drop_oldest_of_tail();
             return;
         }
-        self.tail.push_back(frame);
-        if self.tail.len() > MAX_FRAMES - self.head_capacity() {
-            self.tail.pop_front();
-            self.dropped = self.dropped.saturating_add(1);
+        let room = self.head_capacity() - self.head_len;
+        let Some((last, run)) = self.head.last_mut() else {
+            return;
+        };
+        let in_head = times.min(room);
+        *run += in_head;
+        self.head_len += in_head;
+        if times > in_head {
+            let last = last.clone();
+            self.push_tail(last, times - in_head);
         }
     }
 
-    /// `frame` again `times` times (a recursion the runtime printed once): past
-    /// [`MAX_FRAMES`] more copies would only replace copies, so they are only counted.
-    fn push_repeated(&mut self, frame: &Frame, times: usize) {
-        for _ in 0..times.min(MAX_FRAMES) {
-            self.push(frame.clone());
+    /// Forgets the oldest frames of the tail beyond its share of [`MAX_FRAMES`], counting them.
+    fn drop_oldest_of_tail(&mut self) {
+        let capacity = MAX_FRAMES - self.head_capacity();
+        while self.tail_len > capacity {
+            let Some((_, run)) = self.tail.front_mut() else {
+                return;
+            };
+            let excess = (self.tail_len - capacity).min(*run);
+            *run -= excess;
+            self.tail_len -= excess;
+            self.dropped = self.dropped.saturating_add(excess);
+            if *run == 0 {
+                self.tail.pop_front();
+            }
         }
-        self.dropped = self
-            .dropped
-            .saturating_add(times.saturating_sub(MAX_FRAMES));
-    }
-
-    /// The frame read last.
-    fn last_read(&self) -> Option<&Frame> {
-        self.tail.back().or(self.head.last())
     }
 
     /// The kept frames, the outermost call first.
     fn oldest_first(&self) -> Box<dyn Iterator<Item = &Frame> + '_> {
         match self.order {
-            Order::NewestFirst => Box::new(self.tail.iter().rev().chain(self.head.iter().rev())),
-            Order::OldestFirst => Box::new(self.head.iter().chain(self.tail.iter())),
+            Order::NewestFirst => Box::new(
+                expand(self.tail.iter().rev()).chain(expand(self.head.iter().rev())),
+            ),
+            Order::OldestFirst => {
+                Box::new(expand(self.head.iter()).chain(expand(self.tail.iter())))
+            }
         }
     }
 
@@ -218,6 +275,40 @@ impl Frames {
     }
 }
 
+/// Runs of frames as the frames they stand for.
+fn expand<'a>(runs: impl Iterator<Item = &'a (Frame, usize)>) -> impl Iterator<Item = &'a Frame> {
+    runs.flat_map(|(frame, times)| std::iter::repeat_n(frame, *times))
+}
+
+/// A frame's names cut to [`MAX_FRAME_TEXT`], their spare capacity given back.
+fn cut_texts(frame: &mut Frame) {
+    let texts = [
+        &mut frame.function,
+        &mut frame.module,
+        &mut frame.filename,
+        &mut frame.abs_path,
+        &mut frame.package,
+    ];
+    for text in texts.into_iter().flatten() {
+        if text.len() > MAX_FRAME_TEXT {
+            text.truncate(floor_char_boundary(text, MAX_FRAME_TEXT));
+            text.shrink_to_fit();
+        }
+    }
+}
+
+/// The largest index at most `max` that is a character boundary of `text`.
+pub(crate) fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if max >= text.len() {
+        return text.len();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 /// An exception of type `ty` (empty when the text does not say) with its frames.
 fn exception(ty: &str, value: Option<String>, frames: Frames) -> Exception {
     Exception {
@@ -228,25 +319,48 @@ fn exception(ty: &str, value: Option<String>, frames: Frames) -> Exception {
     }
 }
 
+/// An exception of a chain printed root cause first (Python, PHP), read and not built yet:
+/// such a chain keeps only its newest [`MAX_EXCEPTIONS`], so its exceptions are built (their
+/// frames copied out) once the whole chain is read, and those forgotten cost nothing.
+struct Unbuilt<'a> {
+    ty: &'a str,
+    module: Option<&'a str>,
+    message: Lines<'a>,
+    frames: Frames,
+}
+
+impl Unbuilt<'_> {
+    fn build(self) -> Exception {
+        let mut built = exception(self.ty, message(&self.message), self.frames);
+        built.module = self.module.map(str::to_owned);
+        built
+    }
+}
+
 /// Adds the next newer exception of a chain printed root cause first, forgetting the oldest
 /// beyond [`MAX_EXCEPTIONS`]: the raised exception is the one to keep.
-fn push_newer(chain: &mut Vec<Exception>, exception: Exception) {
+fn push_newer<'a>(chain: &mut VecDeque<Unbuilt<'a>>, exception: Unbuilt<'a>) {
     if chain.len() == MAX_EXCEPTIONS {
-        chain.remove(0);
+        chain.pop_front();
     }
-    chain.push(exception);
+    chain.push_back(exception);
+}
+
+/// The exceptions of a chain read root cause first, built.
+fn build_chain(chain: VecDeque<Unbuilt>) -> Vec<Exception> {
+    chain.into_iter().map(Unbuilt::build).collect()
 }
 
 /// One exception of a chain printed newest first (JVM, .NET, Node, Ruby) while it is read:
 /// its type (empty when the text does not say), its message's lines and its frames.
 struct Read<'a> {
     ty: &'a str,
-    message: Vec<&'a str>,
+    message: Lines<'a>,
     frames: Frames,
 }
 
 impl<'a> Read<'a> {
-    fn new(ty: &'a str, message: Vec<&'a str>) -> Read<'a> {
+    fn new(ty: &'a str, message: Lines<'a>) -> Read<'a> {
         Read {
             ty,
             message,
@@ -257,8 +371,8 @@ impl<'a> Read<'a> {
     /// From a header `pkg.SomeException: message`, or the type alone.
     fn from_header(header: &'a str) -> Read<'a> {
         match header.split_once(": ") {
-            Some((ty, first)) => Read::new(ty, vec![first]),
-            None => Read::new(header.trim_end(), Vec::new()),
+            Some((ty, first)) => Read::new(ty, Lines::from_iter([first])),
+            None => Read::new(header.trim_end(), Lines::default()),
         }
     }
 
@@ -271,7 +385,7 @@ impl<'a> Read<'a> {
 /// whose type the text does not say.
 fn push_frame(chain: &mut Vec<Read>, frame: Frame) {
     if chain.is_empty() {
-        chain.push(Read::new("", Vec::new()));
+        chain.push(Read::new("", Lines::default()));
     }
     if let Some(current) = chain.last_mut() {
         current.frames.push(frame);
@@ -306,10 +420,57 @@ fn number(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// A message of several lines, as the runtime printed it; `None` when empty.
+/// A message of several lines, as the runtime printed it, cut to [`MAX_MESSAGE`]; `None` when
+/// empty.
 fn message(lines: &[&str]) -> Option<String> {
-    let text = lines.join("\n");
+    let mut text = lines.join("\n");
+    if text.len() > MAX_MESSAGE {
+        text.truncate(floor_char_boundary(&text, MAX_MESSAGE));
+        text.shrink_to_fit();
+    }
     (!text.is_empty()).then_some(text)
+}
+
+/// The lines of an exception's message (or header) as they are read: kept until they hold
+/// [`MAX_MESSAGE`] bytes, the rest skipped, so a message of a million lines costs no more
+/// than one of a hundred.
+#[derive(Debug, Default)]
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+    bytes: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn push(&mut self, line: &'a str) {
+        if self.bytes < MAX_MESSAGE {
+            self.bytes = self.bytes.saturating_add(line.len() + 1);
+            self.lines.push(line);
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Lines<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(lines: I) -> Self {
+        let mut kept = Lines::default();
+        for line in lines {
+            kept.push(line);
+        }
+        kept
+    }
+}
+
+impl<'a> Deref for Lines<'a> {
+    type Target = [&'a str];
+
+    fn deref(&self) -> &Self::Target {
+        &self.lines
+    }
+}
+
+impl DerefMut for Lines<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.lines
+    }
 }
 
 /// Reading the parsers' exceptions back, for their tests.
@@ -423,24 +584,67 @@ mod tests {
     fn repeated_frames_are_bounded_and_counted() {
         let mut frames = Frames::new(Order::OldestFirst);
         frames.push(frame("main", "", ""));
-        frames.push_repeated(&frame("recurse", "", ""), usize::MAX);
+        frames.push(frame("recurse", "", ""));
+        frames.repeat_last(usize::MAX - 2);
         assert_eq!(frames.len(), MAX_FRAMES);
         assert_eq!(functions(&frames)[0], "main");
+        assert_eq!(functions(&frames)[MAX_FRAMES - 1], "recurse");
+        // Runs: the repeats are counted, not copied.
+        assert_eq!((frames.head.len(), frames.tail.len()), (2, 1));
         let stacktrace = frames.into_stacktrace().expect("frames");
-        // 1 + (usize::MAX - 256) dropped after the oldest 64.
-        assert_eq!(stacktrace.frames_omitted, Some((64, u64::MAX - 191)));
+        // usize::MAX read, 256 kept: the others dropped after the oldest 64.
+        assert_eq!(stacktrace.frames_omitted, Some((64, u64::MAX - 192)));
+    }
+
+    #[test]
+    fn runs_fill_the_head_then_the_tail_in_both_orders() {
+        for order in [Order::NewestFirst, Order::OldestFirst] {
+            let mut frames = Frames::new(order);
+            frames.push(frame("first", "", ""));
+            frames.repeat_last(300);
+            frames.push(frame("last", "", ""));
+            let names = functions(&frames);
+            assert_eq!(names.len(), MAX_FRAMES, "{order:?}");
+            let read_first = names.iter().filter(|n| *n == "first").count();
+            assert_eq!(read_first, MAX_FRAMES - 1, "{order:?}");
+            let (oldest, newest) = match order {
+                Order::NewestFirst => ("last", "first"),
+                Order::OldestFirst => ("first", "last"),
+            };
+            assert_eq!(names.first().map(String::as_str), Some(oldest), "{order:?}");
+            assert_eq!(names.last().map(String::as_str), Some(newest), "{order:?}");
+            assert_eq!(frames.dropped, 301 + 1 - MAX_FRAMES, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn frame_texts_are_cut_as_they_come_in() {
+        let mut frames = Frames::new(Order::OldestFirst);
+        let long = "é".repeat(MAX_FRAME_TEXT);
+        frames.push(frame(&long, &long, &format!("/{long}")));
+        let kept = frames.oldest_first().last().expect("a frame");
+        for text in [&kept.function, &kept.module, &kept.filename, &kept.abs_path] {
+            let text = text.as_deref().expect("a text");
+            assert!(text.len() <= MAX_FRAME_TEXT && text.len() > MAX_FRAME_TEXT - 4);
+        }
     }
 
     #[test]
     fn push_newer_keeps_the_raised_exception() {
-        let mut chain = Vec::new();
-        for i in 0..40 {
-            push_newer(
-                &mut chain,
-                exception(&i.to_string(), None, Frames::new(Order::NewestFirst)),
-            );
+        let mut chain = VecDeque::new();
+        let types: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        for ty in &types {
+            let unbuilt = Unbuilt {
+                ty,
+                module: None,
+                message: Lines::default(),
+                frames: Frames::new(Order::NewestFirst),
+            };
+            push_newer(&mut chain, unbuilt);
         }
+        let chain = build_chain(chain);
         assert_eq!(chain.len(), MAX_EXCEPTIONS);
+        assert_eq!(chain.first().map(|e| e.ty.as_str()), Some("24"));
         assert_eq!(chain.last().map(|e| e.ty.as_str()), Some("39"));
     }
 

@@ -9,7 +9,9 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, push_newer, set_path, Frames, Order};
+use std::collections::VecDeque;
+
+use super::{build_chain, number, push_newer, set_path, Frames, Lines, Order, Unbuilt};
 
 /// Where PHP prints an uncaught exception's header from.
 const PREFIXES: [&str; 4] = [
@@ -24,7 +26,7 @@ type Place<'a> = (&'a str, Option<u64>);
 
 /// One exception while it is read: its header lines, then its trace.
 struct Read<'a> {
-    header: Vec<&'a str>,
+    header: Lines<'a>,
     /// Where the next frame was called from: at first the throw's place.
     place: Option<Place<'a>>,
     frames: Frames,
@@ -34,7 +36,7 @@ struct Read<'a> {
 impl Read<'_> {
     fn new() -> Self {
         Read {
-            header: Vec::new(),
+            header: Lines::default(),
             place: None,
             frames: Frames::new(Order::NewestFirst),
             in_trace: false,
@@ -43,7 +45,7 @@ impl Read<'_> {
 }
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
-    let mut chain = Vec::new();
+    let mut chain = VecDeque::new();
     let mut current = Read::new();
     let mut any_frame = false;
     for line in text.lines() {
@@ -63,7 +65,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
         }
     }
     finish(&mut chain, current);
-    any_frame.then_some(chain)
+    any_frame.then(|| build_chain(chain))
 }
 
 /// The header is complete: its last line ends with the throw's place.
@@ -144,7 +146,7 @@ fn is_class(ty: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '_' || c == '\\')
 }
 
-fn finish(chain: &mut Vec<Exception>, read: Read) {
+fn finish<'a>(chain: &mut VecDeque<Unbuilt<'a>>, read: Read<'a>) {
     if read.header.is_empty() && read.frames.is_empty() {
         return;
     }
@@ -154,11 +156,13 @@ fn finish(chain: &mut Vec<Exception>, read: Read) {
         .find_map(|p| first.strip_prefix(p))
         .unwrap_or(first);
     let (ty, first) = first.split_once(": ").unwrap_or(("", first));
-    let lines: Vec<&str> = std::iter::once(first)
+    let message = std::iter::once(first)
         .chain(read.header.iter().skip(1).copied())
         .filter(|l| !l.is_empty())
         .collect();
-    push_newer(chain, exception(ty, message(&lines), read.frames));
+    let frames = read.frames;
+    let module = None;
+    push_newer(chain, Unbuilt { ty, module, message, frames });
 }
 
 #[cfg(test)]

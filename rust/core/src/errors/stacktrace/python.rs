@@ -6,7 +6,9 @@
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
-use super::{exception, message, number, push_newer, set_path, Frames, Order};
+use std::collections::VecDeque;
+
+use super::{build_chain, number, push_newer, set_path, Frames, Lines, Order, Unbuilt};
 
 /// The lines that end one exception of a chain and announce the next.
 const LINKS: [&str; 2] = [
@@ -20,14 +22,14 @@ const LIBRARY_DIRS: [&str; 3] = ["/site-packages/", "/dist-packages/", "/lib/pyt
 /// The exception being read: its frames, then the lines of its `Type: message`.
 struct Read<'a> {
     frames: Frames,
-    header: Vec<&'a str>,
+    header: Lines<'a>,
 }
 
 impl Read<'_> {
     fn new() -> Self {
         Read {
             frames: Frames::new(Order::OldestFirst),
-            header: Vec::new(),
+            header: Lines::default(),
         }
     }
 
@@ -37,7 +39,7 @@ impl Read<'_> {
 }
 
 pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
-    let mut chain = Vec::new();
+    let mut chain = VecDeque::new();
     let mut current = Read::new();
     let mut recognised = false;
     let mut in_group = false;
@@ -65,9 +67,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
             finish_if(&mut chain, &mut current, done);
             current.frames.push(frame);
         } else if let Some(times) = repeated(trimmed) {
-            if let Some(last) = current.frames.last_read().cloned() {
-                current.frames.push_repeated(&last, times);
-            }
+            current.frames.repeat_last(times);
         } else if line.starts_with(char::is_whitespace) || line.is_empty() {
             // Source lines and their carets under a frame.
         } else if !current.header.is_empty() || is_header(line) {
@@ -75,7 +75,7 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
         }
     }
     finish_if(&mut chain, &mut current, true);
-    (recognised && !chain.is_empty()).then_some(chain)
+    (recognised && !chain.is_empty()).then(|| build_chain(chain))
 }
 
 /// A line inside an exception group's box (`  | ...`) as it would be outside one.
@@ -88,7 +88,7 @@ fn ungrouped(line: &str) -> &str {
 }
 
 /// Ends the exception being read when `done`, adding it to the chain if anything was read.
-fn finish_if(chain: &mut Vec<Exception>, current: &mut Read, done: bool) {
+fn finish_if<'a>(chain: &mut VecDeque<Unbuilt<'a>>, current: &mut Read<'a>, done: bool) {
     if !done || current.is_empty() {
         return;
     }
@@ -98,18 +98,17 @@ fn finish_if(chain: &mut Vec<Exception>, current: &mut Read, done: bool) {
         Some((name, rest)) => (name, Some(rest)),
         None => (first.trim_end(), None),
     };
-    let lines: Vec<&str> = first_line
+    let message = first_line
         .into_iter()
         .chain(read.header.iter().skip(1).copied())
         .collect();
     // Sentry names the class and keeps its module apart, as its Python SDK does.
     let (module, ty) = match name.rsplit_once('.') {
-        Some((module, ty)) => (Some(module.to_owned()), ty),
+        Some((module, ty)) => (Some(module), ty),
         None => (None, name),
     };
-    let mut exception = exception(ty, message(&lines), read.frames);
-    exception.module = module;
-    push_newer(chain, exception);
+    let frames = read.frames;
+    push_newer(chain, Unbuilt { ty, module, message, frames });
 }
 
 /// `ValueError`, `ValueError: message` or `pkg.errors.Custom: message`.
