@@ -84,6 +84,9 @@ type ErrorsConfig struct {
 	InAppInclude []string `mapstructure:"in_app_include"`
 	// MaxPerMinute bounds the events per project and minute; 0: no bound.
 	MaxPerMinute int `mapstructure:"max_per_minute"`
+	// MaxRetryMiB bounds the memory of the events Sentry did not take yet, kept by the
+	// exporter to be sent again (their JSON, in MiB); beyond, a failed event is dropped.
+	MaxRetryMiB int `mapstructure:"max_retry_mib"`
 }
 
 // MetricsConfig chooses which metrics become Sentry trace metrics (counter, gauge and
@@ -138,6 +141,7 @@ type coreErrors struct {
 	FromErrorSpans bool     `json:"from_error_spans"`
 	InAppInclude   []string `json:"in_app_include"`
 	MaxPerMinute   int      `json:"max_per_minute"`
+	MaxRetryMiB    int      `json:"max_retry_mib"`
 }
 
 type coreRouting struct {
@@ -223,6 +227,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 			FromErrorSpans: c.Errors.FromErrorSpans,
 			InAppInclude:   inApp,
 			MaxPerMinute:   c.Errors.MaxPerMinute,
+			MaxRetryMiB:    c.Errors.MaxRetryMiB,
 		},
 		Metrics: coreMetrics{
 			Include:           include,

@@ -50,7 +50,7 @@ func TestLoadConfig(t *testing.T) {
 				AuthToken:          "sntrys_default_token",
 				MaxCreatedProjects: 1000,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
-				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600},
+				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600, MaxRetryMiB: 64},
 				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:           30 * time.Second,
@@ -88,7 +88,7 @@ func TestLoadConfig(t *testing.T) {
 					},
 					FallbackProject: "unrouted",
 				},
-				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, InAppInclude: []string{"com.acme.", "/srv/app/"}},
+				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, InAppInclude: []string{"com.acme.", "/srv/app/"}, MaxRetryMiB: 64},
 				Metrics: MetricsConfig{
 					Include:           []string{"http.*", "db.client.*"},
 					Exclude:           []string{"*.bucket"},
@@ -247,7 +247,7 @@ func TestCoreJSON(t *testing.T) {
 		"http":{"timeout_ms":30000,"compression":"gzip",
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
 			"proxy_url":"","headers":{"X-A":"b"}},
-		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600},
+		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600,"max_retry_mib":64},
 		"metrics":{"include":[],"exclude":[],"max_items_per_minute":10000}}`, string(got))
 }
 

@@ -135,14 +135,20 @@ fn reported() -> Vec<(&'static str, Option<Runtime>, String)> {
     python.push_str("RecursionError: maximum recursion depth exceeded\n");
     let mut jvm = "java.lang.IllegalStateException: boom\n".to_owned();
     for i in 0..250 {
-        jvm.push_str(&format!("\tat com.acme.Service.call{i}(Service.java:{i})\n"));
+        jvm.push_str(&format!(
+            "\tat com.acme.Service.call{i}(Service.java:{i})\n"
+        ));
     }
     jvm.push_str("Caused by: java.io.IOException: closed\n\tat com.acme.Io.read(Io.java:1)\n");
     while jvm.len() < SIZE {
         jvm.push_str("\t... 249 more\n");
     }
     vec![
-        ("python 1 MiB path, repeat lines", Some(Runtime::Python), python),
+        (
+            "python 1 MiB path, repeat lines",
+            Some(Runtime::Python),
+            python,
+        ),
         ("jvm `... N more` lines", Some(Runtime::Jvm), jvm),
     ]
 }

@@ -50,6 +50,7 @@ struct RawErrors {
     from_error_spans: bool,
     in_app_include: Vec<String>,
     max_per_minute: i64,
+    max_retry_mib: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +155,9 @@ pub struct ErrorsConfig {
     pub in_app_include: Vec<String>,
     /// Events per project and minute at most; 0: no cap.
     pub max_per_minute: u32,
+    /// Bytes of events waiting to be retried at most (their JSON); beyond, a failed event is
+    /// dropped and counted.
+    pub max_retry_bytes: usize,
 }
 
 /// Trace metrics from OpenTelemetry metrics (`metrics`).
@@ -449,12 +453,23 @@ impl RawErrors {
         if self.in_app_include.iter().any(|p| p.trim().is_empty()) {
             return Err(error("errors.in_app_include", Problem::EmptyKey));
         }
+        let max_retry_bytes = usize::try_from(self.max_retry_mib)
+            .ok()
+            .filter(|mib| *mib > 0)
+            .and_then(|mib| mib.checked_mul(1 << 20))
+            .ok_or_else(|| {
+                error(
+                    "errors.max_retry_mib",
+                    Problem::NotPositive(self.max_retry_mib),
+                )
+            })?;
         Ok(ErrorsConfig {
             enabled: self.enabled,
             from_logs: self.from_logs,
             from_error_spans: self.from_error_spans,
             in_app_include: self.in_app_include,
             max_per_minute,
+            max_retry_bytes,
         })
     }
 }
@@ -586,6 +601,7 @@ mod tests {
                 from_error_spans: false,
                 in_app_include: Vec::new(),
                 max_per_minute: 600,
+                max_retry_bytes: 64 << 20,
             }
         );
         assert!(!config.http.tls.insecure_skip_verify);
@@ -663,6 +679,11 @@ mod tests {
                 "negative error cap",
                 with(&["errors", "max_per_minute"], json!(-1)),
                 "errors.max_per_minute: must not be negative",
+            ),
+            (
+                "no memory for events to retry",
+                with(&["errors", "max_retry_mib"], json!(0)),
+                "errors.max_retry_mib: must be greater than zero, got 0",
             ),
             (
                 "negative metrics cap",

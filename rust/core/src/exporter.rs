@@ -591,7 +591,7 @@ impl Exporter {
             let detail = "still waiting to be retried when the exporter stopped";
             self.event_dropped(&event.slug, EventDrop::Shutdown, 1, detail);
         }
-        self.telemetry.error_events_owed(0);
+        self.telemetry.error_events_owed((0, 0));
     }
 
     async fn resolve(&self, slug: &Slug, deadline: &Deadline) -> Resolved {

@@ -39,6 +39,7 @@ pub mod heap;
 mod http;
 pub mod ingest;
 pub mod job;
+mod json_len;
 pub mod lifecycle;
 pub mod log;
 mod lookups;

@@ -125,6 +125,7 @@ pub struct Telemetry {
     error_events_deduplicated: AtomicU64,
     error_events_dropped: ByLabel,
     error_events_owed: AtomicU64,
+    error_events_owed_bytes: AtomicU64,
     metric_points_received: AtomicU64,
     metric_items_sent: AtomicU64,
     metric_points_excluded: AtomicU64,
@@ -208,10 +209,12 @@ impl Telemetry {
         add_by_label(&self.error_events_dropped, reason.label(), events);
     }
 
-    /// Error events waiting to be retried now.
-    pub fn error_events_owed(&self, events: usize) {
+    /// Error events waiting to be retried now, and their bytes.
+    pub fn error_events_owed(&self, (events, bytes): (usize, usize)) {
         self.error_events_owed
             .store(events as u64, Ordering::Relaxed);
+        self.error_events_owed_bytes
+            .store(bytes as u64, Ordering::Relaxed);
     }
 
     /// Metric data points read from the collector's batches.
@@ -304,6 +307,7 @@ impl Telemetry {
             metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
             metric("metric_series_evicted", "Metric series forgotten to keep their number bounded", "{series}", "counter", one(load(&self.metric_series_evicted))),
             metric("error_events_retrying", "Error events Sentry did not take yet, waiting in the exporter to be sent again", "{events}", "gauge", one(load(&self.error_events_owed))),
+            metric("error_events_retrying_bytes", "Bytes of the error events waiting to be sent again (their JSON), bounded by errors.max_retry_mib", "By", "gauge", one(load(&self.error_events_owed_bytes))),
             metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
             metric("projects_cached", "Projects whose ingest endpoint is known", "{projects}", "gauge", one(projects_cached)),
             metric("projects_created", "Projects created by this exporter", "{projects}", "counter", one(self.projects_created.load(Ordering::Relaxed))),
@@ -355,7 +359,7 @@ mod tests {
         t.error_events_deduplicated(2);
         t.error_events_dropped(EventDrop::Capped, 3);
         t.error_events_dropped(EventDrop::Ingest(DropReason::TooLarge), 1);
-        t.error_events_owed(4);
+        t.error_events_owed((4, 4096));
         let s = t.snapshot(9);
         assert_eq!(point(&s, "error_events_sent", json!({})), 1);
         assert_eq!(point(&s, "error_events_deduplicated", json!({})), 2);
@@ -372,6 +376,7 @@ mod tests {
             0
         );
         assert_eq!(point(&s, "error_events_retrying", json!({})), 4);
+        assert_eq!(point(&s, "error_events_retrying_bytes", json!({})), 4096);
         t.metric_points_received(7);
         t.metric_items_sent(5);
         t.metric_items_cut(1);
@@ -457,7 +462,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 24);
+        assert_eq!(names.len(), 25);
         assert_eq!(
             point(
                 &s,

@@ -404,6 +404,7 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
             "from_error_spans": false,
             "in_app_include": [],
             "max_per_minute": 600,
+            "max_retry_mib": 64,
         },
         "metrics": {
             "include": [],

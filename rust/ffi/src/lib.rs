@@ -436,6 +436,7 @@ pub unsafe extern "C" fn sentry_exporter_new(
         => {
             match Service::new(config_json, logger(log_callback, log_context)) {
                 Ok(service) => {
+                    trim::start();
                     write_message("", error_buf, error_buf_len, error_len);
                     *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
                     SentryResult::Ok
@@ -658,3 +659,4 @@ pub unsafe extern "C" fn sentry_export_outcome_free(outcome: *mut SentryExportOu
 
 #[cfg(test)]
 mod tests;
+mod trim;

@@ -5,7 +5,8 @@
 //!
 //! Properties: no panic; when prost decodes the request and it is prost's own
 //! encoding, every metric is either read or counted as unreadable; a histogram
-//! read has one count per bucket (bounds + 1) or none; every item made of a
+//! read has one count per bucket (bounds + 1) or none; a point makes as many items
+//! as planned, a histogram at most `items::MAX_BUCKET_ITEMS`; every item made of a
 //! point serializes within `items::MAX_ITEM_BYTES`.
 
 #![no_main]
@@ -14,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
 use sentry_exporter_core::metrics::decode::resources;
-use sentry_exporter_core::metrics::items::{items, Source, MAX_ITEM_BYTES};
+use sentry_exporter_core::metrics::items::{items, plan, Source, MAX_BUCKET_ITEMS, MAX_ITEM_BYTES};
 use sentry_exporter_core::metrics::model::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -46,10 +47,19 @@ fuzz_target!(|data: &[u8]| {
                 metric,
             };
             for point in &metric.points {
-                if let Value::Histogram(h) = &point.value {
-                    assert!(h.counts.is_empty() || h.counts.len() == h.bounds.len() + 1);
+                let planned = plan(metric, point);
+                let count = planned.len();
+                match &point.value {
+                    Value::Histogram(h) => {
+                        assert!(h.counts.is_empty() || h.counts.len() == h.bounds.len() + 1);
+                        assert!(count <= MAX_BUCKET_ITEMS, "{count}");
+                    }
+                    Value::Exponential(_) => assert!(count <= MAX_BUCKET_ITEMS, "{count}"),
+                    _ => {}
                 }
-                for item in items(&source, point, [1; 16]).items {
+                let made = items(&source, point, [1; 16], planned).items;
+                assert_eq!(made.len(), count);
+                for item in made {
                     let size = serde_json::to_vec(&item).map(|b| b.len()).unwrap_or(0);
                     assert!(size <= MAX_ITEM_BYTES, "{size}");
                 }

@@ -86,7 +86,10 @@ pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) 
         platform: Cow::Borrowed(event_platform(language.unwrap_or(""))),
         timestamp: time(found).unwrap_or(now),
         logger: found.scope.as_deref().and_then(logger),
-        transaction: found.span.as_ref().and_then(|s| bounded_text(&s.name, MAX_TRANSACTION)),
+        transaction: found
+            .span
+            .as_ref()
+            .and_then(|s| bounded_text(&s.name, MAX_TRANSACTION)),
         release: string(resource, "service.version"),
         environment: string(resource, "deployment.environment.name")
             .or_else(|| string(resource, "deployment.environment")),
@@ -187,8 +190,14 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     // The parsers cut values and frames; types and modules come whole from their headers.
     for exception in &mut values {
         cut_in_place(&mut exception.ty, MAX_TYPE);
-        exception.value.iter_mut().for_each(|v| cut_in_place(v, MAX_VALUE));
-        exception.module.iter_mut().for_each(|m| cut_in_place(m, MAX_TYPE));
+        exception
+            .value
+            .iter_mut()
+            .for_each(|v| cut_in_place(v, MAX_VALUE));
+        exception
+            .module
+            .iter_mut()
+            .for_each(|m| cut_in_place(m, MAX_TYPE));
     }
     values
 }
@@ -409,8 +418,9 @@ pub fn essentials(event: &Event<'static>) -> Option<Event<'static>> {
     (smaller != *event).then_some(smaller)
 }
 
-fn serialized_len(event: &Event<'_>) -> usize {
-    serde_json::to_vec(event).map_or(usize::MAX, |bytes| bytes.len())
+/// The event's size as sent (its JSON).
+pub fn serialized_len(event: &Event<'_>) -> usize {
+    crate::json_len::json_len(event)
 }
 
 #[cfg(test)]

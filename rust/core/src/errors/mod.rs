@@ -26,7 +26,7 @@ use crate::signal::OtlpSignal;
 use crate::slug::Slug;
 use crate::wire::WireError;
 use dedup::Memory;
-use owed::{Owed, OwedEvent};
+use owed::{Full, Owed, OwedEvent};
 use scan::Sources;
 
 /// Why an error event was not sent, for good.
@@ -36,7 +36,8 @@ pub enum EventDrop {
     Ingest(DropReason),
     /// Over `errors.max_per_minute` for its project.
     Capped,
-    /// Failed while [`owed::CAPACITY`] events waited to be retried already.
+    /// Failed while [`owed::CAPACITY`] events, or `errors.max_retry_mib` of them, waited to
+    /// be retried already.
     RetryQueueFull,
     /// Still owed when the exporter stopped.
     Shutdown,
@@ -110,7 +111,7 @@ impl Errors {
             },
             memory: Mutex::default(),
             cap: Mutex::new(Cap::new(config.max_per_minute)),
-            owed: Mutex::default(),
+            owed: Mutex::new(Owed::new(config.max_retry_bytes)),
         })
     }
 
@@ -152,8 +153,12 @@ impl Errors {
         now: Instant,
     ) -> Settled {
         match outcome {
-            Outcome::Sent { .. } => Settled::Sent,
+            Outcome::Sent { .. } => {
+                locked(&self.owed).settled(slug);
+                Settled::Sent
+            }
             Outcome::Dropped { reason, detail, .. } => {
+                locked(&self.owed).settled(slug);
                 Settled::Dropped(EventDrop::Ingest(reason), detail)
             }
             Outcome::Retry {
@@ -162,20 +167,30 @@ impl Errors {
                 delay,
                 ..
             } => {
+                let bytes = match &piece {
+                    EnvelopePiece::Error(event) => event::serialized_len(event),
+                    EnvelopePiece::TraceMetrics(_) => 0,
+                };
                 let owed = OwedEvent {
                     slug: slug.clone(),
                     platform,
                     piece,
+                    bytes,
                     attempts,
                     due: owed::due(now, attempts, delay),
                 };
-                match locked(&self.owed).push(owed) {
-                    Ok(()) => Settled::Owed,
-                    Err(_) => Settled::Dropped(
-                        EventDrop::RetryQueueFull,
-                        format!("failed ({reason}) while too many events wait to be retried"),
-                    ),
-                }
+                let full = match locked(&self.owed).push(owed) {
+                    Ok(()) => return Settled::Owed,
+                    Err((_, full)) => full,
+                };
+                let bound = match full {
+                    Full::Count => format!("{} events", owed::CAPACITY),
+                    Full::Bytes => "errors.max_retry_mib".to_owned(),
+                };
+                Settled::Dropped(
+                    EventDrop::RetryQueueFull,
+                    format!("failed ({reason}) while {bound} wait to be retried"),
+                )
             }
         }
     }
@@ -190,9 +205,10 @@ impl Errors {
         locked(&self.owed).take_all()
     }
 
-    /// Events waiting to be retried.
-    pub fn owed(&self) -> usize {
-        locked(&self.owed).waiting()
+    /// Events waiting to be retried, and their bytes.
+    pub fn owed(&self) -> (usize, usize) {
+        let owed = locked(&self.owed);
+        (owed.waiting(), owed.bytes())
     }
 }
 
@@ -212,6 +228,7 @@ mod tests {
             from_error_spans: false,
             in_app_include: Vec::new(),
             max_per_minute,
+            max_retry_bytes: 1 << 20,
         }
     }
 
@@ -306,13 +323,28 @@ mod tests {
         for (outcome, want) in table {
             assert_eq!(errors.settle(&shop(), "python", outcome, 1, now), want);
         }
-        assert_eq!(errors.owed(), 2);
+        let (events, bytes) = errors.owed();
+        assert_eq!(events, 2);
+        assert!(bytes > 0);
+        let later = now + Duration::from_secs(30);
         assert_eq!(errors.take_due(now + Duration::from_secs(1)).len(), 1);
-        let due = errors.take_due(now + Duration::from_secs(30));
+        assert!(
+            errors.take_due(later).is_empty(),
+            "one at a time while it fails"
+        );
+        let probe_sent = Outcome::Sent {
+            piece: piece.clone(),
+            items: 1,
+            rejected: 0,
+            message: String::new(),
+        };
+        let settled = errors.settle(&shop(), "python", probe_sent, 2, later);
+        assert_eq!(settled, Settled::Sent);
+        let due = errors.take_due(later);
         assert_eq!(
             (due.len(), due[0].platform, due[0].attempts),
             (1, "python", 1)
         );
-        assert_eq!(errors.owed(), 0);
+        assert_eq!(errors.owed(), (0, 0));
     }
 }

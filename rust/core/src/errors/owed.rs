@@ -1,8 +1,11 @@
 //! Error events Sentry did not take yet, kept by the core: an event and the span or log
 //! record it came from succeed or fail apart, and the collector's retry of a batch can only
 //! carry spans and log records. So a failed event is retried here, on its own, bounded in
-//! number, and the batch's retry never resends it (its id is remembered, see `dedup`).
+//! number and in bytes, and the batch's retry never resends it (its id is remembered, see
+//! `dedup`). While a project's events fail, they go one at a time: one event probes Sentry
+//! when its delay is over, the others wait until one is taken.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::Instant;
@@ -22,6 +25,8 @@ pub struct OwedEvent {
     /// The platform of a project created for it.
     pub platform: &'static str,
     pub piece: EnvelopePiece,
+    /// Its size as sent, what it holds of the bound in bytes.
+    pub bytes: usize,
     /// Attempts made so far.
     pub attempts: u32,
     pub due: Instant,
@@ -34,32 +39,103 @@ pub fn due(now: Instant, attempts: u32, asked: Option<Duration>) -> Instant {
     now + asked.unwrap_or(backoff.min(MAX_BACKOFF))
 }
 
-#[derive(Debug, Default)]
+/// Why an event could not be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// [`CAPACITY`] events wait already.
+    Count,
+    /// Keeping it would pass the bound in bytes.
+    Bytes,
+}
+
+/// Where a failing project's probe is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Probe {
+    /// The next goes out when its time has come.
+    At(Instant),
+    /// One is being sent.
+    InFlight,
+}
+
+#[derive(Debug)]
 pub struct Owed {
     events: Vec<OwedEvent>,
+    bytes: usize,
+    max_bytes: usize,
+    /// Projects whose last attempt failed (at most one entry per project with events).
+    failing: HashMap<Slug, Probe>,
 }
 
 impl Owed {
-    /// Keeps `event`; hands it back when [`CAPACITY`] events wait already.
-    pub fn push(&mut self, event: OwedEvent) -> Result<(), OwedEvent> {
-        if self.events.len() >= CAPACITY {
-            return Err(event);
+    pub fn new(max_bytes: usize) -> Owed {
+        Owed {
+            events: Vec::new(),
+            bytes: 0,
+            max_bytes,
+            failing: HashMap::new(),
         }
+    }
+
+    /// Keeps `event`, which just failed; hands it back when the queue is full. Its project is
+    /// failing from now on: its events go one at a time, the next when this one is due (a
+    /// probe's failure sets that time; another event's does not while a probe is out).
+    pub fn push(&mut self, event: OwedEvent) -> Result<(), (OwedEvent, Full)> {
+        let probe = Probe::At(event.due);
+        match self.failing.get_mut(&event.slug) {
+            Some(current) if event.attempts == 1 && *current == Probe::InFlight => {}
+            Some(current) => *current = probe,
+            None => {
+                self.failing.insert(event.slug.clone(), probe);
+            }
+        }
+        if self.events.len() >= CAPACITY {
+            return Err((event, Full::Count));
+        }
+        if self.bytes.saturating_add(event.bytes) > self.max_bytes {
+            return Err((event, Full::Bytes));
+        }
+        self.bytes += event.bytes;
         self.events.push(event);
         Ok(())
     }
 
-    /// The events due at `now`, taken out.
+    /// An event of `slug` was sent or dropped for good: the project takes its events again.
+    pub fn settled(&mut self, slug: &Slug) {
+        self.failing.remove(slug);
+    }
+
+    /// The events due at `now`, taken out: all of those of projects that take them, one of a
+    /// failing project's whose probe time has come.
     pub fn take_due(&mut self, now: Instant) -> Vec<OwedEvent> {
-        let (due, waiting) = std::mem::take(&mut self.events)
-            .into_iter()
-            .partition(|e| e.due <= now);
+        let mut due = Vec::new();
+        let mut waiting = Vec::new();
+        for event in std::mem::take(&mut self.events) {
+            let goes = event.due <= now
+                && match self.failing.get_mut(&event.slug) {
+                    None => true,
+                    Some(probe) => match *probe {
+                        Probe::At(at) if at <= now => {
+                            *probe = Probe::InFlight;
+                            true
+                        }
+                        _ => false,
+                    },
+                };
+            if goes {
+                self.bytes -= event.bytes;
+                due.push(event);
+            } else {
+                waiting.push(event);
+            }
+        }
         self.events = waiting;
         due
     }
 
     /// Every event, taken out (the exporter stops).
     pub fn take_all(&mut self) -> Vec<OwedEvent> {
+        self.bytes = 0;
+        self.failing.clear();
         std::mem::take(&mut self.events)
     }
 
@@ -67,18 +143,24 @@ impl Owed {
     pub fn waiting(&self) -> usize {
         self.events.len()
     }
+
+    /// Bytes of the events waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn owed(due: Instant) -> OwedEvent {
+    fn owed(slug: &str, bytes: usize, attempts: u32, due: Instant) -> OwedEvent {
         OwedEvent {
-            slug: Slug::parse("shop").unwrap(),
+            slug: Slug::parse(slug).unwrap(),
             platform: "python",
             piece: EnvelopePiece::Error(Box::default()),
-            attempts: 1,
+            bytes,
+            attempts,
             due,
         }
     }
@@ -101,20 +183,60 @@ mod tests {
     }
 
     #[test]
-    fn hands_out_what_is_due_and_refuses_beyond_capacity() {
+    fn bounded_in_number_and_in_bytes() {
         let now = Instant::now();
-        let mut queue = Owed::default();
-        queue.push(owed(now)).unwrap();
-        queue.push(owed(now + Duration::from_secs(5))).unwrap();
-        assert_eq!(queue.take_due(now).len(), 1);
-        assert_eq!(queue.waiting(), 1);
-        assert!(queue.take_due(now).is_empty());
-        assert_eq!(queue.take_due(now + Duration::from_secs(5)).len(), 1);
+        let mut queue = Owed::new(250);
+        queue.push(owed("shop", 100, 1, now)).unwrap();
+        queue.push(owed("shop", 100, 1, now)).unwrap();
+        let refused = queue
+            .push(owed("shop", 100, 1, now))
+            .map_err(|(_, full)| full);
+        assert_eq!(refused, Err(Full::Bytes));
+        assert_eq!((queue.waiting(), queue.bytes()), (2, 200));
+        queue.settled(&Slug::parse("shop").unwrap());
+        assert_eq!(queue.take_due(now).len(), 2);
+        assert_eq!((queue.waiting(), queue.bytes()), (0, 0));
+
+        let mut queue = Owed::new(usize::MAX);
         for _ in 0..CAPACITY {
-            queue.push(owed(now)).unwrap();
+            queue.push(owed("shop", 1, 1, now)).unwrap();
         }
-        assert!(queue.push(owed(now)).is_err());
+        let refused = queue
+            .push(owed("shop", 1, 1, now))
+            .map_err(|(_, full)| full);
+        assert_eq!(refused, Err(Full::Count));
         assert_eq!(queue.take_all().len(), CAPACITY);
+        assert_eq!((queue.waiting(), queue.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_failing_project_is_probed_one_event_at_a_time() {
+        let now = Instant::now();
+        let secs = |s| now + Duration::from_secs(s);
+        let mut queue = Owed::new(usize::MAX);
+        for _ in 0..5 {
+            queue.push(owed("sick", 10, 1, now)).unwrap();
+        }
+        queue.push(owed("healthy", 10, 1, now)).unwrap();
+        queue.settled(&Slug::parse("healthy").unwrap());
+        // Rows: (what happens, events handed out).
+        let probe = queue.take_due(now);
+        let slugs: Vec<&str> = probe.iter().map(|e| e.slug.as_str()).collect();
+        assert_eq!(slugs, ["sick", "healthy"]);
+        assert!(queue.take_due(secs(10)).is_empty(), "the probe is out");
+        // A fresh event failing meanwhile does not send another.
+        queue.push(owed("sick", 10, 1, secs(1))).unwrap();
+        assert!(
+            queue.take_due(secs(10)).is_empty(),
+            "the probe is still out"
+        );
+        // The probe failed again: the next goes when it is due.
+        queue.push(owed("sick", 10, 2, secs(12))).unwrap();
+        assert!(queue.take_due(secs(11)).is_empty());
+        assert_eq!(queue.take_due(secs(12)).len(), 1);
+        // Sentry took it: the rest go at once.
+        queue.settled(&Slug::parse("sick").unwrap());
+        assert_eq!(queue.take_due(secs(12)).len(), 5);
         assert_eq!(queue.waiting(), 0);
     }
 }

@@ -11,6 +11,8 @@
 //!   1 / the bucket's count, so Sentry's extrapolated count (the sum of 1 / rate) is exactly
 //!   the point's count, and its sum is that of the buckets' representatives.
 //!   An exemplar whose value falls in a bucket gives that bucket's item its trace and span.
+//!   A point of more than [`MAX_BUCKET_ITEMS`] non-empty buckets makes that many items, each
+//!   of adjacent buckets merged (the count stays exact), so no point fans out without bound.
 //! - Summary: one `gauge` per quantile, named `<name>.p50`, `<name>.p99`, `<name>.p99.9`,
 //!   and the `counter`s `<name>.count` and `<name>.sum` (none when 0).
 //!
@@ -47,6 +49,7 @@ use super::model::{
 };
 use super::units::sentry_unit;
 use crate::errors::otlp::{get, get_str, Attributes};
+use crate::json_len::json_len;
 
 /// Sentry's limit for one metric, as `serde_json` writes it.
 pub const MAX_ITEM_BYTES: usize = 2048;
@@ -63,6 +66,9 @@ pub const RESOURCE_KEYS: [&str; 7] = [
     "cloud.region",
 ];
 const SAMPLE_RATE: &str = "sentry.client_sample_rate";
+/// Most items one histogram point makes (the OpenTelemetry SDKs' exponential histograms keep
+/// 160 buckets by default); a point of more non-empty buckets has adjacent ones merged.
+pub const MAX_BUCKET_ITEMS: usize = 160;
 
 type SentryAttributes = Map<Cow<'static, str>, LogAttribute>;
 
@@ -79,18 +85,53 @@ pub struct Items {
     pub cut: u64,
 }
 
-/// The Sentry items of `point` of `source.metric`. For cumulative kinds the caller has already
-/// made `point.value` a delta (and `point.start_unix_nano`/`time_unix_nano` those of the delta);
-/// `trace_id` is used when no exemplar names a trace.
-pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16]) -> Items {
-    let shared = Shared::new(source, point, trace_id);
+/// What a point will make, before anything is built: the cap is asked for that many items,
+/// and a point it refuses costs no more than this.
+pub struct Planned<'a> {
+    drafts: Vec<Draft<'a>>,
+}
+
+impl Planned<'_> {
+    /// The items the point makes.
+    pub fn len(&self) -> usize {
+        self.drafts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.drafts.is_empty()
+    }
+}
+
+/// The items `point` of `metric` makes, planned. For cumulative kinds the caller has already
+/// made `point.value` a delta (and `point.start_unix_nano`/`time_unix_nano` those of the delta).
+pub fn plan<'a>(metric: &Metric, point: &'a Point) -> Planned<'a> {
+    let mut drafts = drafts(metric, point);
+    // An overflowed delta makes nothing: Sentry takes no NaN or infinity.
+    drafts.retain(|draft| draft.value.is_finite());
+    Planned { drafts }
+}
+
+/// The Sentry items of `planned`, made of `point` of `source.metric`; `trace_id` is used when
+/// no exemplar names a trace.
+pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16], planned: Planned) -> Items {
+    let mut shared = Shared::new(source, point, trace_id);
     let mut items = Items::default();
-    for draft in drafts(source.metric, point) {
-        if !draft.value.is_finite() {
-            continue; // an overflowed delta: Sentry takes no NaN or infinity
-        }
+    let mut drafts = planned.drafts.into_iter();
+    let Some(first) = drafts.next() else {
+        return items;
+    };
+    // The size rule on the first item, whose attributes the others then share: a point's
+    // attributes are cut once, not copied whole into each of its items first.
+    let mut item = shared.item(first);
+    if fit(&mut item, &shared.droppable) {
+        items.cut += 1;
+        shared.attributes = item.attributes.clone();
+        shared.attributes.remove(SAMPLE_RATE);
+    }
+    items.items.push(item);
+    for draft in drafts {
         let mut item = shared.item(draft);
-        if fit(&mut item, &shared.droppable) {
+        if fit(&mut item, &shared.droppable) || items.cut > 0 {
             items.cut += 1;
         }
         items.items.push(item);
@@ -143,15 +184,16 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
             vec![Draft::new(MetricType::Counter, name, *v, first_exemplar)]
         }
         (Kind::Histogram { .. }, Value::Histogram(h)) => {
-            distributions(&name, histogram_buckets(h), h.min, h.max, &point.exemplars)
+            let buckets = merged(histogram_buckets(h), non_empty(&h.counts));
+            distributions(&name, buckets, h.min, h.max, &point.exemplars)
         }
-        (Kind::ExponentialHistogram { .. }, Value::Exponential(e)) => distributions(
-            &name,
-            exponential_buckets(e),
-            e.min,
-            e.max,
-            &point.exemplars,
-        ),
+        (Kind::ExponentialHistogram { .. }, Value::Exponential(e)) => {
+            let buckets = non_empty(&e.positive.counts)
+                + non_empty(&e.negative.counts)
+                + usize::from(e.zero_count > 0);
+            let buckets = merged(exponential_buckets(e), buckets);
+            distributions(&name, buckets, e.min, e.max, &point.exemplars)
+        }
         (Kind::Summary, Value::Summary(s)) => summary_drafts(&name, s, first_exemplar),
         _ => Vec::new(),
     }
@@ -168,6 +210,16 @@ impl Range {
     fn contains(&self, value: f64) -> bool {
         self.lower.is_none_or(|l| value > l) && self.upper.is_none_or(|u| value <= u)
     }
+
+    /// The smallest range holding both.
+    fn hull(self, other: Range) -> Range {
+        let both =
+            |a: Option<f64>, b: Option<f64>, choose: fn(f64, f64) -> f64| Some(choose(a?, b?));
+        Range {
+            lower: both(self.lower, other.lower, f64::min),
+            upper: both(self.upper, other.upper, f64::max),
+        }
+    }
 }
 
 /// A non-empty bucket: where its values lie, how many, and what stands for them.
@@ -178,7 +230,44 @@ struct Bucket {
     fixed: Option<f64>,
 }
 
-fn histogram_buckets(histogram: &Histogram) -> Vec<Bucket> {
+impl Bucket {
+    /// `self` and the next bucket as one.
+    fn absorb(&mut self, next: Bucket) {
+        self.range = self.range.hull(next.range);
+        self.count = self.count.saturating_add(next.count);
+        self.fixed = self.fixed.filter(|fixed| Some(*fixed) == next.fixed);
+    }
+}
+
+/// Buckets with a count.
+fn non_empty(counts: &[u64]) -> usize {
+    counts.iter().filter(|count| **count > 0).count()
+}
+
+/// At most [`MAX_BUCKET_ITEMS`] of `buckets` (`count` of them, in ascending order): beyond,
+/// adjacent buckets merged into groups of equal number, so a point's items are bounded
+/// whatever its buckets, and its count stays exact.
+fn merged(buckets: impl Iterator<Item = Bucket>, count: usize) -> Vec<Bucket> {
+    let group = count.div_ceil(MAX_BUCKET_ITEMS).max(1);
+    let mut kept: Vec<Bucket> = Vec::with_capacity(count.min(MAX_BUCKET_ITEMS));
+    let mut in_group = 0;
+    for bucket in buckets {
+        match kept.last_mut() {
+            Some(last) if in_group < group => {
+                last.absorb(bucket);
+                in_group += 1;
+            }
+            _ => {
+                kept.push(bucket);
+                in_group = 1;
+            }
+        }
+    }
+    kept
+}
+
+/// The non-empty buckets, in ascending order.
+fn histogram_buckets(histogram: &Histogram) -> impl Iterator<Item = Bucket> + '_ {
     let bounds = &histogram.bounds;
     let mean = histogram
         .sum
@@ -186,26 +275,26 @@ fn histogram_buckets(histogram: &Histogram) -> Vec<Bucket> {
         .map(|sum| sum / histogram.count as f64);
     let buckets = histogram.counts.iter().enumerate();
     let non_empty = buckets.filter(|(_, count)| **count > 0);
-    non_empty
-        .map(|(i, count)| Bucket {
-            range: Range {
-                lower: i
-                    .checked_sub(1)
-                    .and_then(|below| bounds.get(below).copied()),
-                upper: bounds.get(i).copied(),
-            },
-            count: *count,
-            // Only a histogram without bounds has a bucket open at both ends: its mean is best.
-            fixed: bounds.is_empty().then_some(mean).flatten(),
-        })
-        .collect()
+    non_empty.map(move |(i, count)| Bucket {
+        range: Range {
+            lower: i
+                .checked_sub(1)
+                .and_then(|below| bounds.get(below).copied()),
+            upper: bounds.get(i).copied(),
+        },
+        count: *count,
+        // Only a histogram without bounds has a bucket open at both ends: its mean is best.
+        fixed: bounds.is_empty().then_some(mean).flatten(),
+    })
 }
 
-fn exponential_buckets(histogram: &ExponentialHistogram) -> Vec<Bucket> {
+/// The non-empty buckets, in ascending order: the negative ones (the farthest from zero
+/// first), the zero bucket, the positive ones.
+fn exponential_buckets(histogram: &ExponentialHistogram) -> impl Iterator<Item = Bucket> + '_ {
     let width = (-f64::from(histogram.scale)).exp2(); // log2 of the base
-    let bound = |index: i64| Some((index as f64 * width).exp2()).filter(|b| b.is_finite());
+    let bound = move |index: i64| Some((index as f64 * width).exp2()).filter(|b| b.is_finite());
     let (positive, negative) = (&histogram.positive, &histogram.negative);
-    let above = indexed(&positive.counts, positive.offset).map(|(i, count)| Bucket {
+    let above = indexed(&positive.counts, positive.offset).map(move |(i, count)| Bucket {
         range: Range {
             lower: bound(i),
             upper: bound(i + 1),
@@ -213,14 +302,16 @@ fn exponential_buckets(histogram: &ExponentialHistogram) -> Vec<Bucket> {
         count,
         fixed: None,
     });
-    let below = indexed(&negative.counts, negative.offset).map(|(i, count)| Bucket {
-        range: Range {
-            lower: bound(i + 1).map(|b| -b),
-            upper: bound(i).map(|b| -b),
-        },
-        count,
-        fixed: None,
-    });
+    let below = indexed(&negative.counts, negative.offset)
+        .rev()
+        .map(move |(i, count)| Bucket {
+            range: Range {
+                lower: bound(i + 1).map(|b| -b),
+                upper: bound(i).map(|b| -b),
+            },
+            count,
+            fixed: None,
+        });
     let zero_threshold = histogram.zero_threshold.abs();
     let zero = Bucket {
         range: Range {
@@ -231,13 +322,16 @@ fn exponential_buckets(histogram: &ExponentialHistogram) -> Vec<Bucket> {
         count: histogram.zero_count,
         fixed: Some(0.0),
     };
-    let all = std::iter::once(zero).chain(below).chain(above);
-    all.filter(|bucket| bucket.count > 0).collect()
+    let all = below.chain(std::iter::once(zero)).chain(above);
+    all.filter(|bucket| bucket.count > 0)
 }
 
 /// `(index, count)` of consecutive buckets from `offset`.
-fn indexed(counts: &[u64], offset: i32) -> impl Iterator<Item = (i64, u64)> + '_ {
-    (i64::from(offset)..).zip(counts.iter().copied())
+fn indexed(counts: &[u64], offset: i32) -> impl DoubleEndedIterator<Item = (i64, u64)> + '_ {
+    counts
+        .iter()
+        .enumerate()
+        .map(move |(i, count)| (i64::from(offset) + i as i64, *count))
 }
 
 fn distributions<'a>(
@@ -476,27 +570,6 @@ fn cut(text: &mut String, max: usize) {
     }
 }
 
-/// The length of `value` as `serde_json::to_vec` writes it, without the copy.
-fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
-    let mut counter = ByteCounter(0);
-    // Writing to a counter cannot fail, and these types always serialize.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
-}
-
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -546,7 +619,7 @@ mod tests {
             resource,
             metric: &metric,
         };
-        items(&source, point, TRACE)
+        items(&source, point, TRACE, plan(&metric, point))
     }
 
     fn run(kind: Kind, point: &Point) -> Vec<SentryMetric> {
@@ -739,7 +812,7 @@ mod tests {
             (
                 "scale 0: (1, 2], mirrored (2, 4], zero",
                 exponential(0, 3, buckets(1, &[2]), buckets(0, &[1])),
-                &[(0.0, 1.0 / 3.0), (-3.0, 0.5), (1.5, 1.0)],
+                &[(-3.0, 0.5), (0.0, 1.0 / 3.0), (1.5, 1.0)],
             ),
             (
                 "scale 3: base 2^(1/8)",
@@ -767,6 +840,30 @@ mod tests {
             };
             let count: f64 = got.iter().map(|i| 1.0 / rate(i)).sum();
             assert_eq!(count.round(), e.count as f64, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_point_of_many_buckets_makes_a_bounded_number_of_items_of_exact_count() {
+        let million = vec![1; 1_000_000];
+        let exponential = exponential(0, 1, buckets(0, &million), buckets(-500, &million));
+        let bounds: Vec<f64> = (0..999).map(f64::from).collect();
+        let explicit = histogram(&bounds, &[1; 1000], Some(-1.0), Some(1000.0));
+        let cases = [
+            (
+                Kind::ExponentialHistogram { temporality: DELTA },
+                exponential,
+                2_000_001,
+            ),
+            (Kind::Histogram { temporality: DELTA }, explicit, 1000),
+        ];
+        for (kind, value, count) in cases {
+            let got = run(kind, &point(value));
+            assert!(got.len() <= MAX_BUCKET_ITEMS && got.len() > MAX_BUCKET_ITEMS / 2);
+            let extrapolated: f64 = got.iter().map(|i| 1.0 / rate(i)).sum();
+            assert_eq!(extrapolated.round(), count as f64, "{kind:?}");
+            let values: Vec<f64> = distribution(&got).iter().map(|(v, _)| *v).collect();
+            assert!(values.is_sorted(), "{kind:?}: merged buckets stay in order");
         }
     }
 

@@ -233,18 +233,19 @@ impl Batch<'_> {
         send: &Point,
         commit: Option<Commit>,
     ) {
-        let made = items::items(source, send, trace_id(key, send));
-        self.converted.cut += made.cut;
-        let count = u32::try_from(made.items.len()).unwrap_or(u32::MAX);
-        if made.items.is_empty() {
+        let planned = items::plan(source.metric, send);
+        if planned.is_empty() {
             self.settled.extend(commit);
             return;
         }
+        let count = u32::try_from(planned.len()).unwrap_or(u32::MAX);
         if !locked(&self.metrics.cap).admit(self.slug, count, self.now) {
             // Not committed: a counter's next delta still holds what these items held.
             self.converted.capped += u64::from(count);
             return;
         }
+        let made = items::items(source, send, trace_id(key, send), planned);
+        self.converted.cut += made.cut;
         if let Some(commit) = &commit {
             self.pending.insert(key, commit.clone());
         }

@@ -248,9 +248,9 @@ impl Frames {
     /// The kept frames, the outermost call first.
     fn oldest_first(&self) -> Box<dyn Iterator<Item = &Frame> + '_> {
         match self.order {
-            Order::NewestFirst => Box::new(
-                expand(self.tail.iter().rev()).chain(expand(self.head.iter().rev())),
-            ),
+            Order::NewestFirst => {
+                Box::new(expand(self.tail.iter().rev()).chain(expand(self.head.iter().rev())))
+            }
             Order::OldestFirst => {
                 Box::new(expand(self.head.iter()).chain(expand(self.tail.iter())))
             }

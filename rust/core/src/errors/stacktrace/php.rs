@@ -162,7 +162,15 @@ fn finish<'a>(chain: &mut VecDeque<Unbuilt<'a>>, read: Read<'a>) {
         .collect();
     let frames = read.frames;
     let module = None;
-    push_newer(chain, Unbuilt { ty, module, message, frames });
+    push_newer(
+        chain,
+        Unbuilt {
+            ty,
+            module,
+            message,
+            frames,
+        },
+    );
 }
 
 #[cfg(test)]

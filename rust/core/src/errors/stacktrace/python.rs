@@ -108,7 +108,15 @@ fn finish_if<'a>(chain: &mut VecDeque<Unbuilt<'a>>, current: &mut Read<'a>, done
         None => (None, name),
     };
     let frames = read.frames;
-    push_newer(chain, Unbuilt { ty, module, message, frames });
+    push_newer(
+        chain,
+        Unbuilt {
+            ty,
+            module,
+            message,
+            frames,
+        },
+    );
 }
 
 /// `ValueError`, `ValueError: message` or `pkg.errors.Custom: message`.

@@ -1,0 +1,94 @@
+"""One request crafted to make the exporter's own payloads explode: a Python traceback whose
+frame has a 1 MiB path followed by a thousand `[Previous line repeated 999 more times]` lines
+(once 256 copies of the frame per line: a GiB of memory and minutes of CPU), and an exponential
+histogram of 4 million buckets (once one trace metric item per bucket, the point's attributes
+copied into each: gigabytes). Each must cost the collector little memory and time, and still
+become what Sentry can use: one issue with its frames, a bounded number of items whose
+extrapolated count is the point's."""
+
+import time
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, ResourceMetrics
+
+from conftest import scrape, value, wait_until
+from harness import rss_bytes
+from test_hostile import MIB, attribute, post, resource_spans, sentry
+from test_metrics import metrics_collector
+
+# The exporter's bound on the items of one histogram point (metrics::items::MAX_BUCKET_ITEMS).
+MAX_BUCKET_ITEMS = 160
+MAX_RSS = 512 * MIB
+
+
+def repeated_frame_traceback():
+    path = "/srv/" + "p" * MIB + ".py"
+    lines = ["Traceback (most recent call last):", f'  File "{path}", line 2, in recurse', "    recurse()"]
+    lines += ["  [Previous line repeated 999 more times]"] * ((int(3.7 * MIB) - len(path)) // 42)
+    lines.append("RecursionError: maximum recursion depth exceeded")
+    return "\n".join(lines)
+
+
+def assert_small(collector):
+    metrics = scrape(collector.metrics_url)
+    rss = rss_bytes(collector.process.proc.pid)
+    print(f"core heap {value(metrics, 'core_heap_bytes') / MIB:.1f} MiB, RSS {rss / MIB:.0f} MiB")
+    assert rss < MAX_RSS, f"RSS {rss / MIB:.0f} MiB"
+
+
+def test_a_repeated_frame_traceback_makes_one_issue_at_little_cost(start_standin, start_collector):
+    standin = start_standin("--projects", "recursive")
+    collector = start_collector(sentry(standin))
+    spans = resource_spans("recursive", 1, resource_attributes=[attribute("telemetry.sdk.language", "python")])
+    event = spans.scope_spans[0].spans[0].events.add()
+    event.name = "exception"
+    event.time_unix_nano = time.time_ns()
+    traceback = repeated_frame_traceback()
+    event.attributes.extend([attribute("exception.type", "RecursionError"),
+                             attribute("exception.message", "maximum recursion depth exceeded"),
+                             attribute("exception.stacktrace", traceback)])
+    started = time.monotonic()
+    post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[spans]))
+    record = wait_until("the issue", lambda: (r := standin.records()["projects"]["recursive"])
+                        and r["event_total"] == 1 and r["span_total"] == 1 and r, timeout=30)
+    print(f"{len(traceback) / MIB:.1f} MiB traceback sent and its issue received in "
+          f"{time.monotonic() - started:.1f} s")
+    assert not record["event_drops"], record["event_drops"]
+    raised = record["events"][0]["exception"]["values"][-1]
+    assert raised["type"] == "RecursionError"
+    frames = raised["stacktrace"]["frames"]
+    assert len(frames) == 256
+    assert all(len(f["abs_path"]) <= 512 for f in frames)
+    assert_small(collector)
+
+
+def test_an_exponential_histogram_of_millions_of_buckets_makes_bounded_items(start_standin, launch_collector):
+    standin = start_standin("--projects", "buckets")
+    collector = metrics_collector(launch_collector, standin)
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", "buckets"))
+    metric = resource.scope_metrics.add().metrics.add()
+    metric.name = "latency"
+    metric.exponential_histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    point = metric.exponential_histogram.data_points.add()
+    buckets = 4_000_000
+    point.time_unix_nano = time.time_ns()
+    point.start_time_unix_nano = point.time_unix_nano - 10**9
+    point.scale = 20
+    point.positive.offset = 0
+    point.positive.bucket_counts.extend([1] * buckets)
+    point.count = buckets
+    point.attributes.append(attribute("route", "/checkout" * 100))
+    request = ExportMetricsServiceRequest(resource_metrics=[resource])
+    print(f"request of {request.ByteSize() / MIB:.1f} MiB")
+    post(collector, "/v1/metrics", request)
+    record = wait_until("the histogram's items", lambda: (r := standin.records()["projects"]["buckets"])
+                        and r["trace_metric_total"] > 0 and r, timeout=60)
+    time.sleep(1)
+    record = standin.records()["projects"]["buckets"]
+    items = [m for m in record["trace_metrics"] if m.get("name") == "latency"]
+    assert 0 < len(items) <= MAX_BUCKET_ITEMS
+    extrapolated = sum(1 / m["attributes"]["sentry.client_sample_rate"]["value"] for m in items)
+    assert round(extrapolated) == buckets
+    assert_small(collector)
