@@ -80,6 +80,8 @@ impl Owed {
     /// failing from now on: its events go one at a time, the next when this one is due (a
     /// probe's failure sets that time; another event's does not while a probe is out).
     pub fn push(&mut self, event: OwedEvent) -> Result<(), (OwedEvent, Full)> {
+        // Before the bounds: a probe refused for room still ends its flight, or the project's
+        // other events would wait for it forever.
         let probe = Probe::At(event.due);
         match self.failing.get_mut(&event.slug) {
             Some(current) if event.attempts == 1 && *current == Probe::InFlight => {}
