@@ -236,6 +236,14 @@ mod tests {
         queue.push(owed("sick", 10, 2, secs(12))).unwrap();
         assert!(queue.take_due(secs(11)).is_empty());
         assert_eq!(queue.take_due(secs(12)).len(), 1);
+        // A probe that fails when there is no room is dropped, and the next still goes.
+        let mut full = Owed::new(20);
+        full.push(owed("sick", 10, 1, now)).unwrap();
+        full.push(owed("sick", 10, 1, now)).unwrap();
+        assert_eq!(full.take_due(now).len(), 1);
+        full.push(owed("sick", 15, 1, now)).unwrap_err();
+        assert!(full.push(owed("sick", 15, 2, secs(3))).is_err());
+        assert_eq!(full.take_due(secs(3)).len(), 1, "not stuck behind the refused probe");
         // Sentry took it: the rest go at once.
         queue.settled(&Slug::parse("sick").unwrap());
         assert_eq!(queue.take_due(secs(12)).len(), 5);
