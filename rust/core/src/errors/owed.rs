@@ -243,7 +243,11 @@ mod tests {
         assert_eq!(full.take_due(now).len(), 1);
         full.push(owed("sick", 15, 1, now)).unwrap_err();
         assert!(full.push(owed("sick", 15, 2, secs(3))).is_err());
-        assert_eq!(full.take_due(secs(3)).len(), 1, "not stuck behind the refused probe");
+        assert_eq!(
+            full.take_due(secs(3)).len(),
+            1,
+            "not stuck behind the refused probe"
+        );
         // Sentry took it: the rest go at once.
         queue.settled(&Slug::parse("sick").unwrap());
         assert_eq!(queue.take_due(secs(12)).len(), 5);
