@@ -124,7 +124,7 @@ fn wide(seed: &str) -> String {
 }
 
 /// The shapes reported against the parsers before they were made linear.
-fn reported() -> Vec<(&'static str, Option<Runtime>, String)> {
+fn reported() -> Vec<(String, Option<Runtime>, String)> {
     let path = "/srv/".to_owned() + &"p".repeat(1 << 20) + ".py";
     let mut python = format!(
         "Traceback (most recent call last):\n  File \"{path}\", line 2, in recurse\n    recurse()\n"
@@ -145,11 +145,11 @@ fn reported() -> Vec<(&'static str, Option<Runtime>, String)> {
     }
     vec![
         (
-            "python 1 MiB path, repeat lines",
+            "python 1 MiB path, repeat lines".into(),
             Some(Runtime::Python),
             python,
         ),
-        ("jvm `... N more` lines", Some(Runtime::Jvm), jvm),
+        ("jvm `... N more` lines".into(), Some(Runtime::Jvm), jvm),
     ]
 }
 
@@ -165,10 +165,9 @@ fn main() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let seed = String::from_utf8_lossy(&std::fs::read(&path).expect("a seed")).into_owned();
         let hint = runtime_of(name);
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        cases.push((leak(format!("{name}, whole")), hint, whole(&seed)));
-        cases.push((leak(format!("{name}, lines")), hint, lines(&seed)));
-        cases.push((leak(format!("{name}, wide")), hint, wide(&seed)));
+        cases.push((format!("{name}, whole"), hint, whole(&seed)));
+        cases.push((format!("{name}, lines"), hint, lines(&seed)));
+        cases.push((format!("{name}, wide"), hint, wide(&seed)));
     }
     println!("| hostile text | input | its parser: CPU | peak heap | | every parser: CPU |");
     println!("| --- | ---: | ---: | ---: | --- | ---: |");

@@ -29,6 +29,7 @@ pub mod cap;
 pub mod clock;
 mod compress;
 pub mod config;
+mod cut;
 pub mod deadline;
 pub mod endpoint_cache;
 pub mod environment;

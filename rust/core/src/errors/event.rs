@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::otlp::{self, Attributes, Span};
 use super::scan::{Found, Origin};
 use super::stacktrace::{self, Runtime};
+use crate::cut::{cut, cut_in_place};
 
 /// Longest exception value kept, in bytes (Relay's limit for `exception.value` is 8,192).
 pub const MAX_VALUE: usize = stacktrace::MAX_MESSAGE;
@@ -207,14 +208,6 @@ fn bounded_text(text: &str, max: usize) -> Option<String> {
     (!text.is_empty()).then(|| cut(text, max).to_owned())
 }
 
-/// `text` cut to `max` bytes, its spare capacity given back.
-fn cut_in_place(text: &mut String, max: usize) {
-    if text.len() > max {
-        text.truncate(stacktrace::floor_char_boundary(text, max));
-        text.shrink_to_fit();
-    }
-}
-
 /// The instrumentation scope's name as the event's logger: cut to [`MAX_LOGGER`]; `None` when
 /// empty or holding a line break, which Relay refuses there.
 fn logger(scope: &str) -> Option<String> {
@@ -373,11 +366,6 @@ fn cut_json(value: &Json) -> Json {
         ),
         other => other.clone(),
     }
-}
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    &text[..stacktrace::floor_char_boundary(text, max)]
 }
 
 /// The last step of the size rule (see the module).

@@ -5,7 +5,7 @@
 //! `dedup`). While a project's events fail, they go one at a time: one event probes Sentry
 //! when its delay is over, the others wait until one is taken.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::clock::Instant;
@@ -62,7 +62,7 @@ pub struct Owed {
     events: Vec<OwedEvent>,
     bytes: usize,
     max_bytes: usize,
-    /// Projects whose last attempt failed (at most one entry per project with events).
+    /// Projects whose last attempt failed: those with events waiting or a probe out.
     failing: HashMap<Slug, Probe>,
 }
 
@@ -131,6 +131,11 @@ impl Owed {
             }
         }
         self.events = waiting;
+        // A failing project with nothing waiting and no probe out has nothing to pace: kept,
+        // its entry would outlive its events (10,000 projects failing once, 10,000 entries).
+        let waiting: HashSet<&Slug> = self.events.iter().map(|e| &e.slug).collect();
+        self.failing
+            .retain(|slug, probe| *probe == Probe::InFlight || waiting.contains(slug));
         due
     }
 
@@ -248,6 +253,12 @@ mod tests {
             1,
             "not stuck behind the refused probe"
         );
+        // A project whose failed events were all refused is forgotten at the next look.
+        let mut refused = Owed::new(5);
+        assert!(refused.push(owed("gone", 10, 1, now)).is_err());
+        assert_eq!(refused.failing.len(), 1);
+        refused.take_due(now);
+        assert!(refused.failing.is_empty());
         // Sentry took it: the rest go at once.
         queue.settled(&Slug::parse("sick").unwrap());
         assert_eq!(queue.take_due(secs(12)).len(), 5);

@@ -48,6 +48,7 @@ use super::model::{
     Exemplar, ExponentialHistogram, Histogram, Kind, Metric, Point, Summary, Value,
 };
 use super::units::sentry_unit;
+use crate::cut::cut_in_place;
 use crate::errors::otlp::{get, get_str, Attributes};
 use crate::json_len::json_len;
 
@@ -123,15 +124,17 @@ pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16], planned: Pl
     // The size rule on the first item, whose attributes the others then share: a point's
     // attributes are cut once, not copied whole into each of its items first.
     let mut item = shared.item(first);
-    if fit(&mut item, &shared.droppable) {
-        items.cut += 1;
+    let shared_cut = fit(&mut item, &shared.droppable);
+    if shared_cut {
         shared.attributes = item.attributes.clone();
         shared.attributes.remove(SAMPLE_RATE);
     }
     items.items.push(item);
+    items.cut += u64::from(shared_cut);
     for draft in drafts {
+        // Each carries the cut attributes, and may need more cut for its own name.
         let mut item = shared.item(draft);
-        if fit(&mut item, &shared.droppable) || items.cut > 0 {
+        if fit(&mut item, &shared.droppable) | shared_cut {
             items.cut += 1;
         }
         items.items.push(item);
@@ -527,7 +530,7 @@ fn fit(item: &mut SentryMetric, droppable: &[Cow<'static, str>]) -> bool {
     }
     for (key, attribute) in item.attributes.iter_mut() {
         if let (false, Json::String(text)) = (key.starts_with("sentry."), &mut attribute.0) {
-            cut(text, CUT_STRING_BYTES);
+            cut_in_place(text, CUT_STRING_BYTES);
         }
     }
     let size = json_len(item);
@@ -557,17 +560,6 @@ fn drop_largest(item: &mut SentryMetric, droppable: &[Cow<'static, str>], mut si
 /// The bytes `"key":value,` takes in the item's JSON.
 fn entry_len(key: &str, value: &LogAttribute) -> usize {
     json_len(&key) + json_len(value) + 2
-}
-
-/// `text` cut to at most `max` bytes, at a char boundary.
-fn cut(text: &mut String, max: usize) {
-    if text.len() > max {
-        let end = (0..=max)
-            .rev()
-            .find(|at| text.is_char_boundary(*at))
-            .unwrap_or(0);
-        text.truncate(end);
-    }
 }
 
 #[cfg(test)]

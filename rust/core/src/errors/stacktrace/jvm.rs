@@ -213,6 +213,25 @@ Caused by: java.lang.NumberFormatException: For input string: \"80x\"
     }
 
     #[test]
+    fn a_repeated_more_line_fills_a_cause_once() {
+        let repeated = CHAIN.replace("\t... 2 more\n", &"\t... 2 more\n".repeat(1000));
+        let chain = parse(&repeated).expect("java");
+        assert_eq!(functions(&chain[1]), ["run", "main", "start", "load"]);
+    }
+
+    #[test]
+    fn a_message_of_a_million_lines_is_cut() {
+        let text = format!(
+            "java.lang.IllegalStateException: first\n{}\tat com.acme.App.start(App.java:20)\n",
+            "another line of the message\n".repeat(1_000_000)
+        );
+        let chain = parse(&text).expect("java");
+        let value = chain[0].value.as_deref().expect("a message");
+        assert!(value.len() <= super::super::MAX_MESSAGE, "{}", value.len());
+        assert!(value.starts_with("first\nanother line"));
+    }
+
+    #[test]
     fn uncaught_in_thread_and_native_frames() {
         let text = "Exception in thread \"main\" java.lang.Error\n\
                     \tat jdk.internal.misc.Unsafe.park(Native Method)\n\

@@ -11,6 +11,8 @@ use std::ops::{Deref, DerefMut};
 
 use sentry_types::protocol::v7::{Exception, Frame, Stacktrace};
 
+use crate::cut::cut_in_place;
+
 mod dotnet;
 mod go;
 mod jvm;
@@ -290,23 +292,8 @@ fn cut_texts(frame: &mut Frame) {
         &mut frame.package,
     ];
     for text in texts.into_iter().flatten() {
-        if text.len() > MAX_FRAME_TEXT {
-            text.truncate(floor_char_boundary(text, MAX_FRAME_TEXT));
-            text.shrink_to_fit();
-        }
+        cut_in_place(text, MAX_FRAME_TEXT);
     }
-}
-
-/// The largest index at most `max` that is a character boundary of `text`.
-pub(crate) fn floor_char_boundary(text: &str, max: usize) -> usize {
-    if max >= text.len() {
-        return text.len();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// An exception of type `ty` (empty when the text does not say) with its frames.
@@ -339,11 +326,22 @@ impl Unbuilt<'_> {
 
 /// Adds the next newer exception of a chain printed root cause first, forgetting the oldest
 /// beyond [`MAX_EXCEPTIONS`]: the raised exception is the one to keep.
-fn push_newer<'a>(chain: &mut VecDeque<Unbuilt<'a>>, exception: Unbuilt<'a>) {
+fn push_newer<'a>(
+    chain: &mut VecDeque<Unbuilt<'a>>,
+    ty: &'a str,
+    module: Option<&'a str>,
+    message: Lines<'a>,
+    frames: Frames,
+) {
     if chain.len() == MAX_EXCEPTIONS {
         chain.pop_front();
     }
-    chain.push_back(exception);
+    chain.push_back(Unbuilt {
+        ty,
+        module,
+        message,
+        frames,
+    });
 }
 
 /// The exceptions of a chain read root cause first, built.
@@ -424,10 +422,7 @@ fn number(text: &str) -> Option<u64> {
 /// empty.
 fn message(lines: &[&str]) -> Option<String> {
     let mut text = lines.join("\n");
-    if text.len() > MAX_MESSAGE {
-        text.truncate(floor_char_boundary(&text, MAX_MESSAGE));
-        text.shrink_to_fit();
-    }
+    cut_in_place(&mut text, MAX_MESSAGE);
     (!text.is_empty()).then_some(text)
 }
 
@@ -618,6 +613,15 @@ mod tests {
     }
 
     #[test]
+    fn message_lines_are_kept_only_up_to_the_bound() {
+        let line = "x".repeat(99);
+        let lines: Lines = std::iter::repeat_n(line.as_str(), 1_000_000).collect();
+        assert_eq!(lines.len(), MAX_MESSAGE / 100 + 1);
+        let text = message(&lines).expect("a message");
+        assert_eq!(text.len(), MAX_MESSAGE);
+    }
+
+    #[test]
     fn frame_texts_are_cut_as_they_come_in() {
         let mut frames = Frames::new(Order::OldestFirst);
         let long = "é".repeat(MAX_FRAME_TEXT);
@@ -634,13 +638,8 @@ mod tests {
         let mut chain = VecDeque::new();
         let types: Vec<String> = (0..40).map(|i| i.to_string()).collect();
         for ty in &types {
-            let unbuilt = Unbuilt {
-                ty,
-                module: None,
-                message: Lines::default(),
-                frames: Frames::new(Order::NewestFirst),
-            };
-            push_newer(&mut chain, unbuilt);
+            let frames = Frames::new(Order::NewestFirst);
+            push_newer(&mut chain, ty, None, Lines::default(), frames);
         }
         let chain = build_chain(chain);
         assert_eq!(chain.len(), MAX_EXCEPTIONS);

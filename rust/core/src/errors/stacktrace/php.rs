@@ -160,17 +160,7 @@ fn finish<'a>(chain: &mut VecDeque<Unbuilt<'a>>, read: Read<'a>) {
         .chain(read.header.iter().skip(1).copied())
         .filter(|l| !l.is_empty())
         .collect();
-    let frames = read.frames;
-    let module = None;
-    push_newer(
-        chain,
-        Unbuilt {
-            ty,
-            module,
-            message,
-            frames,
-        },
-    );
+    push_newer(chain, ty, None, message, read.frames);
 }
 
 #[cfg(test)]

@@ -107,16 +107,7 @@ fn finish_if<'a>(chain: &mut VecDeque<Unbuilt<'a>>, current: &mut Read<'a>, done
         Some((module, ty)) => (Some(module), ty),
         None => (None, name),
     };
-    let frames = read.frames;
-    push_newer(
-        chain,
-        Unbuilt {
-            ty,
-            module,
-            message,
-            frames,
-        },
-    );
+    push_newer(chain, ty, module, message, read.frames);
 }
 
 /// `ValueError`, `ValueError: message` or `pkg.errors.Custom: message`.
