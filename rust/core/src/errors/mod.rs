@@ -183,13 +183,13 @@ impl Errors {
                     Ok(()) => return Settled::Owed,
                     Err((_, full)) => full,
                 };
-                let bound = match full {
+                let full = match full {
                     Full::Count => format!("{} events", owed::CAPACITY),
-                    Full::Bytes => "errors.max_retry_mib".to_owned(),
+                    Full::Bytes => "events filling errors.max_retry_mib".to_owned(),
                 };
                 Settled::Dropped(
                     EventDrop::RetryQueueFull,
-                    format!("failed ({reason}) while {bound} wait to be retried"),
+                    format!("failed ({reason}) while {full} already wait to be retried"),
                 )
             }
         }
