@@ -57,6 +57,7 @@ func coreLogger(logger *zap.Logger) *zap.Logger {
 // coreAPI is what the exporter uses of *ffi.Core; the tests of the outcome mapping replace it.
 type coreAPI interface {
 	Start() error
+	Route(signal ffi.Signal, req []byte) (ffi.Routing, error)
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
 	Telemetry() ([]byte, error)
 	Health() (string, error)
@@ -207,83 +208,123 @@ func (e *sentryExporter) beginShutdown(ctx context.Context) error {
 	return nil
 }
 
-// sentryTraces is exporterhelper's traces exporter whose Shutdown tells the core to wind down
-// first (see beginShutdown).
-type sentryTraces struct {
-	exporter.Traces
-	e *sentryExporter
-}
-
-func (s sentryTraces) Shutdown(ctx context.Context) error {
-	return errors.Join(s.e.beginShutdown(ctx), s.Traces.Shutdown(ctx))
-}
-
-// sentryLogs is sentryTraces for logs.
-type sentryLogs struct {
-	exporter.Logs
-	e *sentryExporter
-}
-
-func (s sentryLogs) Shutdown(ctx context.Context) error {
-	return errors.Join(s.e.beginShutdown(ctx), s.Logs.Shutdown(ctx))
-}
-
-// sentryMetrics is sentryTraces for metrics.
-type sentryMetrics struct {
-	exporter.Metrics
-	e *sentryExporter
-}
-
-func (s sentryMetrics) Shutdown(ctx context.Context) error {
-	return errors.Join(s.e.beginShutdown(ctx), s.Metrics.Shutdown(ctx))
-}
-
-// releaseAfter releases the reference of an exporter that could not be built and returns err.
-func (e *sentryExporter) releaseAfter(ctx context.Context, err error) error {
-	return errors.Join(err, e.shutdown(ctx))
-}
-
 // signalCodec is what differs between the signals on the way through the core.
 type signalCodec[T any] struct {
 	signal    ffi.Signal
 	marshal   func(T) ([]byte, error)
 	unmarshal func([]byte) (T, error)
 	// withData wraps an error with the data to retry (consumererror.NewTraces / NewLogs /
-	// NewMetrics).
+	// NewMetrics); carried is the data an error wraps, when it does.
 	withData func(error, T) error
+	carried  func(error) (T, bool)
+	// parts splits a batch by project and merges batches.
+	parts batchParts[T]
+	// inOrder: a project's batches must reach the core in order, one at a time (metrics: a
+	// series' state moves on only for what Sentry accepted, so a batch retried after a later
+	// one was accepted would be stale and its points lost).
+	inOrder bool
+	// newProject makes the exporterhelper exporter of one project.
+	newProject func(context.Context, exporter.Settings, *Config, func(context.Context, T) error, ...exporterhelper.Option) (projectExporter[T], error)
 }
 
 var (
+	tracesResources = resourcesOf[ptrace.Traces, ptrace.ResourceSpansSlice, ptrace.ResourceSpans]{
+		newData: ptrace.NewTraces, slice: ptrace.Traces.ResourceSpans,
+	}
+	logsResources = resourcesOf[plog.Logs, plog.ResourceLogsSlice, plog.ResourceLogs]{
+		newData: plog.NewLogs, slice: plog.Logs.ResourceLogs,
+	}
+	metricsResources = resourcesOf[pmetric.Metrics, pmetric.ResourceMetricsSlice, pmetric.ResourceMetrics]{
+		newData: pmetric.NewMetrics, slice: pmetric.Metrics.ResourceMetrics,
+	}
+
 	tracesCodec = signalCodec[ptrace.Traces]{
 		signal:    ffi.SignalTraces,
 		marshal:   (&ptrace.ProtoMarshaler{}).MarshalTraces,
 		unmarshal: (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces,
 		withData:  consumererror.NewTraces,
+		carried:   carriedBy[consumererror.Traces, ptrace.Traces],
+		parts:     tracesResources,
+		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, ptrace.Traces) error, opts ...exporterhelper.Option) (projectExporter[ptrace.Traces], error) {
+			exp, err := exporterhelper.NewTraces(ctx, set, cfg, push, opts...)
+			return tracesProject{exp}, err
+		},
 	}
 	logsCodec = signalCodec[plog.Logs]{
 		signal:    ffi.SignalLogs,
 		marshal:   (&plog.ProtoMarshaler{}).MarshalLogs,
 		unmarshal: (&plog.ProtoUnmarshaler{}).UnmarshalLogs,
 		withData:  consumererror.NewLogs,
+		carried:   carriedBy[consumererror.Logs, plog.Logs],
+		parts:     logsResources,
+		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, plog.Logs) error, opts ...exporterhelper.Option) (projectExporter[plog.Logs], error) {
+			exp, err := exporterhelper.NewLogs(ctx, set, cfg, push, opts...)
+			return logsProject{exp}, err
+		},
 	}
 	metricsCodec = signalCodec[pmetric.Metrics]{
 		signal:    ffi.SignalMetrics,
 		marshal:   (&pmetric.ProtoMarshaler{}).MarshalMetrics,
 		unmarshal: (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics,
 		withData:  consumererror.NewMetrics,
+		carried:   carriedBy[consumererror.Metrics, pmetric.Metrics],
+		inOrder:   true,
+		parts:     metricsResources,
+		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, pmetric.Metrics) error, opts ...exporterhelper.Option) (projectExporter[pmetric.Metrics], error) {
+			exp, err := exporterhelper.NewMetrics(ctx, set, cfg, push, opts...)
+			return metricsProject{exp}, err
+		},
 	}
 )
 
-func (e *sentryExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	return push(ctx, e, tracesCodec, td)
+// carriedBy is the data that an error E (consumererror.Traces, Logs or Metrics) in err's
+// chain carries.
+func carriedBy[E interface {
+	error
+	Data() T
+}, T any](err error) (T, bool) {
+	var failed E
+	ok := errors.As(err, &failed)
+	return failed.Data(), ok
 }
 
-func (e *sentryExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return push(ctx, e, logsCodec, ld)
+// tracesProject, logsProject and metricsProject are projectExporter for exporterhelper's
+// exporters.
+type tracesProject struct{ exporter.Traces }
+
+func (p tracesProject) consume(ctx context.Context, td ptrace.Traces) error {
+	return p.ConsumeTraces(ctx, td)
 }
 
-func (e *sentryExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	return push(ctx, e, metricsCodec, md)
+type logsProject struct{ exporter.Logs }
+
+func (p logsProject) consume(ctx context.Context, ld plog.Logs) error { return p.ConsumeLogs(ctx, ld) }
+
+type metricsProject struct{ exporter.Metrics }
+
+func (p metricsProject) consume(ctx context.Context, md pmetric.Metrics) error {
+	return p.ConsumeMetrics(ctx, md)
+}
+
+// sentryTraces, sentryLogs and sentryMetrics are the exporters the collector sees.
+type sentryTraces struct {
+	*projectExporters[ptrace.Traces]
+}
+
+func (s sentryTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	return s.consume(ctx, td)
+}
+
+type sentryLogs struct{ *projectExporters[plog.Logs] }
+
+func (s sentryLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error { return s.consume(ctx, ld) }
+
+type sentryMetrics struct {
+	*projectExporters[pmetric.Metrics]
+}
+
+func (s sentryMetrics) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return s.consume(ctx, md)
 }
 
 // push hands one batch to the core and turns its outcome into what exporterhelper expects:

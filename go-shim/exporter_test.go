@@ -5,6 +5,9 @@ package sentryexporter
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,12 +210,18 @@ func TestCoreLogsReachZap(t *testing.T) {
 	}
 }
 
-// fakeCore returns a canned outcome, to test how outcomes become errors without Sentry.
+// fakeCore returns a canned routing and outcome, to test how outcomes become errors without
+// Sentry.
 type fakeCore struct {
+	routing ffi.Routing
 	outcome ffi.Outcome
 	err     error
+
+	mu sync.Mutex
 	// timeout is what the last Export was given.
 	timeout time.Duration
+	// exported are the requests of every Export.
+	exported [][]byte
 	// graces are what each BeginShutdown was given.
 	graces []time.Duration
 }
@@ -227,9 +236,13 @@ func (f *fakeCore) BeginShutdown(grace time.Duration) error {
 func (f *fakeCore) Telemetry() ([]byte, error) {
 	return []byte(`{"metrics":[]}`), nil
 }
-func (f *fakeCore) Health() (string, error) { return "", nil }
-func (f *fakeCore) Export(_ ffi.Signal, _ []byte, timeout time.Duration) (ffi.Outcome, error) {
+func (f *fakeCore) Health() (string, error)                       { return "", nil }
+func (f *fakeCore) Route(ffi.Signal, []byte) (ffi.Routing, error) { return f.routing, nil }
+func (f *fakeCore) Export(_ ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.timeout = timeout
+	f.exported = append(f.exported, req)
 	return f.outcome, f.err
 }
 
@@ -309,23 +322,18 @@ func TestOutcomeToError(t *testing.T) {
 				shared: &sharedCore{core: &fakeCore{outcome: tt.outcome, err: tt.exportErr}},
 				logger: zap.NewNop(),
 			}
-			err := e.pushTraces(context.Background(), testTraces())
+			err := push(context.Background(), e, tracesCodec, testTraces())
 			if !tt.wantErr {
 				require.NoError(t, err)
 				return
 			}
-			require.Error(t, err)
-			assert.Equal(t, tt.wantPermanent, consumererror.IsPermanent(err))
+			assertCarried(t, err, tt.wantPermanent, tt.wantRetried)
 			if tt.wantMessage != "" {
 				assert.Contains(t, err.Error(), tt.wantMessage)
 			}
-			var failed consumererror.Traces
 			if tt.wantRetried < 0 {
-				assert.False(t, errors.As(err, &failed), "no data carried: %v", err)
 				return
 			}
-			require.ErrorAs(t, err, &failed)
-			assert.Equal(t, tt.wantRetried, failed.Data().SpanCount())
 			if tt.wantThrottle != "" {
 				assert.Contains(t, err.Error(), tt.wantThrottle)
 			} else {
@@ -375,7 +383,7 @@ func TestTimeoutFromContext(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			fake.timeout = -1
-			err := e.pushLogs(ctx, testLogs())
+			err := push(ctx, e, logsCodec, testLogs())
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				assert.Equal(t, time.Duration(-1), fake.timeout, "the core was not called")
@@ -435,4 +443,109 @@ func testLogs() plog.Logs {
 		}
 	}
 	return ld
+}
+
+// Each project's exporter gets a copy of its own resources, in order; resources of no project
+// go nowhere and make the batch fail for good when nothing else failed.
+func TestBatchGoesToEachProjectsExporter(t *testing.T) {
+	td := ptrace.NewTraces()
+	for _, service := range []string{"a", "ghost", "b", "a"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(service)
+	}
+	fake := &fakeCore{
+		routing: ffi.Routing{
+			Resources: []int{0, ffi.Unrouted, 1, 0}, Projects: []string{"a", "b"},
+			ItemsDropped: 1, Message: "1 spans dropped: missing_attribute",
+		},
+		outcome: ffi.Outcome{ItemsSent: 1},
+	}
+	cfg := directConfig()
+	e := &sentryExporter{cfg: cfg, shared: &sharedCore{core: fake}, logger: zap.NewNop()}
+	p := newProjectExporters(e, tracesCodec, exportertest.NewNopSettings(metadata.Type))
+	ctx := context.Background()
+	p.host = componenttest.NewNopHost()
+
+	err := p.consume(ctx, td)
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "only the unrouted span failed: %v", err)
+	assert.Contains(t, err.Error(), "missing_attribute")
+
+	services := map[string][]string{}
+	for _, req := range fake.exported {
+		got, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(req)
+		require.NoError(t, err)
+		first, _ := got.ResourceSpans().At(0).Resource().Attributes().Get("service.name")
+		for i := range got.ResourceSpans().Len() {
+			name, _ := got.ResourceSpans().At(i).Resource().Attributes().Get("service.name")
+			services[first.Str()] = append(services[first.Str()], name.Str())
+		}
+	}
+	assert.Equal(t, map[string][]string{"a": {"a", "a"}, "b": {"b"}}, services)
+	assert.Equal(t, []string{"a", "b"}, slices.Sorted(maps.Keys(p.byProject)))
+	assert.Equal(t, component.MustNewIDWithName("sentry", "a"), projectID(component.MustNewID("sentry"), "a"))
+	assert.Equal(t, component.MustNewIDWithName("sentry", "eu/a"), projectID(component.MustNewIDWithName("sentry", "eu"), "a"))
+	require.NoError(t, p.Shutdown(ctx))
+	assert.ErrorIs(t, p.consume(ctx, td), ffi.ErrShutDown)
+}
+
+// What the sender of a batch learns from its projects' exporters.
+func TestOutcomeOfProjects(t *testing.T) {
+	spans := func(n int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for range n {
+			spans.AppendEmpty()
+		}
+		return td
+	}
+	full := exporterhelper.ErrQueueIsFull
+	dropped := consumererror.NewPermanent(errors.New("project ghost not found"))
+	carrying := consumererror.NewTraces(errors.New("project b: 503"), spans(1))
+	unrouted := ffi.Routing{ItemsDropped: 2, Message: "2 spans dropped: invalid_slug"}
+	tests := []struct {
+		name     string
+		failures []error
+		routing  ffi.Routing
+		// wantRetried: spans carried by the error to retry; -1: none carried.
+		wantRetried   int
+		wantErr       bool
+		wantPermanent bool
+	}{
+		{name: "every project took its part", failures: []error{nil, nil}, wantRetried: -1},
+		{name: "one queue full: its part comes back", failures: []error{nil, full}, wantErr: true, wantRetried: 3},
+		{name: "the data an error carries comes back", failures: []error{carrying, nil}, wantErr: true, wantRetried: 1},
+		{name: "two parts come back as one", failures: []error{carrying, full}, wantErr: true, wantRetried: 4},
+		{name: "dropped for good", failures: []error{dropped, nil}, wantErr: true, wantPermanent: true, wantRetried: -1},
+		{name: "dropped beside retryable: the retryable part is kept", failures: []error{dropped, full}, wantErr: true, wantRetried: 3},
+		{name: "unrouted items", failures: []error{nil, nil}, routing: unrouted, wantErr: true, wantPermanent: true, wantRetried: -1},
+		{name: "unrouted beside retryable", failures: []error{nil, full}, routing: unrouted, wantErr: true, wantRetried: 3},
+	}
+	p := newProjectExporters(&sentryExporter{}, tracesCodec, exportertest.NewNopSettings(metadata.Type))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.outcome([]ptrace.Traces{spans(2), spans(3)}, tt.failures, tt.routing)
+			if !tt.wantErr {
+				require.NoError(t, err)
+				return
+			}
+			assertCarried(t, err, tt.wantPermanent, tt.wantRetried)
+		})
+	}
+}
+
+// assertCarried checks that err is permanent or not, as wanted, and carries wantRetried spans
+// to retry (-1: no data).
+func assertCarried(t *testing.T, err error, wantPermanent bool, wantRetried int) {
+	t.Helper()
+	require.Error(t, err)
+	assert.Equal(t, wantPermanent, consumererror.IsPermanent(err))
+	var failed consumererror.Traces
+	if wantRetried < 0 {
+		assert.False(t, errors.As(err, &failed), "no data carried: %v", err)
+		return
+	}
+	require.ErrorAs(t, err, &failed)
+	assert.Equal(t, wantRetried, failed.Data().SpanCount())
 }

@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
@@ -70,51 +69,26 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+func createTraces(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	e, err := newSentryExporter(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, e.helperOptions()...)
-	if err != nil {
-		return nil, e.releaseAfter(ctx, err)
-	}
-	return sentryTraces{Traces: exp, e: e}, nil
+	return sentryTraces{newProjectExporters(e, tracesCodec, set)}, nil
 }
 
-func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+func createLogs(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	e, err := newSentryExporter(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, e.helperOptions()...)
-	if err != nil {
-		return nil, e.releaseAfter(ctx, err)
-	}
-	return sentryLogs{Logs: exp, e: e}, nil
+	return sentryLogs{newProjectExporters(e, logsCodec, set)}, nil
 }
 
-func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+func createMetrics(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
 	e, err := newSentryExporter(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, e.helperOptions()...)
-	if err != nil {
-		return nil, e.releaseAfter(ctx, err)
-	}
-	return sentryMetrics{Metrics: exp, e: e}, nil
-}
-
-// helperOptions are the exporterhelper options shared by the signals: exporterhelper owns
-// the queue, the retries and the timeout of each attempt; the core makes one attempt per call.
-func (e *sentryExporter) helperOptions() []exporterhelper.Option {
-	return []exporterhelper.Option{
-		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown),
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		exporterhelper.WithTimeout(e.cfg.TimeoutConfig),
-		exporterhelper.WithRetry(e.cfg.RetryConfig),
-		exporterhelper.WithQueue(e.cfg.QueueConfig),
-	}
+	return sentryMetrics{newProjectExporters(e, metricsCodec, set)}, nil
 }

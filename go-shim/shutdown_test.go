@@ -14,12 +14,14 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
 // checkAfterShutdown: on a core shut down but not freed, Shutdown again is nil, Start and
@@ -119,8 +121,8 @@ func TestExporterCallsAfterShutdown(t *testing.T) {
 	}
 }
 
-// Shutdown of the component tells the core to wind down before exporterhelper's Shutdown
-// drains the queue, with shutdownGrace, or less when ctx's deadline comes sooner.
+// Shutdown of the component tells the core to wind down before the projects' exporters
+// (exporterhelper's) drain their queues, with shutdownGrace, or less when ctx's deadline comes sooner.
 func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -174,27 +176,36 @@ func TestShutdownBeginsCoreShutdownFirst(t *testing.T) {
 					gracesAtInnerShutdown = len(fake.graces)
 					return nil
 				})
+				// A project's exporter (exporterhelper's) drains its queue in its Shutdown.
+				project := shutdownRecorder{ShutdownFunc: inner}
+				set := exportertest.NewNopSettings(metadata.Type)
 				var exp component.Component
 				switch sc {
 				case "traces":
-					exp = sentryTraces{Traces: shutdownRecorder{ShutdownFunc: inner}, e: e}
+					p := newProjectExporters(e, tracesCodec, set)
+					p.byProject["checkout"] = tracesProject{project}
+					exp = sentryTraces{p}
 				case "logs":
-					exp = sentryLogs{Logs: shutdownRecorder{ShutdownFunc: inner}, e: e}
+					p := newProjectExporters(e, logsCodec, set)
+					p.byProject["checkout"] = logsProject{project}
+					exp = sentryLogs{p}
 				default:
-					exp = sentryMetrics{Metrics: shutdownRecorder{ShutdownFunc: inner}, e: e}
+					p := newProjectExporters(e, metricsCodec, set)
+					p.byProject["checkout"] = metricsProject{project}
+					exp = sentryMetrics{p}
 				}
 				ctx, cancel := tt.ctx()
 				defer cancel()
 				require.NoError(t, exp.Shutdown(ctx))
 				require.Len(t, fake.graces, 1)
-				assert.Equal(t, 1, gracesAtInnerShutdown, "the core was told before exporterhelper's Shutdown")
+				assert.Equal(t, 1, gracesAtInnerShutdown, "the core was told before the project's exporter drained its queue")
 				tt.wantGrace(t, fake.graces[0])
 			})
 		}
 	}
 }
 
-// shutdownRecorder stands for exporterhelper's exporter of every signal.
+// shutdownRecorder stands for exporterhelper's exporter of a project, of every signal.
 type shutdownRecorder struct {
 	component.StartFunc
 	component.ShutdownFunc

@@ -7,6 +7,11 @@
 #include <stddef.h>
 
 /*
+ The value of `SentryRouting.resource_projects` for a resource that goes to no project.
+ */
+#define SENTRY_UNROUTED UINT32_MAX
+
+/*
  Result of every call.
  */
 enum SentryResult
@@ -186,6 +191,32 @@ typedef struct SentryExportOutcome {
   struct SentryBytes message;
 } SentryExportOutcome;
 
+/*
+ Where each resource of one request goes. Freed with `sentry_routing_free`.
+ */
+typedef struct SentryRouting {
+  /*
+   For each resource of the request, in order: the index in `projects` of its project, or
+   `SENTRY_UNROUTED` when it is dropped. `resources_len` entries; NULL when 0.
+   */
+  const uint32_t *resource_projects;
+  size_t resources_len;
+  /*
+   The projects' slugs (UTF-8), in order of first appearance. `projects_len` entries; NULL
+   when 0.
+   */
+  const struct SentryBytes *projects;
+  size_t projects_len;
+  /*
+   Items of the dropped resources; already counted and logged.
+   */
+  uint64_t items_dropped;
+  /*
+   UTF-8 summary of why they were dropped; empty when none was.
+   */
+  struct SentryBytes message;
+} SentryRouting;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -248,6 +279,22 @@ SentryResult sentry_exporter_export(const struct SentryExporter *exporter,
                                     size_t request_len,
                                     uint64_t timeout_ms,
                                     struct SentryExportOutcome **outcome_out);
+
+/*
+ Tells where each resource of one OTLP protobuf request (of `signal`) goes, sending
+ nothing, so that the host can queue each project's resources apart; then it exports each
+ project's resources with `sentry_exporter_export`. Items of resources that go to no project
+ are counted and logged here. On `OK`, `*routing_out` must be freed with
+ `sentry_routing_free`. Safe to call from many threads at once.
+
+ # Safety
+ As `sentry_exporter_export`; `routing_out` writable.
+ */
+SentryResult sentry_exporter_route(const struct SentryExporter *exporter,
+                                   uint32_t signal,
+                                   const uint8_t *request,
+                                   size_t request_len,
+                                   struct SentryRouting **routing_out);
 
 /*
  The host is stopping: exports in flight and all later ones end by now + `grace_ms`;
@@ -320,6 +367,14 @@ void sentry_bytes_free(struct SentryBytes bytes);
  `outcome` must come from `sentry_exporter_export` and be freed once.
  */
 void sentry_export_outcome_free(struct SentryExportOutcome *outcome);
+
+/*
+ Frees a routing and what it holds. NULL is ignored.
+
+ # Safety
+ `routing` must come from `sentry_exporter_route` and be freed once.
+ */
+void sentry_routing_free(struct SentryRouting *routing);
 
 #ifdef __cplusplus
 }  // extern "C"

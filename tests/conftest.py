@@ -7,7 +7,7 @@ import pytest
 from harness import (  # noqa: F401 (re-exported for the tests)
     COLLECTOR, METRIC_PREFIX, ROOT, STANDIN, TELEMETRYGEN, Collector, HarnessFailure, Process, Standin,
     assert_exactly_once, collector_config, example_config, free_port, http_json, listen_on, run, scrape,
-    start_collector as _start_collector, start_standin as _start_standin, telemetrygen_path, validate, value,
+    start_collector as _start_collector, start_standin as _start_standin, telemetrygen_path, validate, value, projects_value,
     wait_until,
 )
 

@@ -359,6 +359,14 @@ def value(metrics, name, **labels):
     return sum(v for (n, series), v in metrics.items() if n == full and wanted <= series)
 
 
+def projects_value(metrics, name, exporter="sentry"):
+    """The sum of `name` over the exporters of `exporter`'s projects: each project has its own
+    exporterhelper exporter (queue, retries), named `sentry/<project>`."""
+    prefix = exporter + "/"
+    return sum(v for (n, series), v in metrics.items()
+               if n == name and any(k == "exporter" and e.startswith(prefix) for k, e in series))
+
+
 def rss_bytes(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -8,7 +8,7 @@ import urllib.error
 
 import pytest
 
-from conftest import collector_config, scrape, value, wait_until
+from conftest import collector_config, scrape, projects_value, value, wait_until
 from test_hostile import post_traces, resource_spans
 
 # A clean exit within this bound, as `podman stop` and the image test expect.
@@ -50,9 +50,9 @@ def test_sigterm_exits_soon_while_sentry_never_answers(start_standin, launch_col
 
     def waiting():
         metrics = scrape(collector.metrics_url)
-        exporting = value(metrics, "otelcol_exporter_in_flight_requests", exporter="sentry")
+        exporting = projects_value(metrics, "otelcol_exporter_in_flight_requests")
         # The queue's size counts the batches in flight too.
-        queued = value(metrics, "otelcol_exporter_queue_size", exporter="sentry") - exporting
+        queued = projects_value(metrics, "otelcol_exporter_queue_size") - exporting
         hanging = held()
         return (exporting >= 1 and queued >= BATCHES - 10 and (hanging is None or hanging >= 1)
                 and (exporting, queued, hanging))

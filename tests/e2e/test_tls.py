@@ -8,7 +8,7 @@ exactly once; with http.proxy_url the data goes through the proxy."""
 import re
 import time
 
-from conftest import assert_exactly_once, run, scrape, value, wait_until
+from conftest import assert_exactly_once, run, scrape, projects_value, value, wait_until
 
 TRACES = 20  # telemetrygen traces; each has one root and CHILD_SPANS children
 CHILD_SPANS = 2
@@ -67,8 +67,8 @@ def test_a_private_ca_is_refused_by_default_and_the_data_stays_queued(
     assert value(metrics, "management_calls", result="unreachable") > 0
     assert value(metrics, "items_sent") == 0
     assert value(metrics, "items_dropped") == 0, "data dropped"
-    held = value(metrics, "otelcol_exporter_queue_size", exporter="sentry") + \
-        value(metrics, "otelcol_exporter_in_flight_requests", exporter="sentry")
+    held = projects_value(metrics, "otelcol_exporter_queue_size") + \
+        projects_value(metrics, "otelcol_exporter_in_flight_requests")
     assert held >= 2, "the queue should hold the traces and logs batches"
     assert "Dropping data" not in collector.process.output()
 

@@ -70,6 +70,23 @@ type Outcome struct {
 	Message string
 }
 
+// Routing tells where each resource of one request goes (see Core.Route).
+type Routing struct {
+	// Resources has one entry per resource of the request, in order: the index in Projects
+	// of its project, or Unrouted when it goes to none.
+	Resources []int
+	// Projects are the request's projects, in order of first appearance.
+	Projects []string
+	// ItemsDropped are the items of the resources that go to no project; the core has counted
+	// and logged them.
+	ItemsDropped uint64
+	// Message says why they were dropped; empty when none was.
+	Message string
+}
+
+// Unrouted is the entry of Routing.Resources for a resource that goes to no project.
+const Unrouted = -1
+
 // Sentinel errors; the errors returned by this package match them with errors.Is.
 var (
 	// ErrNoCgo: the module was built without cgo, so there is no core to call.

@@ -124,6 +124,46 @@ func (c *Core) Export(signal Signal, req []byte, timeout time.Duration) (Outcome
 	}, nil
 }
 
+// Route tells where each resource of req goes, sending nothing; each project's resources are
+// then exported on their own. Items of resources that go to no project are counted and logged
+// by the core here. req is only borrowed for the call.
+func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return Routing{}, ErrShutDown
+	}
+	var out *C.SentryRouting
+	code := C.sentry_exporter_route(c.ptr, C.uint32_t(signal), bytesPtr(req), C.size_t(len(req)), &out)
+	if err := resultError("sentry_exporter_route", resultCode(code), ""); err != nil {
+		return Routing{}, err
+	}
+	if out == nil {
+		return Routing{}, resultError("sentry_exporter_route", resultNullArgument, "")
+	}
+	defer C.sentry_routing_free(out)
+	routing := Routing{
+		Resources:    make([]int, int(out.resources_len)),
+		Projects:     make([]string, int(out.projects_len)),
+		ItemsDropped: uint64(out.items_dropped),
+		Message:      string(goBytes(out.message)),
+	}
+	if out.resources_len > 0 {
+		for i, project := range unsafe.Slice(out.resource_projects, int(out.resources_len)) {
+			routing.Resources[i] = Unrouted
+			if project != C.SENTRY_UNROUTED {
+				routing.Resources[i] = int(project)
+			}
+		}
+	}
+	if out.projects_len > 0 {
+		for i, slug := range unsafe.Slice(out.projects, int(out.projects_len)) {
+			routing.Projects[i] = string(goBytes(slug))
+		}
+	}
+	return routing, nil
+}
+
 // goBytes copies bytes owned by the core into Go memory (nil when empty).
 func goBytes(b C.SentryBytes) []byte {
 	if b.len == 0 || b.ptr == nil {

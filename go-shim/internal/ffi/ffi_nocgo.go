@@ -32,6 +32,9 @@ func (*Core) Health() (string, error) { return "", ErrNoCgo }
 // Export fails with ErrNoCgo.
 func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
 
+// Route fails with ErrNoCgo.
+func (*Core) Route(Signal, []byte) (Routing, error) { return Routing{}, ErrNoCgo }
+
 // BeginShutdown does nothing.
 func (*Core) BeginShutdown(time.Duration) error { return nil }
 

@@ -3,6 +3,7 @@
 //! [`Transport`] for ingest), and count the outcomes in one [`Tally`]. It decides nothing
 //! itself: the job does.
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -198,10 +199,7 @@ impl Exporter {
             Signal::Logs => OtlpSignal::Logs,
             Signal::Metrics => return self.export_metrics(request, deadline).await,
         };
-        let request = match &self.environment {
-            Some(environment) => environment.apply(request)?,
-            None => std::borrow::Cow::Borrowed(request),
-        };
+        let request = self.with_environment(signal.into(), request)?;
         let request = &*request;
         let routed = self.router.route(request)?;
         let mut tally = Tally::new(signal.into(), self.counters());
@@ -226,6 +224,37 @@ impl Exporter {
             }
         }
         Ok(tally.finish())
+    }
+
+    /// Where each resource of `request` goes, sending nothing: the host queues each project's
+    /// resources apart, so that one project's trouble never holds another's (docs/design.md).
+    /// The dropped resources' items are counted here, once: each project's own export routes
+    /// its resources again and finds none to drop.
+    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, WireError> {
+        let request = self.with_environment(signal, request)?;
+        let routed = self.router.route(&request)?;
+        let mut tally = Tally::new(signal, self.counters());
+        for (reason, items) in &routed.dropped {
+            tally.unrouted(*reason, *items);
+        }
+        Ok(Routing {
+            projects: routed.parts.into_iter().map(|part| part.slug).collect(),
+            resources: routed.resources,
+            unrouted: tally.finish(),
+        })
+    }
+
+    /// `request` with the legacy `environment` added to the resources of spans and log records
+    /// that state none; metrics requests as they are (their path reads resources itself).
+    fn with_environment<'r>(
+        &self,
+        signal: Signal,
+        request: &'r [u8],
+    ) -> Result<Cow<'r, [u8]>, WireError> {
+        match (&self.environment, signal) {
+            (Some(environment), Signal::Traces | Signal::Logs) => environment.apply(request),
+            _ => Ok(Cow::Borrowed(request)),
+        }
     }
 
     fn counters(&self) -> Counters<'_> {
@@ -657,6 +686,18 @@ impl Ports<'_> {
 fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
     Slug::parse(&format!("dsn-{}", endpoint.project_id))
         .expect("dsn- and digits, at most 24 characters, is a slug")
+}
+
+/// Where each resource of one request goes (see [`Exporter::route`]).
+#[derive(Debug)]
+pub struct Routing {
+    /// The request's projects, in order of first appearance.
+    pub projects: Vec<Slug>,
+    /// For each resource of the request, in order: the index in `projects` of its project,
+    /// `None` when it is dropped.
+    pub resources: Vec<Option<usize>>,
+    /// What became of the dropped resources' items, counted and logged already.
+    pub unrouted: ExportOutcome,
 }
 
 /// What became of one project's trace metric envelopes.

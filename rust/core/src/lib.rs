@@ -69,6 +69,7 @@ pub mod wire;
 pub mod testdata;
 
 pub use config::{Config, ConfigError};
+pub use exporter::Routing;
 pub use lifecycle::{Service, ServiceError};
 pub use log::{Field, FieldValue, Level, Logger};
 pub use signal::Signal;

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::clock::Instant;
 use crate::config::{Config, ConfigError};
 use crate::deadline::Deadline;
-use crate::exporter::Exporter;
+use crate::exporter::{Exporter, Routing};
 use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
@@ -158,6 +158,16 @@ impl Service {
                 outcome = exporter.export(signal, request, &deadline) => Ok(outcome?),
             }
         })
+    }
+
+    /// Where each resource of `request` goes, sending nothing (see [`Exporter::route`]).
+    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, ServiceError> {
+        match &*self.state() {
+            State::Created => return Err(ServiceError::NotStarted),
+            State::ShutDown => return Err(ServiceError::ShutDown),
+            State::Running { .. } => {}
+        }
+        Ok(self.exporter.route(signal, request)?)
     }
 
     /// The core's logger (see [`Exporter::logger`]).

@@ -39,6 +39,9 @@ pub struct RoutedRequest {
     /// In order of first appearance in the request.
     pub parts: Vec<ProjectPart>,
     pub dropped: Vec<(DropReason, u64)>,
+    /// For each resource block of the request, in order: the index in `parts` of its
+    /// project, `None` when it is dropped. The host splits its own copy of the request by it.
+    pub resources: Vec<Option<usize>>,
 }
 
 pub struct Router {
@@ -98,6 +101,7 @@ impl Router {
                         });
                         routed.parts.len() - 1
                     });
+                    routed.resources.push(Some(i));
                     let part = &mut routed.parts[i];
                     part.blocks.push(block.span);
                     part.items += items;
@@ -106,6 +110,7 @@ impl Router {
                     }
                 }
                 Route::Drop(reason) => {
+                    routed.resources.push(None);
                     match routed.dropped.iter_mut().find(|(r, _)| *r == reason) {
                         Some((_, n)) => *n += items,
                         None => routed.dropped.push((reason, items)),
@@ -287,6 +292,7 @@ mod tests {
         let routed = router(&[], None).route(&request).unwrap();
         assert_eq!(slugs(&routed), [("checkout", 7), ("orders-service", 2)]);
         assert!(routed.dropped.is_empty());
+        assert_eq!(routed.resources, [Some(0), Some(1), Some(0)]);
 
         let checkout =
             ExportTraceServiceRequest::decode(&*routed.parts[0].request(&request)).unwrap();
@@ -324,6 +330,7 @@ mod tests {
         ]);
         let routed = router(&[], None).route(&request).unwrap();
         assert_eq!(slugs(&routed), [("api", 5)]);
+        assert_eq!(routed.resources, [None, None, None, None, Some(0)]);
         assert_eq!(
             routed.dropped,
             [

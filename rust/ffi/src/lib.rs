@@ -12,7 +12,7 @@ use std::time::Duration;
 use sentry_exporter_core::heap;
 use sentry_exporter_core::log::panic_message;
 use sentry_exporter_core::{
-    ExportOutcome, Field, FieldValue, Level, Logger, Service, ServiceError, Signal,
+    ExportOutcome, Field, FieldValue, Level, Logger, Routing, Service, ServiceError, Signal,
 };
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
@@ -118,6 +118,26 @@ pub struct SentryExportOutcome {
     /// OTLP protobuf request of the same signal with only the items to retry; empty when none.
     pub retry_request: SentryBytes,
     /// UTF-8 summary of what was dropped or must be retried; empty when all was sent.
+    pub message: SentryBytes,
+}
+
+/// The value of `SentryRouting.resource_projects` for a resource that goes to no project.
+pub const SENTRY_UNROUTED: u32 = u32::MAX;
+
+/// Where each resource of one request goes. Freed with `sentry_routing_free`.
+#[repr(C)]
+pub struct SentryRouting {
+    /// For each resource of the request, in order: the index in `projects` of its project, or
+    /// `SENTRY_UNROUTED` when it is dropped. `resources_len` entries; NULL when 0.
+    pub resource_projects: *const u32,
+    pub resources_len: usize,
+    /// The projects' slugs (UTF-8), in order of first appearance. `projects_len` entries; NULL
+    /// when 0.
+    pub projects: *const SentryBytes,
+    pub projects_len: usize,
+    /// Items of the dropped resources; already counted and logged.
+    pub items_dropped: u64,
+    /// UTF-8 summary of why they were dropped; empty when none was.
     pub message: SentryBytes,
 }
 
@@ -490,11 +510,8 @@ pub unsafe extern "C" fn sentry_exporter_export(
         bytes request, request_len;
         non_null outcome_out;
         => {
-            let signal = match signal {
-                s if s == SentrySignal::Traces as u32 => Signal::Traces,
-                s if s == SentrySignal::Logs as u32 => Signal::Logs,
-                s if s == SentrySignal::Metrics as u32 => Signal::Metrics,
-                _ => return SentryResult::InvalidSignal,
+            let Some(signal) = signal_of(signal) else {
+                return SentryResult::InvalidSignal;
             };
             let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
             match exporter.service.export(signal, request, timeout) {
@@ -506,6 +523,88 @@ pub unsafe extern "C" fn sentry_exporter_export(
             }
         }
     }
+}
+
+/// Tells where each resource of one OTLP protobuf request (of `signal`) goes, sending
+/// nothing, so that the host can queue each project's resources apart; then it exports each
+/// project's resources with `sentry_exporter_export`. Items of resources that go to no project
+/// are counted and logged here. On `OK`, `*routing_out` must be freed with
+/// `sentry_routing_free`. Safe to call from many threads at once.
+///
+/// # Safety
+/// As `sentry_exporter_export`; `routing_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_exporter_route(
+    exporter: *const SentryExporter,
+    signal: u32,
+    request: *const u8,
+    request_len: usize,
+    routing_out: *mut *mut SentryRouting,
+) -> SentryResult {
+    ffi_boundary! { sentry_exporter_route:
+        exporter exporter;
+        bytes request, request_len;
+        non_null routing_out;
+        => {
+            let Some(signal) = signal_of(signal) else {
+                return SentryResult::InvalidSignal;
+            };
+            match exporter.service.route(signal, request) {
+                Ok(routing) => {
+                    *routing_out = Box::into_raw(Box::new(routing_to_c(routing)));
+                    SentryResult::Ok
+                }
+                Err(e) => result_of(&e),
+            }
+        }
+    }
+}
+
+fn signal_of(signal: u32) -> Option<Signal> {
+    match signal {
+        s if s == SentrySignal::Traces as u32 => Some(Signal::Traces),
+        s if s == SentrySignal::Logs as u32 => Some(Signal::Logs),
+        s if s == SentrySignal::Metrics as u32 => Some(Signal::Metrics),
+        _ => None,
+    }
+}
+
+fn routing_to_c(routing: Routing) -> SentryRouting {
+    let resources: Box<[u32]> = routing
+        .resources
+        .iter()
+        // An index is below the number of resources, each at least 2 bytes of a request that
+        // fits in memory: far below SENTRY_UNROUTED.
+        .map(|project| project.map_or(SENTRY_UNROUTED, |i| i as u32))
+        .collect();
+    let projects: Box<[SentryBytes]> = routing
+        .projects
+        .into_iter()
+        .map(|slug| bytes_out(slug.as_str().as_bytes().to_vec()))
+        .collect();
+    let (resources_len, projects_len) = (resources.len(), projects.len());
+    SentryRouting {
+        resource_projects: slice_out(resources),
+        resources_len,
+        projects: slice_out(projects),
+        projects_len,
+        items_dropped: routing.unrouted.dropped,
+        message: bytes_out(routing.unrouted.problems.join("; ").into_bytes()),
+    }
+}
+
+/// The pointer of a boxed slice handed to C (NULL when empty), freed by [`slice_free`].
+fn slice_out<T>(slice: Box<[T]>) -> *const T {
+    match slice.is_empty() {
+        true => ptr::null(),
+        false => Box::into_raw(slice) as *const T,
+    }
+}
+
+/// # Safety
+/// `ptr` and `len` must come from [`slice_out`] and not have been freed.
+unsafe fn slice_free<T>(ptr: *const T, len: usize) -> Option<Box<[T]>> {
+    (!ptr.is_null()).then(|| Box::from_raw(ptr::slice_from_raw_parts_mut(ptr as *mut T, len)))
 }
 
 fn outcome_to_c(outcome: ExportOutcome) -> SentryExportOutcome {
@@ -653,6 +752,25 @@ pub unsafe extern "C" fn sentry_export_outcome_free(outcome: *mut SentryExportOu
             let outcome = Box::from_raw(outcome);
             bytes_free(&outcome.retry_request);
             bytes_free(&outcome.message);
+        }
+    }
+}
+
+/// Frees a routing and what it holds. NULL is ignored.
+///
+/// # Safety
+/// `routing` must come from `sentry_exporter_route` and be freed once.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_routing_free(routing: *mut SentryRouting) {
+    ffi_boundary! { sentry_routing_free:
+        non_null routing;
+        => {
+            let routing = Box::from_raw(routing);
+            drop(slice_free(routing.resource_projects, routing.resources_len));
+            for project in slice_free(routing.projects, routing.projects_len).iter().flatten() {
+                bytes_free(project);
+            }
+            bytes_free(&routing.message);
         }
     }
 }

@@ -647,3 +647,59 @@ fn the_global_allocator_counts_the_core_heap() {
     assert!(during.allocated_bytes >= before.allocated_bytes + (1 << 20));
     assert!(during.live_bytes >= 1 << 20, "{during:?}");
 }
+
+#[test]
+fn route_tells_each_resource_its_project_and_counts_the_dropped() {
+    use sentry_exporter_core::testdata::{traces_request, Resource};
+    let request = traces_request(&[
+        Resource::service("api", 2),
+        Resource::without_service(3),
+        Resource::service("web", 1),
+        Resource::service("api", 4),
+    ]);
+    let exporter = new_exporter(&CONFIG).unwrap();
+    let route = |signal: u32, request: &[u8]| {
+        let mut out = ptr::null_mut();
+        let result = unsafe {
+            sentry_exporter_route(exporter, signal, request.as_ptr(), request.len(), &mut out)
+        };
+        (result, out)
+    };
+    unsafe {
+        assert_eq!(route(0, &request).0, SentryResult::NotStarted);
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        let (result, routing) = route(0, &request);
+        assert_eq!(result, SentryResult::Ok);
+        let r = &*routing;
+        let resources = std::slice::from_raw_parts(r.resource_projects, r.resources_len);
+        assert_eq!(resources, [0, SENTRY_UNROUTED, 1, 0]);
+        let projects: Vec<&[u8]> = std::slice::from_raw_parts(r.projects, r.projects_len)
+            .iter()
+            .map(|p| std::slice::from_raw_parts(p.ptr, p.len))
+            .collect();
+        assert_eq!(projects, [&b"api"[..], b"web"]);
+        assert_eq!(r.items_dropped, 3);
+        let message = std::slice::from_raw_parts(r.message.ptr, r.message.len);
+        assert!(
+            String::from_utf8_lossy(message).contains("3 spans dropped: missing_attribute"),
+            "{}",
+            String::from_utf8_lossy(message)
+        );
+        sentry_routing_free(routing);
+
+        let (result, routing) = route(2, &[]);
+        assert_eq!(result, SentryResult::Ok);
+        let r = &*routing;
+        assert_eq!(
+            (r.resources_len, r.projects_len, r.items_dropped),
+            (0, 0, 0)
+        );
+        assert!(r.resource_projects.is_null() && r.projects.is_null());
+        sentry_routing_free(routing);
+
+        assert_eq!(route(7, &request).0, SentryResult::InvalidSignal);
+        assert_eq!(route(1, &[0x0a, 0x05]).0, SentryResult::InvalidRequest);
+        sentry_routing_free(ptr::null_mut());
+        sentry_exporter_free(exporter);
+    }
+}

@@ -1,0 +1,366 @@
+package sentryexporter // import "github.com/otelcol-sentry/sentryexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+)
+
+// One sick project must cost the others nothing (docs/design.md, "One queue per project").
+// The exporter of a signal therefore sends nothing itself: the core tells where each resource
+// of a batch goes (ffi.Core.Route), and each project's resources go to that project's own
+// exporterhelper exporter, with its own queue, consumers, retries and timeout (the config's),
+// which sends them through the shared core. A project whose lookup, ingest or envelopes hang
+// holds its own consumers only, and its full queue refuses its own data only. The collector's
+// loadbalancing exporter is built the same way, one exporter per backend.
+
+// projectExporter is the exporterhelper exporter of one project and signal.
+type projectExporter[T any] interface {
+	component.Component
+	consume(context.Context, T) error
+}
+
+// projectExporters is the exporter of one signal: it routes each batch and hands each
+// project's resources to that project's exporter, made on the project's first data.
+type projectExporters[T any] struct {
+	e     *sentryExporter
+	codec signalCodec[T]
+	set   exporter.Settings
+
+	mu sync.Mutex
+	// host is nil until Start.
+	host      component.Host
+	byProject map[string]projectExporter[T]
+	// index lists the projects whose queues are on disk; nil without a persistent queue.
+	index   *projectIndex
+	stopped bool
+}
+
+func newProjectExporters[T any](e *sentryExporter, codec signalCodec[T], set exporter.Settings) *projectExporters[T] {
+	return &projectExporters[T]{e: e, codec: codec, set: set, byProject: map[string]projectExporter[T]{}}
+}
+
+// Start starts the shared core and, with a persistent queue, the exporters of the projects
+// whose queues are on disk, so that what they hold is sent even if those projects send
+// nothing new.
+func (p *projectExporters[T]) Start(ctx context.Context, host component.Host) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return ffi.ErrShutDown
+	}
+	if p.host != nil {
+		return nil
+	}
+	if err := p.e.start(ctx, host); err != nil {
+		return err
+	}
+	p.host = host
+	queue := p.e.cfg.QueueConfig.Get()
+	if queue == nil || queue.StorageID == nil {
+		return nil
+	}
+	index, err := openProjectIndex(ctx, host, *queue.StorageID, p.set.ID, p.codec.signal)
+	if err != nil {
+		return err
+	}
+	p.index = index
+	for _, slug := range index.projects() {
+		if _, err := p.startProject(ctx, slug); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown tells the core to wind down (see beginShutdown), then shuts the projects'
+// exporters down at the same time (each drains or keeps its queue), then releases the core.
+func (p *projectExporters[T]) Shutdown(ctx context.Context) error {
+	errs := []error{p.e.beginShutdown(ctx)}
+	p.mu.Lock()
+	p.stopped = true
+	exporters := p.byProject
+	p.byProject = map[string]projectExporter[T]{}
+	index := p.index
+	p.index = nil
+	p.mu.Unlock()
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, exp := range exporters {
+		wg.Go(func() {
+			err := exp.Shutdown(ctx)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if index != nil {
+		errs = append(errs, index.close(ctx))
+	}
+	errs = append(errs, p.e.shutdown(ctx))
+	return errors.Join(errs...)
+}
+
+func (p *projectExporters[T]) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// consume routes one batch and hands each project's resources to its exporter, all at once:
+// without a queue, each project's send then waits for that project only. What the batch's
+// sender learns is said by outcome.
+func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
+	if p.e.released.Load() {
+		return ffi.ErrShutDown
+	}
+	req, err := p.codec.marshal(data)
+	if err != nil {
+		return consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", p.codec.signal, err))
+	}
+	routing, err := p.e.shared.core.Route(p.codec.signal, req)
+	if err != nil {
+		if errors.Is(err, ffi.ErrInvalidRequest) {
+			return consumererror.NewPermanent(err)
+		}
+		return err
+	}
+	if len(routing.Resources) != p.codec.parts.count(data) {
+		return fmt.Errorf("the sentry core routed %d resources of a batch of %d (a bug): %w",
+			len(routing.Resources), p.codec.parts.count(data), ffi.ErrInternal)
+	}
+	parts := p.codec.parts.split(data, routing)
+	failures := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, slug := range routing.Projects {
+		exp, err := p.project(ctx, slug)
+		if err != nil {
+			failures[i] = err
+			continue
+		}
+		wg.Go(func() { failures[i] = exp.consume(ctx, parts[i]) })
+	}
+	wg.Wait()
+	return p.outcome(parts, failures, routing)
+}
+
+// outcome is what the batch's sender learns: nil when every project's exporter took its
+// resources and every resource had a project; the data to retry, when an exporter refused
+// data for a reason that may pass (a full queue; without a queue, a failed send); else a
+// permanent error (the items were dropped for good, by the core or for want of a project).
+func (p *projectExporters[T]) outcome(parts []T, failures []error, routing ffi.Routing) error {
+	var errs []error
+	var retry []T
+	for i, err := range failures {
+		if err == nil {
+			continue
+		}
+		if consumererror.IsPermanent(err) {
+			// Only its text: a permanent error in the chain would make the retryable data
+			// permanent too.
+			errs = append(errs, errors.New(err.Error()))
+			continue
+		}
+		errs = append(errs, err)
+		if carried, ok := p.codec.carried(err); ok {
+			retry = append(retry, carried)
+		} else {
+			retry = append(retry, parts[i])
+		}
+	}
+	if routing.ItemsDropped > 0 {
+		msg := routing.Message
+		if msg == "" {
+			msg = fmt.Sprintf("%d %s items went to no project", routing.ItemsDropped, p.codec.signal)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errors.Join(errs...)
+	if len(retry) > 0 {
+		return p.codec.withData(err, p.codec.parts.merge(retry))
+	}
+	return consumererror.NewPermanent(err)
+}
+
+// project is slug's exporter, made and started on first use.
+func (p *projectExporters[T]) project(ctx context.Context, slug string) (projectExporter[T], error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if exp, ok := p.byProject[slug]; ok {
+		return exp, nil
+	}
+	if p.stopped || p.host == nil {
+		return nil, ffi.ErrShutDown
+	}
+	if p.index != nil {
+		if err := p.index.add(ctx, slug); err != nil {
+			return nil, err
+		}
+	}
+	return p.startProject(ctx, slug)
+}
+
+// startProject makes and starts slug's exporter; p.mu is held.
+func (p *projectExporters[T]) startProject(ctx context.Context, slug string) (projectExporter[T], error) {
+	set := p.set
+	set.ID = projectID(p.set.ID, slug)
+	set.Logger = p.set.Logger.With(zap.String("project", slug))
+	cfg := p.e.cfg
+	push := func(ctx context.Context, data T) error { return push(ctx, p.e, p.codec, data) }
+	queue := cfg.QueueConfig
+	if q := queue.Get(); q != nil && p.codec.inOrder {
+		// One consumer: its retry holds the next batch back, so batches go in order.
+		ordered := *q
+		ordered.NumConsumers = 1
+		queue = configoptional.Some(ordered)
+	}
+	exp, err := p.codec.newProject(ctx, set, cfg, push,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(cfg.TimeoutConfig),
+		exporterhelper.WithRetry(cfg.RetryConfig),
+		exporterhelper.WithQueue(queue))
+	if err != nil {
+		return nil, fmt.Errorf("creating the exporter of project %s: %w", slug, err)
+	}
+	// The project's exporter lives as long as the collector's, not as the call that made it.
+	if err := exp.Start(context.WithoutCancel(ctx), p.host); err != nil {
+		return nil, fmt.Errorf("starting the exporter of project %s: %w", slug, err)
+	}
+	p.byProject[slug] = exp
+	return exp, nil
+}
+
+// projectID is the component ID of the exporter of project slug of the exporter parent:
+// `sentry/checkout` for `sentry`, `sentry/eu/checkout` for `sentry/eu`. It names the project's
+// own telemetry (otelcol_exporter_queue_size{exporter="sentry/checkout"}) and its persistent
+// queue; a slug holds no `/`, so no two projects or exporters share one.
+func projectID(parent component.ID, slug string) component.ID {
+	if parent.Name() == "" {
+		return component.NewIDWithName(parent.Type(), slug)
+	}
+	return component.NewIDWithName(parent.Type(), parent.Name()+"/"+slug)
+}
+
+// projectIndex lists, in the persistent queue's storage, the projects whose exporters keep a
+// queue there, so that a restarted collector starts them (see projectExporters.Start).
+type projectIndex struct {
+	client storage.Client
+	slugs  []string
+}
+
+// projectIndexKey is the storage key of the list: the slugs, one per line.
+const projectIndexKey = "projects"
+
+func openProjectIndex(ctx context.Context, host component.Host, storageID, id component.ID, signal ffi.Signal) (*projectIndex, error) {
+	ext, ok := host.GetExtensions()[storageID]
+	if !ok {
+		return nil, fmt.Errorf("storage %s of sending_queue not found", storageID)
+	}
+	storageExt, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("%s of sending_queue is not a storage extension", storageID)
+	}
+	client, err := storageExt.GetClient(ctx, component.KindExporter, id, signal.String()+"_projects")
+	if err != nil {
+		return nil, fmt.Errorf("opening the list of projects in storage %s: %w", storageID, err)
+	}
+	stored, err := client.Get(ctx, projectIndexKey)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("reading the list of projects in storage %s: %w", storageID, err), client.Close(ctx))
+	}
+	return &projectIndex{client: client, slugs: strings.Fields(string(stored))}, nil
+}
+
+func (x *projectIndex) projects() []string { return x.slugs }
+
+// add writes slug into the list before its exporter queues anything.
+func (x *projectIndex) add(ctx context.Context, slug string) error {
+	if slices.Contains(x.slugs, slug) {
+		return nil
+	}
+	slugs := append(slices.Clone(x.slugs), slug)
+	if err := x.client.Set(ctx, projectIndexKey, []byte(strings.Join(slugs, "\n"))); err != nil {
+		return fmt.Errorf("adding project %s to the list in storage: %w", slug, err)
+	}
+	x.slugs = slugs
+	return nil
+}
+
+func (x *projectIndex) close(ctx context.Context) error { return x.client.Close(ctx) }
+
+// batchParts splits a batch of one signal by project and merges batches.
+type batchParts[D any] interface {
+	// count is the number of resources of a batch.
+	count(D) int
+	// split is one batch per project of a routing.
+	split(D, ffi.Routing) []D
+	// merge is one batch holding the resources of several.
+	merge([]D) D
+}
+
+// resourceSlice is what splitting and merging use of ptrace.ResourceSpansSlice,
+// plog.ResourceLogsSlice and pmetric.ResourceMetricsSlice.
+type resourceSlice[S any, R resource[R]] interface {
+	Len() int
+	At(int) R
+	AppendEmpty() R
+	MoveAndAppendTo(S)
+}
+
+type resource[R any] interface{ CopyTo(R) }
+
+// resourcesOf reaches the resources of one signal's data (D: ptrace.Traces, ...).
+type resourcesOf[D any, S resourceSlice[S, R], R resource[R]] struct {
+	newData func() D
+	slice   func(D) S
+}
+
+func (r resourcesOf[D, S, R]) count(data D) int { return r.slice(data).Len() }
+
+// split is one batch per project of routing, each with copies of its resources, in order.
+// A batch that goes whole to one project is passed on as it is.
+func (r resourcesOf[D, S, R]) split(data D, routing ffi.Routing) []D {
+	if len(routing.Projects) == 1 && routing.ItemsDropped == 0 && !slices.Contains(routing.Resources, ffi.Unrouted) {
+		return []D{data}
+	}
+	parts := make([]D, len(routing.Projects))
+	for i := range parts {
+		parts[i] = r.newData()
+	}
+	from := r.slice(data)
+	for i, project := range routing.Resources {
+		if project != ffi.Unrouted {
+			from.At(i).CopyTo(r.slice(parts[project]).AppendEmpty())
+		}
+	}
+	return parts
+}
+
+// merge is one batch holding the resources of parts (moved out of them).
+func (r resourcesOf[D, S, R]) merge(parts []D) D {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	merged := r.newData()
+	for _, part := range parts {
+		r.slice(part).MoveAndAppendTo(r.slice(merged))
+	}
+	return merged
+}
