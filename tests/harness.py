@@ -458,6 +458,10 @@ FAULT_CYCLE = [
                                                     "reset_mid_upload": True, "times": 5}),
     (33, "never-answered requests on svc-8 (data kept)", {"target": "ingest", "project": "svc-8", "hang": True,
                                                            "times": 3}),
+    # One project whose ingest hangs, keeping nothing, until the faults go off: every other
+    # project's data keeps flowing (one queue per project).
+    (34, "svc-7's ingest accepts and never answers in time (nothing kept)",
+     {"target": "ingest", "project": "svc-7", "status": 503, "delay_ms": 60_000}),
     (40, "faults off", None),
     # After the others are off, so that no management API 500 comes before the hang.
     (NEW_SERVICE_SECOND, "a hanging project lookup for the new service {new}",

@@ -20,6 +20,9 @@ from test_metrics import metrics_collector
 # The exporter's bound on the items of one histogram point (metrics::items::MAX_BUCKET_ITEMS).
 MAX_BUCKET_ITEMS = 160
 MAX_RSS = 512 * MIB
+# The exporter's shutdown: 3 s for exports in flight, then the core's bounded shutdown, which
+# stops at once when nothing is left; podman and most orchestrators wait 10 s.
+SHUTDOWN_PROMISE_S = 8
 
 
 def repeated_frame_traceback():
@@ -37,23 +40,44 @@ def assert_small(collector):
     assert rss < MAX_RSS, f"RSS {rss / MIB:.0f} MiB"
 
 
-def test_a_repeated_frame_traceback_makes_one_issue_at_little_cost(start_standin, start_collector):
-    standin = start_standin("--projects", "recursive")
-    collector = start_collector(sentry(standin))
-    spans = resource_spans("recursive", 1, resource_attributes=[attribute("telemetry.sdk.language", "python")])
+def traceback_spans(service):
+    """One span of `service` holding the repeated-frame traceback as an exception event."""
+    spans = resource_spans(service, 1, resource_attributes=[attribute("telemetry.sdk.language", "python")])
     event = spans.scope_spans[0].spans[0].events.add()
     event.name = "exception"
     event.time_unix_nano = time.time_ns()
-    traceback = repeated_frame_traceback()
     event.attributes.extend([attribute("exception.type", "RecursionError"),
                              attribute("exception.message", "maximum recursion depth exceeded"),
-                             attribute("exception.stacktrace", traceback)])
+                             attribute("exception.stacktrace", repeated_frame_traceback())])
+    return spans
+
+
+def histogram_request(service, buckets):
+    """One exponential histogram point of `service` with `buckets` buckets of one each."""
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", service))
+    metric = resource.scope_metrics.add().metrics.add()
+    metric.name = "latency"
+    metric.exponential_histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    point = metric.exponential_histogram.data_points.add()
+    point.time_unix_nano = time.time_ns()
+    point.start_time_unix_nano = point.time_unix_nano - 10**9
+    point.scale = 20
+    point.positive.offset = 0
+    point.positive.bucket_counts.extend([1] * buckets)
+    point.count = buckets
+    point.attributes.append(attribute("route", "/checkout" * 100))
+    return ExportMetricsServiceRequest(resource_metrics=[resource])
+
+
+def test_a_repeated_frame_traceback_makes_one_issue_at_little_cost(start_standin, start_collector):
+    standin = start_standin("--projects", "recursive")
+    collector = start_collector(sentry(standin))
     started = time.monotonic()
-    post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[spans]))
+    post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[traceback_spans("recursive")]))
     record = wait_until("the issue", lambda: (r := standin.records()["projects"]["recursive"])
                         and r["event_total"] == 1 and r["span_total"] == 1 and r, timeout=30)
-    print(f"{len(traceback) / MIB:.1f} MiB traceback sent and its issue received in "
-          f"{time.monotonic() - started:.1f} s")
+    print(f"traceback sent and its issue received in {time.monotonic() - started:.1f} s")
     assert not record["event_drops"], record["event_drops"]
     raised = record["events"][0]["exception"]["values"][-1]
     assert raised["type"] == "RecursionError"
@@ -66,21 +90,8 @@ def test_a_repeated_frame_traceback_makes_one_issue_at_little_cost(start_standin
 def test_an_exponential_histogram_of_millions_of_buckets_makes_bounded_items(start_standin, launch_collector):
     standin = start_standin("--projects", "buckets")
     collector = metrics_collector(launch_collector, standin)
-    resource = ResourceMetrics()
-    resource.resource.attributes.append(attribute("service.name", "buckets"))
-    metric = resource.scope_metrics.add().metrics.add()
-    metric.name = "latency"
-    metric.exponential_histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
-    point = metric.exponential_histogram.data_points.add()
     buckets = 4_000_000
-    point.time_unix_nano = time.time_ns()
-    point.start_time_unix_nano = point.time_unix_nano - 10**9
-    point.scale = 20
-    point.positive.offset = 0
-    point.positive.bucket_counts.extend([1] * buckets)
-    point.count = buckets
-    point.attributes.append(attribute("route", "/checkout" * 100))
-    request = ExportMetricsServiceRequest(resource_metrics=[resource])
+    request = histogram_request("buckets", buckets)
     print(f"request of {request.ByteSize() / MIB:.1f} MiB")
     post(collector, "/v1/metrics", request)
     record = wait_until("the histogram's items", lambda: (r := standin.records()["projects"]["buckets"])
@@ -92,3 +103,23 @@ def test_an_exponential_histogram_of_millions_of_buckets_makes_bounded_items(sta
     extrapolated = sum(1 / m["attributes"]["sentry.client_sample_rate"]["value"] for m in items)
     assert round(extrapolated) == buckets
     assert_small(collector)
+
+
+def test_sigterm_while_hostile_payloads_are_exported_exits_within_the_grace(start_standin, launch_collector):
+    """The collector is stopped while it exports hostile payloads to a Sentry that never
+    answers them: it exits cleanly within the shutdown's promise (a 3 s grace for exports in
+    flight, then the core's own bounded shutdown), not after the exports' timeouts."""
+    standin = start_standin("--projects", "recursive,buckets")
+    standin.fault({"target": "ingest", "hang": True})
+    collector = metrics_collector(launch_collector, standin)
+    for _ in range(3):
+        post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[traceback_spans("recursive")]))
+        post(collector, "/v1/metrics", histogram_request("buckets", 1_000_000))
+    wait_until("exports held by the hanging ingest", lambda: standin.records()["requests_hanging"] >= 2, timeout=30)
+    started = time.monotonic()
+    collector.process.proc.terminate()
+    code = collector.process.proc.wait(timeout=30)
+    took = time.monotonic() - started
+    print(f"exit {code} {took:.1f} s after SIGTERM")
+    assert code == 0
+    assert took < SHUTDOWN_PROMISE_S, f"took {took:.1f} s"
