@@ -17,6 +17,7 @@ CORE_DIGEST_LDFLAGS = $(call core_digest,$(RUST_LIB))
 FAULT_LIB := $(CURDIR)/target/fault-injection/debug/libsentry_exporter.a
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 600
+INCIDENT_SECONDS ?= 1800
 IMAGE ?= otelcol-sentry:latest
 # podman's global options; CI sets the ones its machine needs (see .ci/run).
 PODMAN ?= podman
@@ -34,7 +35,7 @@ ASAN_KEPT := otlpreceiver|batchprocessor|memorylimiterprocessor|sentryexporter|h
 BUILT := tools core collector
 
 .PHONY: all help build core header-check pins collector contrib image image-test run check setup test bench header tools \
-  lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak clean
+  lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak incident clean
 
 all: build
 
@@ -170,6 +171,11 @@ fuzz-short:
 ## soak: the fault run of `make test` (tests/harness.py) for $SOAK_SECONDS (default 600)
 soak: build
 	$(VENV)/bin/python scripts/soak.py --seconds $(SOAK_SECONDS)
+
+## incident: $INCIDENT_SECONDS (default 1800) of envelope 503s in a 1.5 GiB memory cgroup
+##   (scripts/incident.py; run it beside `make soak`)
+incident: build
+	$(VENV)/bin/python scripts/incident.py --seconds $(INCIDENT_SECONDS)
 
 tools: $(OCB) $(TELEMETRYGEN) $(VENV)/.installed
 

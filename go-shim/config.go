@@ -48,6 +48,10 @@ type Config struct {
 	Errors ErrorsConfig `mapstructure:"errors"`
 	// Metrics chooses which OpenTelemetry metrics become Sentry trace metrics, and bounds them.
 	Metrics MetricsConfig `mapstructure:"metrics"`
+	// CoreMemoryLimitMiB bounds the Rust core's heap, which memory_limiter does not see: above
+	// it no export starts, the data waits in its queue. 0: a quarter of the memory the
+	// collector may use (its cgroup's limit, else the machine's).
+	CoreMemoryLimitMiB int `mapstructure:"core_memory_limit_mib"`
 
 	// ClientConfig holds the HTTP client settings used towards Sentry.
 	ClientConfig confighttp.ClientConfig `mapstructure:"http"`
@@ -123,6 +127,7 @@ type coreConfig struct {
 	AutoCreateProjects bool        `json:"auto_create_projects"`
 	Team               string      `json:"team"`
 	MaxCreatedProjects int         `json:"max_created_projects"`
+	CoreMemoryLimitMiB int         `json:"core_memory_limit_mib"`
 	Routing            coreRouting `json:"routing"`
 	HTTP               coreHTTP    `json:"http"`
 	Errors             coreErrors  `json:"errors"`
@@ -204,6 +209,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 		AutoCreateProjects: c.AutoCreateProjects,
 		Team:               c.Team,
 		MaxCreatedProjects: c.MaxCreatedProjects,
+		CoreMemoryLimitMiB: c.CoreMemoryLimitMiB,
 		Routing: coreRouting{
 			ProjectFromAttribute:      c.Routing.ProjectFromAttribute,
 			AttributeToProjectMapping: mapping,

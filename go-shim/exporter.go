@@ -361,10 +361,13 @@ func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], d
 		return consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", codec.signal, err))
 	}
 	out, err := e.shared.core.Export(codec.signal, req, timeout)
-	if err != nil {
-		if errors.Is(err, ffi.ErrInvalidRequest) {
-			return consumererror.NewPermanent(err)
-		}
+	switch {
+	case errors.Is(err, ffi.ErrInvalidRequest):
+		return consumererror.NewPermanent(err)
+	case errors.Is(err, ffi.ErrMemoryFull):
+		// The batch waits in its queue, in Go's heap, which memory_limiter sees.
+		return exporterhelper.NewThrottleRetry(err, memoryFullDelay)
+	case err != nil:
 		return err
 	}
 	if e.logger.Core().Enabled(zap.DebugLevel) {
@@ -401,6 +404,10 @@ func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], d
 	}
 	return codec.withData(retryErr, failed)
 }
+
+// memoryFullDelay is how long a batch waits when the core's heap is over its limit: its
+// exports in flight and owed events free memory within seconds.
+const memoryFullDelay = time.Second
 
 // maxDelayMillis keeps a delay from the core within time.Duration (no overflow to negative).
 const maxDelayMillis = uint64(math.MaxInt64 / int64(time.Millisecond))

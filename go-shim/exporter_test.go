@@ -314,6 +314,8 @@ func TestOutcomeToError(t *testing.T) {
 			wantErr: true, wantRetried: -1,
 		},
 		{name: "request the core cannot read", exportErr: ffi.ErrInvalidRequest, wantErr: true, wantPermanent: true, wantRetried: -1},
+		// The batch waits in its queue, and is tried again a second later.
+		{name: "core memory full", exportErr: ffi.ErrMemoryFull, wantErr: true, wantRetried: -1, wantMessage: "Throttle (1s)"},
 		{name: "core shut down", exportErr: ffi.ErrShutDown, wantErr: true, wantRetried: -1},
 	}
 	for _, tt := range tests {

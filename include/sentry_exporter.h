@@ -37,6 +37,11 @@ enum SentryResult
    The signal number is not a `SentrySignal`.
    */
   SENTRY_RESULT_INVALID_SIGNAL = 8,
+  /*
+   The core's heap is over its limit (`core_memory_limit_mib`): the export did not start;
+   try again later.
+   */
+  SENTRY_RESULT_MEMORY_FULL = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -7,8 +7,8 @@ import pytest
 from harness import (  # noqa: F401 (re-exported for the tests)
     COLLECTOR, METRIC_PREFIX, ROOT, STANDIN, TELEMETRYGEN, Collector, HarnessFailure, Process, Standin,
     assert_exactly_once, collector_config, example_config, free_port, http_json, listen_on, run, scrape,
-    start_collector as _start_collector, start_standin as _start_standin, telemetrygen_path, validate, value, projects_value,
-    wait_until,
+    MemoryCgroup, start_collector as _start_collector, start_standin as _start_standin, telemetrygen_path, validate,
+    value, projects_value, wait_until,
 )
 
 
@@ -30,10 +30,10 @@ def launch_collector(tmp_path):
     waits until it is up. Stopped (and its output shown on failure) after the test."""
     started = []
 
-    def launch(config: dict, env=None, status_v2=False, log_level="info"):
+    def launch(config: dict, env=None, status_v2=False, log_level="info", cgroup=None):
         n = len(started)
         return _start_collector(config, tmp_path / f"otel-{n}.yaml", started, name=f"collector {n}", env=env,
-                                status_v2=status_v2, log_level=log_level)
+                                status_v2=status_v2, log_level=log_level, cgroup=cgroup)
 
     yield launch
     unclean = []
@@ -46,6 +46,24 @@ def launch_collector(tmp_path):
         if running and code != 0:
             unclean.append(f"{process.name} exited with {code}")
     assert not unclean, unclean
+
+
+@pytest.fixture
+def memory_cgroup(request):
+    """Makes a memory cgroup (harness.MemoryCgroup) of the given limit, removed after the test
+    (once its processes are gone); skips the test on a machine that lets none be made."""
+    made = []
+
+    def make(limit):
+        cgroup = MemoryCgroup.make(f"e2e-{request.node.name[:40]}-{len(made)}", limit)
+        if cgroup is None:
+            pytest.skip("no memory cgroup can be made here (needs write access to the cgroup tree)")
+        made.append(cgroup)
+        return cgroup
+
+    yield make
+    for cgroup in made:
+        cgroup.remove()
 
 
 @pytest.fixture

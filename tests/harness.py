@@ -104,7 +104,7 @@ def run(args, timeout=120, env=None):
 class Process:
     """A child process whose output is kept (and shown when a test fails)."""
 
-    def __init__(self, name, args, env=None):
+    def __init__(self, name, args, env=None, cgroup=None):
         self.name = name
         self.lines = []
         self.proc = subprocess.Popen(
@@ -113,6 +113,7 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **(env or {})},
+            preexec_fn=cgroup.enter if cgroup else None,
         )
         self._first_line = threading.Event()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -311,10 +312,10 @@ def example_config(name: str) -> dict:
 
 
 def start_collector(config: dict, config_path: Path, started, name="collector", env=None, status_v2=False,
-                    log_level="info") -> Collector:
+                    log_level="info", cgroup=None) -> Collector:
     """Starts the built collector with a whole config (written to `config_path`), on free
-    loopback ports, and waits until it is up. Its process goes to `started` (to be stopped by
-    the caller) as soon as it runs."""
+    loopback ports, and waits until it is up; in `cgroup` (a MemoryCgroup) from its start when
+    given. Its process goes to `started` (to be stopped by the caller) as soon as it runs."""
     if not COLLECTOR.exists():
         fail(f"{COLLECTOR} is missing: run `make build`")
     ports = [free_port() for _ in range(4)]
@@ -322,7 +323,7 @@ def start_collector(config: dict, config_path: Path, started, name="collector", 
     args = [str(COLLECTOR), "--config", str(config_path)]
     if status_v2:
         args.append("--feature-gates=+extension.healthcheck.useComponentStatus")
-    process = Process(name, args, env=env)
+    process = Process(name, args, env=env, cgroup=cgroup)
     started.append(process)
     collector = Collector(process, *ports)
     ready = collector.status if status_v2 else collector.healthy
@@ -330,6 +331,66 @@ def start_collector(config: dict, config_path: Path, started, name="collector", 
     if process.proc.poll() is not None:
         fail(f"the collector exited with {process.proc.returncode}:\n{process.output()}")
     return collector
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+class MemoryCgroup:
+    """A memory cgroup of `limit` bytes below this process's own (cgroup v2 when its memory
+    controller is there, else v1), as a Kubernetes pod's memory limit: a process started with
+    `enter` as its preexec_fn runs in it from its first instruction, so the collector's
+    memory_limiter and the core read its limit. `None` from `make` when this machine lets no
+    memory cgroup be made."""
+
+    def __init__(self, path: Path, v2: bool):
+        self.path, self.v2 = path, v2
+
+    @staticmethod
+    def make(name, limit):
+        own = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+        v2_path = next((path for _, controllers, path in own if controllers == ""), None)
+        v1_path = next((path for _, controllers, path in own if "memory" in controllers.split(",")), None)
+        v2_root = next((Path(root) for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+                        if "memory" in _read(Path(root) / "cgroup.controllers").split()), None)
+        try:
+            if v2_root is not None and v2_path is not None:
+                cgroup = MemoryCgroup(v2_root / v2_path.lstrip("/") / name, True)
+                cgroup.path.mkdir(exist_ok=True)
+                (cgroup.path / "memory.max").write_text(str(limit))
+            elif v1_path is not None:
+                cgroup = MemoryCgroup(Path("/sys/fs/cgroup/memory") / v1_path.lstrip("/") / name, False)
+                cgroup.path.mkdir(exist_ok=True)
+                (cgroup.path / "memory.limit_in_bytes").write_text(str(limit))
+            else:
+                return None
+        except OSError:
+            return None
+        return cgroup
+
+    def enter(self):
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def limit_hits(self):
+        """How often the memory use reached the limit."""
+        if self.v2:
+            events = dict(line.split() for line in (self.path / "memory.events").read_text().splitlines())
+            return int(events["max"])
+        return int((self.path / "memory.failcnt").read_text())
+
+    def peak(self):
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        return int((self.path / name).read_text())
+
+    def remove(self):
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
 
 
 # --- telemetry ------------------------------------------------------------------------------

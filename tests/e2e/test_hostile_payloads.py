@@ -40,9 +40,11 @@ def assert_small(collector):
     assert rss < MAX_RSS, f"RSS {rss / MIB:.0f} MiB"
 
 
-def traceback_spans(service):
-    """One span of `service` holding the repeated-frame traceback as an exception event."""
-    spans = resource_spans(service, 1, resource_attributes=[attribute("telemetry.sdk.language", "python")])
+def traceback_spans(service, first=0):
+    """One span of `service` (id from `first`) holding the repeated-frame traceback as an
+    exception event."""
+    spans = resource_spans(service, 1, first=first,
+                           resource_attributes=[attribute("telemetry.sdk.language", "python")])
     event = spans.scope_spans[0].spans[0].events.add()
     event.name = "exception"
     event.time_unix_nano = time.time_ns()
@@ -112,8 +114,8 @@ def test_sigterm_while_hostile_payloads_are_exported_exits_within_the_grace(star
     standin = start_standin("--projects", "recursive,buckets")
     standin.fault({"target": "ingest", "hang": True})
     collector = metrics_collector(launch_collector, standin)
-    for _ in range(3):
-        post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[traceback_spans("recursive")]))
+    for n in range(3):
+        post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[traceback_spans("recursive", n)]))
         post(collector, "/v1/metrics", histogram_request("buckets", 1_000_000))
     wait_until("exports held by the hanging ingest", lambda: standin.records()["requests_hanging"] >= 2, timeout=30)
     started = time.monotonic()

@@ -101,6 +101,9 @@ var (
 	ErrShutDown = errors.New("the sentry exporter is shut down")
 	// ErrRuntime: the core could not create or use its runtime.
 	ErrRuntime = errors.New("the sentry core's runtime failed")
+	// ErrMemoryFull: the core's heap is over its limit (core_memory_limit_mib); the export did
+	// not start and may be tried again later.
+	ErrMemoryFull = errors.New("the sentry core's heap is over core_memory_limit_mib: the export waits")
 	// ErrPanic: the core panicked; the panic was caught at the boundary.
 	ErrPanic = errors.New("the sentry core panicked (caught at the C boundary)")
 	// ErrInternal: a bug in the shim (a NULL argument, an unknown result code).
@@ -120,6 +123,7 @@ const (
 	resultRuntimeFailed  resultCode = 6
 	resultPanic          resultCode = 7
 	resultInvalidSignal  resultCode = 8
+	resultMemoryFull     resultCode = 9
 )
 
 // logLevel mirrors enum SentryLogLevel.
@@ -165,6 +169,8 @@ func resultError(op string, code resultCode, detail string) error {
 		sentinel = ErrRuntime
 	case resultPanic:
 		sentinel = ErrPanic
+	case resultMemoryFull:
+		sentinel = ErrMemoryFull
 	default:
 		return fmt.Errorf("%s: unknown result code %d: %w", op, uint32(code), ErrInternal)
 	}

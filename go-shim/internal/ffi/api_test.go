@@ -25,6 +25,7 @@ func TestResultError(t *testing.T) {
 		{name: "shut down", code: resultShutDown, sentinel: ErrShutDown, contains: "shut down"},
 		{name: "runtime failed with detail", code: resultRuntimeFailed, detail: "no threads", sentinel: ErrRuntime, contains: "no threads"},
 		{name: "panic", code: resultPanic, sentinel: ErrPanic, contains: "panicked"},
+		{name: "core memory full", code: resultMemoryFull, sentinel: ErrMemoryFull, contains: "core_memory_limit_mib"},
 		{name: "unknown code", code: 99, sentinel: ErrInternal, contains: "99"},
 	}
 	for _, tt := range tests {
@@ -36,7 +37,7 @@ func TestResultError(t *testing.T) {
 			}
 			assert.ErrorIs(t, err, tt.sentinel)
 			assert.Contains(t, err.Error(), tt.contains)
-			for _, other := range []error{ErrInvalidConfig, ErrInvalidRequest, ErrNotStarted, ErrShutDown, ErrRuntime, ErrPanic, ErrInternal} {
+			for _, other := range []error{ErrInvalidConfig, ErrInvalidRequest, ErrNotStarted, ErrShutDown, ErrRuntime, ErrPanic, ErrMemoryFull, ErrInternal} {
 				if other != tt.sentinel {
 					assert.False(t, errors.Is(err, other), "%v is not %v", err, other)
 				}

@@ -28,6 +28,7 @@ var goCopies = []struct {
 	{name: "SENTRY_RESULT_RUNTIME_FAILED", value: uint32(resultRuntimeFailed)},
 	{name: "SENTRY_RESULT_PANIC", value: uint32(resultPanic)},
 	{name: "SENTRY_RESULT_INVALID_SIGNAL", value: uint32(resultInvalidSignal)},
+	{name: "SENTRY_RESULT_MEMORY_FULL", value: uint32(resultMemoryFull)},
 	{name: "SENTRY_LOG_LEVEL_DEBUG", value: uint32(logLevelDebug)},
 	{name: "SENTRY_LOG_LEVEL_INFO", value: uint32(logLevelInfo)},
 	{name: "SENTRY_LOG_LEVEL_WARN", value: uint32(logLevelWarn)},

@@ -28,6 +28,7 @@ struct RawConfig {
     auto_create_projects: bool,
     team: String,
     max_created_projects: i64,
+    core_memory_limit_mib: i64,
     routing: RawRouting,
     http: RawHttp,
     errors: RawErrors,
@@ -201,6 +202,9 @@ pub struct Config {
     pub environment: Option<String>,
     pub errors: ErrorsConfig,
     pub metrics: MetricsConfig,
+    /// Bytes the core's heap may hold before it takes no new export; `None`: a share of the
+    /// memory the collector may use ([`crate::memory::CoreMemory`]).
+    pub core_memory_limit: Option<u64>,
 }
 
 /// What is wrong with a config: the YAML field and the problem.
@@ -361,6 +365,7 @@ impl RawConfig {
             environment: Some(self.environment).filter(|e| !e.trim().is_empty()),
             errors: self.errors.validate()?,
             metrics: self.metrics.validate()?,
+            core_memory_limit: core_memory_limit(self.core_memory_limit_mib)?,
         })
     }
 
@@ -416,6 +421,13 @@ impl RawConfig {
             None => Ok(()),
         }
     }
+}
+
+/// `core_memory_limit_mib` in bytes; 0: `None`, the default share.
+fn core_memory_limit(mib: i64) -> Result<Option<u64>, ConfigError> {
+    let field = "core_memory_limit_mib";
+    let mib = u64::try_from(mib).map_err(|_| error(field, Problem::Negative(mib)))?;
+    Ok((mib > 0).then(|| mib.saturating_mul(1 << 20)))
 }
 
 impl RawRouting {
@@ -615,7 +627,10 @@ mod tests {
         assert_eq!(config.routing.fallback_project, None);
         assert_eq!(config.http.timeout, Duration::from_secs(30));
         assert_eq!(config.http.compression, Compression::Gzip);
+        assert_eq!(config.core_memory_limit, None);
         assert_eq!(format!("{:?}", org.auth_token), "[REDACTED]");
+        let config = Config::from_json(&with(&["core_memory_limit_mib"], json!(256))).unwrap();
+        assert_eq!(config.core_memory_limit, Some(256 << 20));
     }
 
     #[test]
@@ -623,6 +638,7 @@ mod tests {
         for key in [
             "url",
             "max_created_projects",
+            "core_memory_limit_mib",
             "routing",
             "http",
             "dsn",
@@ -749,6 +765,11 @@ mod tests {
                 "negative max",
                 with(&["max_created_projects"], json!(-1)),
                 "max_created_projects: must not be negative",
+            ),
+            (
+                "negative core memory",
+                with(&["core_memory_limit_mib"], json!(-1)),
+                "core_memory_limit_mib: must not be negative",
             ),
             (
                 "empty attribute",

@@ -25,6 +25,7 @@ use crate::ingest::otlp::{OtlpPiece, OtlpTransport};
 use crate::ingest::{Answer, Piece, Poster, Transport};
 use crate::job::{Action, Event, Job, Resolved};
 use crate::log::{panic_message, Field, Level, Logger};
+use crate::memory::{available_memory, CoreMemory};
 use crate::metrics::{Converted, ItemDrop, Metrics};
 use crate::mgmt::MgmtClient;
 use crate::org::Organization;
@@ -60,6 +61,8 @@ pub struct Exporter {
     errors: Option<Errors>,
     metrics: Metrics,
     limits: Arc<RateLimits>,
+    /// The bound on the core's heap: no export starts above it.
+    memory: CoreMemory,
     telemetry: Arc<Telemetry>,
     clock: Arc<dyn Clock>,
     /// Every message it logs is cleaned by `redactor`.
@@ -98,6 +101,8 @@ impl Exporter {
             }
         };
         let limits = Arc::new(RateLimits::default());
+        let memory = CoreMemory::new(config.core_memory_limit, available_memory());
+        telemetry.core_memory_limit(memory.limit());
         let poster = || {
             let (telemetry, limits) = (telemetry.clone(), limits.clone());
             Poster::new(
@@ -118,6 +123,7 @@ impl Exporter {
             resolver,
             autocreate,
             limits,
+            memory,
             telemetry,
             clock,
             warnings: Warnings::new(logger.clone()),
@@ -185,6 +191,28 @@ impl Exporter {
     /// The transport of Sentry envelopes (error events, trace metrics).
     pub fn envelopes(&self) -> &EnvelopeTransport {
         &self.envelopes
+    }
+
+    /// `Err` (counted, and warned about once a minute) when the core's heap is over its limit:
+    /// no export starts then, its data waits in the collector's queue.
+    pub fn memory_for_export(&self) -> Result<(), MemoryFull> {
+        let live_bytes = crate::heap::stats().live_bytes;
+        if self.memory.admits(live_bytes) {
+            return Ok(());
+        }
+        self.telemetry.export_refused_for_memory();
+        let full = MemoryFull {
+            live_bytes,
+            limit: self.memory.limit().unwrap_or_default(),
+        };
+        let fields = [
+            Field::str("status", "retryable"),
+            Field::str("reason", "core_memory"),
+        ];
+        let message = || format!("{full}; exports wait in their queues until it falls");
+        self.warnings
+            .warn("core_memory", message, &fields, &*self.clock);
+        Err(full)
     }
 
     /// Exports one OTLP request; each project gets until `deadline`.
@@ -600,12 +628,20 @@ impl Exporter {
             let deadline = Deadline::new(own, stop.clone(), self.clock.clone());
             stream::iter(due)
                 .for_each_concurrent(MAX_CONCURRENT_EVENTS, |owed| {
-                    let (slug, attempts) = (owed.slug, owed.attempts + 1);
+                    let (slug, attempts) = (owed.slug.clone(), owed.attempts + 1);
                     let deadline = &deadline;
                     let this = &self;
                     async move {
-                        this.send_event(&slug, owed.platform, owed.piece, attempts, deadline)
-                            .await
+                        match owed.piece() {
+                            Ok(piece) => {
+                                this.send_event(&slug, owed.platform, piece, attempts, deadline)
+                                    .await
+                            }
+                            Err(e) => {
+                                let detail = format!("could not be read back to retry it: {e}");
+                                this.event_dropped(&slug, EventDrop::RetryQueueFull, 1, &detail)
+                            }
+                        }
                     }
                 })
                 .await;
@@ -686,6 +722,14 @@ impl Ports<'_> {
 fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
     Slug::parse(&format!("dsn-{}", endpoint.project_id))
         .expect("dsn- and digits, at most 24 characters, is a slug")
+}
+
+/// The core's heap is over its limit (see [`Exporter::memory_for_export`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the Rust core's heap holds {live_bytes} bytes, over its limit of {limit} (core_memory_limit_mib)")]
+pub struct MemoryFull {
+    pub live_bytes: u64,
+    pub limit: u64,
 }
 
 /// Where each resource of one request goes (see [`Exporter::route`]).

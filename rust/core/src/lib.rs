@@ -14,7 +14,8 @@
 //!
 //! Around it: [`ratelimit`] (Sentry's limits), [`deadline`] (when an export must end),
 //! [`clock`] (every time read and sleep), [`preload`] (every endpoint at start), [`redact`]
-//! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown).
+//! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown),
+//! [`memory`] (no new export while the core's heap is over its limit).
 //!
 //! Metrics take their own path from the router on ([`metrics`]): per project, their points
 //! become trace metric items, one job per envelope, and their series' state moves on for what
@@ -44,6 +45,7 @@ mod json_len;
 pub mod lifecycle;
 pub mod log;
 mod lookups;
+pub mod memory;
 pub mod metrics;
 pub mod mgmt;
 pub mod org;

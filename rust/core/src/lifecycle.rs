@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::clock::Instant;
 use crate::config::{Config, ConfigError};
 use crate::deadline::Deadline;
-use crate::exporter::{Exporter, Routing};
+use crate::exporter::{Exporter, MemoryFull, Routing};
 use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
@@ -44,6 +44,8 @@ pub enum ServiceError {
     Runtime(std::io::Error),
     #[error("the request is not a valid OTLP protobuf message: {0}")]
     InvalidRequest(#[from] WireError),
+    #[error("{0}")]
+    MemoryFull(#[from] MemoryFull),
 }
 
 enum State {
@@ -138,6 +140,7 @@ impl Service {
                 InFlight::enter(&self.in_flight),
             ),
         };
+        self.exporter.memory_for_export()?;
         let exporter = self.exporter.clone();
         let stop_at = self.stop_at.subscribe();
         handle.block_on(async move {

@@ -133,6 +133,8 @@ pub struct Telemetry {
     metric_items_dropped: ByLabel,
     metric_series: AtomicU64,
     metric_series_evicted: AtomicU64,
+    core_memory_limit: AtomicU64,
+    exports_refused_for_memory: AtomicU64,
     health: Health,
 }
 
@@ -251,6 +253,18 @@ impl Telemetry {
         self.metric_series_evicted.store(evicted, Ordering::Relaxed);
     }
 
+    /// The bytes the core's heap may hold before exports wait; 0: no limit.
+    pub fn core_memory_limit(&self, bytes: Option<u64>) {
+        self.core_memory_limit
+            .store(bytes.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// An export that did not start: the core's heap was over its limit.
+    pub fn export_refused_for_memory(&self) {
+        self.exports_refused_for_memory
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// What keeps Sentry from being used, by cause.
     pub fn health(&self) -> &Health {
         &self.health
@@ -315,6 +329,8 @@ impl Telemetry {
             metric("core_heap_bytes", "Heap memory held by the Rust core (not seen by Go's runtime metrics)", "By", "gauge", one(heap.live_bytes)),
             metric("core_allocations", "Heap allocations made by the Rust core", "{allocations}", "counter", one(heap.allocations)),
             metric("core_allocated_bytes", "Heap bytes allocated by the Rust core", "By", "counter", one(heap.allocated_bytes)),
+            metric("core_memory_limit_bytes", "Heap bytes the Rust core may hold before exports wait (core_memory_limit_mib); 0: no limit", "By", "gauge", one(load(&self.core_memory_limit))),
+            metric("exports_refused_for_memory", "Exports that waited in their queue because the Rust core's heap was over its limit", "{exports}", "counter", one(load(&self.exports_refused_for_memory))),
         ]})
     }
 }
@@ -392,6 +408,11 @@ mod tests {
         );
         assert_eq!(point(&s, "metric_series", json!({})), 3);
         assert_eq!(point(&s, "metric_series_evicted", json!({})), 1);
+        t.core_memory_limit(Some(1 << 30));
+        t.export_refused_for_memory();
+        let s = t.snapshot(9);
+        assert_eq!(point(&s, "core_memory_limit_bytes", json!({})), 1 << 30);
+        assert_eq!(point(&s, "exports_refused_for_memory", json!({})), 1);
         assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
         assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
         assert_eq!(
@@ -462,7 +483,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 25);
+        assert_eq!(names.len(), 27);
         assert_eq!(
             point(
                 &s,

@@ -386,6 +386,7 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
         "auto_create_projects": false,
         "team": "",
         "max_created_projects": 1000,
+        "core_memory_limit_mib": 0,
         "routing": {
             "project_from_attribute": "service.name",
             "attribute_to_project_mapping": {},

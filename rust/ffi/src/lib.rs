@@ -71,6 +71,9 @@ pub enum SentryResult {
     Panic = 7,
     /// The signal number is not a `SentrySignal`.
     InvalidSignal = 8,
+    /// The core's heap is over its limit (`core_memory_limit_mib`): the export did not start;
+    /// try again later.
+    MemoryFull = 9,
 }
 
 /// Values of the `signal` argument of `sentry_exporter_export`.
@@ -350,6 +353,7 @@ fn result_of(error: &ServiceError) -> SentryResult {
         ServiceError::ShutDown => SentryResult::ShutDown,
         ServiceError::Runtime(_) => SentryResult::RuntimeFailed,
         ServiceError::InvalidRequest(_) => SentryResult::InvalidRequest,
+        ServiceError::MemoryFull(_) => SentryResult::MemoryFull,
     }
 }
 

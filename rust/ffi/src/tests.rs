@@ -703,3 +703,28 @@ fn route_tells_each_resource_its_project_and_counts_the_dropped() {
         sentry_exporter_free(exporter);
     }
 }
+
+#[test]
+fn no_export_starts_while_the_cores_heap_is_over_its_limit() {
+    use sentry_exporter_core::testdata::{traces_request, Resource};
+    let request = traces_request(&[Resource::service("api", 1)]);
+    let exporter = new_exporter(&config_with("http://127.0.0.1:1", |c| {
+        c["core_memory_limit_mib"] = 64.into()
+    }))
+    .unwrap();
+    unsafe {
+        assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        // Held by the core's allocator, as an export's body or owed events would be.
+        let held = vec![1u8; 128 << 20];
+        assert_eq!(
+            export(exporter, 0, &request).unwrap_err(),
+            SentryResult::MemoryFull
+        );
+        drop(held);
+        // Sentry does not listen: the export starts, and hands the span back to retry.
+        let outcome = export(exporter, 0, &request).unwrap();
+        assert_eq!((*outcome).items_retryable, 1);
+        sentry_export_outcome_free(outcome);
+        sentry_exporter_free(exporter);
+    }
+}

@@ -167,15 +167,24 @@ impl Errors {
                 delay,
                 ..
             } => {
-                let bytes = match &piece {
-                    EnvelopePiece::Error(event) => event::serialized_len(event),
-                    EnvelopePiece::TraceMetrics(_) => 0,
+                let json = match &piece {
+                    EnvelopePiece::Error(event) => serde_json::to_vec(event),
+                    EnvelopePiece::TraceMetrics(_) => {
+                        let detail = "trace metrics are retried by the collector, not here";
+                        return Settled::Dropped(EventDrop::RetryQueueFull, detail.into());
+                    }
+                };
+                let json = match json {
+                    Ok(json) => json,
+                    Err(e) => {
+                        let detail = format!("failed ({reason}) and could not be kept: {e}");
+                        return Settled::Dropped(EventDrop::RetryQueueFull, detail);
+                    }
                 };
                 let owed = OwedEvent {
                     slug: slug.clone(),
                     platform,
-                    piece,
-                    bytes,
+                    event: json.into(),
                     attempts,
                     due: owed::due(now, attempts, delay),
                 };
@@ -293,7 +302,14 @@ mod tests {
     fn failed_events_are_owed_until_due() {
         let errors = Errors::new(&config(0)).unwrap();
         let now = Instant::now();
-        let piece = EnvelopePiece::Error(Box::default());
+        let mut event = Event {
+            message: Some("payment failed".into()),
+            // A float in JSON: one that binary keeps exactly reads back the same.
+            timestamp: std::time::UNIX_EPOCH + Duration::from_millis(1_796_558_030_500),
+            ..Default::default()
+        };
+        event.tags.insert("route".into(), "/checkout".into());
+        let piece = EnvelopePiece::Error(Box::new(event));
         let retry = |delay| Outcome::Retry {
             piece: piece.clone(),
             items: 1,
@@ -344,6 +360,15 @@ mod tests {
         assert_eq!(
             (due.len(), due[0].platform, due[0].attempts),
             (1, "python", 1)
+        );
+        let json = |piece: EnvelopePiece| match piece {
+            EnvelopePiece::Error(event) => serde_json::to_value(event).unwrap(),
+            EnvelopePiece::TraceMetrics(_) => unreachable!("an error event was owed"),
+        };
+        assert_eq!(
+            json(due[0].piece().unwrap()),
+            json(piece),
+            "read back whole"
         );
         assert_eq!(errors.owed(), (0, 0));
     }

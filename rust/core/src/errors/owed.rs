@@ -2,11 +2,14 @@
 //! record it came from succeed or fail apart, and the collector's retry of a batch can only
 //! carry spans and log records. So a failed event is retried here, on its own, bounded in
 //! number and in bytes, and the batch's retry never resends it (its id is remembered, see
-//! `dedup`). While a project's events fail, they go one at a time: one event probes Sentry
+//! `dedup`). An event waits as its JSON, what it is sent as: the bound in bytes is then the
+//! memory it holds (the event as a value takes about three times as much, mostly its frames). While a project's events fail, they go one at a time: one event probes Sentry
 //! when its delay is over, the others wait until one is taken.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use sentry_types::protocol::v7::Event;
 
 use crate::clock::Instant;
 use crate::ingest::envelope::EnvelopePiece;
@@ -24,12 +27,19 @@ pub struct OwedEvent {
     pub slug: Slug,
     /// The platform of a project created for it.
     pub platform: &'static str,
-    pub piece: EnvelopePiece,
-    /// Its size as sent, what it holds of the bound in bytes.
-    pub bytes: usize,
+    /// The event's JSON: what it holds of the bound in bytes.
+    pub event: Box<[u8]>,
     /// Attempts made so far.
     pub attempts: u32,
     pub due: Instant,
+}
+
+impl OwedEvent {
+    /// The event to send again, read back from its JSON.
+    pub fn piece(&self) -> Result<EnvelopePiece, serde_json::Error> {
+        let event: Event<'static> = serde_json::from_slice(&self.event)?;
+        Ok(EnvelopePiece::Error(Box::new(event)))
+    }
 }
 
 /// When an event that failed its `attempts`-th attempt is tried again: after the delay
@@ -93,10 +103,10 @@ impl Owed {
         if self.events.len() >= CAPACITY {
             return Err((event, Full::Count));
         }
-        if self.bytes.saturating_add(event.bytes) > self.max_bytes {
+        if self.bytes.saturating_add(event.event.len()) > self.max_bytes {
             return Err((event, Full::Bytes));
         }
-        self.bytes += event.bytes;
+        self.bytes += event.event.len();
         self.events.push(event);
         Ok(())
     }
@@ -124,7 +134,7 @@ impl Owed {
                     },
                 };
             if goes {
-                self.bytes -= event.bytes;
+                self.bytes -= event.event.len();
                 due.push(event);
             } else {
                 waiting.push(event);
@@ -165,8 +175,7 @@ mod tests {
         OwedEvent {
             slug: Slug::parse(slug).unwrap(),
             platform: "python",
-            piece: EnvelopePiece::Error(Box::default()),
-            bytes,
+            event: vec![b' '; bytes].into(),
             attempts,
             due,
         }
