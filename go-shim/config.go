@@ -102,6 +102,9 @@ type MetricsConfig struct {
 	Exclude []string `mapstructure:"exclude"`
 	// MaxItemsPerMinute bounds the trace metric items per project and minute; 0: no bound.
 	MaxItemsPerMinute int `mapstructure:"max_items_per_minute"`
+	// MaxSeriesMiB bounds the memory of the series' state (the last cumulative value of each,
+	// its buckets included, to make deltas); beyond, the least recently used are forgotten.
+	MaxSeriesMiB int `mapstructure:"max_series_mib"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -138,6 +141,7 @@ type coreMetrics struct {
 	Include           []string `json:"include"`
 	Exclude           []string `json:"exclude"`
 	MaxItemsPerMinute int      `json:"max_items_per_minute"`
+	MaxSeriesMiB      int      `json:"max_series_mib"`
 }
 
 type coreErrors struct {
@@ -239,6 +243,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 			Include:           include,
 			Exclude:           exclude,
 			MaxItemsPerMinute: c.Metrics.MaxItemsPerMinute,
+			MaxSeriesMiB:      c.Metrics.MaxSeriesMiB,
 		},
 	})
 }

@@ -51,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 				MaxCreatedProjects: 1000,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
 				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600, MaxRetryMiB: 64},
-				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000},
+				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000, MaxSeriesMiB: 64},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:           30 * time.Second,
 					Compression:       configcompression.TypeGzip,
@@ -93,6 +93,7 @@ func TestLoadConfig(t *testing.T) {
 					Include:           []string{"http.*", "db.client.*"},
 					Exclude:           []string{"*.bucket"},
 					MaxItemsPerMinute: 500,
+					MaxSeriesMiB:      64,
 				},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:     10 * time.Second,
@@ -182,6 +183,7 @@ func TestValidateRejects(t *testing.T) {
 		{name: "negative core_memory_limit_mib", file: "bad_core_memory_limit_mib.yaml", field: "core_memory_limit_mib:", problem: "negative"},
 		{name: "negative errors.max_per_minute", file: "bad_errors_max_per_minute.yaml", field: "errors.max_per_minute:", problem: "negative"},
 		{name: "negative metrics.max_items_per_minute", file: "bad_metrics_max_items_per_minute.yaml", field: "metrics.max_items_per_minute:", problem: "negative"},
+		{name: "no room for metrics series", file: "bad_metrics_max_series_mib.yaml", field: "metrics.max_series_mib:", problem: "greater than zero"},
 		{name: "empty metrics.include pattern", file: "bad_metrics_include_empty_pattern.yaml", field: "metrics.include:", problem: "must not be empty"},
 		{name: "empty project_from_attribute", file: "bad_project_from_attribute.yaml", field: "routing.project_from_attribute:", problem: "must not be empty"},
 		{name: "empty mapping key", file: "bad_mapping_empty_key.yaml", field: "routing.attribute_to_project_mapping", problem: "must not be empty"},
@@ -250,7 +252,7 @@ func TestCoreJSON(t *testing.T) {
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
 			"proxy_url":"","headers":{"X-A":"b"}},
 		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600,"max_retry_mib":64},
-		"metrics":{"include":[],"exclude":[],"max_items_per_minute":10000}}`, string(got))
+		"metrics":{"include":[],"exclude":[],"max_items_per_minute":10000,"max_series_mib":64}}`, string(got))
 }
 
 func TestCoreJSONLegacyKeys(t *testing.T) {

@@ -44,6 +44,7 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.Empty(t, cfg.Metrics.Include, "every metric is sent by default")
 	assert.Empty(t, cfg.Metrics.Exclude)
 	assert.Equal(t, 10000, cfg.Metrics.MaxItemsPerMinute)
+	assert.Equal(t, 64, cfg.Metrics.MaxSeriesMiB)
 
 	assert.Equal(t, 30*time.Second, cfg.ClientConfig.Timeout, "http.timeout")
 	assert.Equal(t, configcompression.TypeGzip, cfg.ClientConfig.Compression, "http.compression")

@@ -32,7 +32,7 @@ func configJSON(url, org string) string {
 			"proxy_url": "", "headers": map[string]string{}},
 		"errors": map[string]any{"enabled": true, "from_logs": true, "from_error_spans": false,
 			"in_app_include": []string{}, "max_per_minute": 600, "max_retry_mib": 64},
-		"metrics": map[string]any{"include": []string{}, "exclude": []string{}, "max_items_per_minute": 10000},
+		"metrics": map[string]any{"include": []string{}, "exclude": []string{}, "max_items_per_minute": 10000, "max_series_mib": 64},
 	})
 	if err != nil {
 		panic(err)

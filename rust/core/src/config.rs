@@ -41,6 +41,7 @@ struct RawMetrics {
     include: Vec<String>,
     exclude: Vec<String>,
     max_items_per_minute: i64,
+    max_series_mib: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +169,8 @@ pub struct MetricsConfig {
     pub names: NameFilter,
     /// Trace metric items per project and minute at most; 0: no cap.
     pub max_items_per_minute: u32,
+    /// Bytes the series' state (last cumulative values, for deltas) may take.
+    pub max_series_bytes: usize,
 }
 
 /// Where the data goes.
@@ -423,6 +426,15 @@ impl RawConfig {
     }
 }
 
+/// A bound of `mib` MiB, in bytes: more than zero.
+fn mebibytes(field: &str, mib: i64) -> Result<usize, ConfigError> {
+    usize::try_from(mib)
+        .ok()
+        .filter(|mib| *mib > 0)
+        .and_then(|mib| mib.checked_mul(1 << 20))
+        .ok_or_else(|| error(field, Problem::NotPositive(mib)))
+}
+
 /// `core_memory_limit_mib` in bytes; 0: `None`, the default share.
 fn core_memory_limit(mib: i64) -> Result<Option<u64>, ConfigError> {
     let field = "core_memory_limit_mib";
@@ -465,16 +477,7 @@ impl RawErrors {
         if self.in_app_include.iter().any(|p| p.trim().is_empty()) {
             return Err(error("errors.in_app_include", Problem::EmptyKey));
         }
-        let max_retry_bytes = usize::try_from(self.max_retry_mib)
-            .ok()
-            .filter(|mib| *mib > 0)
-            .and_then(|mib| mib.checked_mul(1 << 20))
-            .ok_or_else(|| {
-                error(
-                    "errors.max_retry_mib",
-                    Problem::NotPositive(self.max_retry_mib),
-                )
-            })?;
+        let max_retry_bytes = mebibytes("errors.max_retry_mib", self.max_retry_mib)?;
         Ok(ErrorsConfig {
             enabled: self.enabled,
             from_logs: self.from_logs,
@@ -506,6 +509,7 @@ impl RawMetrics {
                 exclude: patterns("metrics.exclude", self.exclude)?,
             },
             max_items_per_minute,
+            max_series_bytes: mebibytes("metrics.max_series_mib", self.max_series_mib)?,
         })
     }
 }
@@ -700,6 +704,11 @@ mod tests {
                 "no memory for events to retry",
                 with(&["errors", "max_retry_mib"], json!(0)),
                 "errors.max_retry_mib: must be greater than zero, got 0",
+            ),
+            (
+                "no room for series",
+                with(&["metrics", "max_series_mib"], json!(-3)),
+                "metrics.max_series_mib: must be greater than zero, got -3",
             ),
             (
                 "negative metrics cap",

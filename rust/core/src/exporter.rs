@@ -404,8 +404,7 @@ impl Exporter {
                 Err(outcome) => tally.add(&part.slug, outcome),
             }
         }
-        let (tracked, evicted) = self.metrics.series();
-        self.telemetry.metric_series(tracked, evicted);
+        self.telemetry.metric_series(self.metrics.series());
         Ok(tally.finish())
     }
 

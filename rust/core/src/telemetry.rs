@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::errors::EventDrop;
 use crate::health::Health;
-use crate::metrics::ItemDrop;
+use crate::metrics::{ItemDrop, SeriesUse};
 use crate::outcome::{DropReason, RetryReason};
 use crate::signal::Signal;
 
@@ -132,6 +132,7 @@ pub struct Telemetry {
     metric_items_cut: AtomicU64,
     metric_items_dropped: ByLabel,
     metric_series: AtomicU64,
+    metric_series_bytes: AtomicU64,
     metric_series_evicted: AtomicU64,
     core_memory_limit: AtomicU64,
     exports_refused_for_memory: AtomicU64,
@@ -248,9 +249,13 @@ impl Telemetry {
     }
 
     /// The series whose state is kept now, and how many were evicted so far.
-    pub fn metric_series(&self, tracked: usize, evicted: u64) {
-        self.metric_series.store(tracked as u64, Ordering::Relaxed);
-        self.metric_series_evicted.store(evicted, Ordering::Relaxed);
+    pub fn metric_series(&self, series: SeriesUse) {
+        self.metric_series
+            .store(series.held as u64, Ordering::Relaxed);
+        self.metric_series_bytes
+            .store(series.bytes as u64, Ordering::Relaxed);
+        self.metric_series_evicted
+            .store(series.evicted, Ordering::Relaxed);
     }
 
     /// The bytes the core's heap may hold before exports wait; 0: no limit.
@@ -319,6 +324,7 @@ impl Telemetry {
             metric("metric_items_cut", "Trace metric items whose attributes were cut to fit Sentry's 2 KB limit", "{items}", "counter", one(load(&self.metric_items_cut))),
             metric("metric_items_dropped", "Trace metric items not sent, for good, by reason", "{items}", "counter", items_dropped),
             metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
+            metric("metric_series_bytes", "Bytes of the metric series' state, bounded by metrics.max_series_mib", "By", "gauge", one(load(&self.metric_series_bytes))),
             metric("metric_series_evicted", "Metric series forgotten to keep their number bounded", "{series}", "counter", one(load(&self.metric_series_evicted))),
             metric("error_events_retrying", "Error events Sentry did not take yet, waiting in the exporter to be sent again", "{events}", "gauge", one(load(&self.error_events_owed))),
             metric("error_events_retrying_bytes", "Bytes of the error events waiting to be sent again (their JSON), bounded by errors.max_retry_mib", "By", "gauge", one(load(&self.error_events_owed_bytes))),
@@ -397,7 +403,11 @@ mod tests {
         t.metric_items_sent(5);
         t.metric_items_cut(1);
         t.metric_items_dropped(ItemDrop::Capped, 2);
-        t.metric_series(3, 1);
+        t.metric_series(SeriesUse {
+            held: 3,
+            bytes: 300,
+            evicted: 1,
+        });
         let s = t.snapshot(9);
         assert_eq!(point(&s, "metric_points_received", json!({})), 7);
         assert_eq!(point(&s, "metric_items_sent", json!({})), 5);
@@ -407,6 +417,7 @@ mod tests {
             2
         );
         assert_eq!(point(&s, "metric_series", json!({})), 3);
+        assert_eq!(point(&s, "metric_series_bytes", json!({})), 300);
         assert_eq!(point(&s, "metric_series_evicted", json!({})), 1);
         t.core_memory_limit(Some(1 << 30));
         t.export_refused_for_memory();
@@ -483,7 +494,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 27);
+        assert_eq!(names.len(), 28);
         assert_eq!(
             point(
                 &s,

@@ -411,6 +411,7 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
             "include": [],
             "exclude": [],
             "max_items_per_minute": 10000,
+            "max_series_mib": 64,
         },
     })
 }

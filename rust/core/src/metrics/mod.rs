@@ -102,7 +102,7 @@ impl Metrics {
         Metrics {
             names: config.names.clone(),
             cap: Mutex::new(Cap::new(config.max_items_per_minute)),
-            series: Mutex::new(SeriesTable::new(started_unix_nano)),
+            series: Mutex::new(SeriesTable::new(started_unix_nano, config.max_series_bytes)),
             projects: Mutex::default(),
         }
     }
@@ -181,11 +181,23 @@ impl Metrics {
         }
     }
 
-    /// The series held, and those evicted so far.
-    pub fn series(&self) -> (usize, u64) {
+    /// The series held, their bytes, and the series evicted so far.
+    pub fn series(&self) -> SeriesUse {
         let series = locked(&self.series);
-        (series.len(), series.evictions())
+        SeriesUse {
+            held: series.len(),
+            bytes: series.bytes(),
+            evicted: series.evictions(),
+        }
     }
+}
+
+/// What the series' state holds (see [`Metrics::series`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesUse {
+    pub held: usize,
+    pub bytes: usize,
+    pub evicted: u64,
 }
 
 /// One conversion under way.
@@ -354,6 +366,7 @@ mod tests {
                 exclude: vec![NamePattern::new("debug.*")],
             },
             max_items_per_minute,
+            max_series_bytes: 64 << 20,
         };
         Metrics::new(&config, START - 1)
     }
@@ -415,7 +428,8 @@ mod tests {
             convert(&metrics, &batch(START + 2, 12.0)).pieces
         );
         assert_eq!(sent(&second)[0][0].2, 7.0);
-        assert_eq!(metrics.series(), (1, 0));
+        assert_eq!((metrics.series().held, metrics.series().evicted), (1, 0));
+        assert!(metrics.series().bytes > 0);
     }
 
     #[test]

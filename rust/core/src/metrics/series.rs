@@ -23,8 +23,12 @@ use serde_json::Value as Json;
 use super::model::{Buckets, ExponentialHistogram, Histogram, Point, Summary, Value};
 use crate::errors::otlp::Attributes;
 
-/// The series a table holds at most by default.
+/// The series a table holds at most.
 pub const MAX_SERIES: usize = 100_000;
+
+/// What one series costs beyond its value's buckets: the map's entry and the recency records.
+const SERIES_OVERHEAD: usize =
+    std::mem::size_of::<(SeriesKey, Entry)>() * 2 + std::mem::size_of::<(u64, SeriesKey)>() * 2;
 
 /// Records of superseded generations tolerated in the recency queue beyond twice the live
 /// series, so that a small table does not compact on every commit.
@@ -84,6 +88,10 @@ pub struct SeriesTable {
     /// Series that start after this began after the exporter did: none of them was sent.
     started_unix_nano: u64,
     capacity: usize,
+    /// The bytes the entries may take ([`Mark::bytes`]); a cumulative histogram keeps its
+    /// buckets, so the count alone bounds nothing.
+    max_bytes: usize,
+    bytes: usize,
     entries: HashMap<SeriesKey, Entry>,
     /// Oldest first; exactly one record per entry carries that entry's generation.
     recency: VecDeque<(u64, SeriesKey)>,
@@ -97,6 +105,23 @@ struct Entry {
     generation: u64,
 }
 
+impl Mark {
+    /// What a series with this mark holds of the table's bound in bytes.
+    fn bytes(&self) -> usize {
+        let value = match &self.baseline {
+            Baseline::Delta => return SERIES_OVERHEAD,
+            Baseline::Cumulative { value, .. } => value,
+        };
+        let words = match value {
+            Value::Number(_) => 0,
+            Value::Histogram(h) => h.bounds.len() + h.counts.len(),
+            Value::Exponential(e) => e.positive.counts.len() + e.negative.counts.len(),
+            Value::Summary(s) => 2 * s.quantiles.len(),
+        };
+        SERIES_OVERHEAD + 8 * words
+    }
+}
+
 /// How a cumulative value compares with the committed one of its series.
 enum Difference {
     Delta(Value),
@@ -107,16 +132,19 @@ enum Difference {
 }
 
 impl SeriesTable {
-    /// A table for an exporter started at `started_unix_nano`, of [`MAX_SERIES`] series.
-    pub fn new(started_unix_nano: u64) -> SeriesTable {
-        SeriesTable::with_capacity(started_unix_nano, MAX_SERIES)
+    /// A table for an exporter started at `started_unix_nano`, of [`MAX_SERIES`] series and
+    /// `max_bytes` at most.
+    pub fn new(started_unix_nano: u64, max_bytes: usize) -> SeriesTable {
+        SeriesTable::with_capacity(started_unix_nano, MAX_SERIES, max_bytes)
     }
 
-    /// A table of `capacity` series at most (at least one).
-    pub fn with_capacity(started_unix_nano: u64, capacity: usize) -> SeriesTable {
+    /// A table of `capacity` series (at least one) and `max_bytes` at most.
+    pub fn with_capacity(started_unix_nano: u64, capacity: usize, max_bytes: usize) -> SeriesTable {
         SeriesTable {
             started_unix_nano,
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             entries: HashMap::new(),
             recency: VecDeque::new(),
             generation: 0,
@@ -133,9 +161,14 @@ impl SeriesTable {
         self.entries.is_empty()
     }
 
-    /// The series evicted to keep within the capacity, since the table was made.
+    /// The series evicted to keep within the bounds, since the table was made.
     pub fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    /// What the series hold of the bound in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// What to send for a cumulative point, against the committed state of its series.
@@ -174,13 +207,14 @@ impl SeriesTable {
         if self.is_stale(key, mark.time_unix_nano) {
             return;
         }
-        if !self.entries.contains_key(&key) {
-            self.make_room();
-        }
         self.generation += 1;
         let generation = self.generation;
-        self.entries.insert(key, Entry { mark, generation });
+        self.bytes += mark.bytes();
+        if let Some(old) = self.entries.insert(key, Entry { mark, generation }) {
+            self.bytes -= old.mark.bytes();
+        }
         self.recency.push_back((generation, key));
+        self.evict_over_bounds();
         self.compact_recency();
     }
 
@@ -246,9 +280,10 @@ impl SeriesTable {
         }
     }
 
-    /// Evicts least recently committed series until there is room for one more.
-    fn make_room(&mut self) {
-        while self.entries.len() >= self.capacity {
+    /// Evicts least recently committed series until the table is within its bounds (the
+    /// series just committed too, if it alone is over the bound in bytes).
+    fn evict_over_bounds(&mut self) {
+        while self.entries.len() > self.capacity || self.bytes > self.max_bytes {
             let Some((generation, key)) = self.recency.pop_front() else {
                 return;
             };
@@ -257,7 +292,9 @@ impl SeriesTable {
                 .get(&key)
                 .is_some_and(|entry| entry.generation == generation);
             if live {
-                self.entries.remove(&key);
+                if let Some(evicted) = self.entries.remove(&key) {
+                    self.bytes -= evicted.mark.bytes();
+                }
                 self.evictions += 1;
             }
         }
@@ -609,7 +646,7 @@ mod tests {
              &[None, None, Some((3.0, 2000))]),
         ];
         for (name, steps, expected) in cases {
-            let mut table = SeriesTable::new(STARTED);
+            let mut table = SeriesTable::new(STARTED, usize::MAX);
             let sent: Vec<_> = steps
                 .iter()
                 .map(|&(start, time, total)| {
@@ -626,7 +663,7 @@ mod tests {
 
     #[test]
     fn a_retried_batch_yields_the_same_delta_until_committed() {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let requests = key("requests");
         send(&mut table, requests, &counter(BEFORE, 2000, 5.0));
         let retried = counter(BEFORE, 3000, 12.0);
@@ -650,7 +687,7 @@ mod tests {
 
     #[test]
     fn commits_arriving_out_of_order_keep_the_latest() {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let requests = key("requests");
         send(&mut table, requests, &counter(BEFORE, 1500, 1.0));
         let commit_of = |change: Change| match change {
@@ -683,7 +720,7 @@ mod tests {
             ),
         ];
         for (name, accepted_order) in orders {
-            let mut table = SeriesTable::new(STARTED);
+            let mut table = SeriesTable::new(STARTED, usize::MAX);
             let requests = key("requests");
             // The first attempt: computed, sent, failed, so not committed.
             assert!(matches!(
@@ -701,7 +738,7 @@ mod tests {
 
     #[test]
     fn a_later_point_of_the_same_batch_counts_from_the_earlier() {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let requests = key("requests");
         let batch = [counter(AFTER, 2000, 5.0), counter(AFTER, 3000, 12.0)];
         // Twice: the first attempt fails (nothing committed), the retry is accepted.
@@ -735,7 +772,7 @@ mod tests {
 
     #[test]
     fn a_point_of_another_kind_starts_the_series_anew() {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let latency = key("latency");
         send(&mut table, latency, &counter(BEFORE, 2000, 5.0));
         let histogram = Value::Histogram(Histogram {
@@ -754,7 +791,7 @@ mod tests {
 
     /// What the second of two points of a series sends, the first a baseline.
     fn second_delta(first: Value, second: Value) -> Option<(Value, u64)> {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let series = key("series");
         assert_eq!(send(&mut table, series, &point(BEFORE, 2000, first)), None);
         send(&mut table, series, &point(BEFORE, 3000, second))
@@ -920,7 +957,7 @@ mod tests {
 
     #[test]
     fn delta_points_pass_unless_resent() {
-        let mut table = SeriesTable::new(STARTED);
+        let mut table = SeriesTable::new(STARTED, usize::MAX);
         let requests = key("requests");
         let times = [2000, 3000, 3000, 2500, 4000];
         let fresh: Vec<bool> = times
@@ -947,7 +984,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_committed_series_is_evicted_first() {
-        let mut table = SeriesTable::with_capacity(STARTED, 2);
+        let mut table = SeriesTable::with_capacity(STARTED, 2, usize::MAX);
         let [a, b, c, d] = [key("a"), key("b"), key("c"), key("d")];
         let commit = |table: &mut SeriesTable, series, time| {
             let change = table.delta(series, &counter(BEFORE, time, 1.0));
@@ -970,8 +1007,46 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_bounded_in_bytes_by_its_series_buckets() {
+        let wide = |time| {
+            let counts = vec![1; 999];
+            let bounds: Vec<f64> = (0..998).map(f64::from).collect();
+            let value = Value::Histogram(histogram(999, None, &bounds, &counts));
+            point(BEFORE, time, value)
+        };
+        let one = SERIES_OVERHEAD + 8 * (998 + 999);
+        let mut table = SeriesTable::with_capacity(STARTED, 100, 2 * one + SERIES_OVERHEAD);
+        let [a, b, c, n] = [key("a"), key("b"), key("c"), key("n")];
+        send(&mut table, a, &wide(2000));
+        send(&mut table, n, &counter(BEFORE, 2000, 1.0));
+        send(&mut table, b, &wide(2000));
+        assert_eq!((table.len(), table.bytes()), (3, 2 * one + SERIES_OVERHEAD));
+        send(&mut table, a, &wide(3000));
+        assert_eq!(
+            table.bytes(),
+            2 * one + SERIES_OVERHEAD,
+            "a new value replaces the old"
+        );
+        send(&mut table, c, &wide(2000));
+        assert_eq!(
+            (table.len(), table.evictions()),
+            (2, 2),
+            "n, then b, the least recent"
+        );
+        assert!(table.committed(n).is_none() && table.committed(b).is_none());
+
+        let mut small = SeriesTable::with_capacity(STARTED, 100, one - 1);
+        send(&mut small, a, &wide(2000));
+        assert_eq!(
+            (small.len(), small.bytes(), small.evictions()),
+            (0, 0, 1),
+            "over alone"
+        );
+    }
+
+    #[test]
     fn the_recency_queue_stays_bounded() {
-        let mut table = SeriesTable::with_capacity(STARTED, 3);
+        let mut table = SeriesTable::with_capacity(STARTED, 3, usize::MAX);
         let hot = key("hot");
         for time in 2000..3000 {
             if let Change::Nothing(Some(commit)) = table.delta(hot, &counter(BEFORE, time, 1.0)) {
