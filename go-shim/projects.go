@@ -117,8 +117,11 @@ func (p *projectExporters[T]) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Capabilities says that a batch is taken apart: each project's resources are moved into a
+// batch of their own, not copied (the collector hands this exporter a copy of its own when
+// another consumer shares the data).
 func (p *projectExporters[T]) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
+	return consumer.Capabilities{MutatesData: true}
 }
 
 // consume routes one batch and hands each project's resources to its exporter, all at once:
@@ -324,7 +327,7 @@ type resourceSlice[S any, R resource[R]] interface {
 	MoveAndAppendTo(S)
 }
 
-type resource[R any] interface{ CopyTo(R) }
+type resource[R any] interface{ MoveTo(R) }
 
 // resourcesOf reaches the resources of one signal's data (D: ptrace.Traces, ...).
 type resourcesOf[D any, S resourceSlice[S, R], R resource[R]] struct {
@@ -334,8 +337,8 @@ type resourcesOf[D any, S resourceSlice[S, R], R resource[R]] struct {
 
 func (r resourcesOf[D, S, R]) count(data D) int { return r.slice(data).Len() }
 
-// split is one batch per project of routing, each with copies of its resources, in order.
-// A batch that goes whole to one project is passed on as it is.
+// split is one batch per project of routing, each with its resources, in order, moved out of
+// data. A batch that goes whole to one project is passed on as it is.
 func (r resourcesOf[D, S, R]) split(data D, routing ffi.Routing) []D {
 	if len(routing.Projects) == 1 && routing.ItemsDropped == 0 && !slices.Contains(routing.Resources, ffi.Unrouted) {
 		return []D{data}
@@ -347,7 +350,7 @@ func (r resourcesOf[D, S, R]) split(data D, routing ffi.Routing) []D {
 	from := r.slice(data)
 	for i, project := range routing.Resources {
 		if project != ffi.Unrouted {
-			from.At(i).CopyTo(r.slice(parts[project]).AppendEmpty())
+			from.At(i).MoveTo(r.slice(parts[project]).AppendEmpty())
 		}
 	}
 	return parts
