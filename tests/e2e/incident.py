@@ -7,7 +7,7 @@ It must live through it; what it drops is counted with its reason (the events be
 `errors.max_retry_mib` while they wait, `retry_queue_full`); every span arrives exactly once;
 every exception is accounted for (an event arrived, or its drop was counted); and one minute
 after the incident ends, its resident memory is back within 50 MiB of its level before.
-tests/e2e/test_memory.py runs it for a minute, scripts/incident.py for as long as asked.
+tests/e2e/test_memory.py runs it for 30 s, scripts/incident.py for as long as asked.
 """
 
 import threading
@@ -21,7 +21,7 @@ from test_hostile import MIB, attribute, post, resource_spans
 SERVICE = "checkout"
 TRACE_BYTES = 190 * 1024
 RATE = 5  # exceptions a second, under errors.max_per_minute (600)
-WARM_UP_S = 20
+WARM_UP_S = 15
 RECOVERY_S = 60
 RSS_SLACK = 50 * MIB
 CGROUP_LIMIT = 1536 * MIB

@@ -12,7 +12,7 @@ from incident import CGROUP_LIMIT, OUTAGE, SERVICE, Sender, incident_config, run
 from test_hostile import MIB, post
 from test_hostile_payloads import histogram_request, traceback_spans
 
-INCIDENT_S = 60
+INCIDENT_S = 30
 
 
 def test_hostile_payloads_in_a_memory_cgroup(memory_cgroup, start_standin, launch_collector):
