@@ -48,6 +48,9 @@ type Config struct {
 	Errors ErrorsConfig `mapstructure:"errors"`
 	// Metrics chooses which OpenTelemetry metrics become Sentry trace metrics, and bounds them.
 	Metrics MetricsConfig `mapstructure:"metrics"`
+	// MaxProjectQueues bounds the projects with a queue of their own; the others (and projects
+	// not known to exist in Sentry) share one.
+	MaxProjectQueues int `mapstructure:"max_project_queues"`
 	// CoreMemoryLimitMiB bounds the Rust core's heap, which memory_limiter does not see: above
 	// it no export starts, the data waits in its queue. 0: a quarter of the memory the
 	// collector may use (its cgroup's limit, else the machine's).
@@ -130,6 +133,7 @@ type coreConfig struct {
 	AutoCreateProjects bool        `json:"auto_create_projects"`
 	Team               string      `json:"team"`
 	MaxCreatedProjects int         `json:"max_created_projects"`
+	MaxProjectQueues   int         `json:"max_project_queues"`
 	CoreMemoryLimitMiB int         `json:"core_memory_limit_mib"`
 	Routing            coreRouting `json:"routing"`
 	HTTP               coreHTTP    `json:"http"`
@@ -213,6 +217,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 		AutoCreateProjects: c.AutoCreateProjects,
 		Team:               c.Team,
 		MaxCreatedProjects: c.MaxCreatedProjects,
+		MaxProjectQueues:   c.MaxProjectQueues,
 		CoreMemoryLimitMiB: c.CoreMemoryLimitMiB,
 		Routing: coreRouting{
 			ProjectFromAttribute:      c.Routing.ProjectFromAttribute,

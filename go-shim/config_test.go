@@ -49,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 				OrgSlug:            "my-org",
 				AuthToken:          "sntrys_default_token",
 				MaxCreatedProjects: 1000,
+				MaxProjectQueues:   200,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
 				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600, MaxRetryMiB: 64},
 				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000, MaxSeriesMiB: 64},
@@ -80,6 +81,7 @@ func TestLoadConfig(t *testing.T) {
 				AutoCreateProjects: true,
 				Team:               "backend",
 				MaxCreatedProjects: 25,
+				MaxProjectQueues:   50,
 				Routing: RoutingConfig{
 					ProjectFromAttribute: "deployment.service",
 					AttributeToProjectMapping: map[string]string{
@@ -245,7 +247,7 @@ func TestCoreJSON(t *testing.T) {
 	assert.JSONEq(t, `{"dsn":"","environment":"","insecure_skip_verify":false,
 		"url":"http://127.0.0.1:8000","org_slug":"acme","auth_token":"secret",
 		"auto_create_projects":false,"team":"","max_created_projects":1000,
-		"core_memory_limit_mib":0,
+		"max_project_queues":200,"core_memory_limit_mib":0,
 		"routing":{"project_from_attribute":"service.name",
 			"attribute_to_project_mapping":{"orders-service":"ecommerce-orders"},"fallback_project":""},
 		"http":{"timeout_ms":30000,"compression":"gzip",

@@ -58,6 +58,7 @@ func coreLogger(logger *zap.Logger) *zap.Logger {
 type coreAPI interface {
 	Start() error
 	Route(signal ffi.Signal, req []byte) (ffi.Routing, error)
+	RestoreQueues(slugs []string) ([]string, error)
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
 	Telemetry() ([]byte, error)
 	Health() (string, error)

@@ -236,8 +236,9 @@ func (f *fakeCore) BeginShutdown(grace time.Duration) error {
 func (f *fakeCore) Telemetry() ([]byte, error) {
 	return []byte(`{"metrics":[]}`), nil
 }
-func (f *fakeCore) Health() (string, error)                       { return "", nil }
-func (f *fakeCore) Route(ffi.Signal, []byte) (ffi.Routing, error) { return f.routing, nil }
+func (f *fakeCore) Health() (string, error)                        { return "", nil }
+func (f *fakeCore) Route(ffi.Signal, []byte) (ffi.Routing, error)  { return f.routing, nil }
+func (f *fakeCore) RestoreQueues(slugs []string) ([]string, error) { return slugs, nil }
 func (f *fakeCore) Export(_ ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -458,7 +459,7 @@ func TestBatchGoesToEachProjectsExporter(t *testing.T) {
 	}
 	fake := &fakeCore{
 		routing: ffi.Routing{
-			Resources: []int{0, ffi.Unrouted, 1, 0}, Projects: []string{"a", "b"},
+			Resources: []int{0, ffi.Unrouted, 1, 0}, Projects: []string{"a", "b"}, OwnQueue: []bool{true, true},
 			ItemsDropped: 1, Message: "1 spans dropped: missing_attribute",
 		},
 		outcome: ffi.Outcome{ItemsSent: 1},
@@ -550,4 +551,42 @@ func assertCarried(t *testing.T, err error, wantPermanent bool, wantRetried int)
 	}
 	require.ErrorAs(t, err, &failed)
 	assert.Equal(t, wantRetried, failed.Data().SpanCount())
+}
+
+// Projects without a queue of their own (not known to exist, or past max_project_queues)
+// share one: their resources go to it as one batch.
+func TestProjectsWithoutAQueueShareOne(t *testing.T) {
+	td := ptrace.NewTraces()
+	for _, service := range []string{"a", "made-up-1", "made-up-2"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(service)
+	}
+	fake := &fakeCore{
+		routing: ffi.Routing{
+			Resources: []int{0, 1, 2}, Projects: []string{"a", "made-up-1", "made-up-2"},
+			OwnQueue: []bool{true, false, false},
+		},
+		outcome: ffi.Outcome{ItemsSent: 1},
+	}
+	e := &sentryExporter{cfg: directConfig(), shared: &sharedCore{core: fake}, logger: zap.NewNop()}
+	p := newProjectExporters(e, tracesCodec, exportertest.NewNopSettings(metadata.Type))
+	p.host = componenttest.NewNopHost()
+	ctx := context.Background()
+	require.NoError(t, p.consume(ctx, td))
+
+	var batches [][]string
+	for _, req := range fake.exported {
+		got, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(req)
+		require.NoError(t, err)
+		var services []string
+		for i := range got.ResourceSpans().Len() {
+			name, _ := got.ResourceSpans().At(i).Resource().Attributes().Get("service.name")
+			services = append(services, name.Str())
+		}
+		batches = append(batches, services)
+	}
+	assert.ElementsMatch(t, [][]string{{"a"}, {"made-up-1", "made-up-2"}}, batches)
+	assert.Equal(t, []string{"(shared)", "a"}, slices.Sorted(maps.Keys(p.byProject)))
+	require.NoError(t, p.Shutdown(ctx))
 }

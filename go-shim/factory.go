@@ -51,6 +51,8 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		// Override: at most 1000 projects created by this exporter (Go zero value: 0).
 		MaxCreatedProjects: 1000,
+		// Override: at most 200 projects with a queue of their own (Go zero value: none).
+		MaxProjectQueues: 200,
 		Routing: RoutingConfig{
 			// Override: route by the service name (Go zero value: empty).
 			ProjectFromAttribute: "service.name",

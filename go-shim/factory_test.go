@@ -37,6 +37,7 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.False(t, cfg.AutoCreateProjects, "projects are not created by default")
 	assert.Empty(t, cfg.Team, "team is discovered by default")
 	assert.Equal(t, 1000, cfg.MaxCreatedProjects)
+	assert.Equal(t, 200, cfg.MaxProjectQueues)
 	assert.Zero(t, cfg.CoreMemoryLimitMiB, "the core's heap limit is derived from the memory available")
 	assert.Equal(t, "service.name", cfg.Routing.ProjectFromAttribute)
 	assert.Empty(t, cfg.Routing.AttributeToProjectMapping)

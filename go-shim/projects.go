@@ -79,8 +79,12 @@ func (p *projectExporters[T]) Start(ctx context.Context, host component.Host) er
 		return err
 	}
 	p.index = index
-	for _, slug := range index.projects() {
-		if _, err := p.startProject(ctx, slug); err != nil {
+	// Every queue on disk is read again; the core counts those of projects among its queues.
+	if _, err := p.e.shared.core.RestoreQueues(index.projects()); err != nil {
+		return err
+	}
+	for _, name := range index.projects() {
+		if _, err := p.startProject(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -142,23 +146,47 @@ func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
 		}
 		return err
 	}
-	if len(routing.Resources) != p.codec.parts.count(data) {
+	if len(routing.Resources) != p.codec.parts.count(data) || len(routing.OwnQueue) != len(routing.Projects) {
 		return fmt.Errorf("the sentry core routed %d resources of a batch of %d (a bug): %w",
 			len(routing.Resources), p.codec.parts.count(data), ffi.ErrInternal)
 	}
-	parts := p.codec.parts.split(data, routing)
-	failures := make([]error, len(parts))
+	names, batches := p.queued(p.codec.parts.split(data, routing), routing)
+	failures := make([]error, len(batches))
 	var wg sync.WaitGroup
-	for i, slug := range routing.Projects {
-		exp, err := p.project(ctx, slug)
+	for i, name := range names {
+		exp, err := p.project(ctx, name)
 		if err != nil {
 			failures[i] = err
 			continue
 		}
-		wg.Go(func() { failures[i] = exp.consume(ctx, parts[i]) })
+		wg.Go(func() { failures[i] = exp.consume(ctx, batches[i]) })
 	}
 	wg.Wait()
-	return p.outcome(parts, failures, routing)
+	return p.outcome(batches, failures, routing)
+}
+
+// sharedQueue names the exporter whose queue the projects without one of their own share
+// (`sentry/(shared)`); no slug holds parentheses.
+const sharedQueue = "(shared)"
+
+// queued pairs each batch with the exporter it goes to: its project's, or the shared one,
+// which gets the batches of all such projects as one.
+func (p *projectExporters[T]) queued(parts []T, routing ffi.Routing) ([]string, []T) {
+	var names []string
+	var batches, shared []T
+	for i, part := range parts {
+		if routing.OwnQueue[i] {
+			names = append(names, routing.Projects[i])
+			batches = append(batches, part)
+		} else {
+			shared = append(shared, part)
+		}
+	}
+	if len(shared) > 0 {
+		names = append(names, sharedQueue)
+		batches = append(batches, p.codec.parts.merge(shared))
+	}
+	return names, batches
 }
 
 // outcome is what the batch's sender learns: nil when every project's exporter took its
@@ -202,29 +230,30 @@ func (p *projectExporters[T]) outcome(parts []T, failures []error, routing ffi.R
 	return consumererror.NewPermanent(err)
 }
 
-// project is slug's exporter, made and started on first use.
-func (p *projectExporters[T]) project(ctx context.Context, slug string) (projectExporter[T], error) {
+// project is the exporter named name (a project's slug, or sharedQueue), made and started on
+// first use.
+func (p *projectExporters[T]) project(ctx context.Context, name string) (projectExporter[T], error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if exp, ok := p.byProject[slug]; ok {
+	if exp, ok := p.byProject[name]; ok {
 		return exp, nil
 	}
 	if p.stopped || p.host == nil {
 		return nil, ffi.ErrShutDown
 	}
 	if p.index != nil {
-		if err := p.index.add(ctx, slug); err != nil {
+		if err := p.index.add(ctx, name); err != nil {
 			return nil, err
 		}
 	}
-	return p.startProject(ctx, slug)
+	return p.startProject(ctx, name)
 }
 
-// startProject makes and starts slug's exporter; p.mu is held.
-func (p *projectExporters[T]) startProject(ctx context.Context, slug string) (projectExporter[T], error) {
+// startProject makes and starts name's exporter; p.mu is held.
+func (p *projectExporters[T]) startProject(ctx context.Context, name string) (projectExporter[T], error) {
 	set := p.set
-	set.ID = projectID(p.set.ID, slug)
-	set.Logger = p.set.Logger.With(zap.String("project", slug))
+	set.ID = projectID(p.set.ID, name)
+	set.Logger = p.set.Logger.With(zap.String("project", name))
 	cfg := p.e.cfg
 	push := func(ctx context.Context, data T) error { return push(ctx, p.e, p.codec, data) }
 	queue := cfg.QueueConfig
@@ -240,13 +269,13 @@ func (p *projectExporters[T]) startProject(ctx context.Context, slug string) (pr
 		exporterhelper.WithRetry(cfg.RetryConfig),
 		exporterhelper.WithQueue(queue))
 	if err != nil {
-		return nil, fmt.Errorf("creating the exporter of project %s: %w", slug, err)
+		return nil, fmt.Errorf("creating the exporter of project %s: %w", name, err)
 	}
 	// The project's exporter lives as long as the collector's, not as the call that made it.
 	if err := exp.Start(context.WithoutCancel(ctx), p.host); err != nil {
-		return nil, fmt.Errorf("starting the exporter of project %s: %w", slug, err)
+		return nil, fmt.Errorf("starting the exporter of project %s: %w", name, err)
 	}
-	p.byProject[slug] = exp
+	p.byProject[name] = exp
 	return exp, nil
 }
 

@@ -213,6 +213,12 @@ typedef struct SentryRouting {
   const struct SentryBytes *projects;
   size_t projects_len;
   /*
+   For each project: 1 when its data goes to a queue of its own, 0 when to the queue the
+   other projects share (projects not known to exist, and those past
+   `max_project_queues`). `projects_len` entries; NULL when 0.
+   */
+  const uint8_t *project_own_queue;
+  /*
    Items of the dropped resources; already counted and logged.
    */
   uint64_t items_dropped;
@@ -302,6 +308,21 @@ SentryResult sentry_exporter_route(const struct SentryExporter *exporter,
                                    struct SentryRouting **routing_out);
 
 /*
+ The host holds queues of these projects (`slugs`: UTF-8, one per line) from before a
+ restart: they keep a queue of their own, within `max_project_queues`. Those that do are
+ written to `*kept_out`, one per line, to be freed with `sentry_bytes_free`; lines that are
+ no slug are left out.
+
+ # Safety
+ `exporter` as for `sentry_exporter_start`; `slugs` must point to `slugs_len` readable bytes
+ (may be NULL when 0); `kept_out` writable.
+ */
+SentryResult sentry_exporter_restore_queues(const struct SentryExporter *exporter,
+                                            const uint8_t *slugs,
+                                            size_t slugs_len,
+                                            struct SentryBytes *kept_out);
+
+/*
  The host is stopping: exports in flight and all later ones end by now + `grace_ms`;
  whatever is not sent by then is handed back as retryable. Call it when shutdown begins,
  before draining a queue through `sentry_exporter_export`. Calling it again never extends
@@ -356,12 +377,11 @@ SentryResult sentry_exporter_health(const struct SentryExporter *exporter,
                                     struct SentryBytes *problem_out);
 
 /*
- Frees bytes returned by `sentry_exporter_telemetry` or `sentry_exporter_health`. Empty
- bytes are ignored.
+ Frees bytes returned by `sentry_exporter_telemetry`, `sentry_exporter_health` or
+ `sentry_exporter_restore_queues`. Empty bytes are ignored.
 
  # Safety
- `bytes` must come from `sentry_exporter_telemetry` or `sentry_exporter_health` and be
- freed once.
+ `bytes` must come from one of those and be freed once.
  */
 void sentry_bytes_free(struct SentryBytes bytes);
 

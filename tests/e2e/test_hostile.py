@@ -14,6 +14,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 from conftest import assert_exactly_once, run, scrape, value, wait_until
+from harness import rss_bytes
 
 MIB = 1 << 20
 # Every management request the exporter may make; a slug is one segment of [a-z0-9_-].
@@ -107,7 +108,7 @@ def test_ten_thousand_service_names_in_one_batch_stay_bounded(start_standin, sta
     collector = start_collector(sentry(standin, auto_create_projects=True, max_created_projects=created_limit,
                                        timeout="60s"))
 
-    heaps = []
+    heaps, rss = [], []
     for flood in range(3):
         started = time.monotonic()
         post_traces(collector, *[resource_spans(f"flood-{flood}-{i}", 1) for i in range(10_000)])
@@ -118,8 +119,9 @@ def test_ten_thousand_service_names_in_one_batch_stay_bounded(start_standin, sta
             and value(m, "items_dropped", signal="traces", reason="project_not_found") >= dropped and m,
             timeout=120, interval=1)
         heaps.append(value(metrics, "core_heap_bytes"))
+        rss.append(rss_bytes(collector.process.proc.pid))
         print(f"flood {flood}: 10,000 services handled in {time.monotonic() - started:.1f}s, "
-              f"core heap {heaps[-1] / MIB:.1f} MiB")
+              f"core heap {heaps[-1] / MIB:.1f} MiB, RSS {rss[-1] / MIB:.0f} MiB")
 
     records = wait_until("the created projects' spans", lambda: (r := standin.records())
                          and sum(p["span_total"] for p in r["projects"].values()) >= created_limit and r)
@@ -129,6 +131,8 @@ def test_ten_thousand_service_names_in_one_batch_stay_bounded(start_standin, sta
     # Ten thousand new names more do not mean more memory: the cache of unknown names is pruned.
     assert heaps[2] < 64 * MIB, heaps
     assert heaps[2] < heaps[0] + 8 * MIB, heaps
+    # Nor a queue per name: names of no project share one (once, 10,000 queues took 1.6 GB).
+    assert rss[2] < 256 * MIB, rss
     # Nor a flood of log: errors list a few projects and count the rest.
     longest = max(len(line) for line in collector.process.lines)
     assert longest < 8192, f"a log line of {longest} characters"

@@ -26,9 +26,9 @@ COUNTS = {"spans": "span_distinct", "logs": "log_total", "metrics": "trace_metri
 # The signals of `sick` each fault holds back.
 HELD = {"lookup": ["spans", "logs", "metrics"], "otlp_ingest": ["spans", "logs"], "envelopes": ["metrics"]}
 FAULTS = {
-    "lookup": [{"target": "mgmt", "path_contains": "/projects/acme/sick/keys/", "hang": True},
-               # No preload: every project is looked up on its own, `healthy`'s lookup answers.
-               {"target": "mgmt", "path_contains": "/project-keys/", "status": 500}],
+    # `sick` is a new service: its project does not exist yet, and its lookup, the first step
+    # to creating it, hangs.
+    "lookup": [{"target": "mgmt", "path_contains": "/projects/acme/sick/keys/", "hang": True}],
     "otlp_ingest": [{"target": "ingest", "project": "sick", "signal": s, **HANG} for s in ("traces", "logs")],
     "envelopes": [{"target": "ingest", "project": "sick", "signal": "envelope", **HANG}],
 }
@@ -120,9 +120,10 @@ def assert_sick_exactly_once(standin):
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_sick_project_costs_the_others_nothing(fault, start_standin, launch_collector):
-    standin = start_standin("--projects", "healthy,sick")
+    new_sick = fault == "lookup"
+    standin = start_standin("--projects", "healthy" if new_sick else "healthy,sick")
     standin.fault(FAULTS[fault])
-    collector = launch_collector(config(standin))
+    collector = launch_collector(config(standin, auto_create_projects=new_sick))
     sent, seen = send_steadily(collector, standin)
     assert_healthy_on_time(sent, seen)
     arrived = counts(standin, "sick")

@@ -77,6 +77,9 @@ type Routing struct {
 	Resources []int
 	// Projects are the request's projects, in order of first appearance.
 	Projects []string
+	// OwnQueue says, for each project, whether its data goes to a queue of its own (else to
+	// the queue the other projects share).
+	OwnQueue []bool
 	// ItemsDropped are the items of the resources that go to no project; the core has counted
 	// and logged them.
 	ItemsDropped uint64

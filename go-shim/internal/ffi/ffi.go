@@ -17,6 +17,7 @@ import "C"
 
 import (
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -145,6 +146,7 @@ func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
 	routing := Routing{
 		Resources:    make([]int, int(out.resources_len)),
 		Projects:     make([]string, int(out.projects_len)),
+		OwnQueue:     make([]bool, int(out.projects_len)),
 		ItemsDropped: uint64(out.items_dropped),
 		Message:      string(goBytes(out.message)),
 	}
@@ -160,8 +162,29 @@ func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
 		for i, slug := range unsafe.Slice(out.projects, int(out.projects_len)) {
 			routing.Projects[i] = string(goBytes(slug))
 		}
+		for i, own := range unsafe.Slice(out.project_own_queue, int(out.projects_len)) {
+			routing.OwnQueue[i] = own != 0
+		}
 	}
 	return routing, nil
+}
+
+// RestoreQueues tells the core that the projects of slugs have a queue of their own from
+// before a restart; it returns those that keep it (within max_project_queues).
+func (c *Core) RestoreQueues(slugs []string) ([]string, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return nil, ErrShutDown
+	}
+	req := []byte(strings.Join(slugs, "\n"))
+	var out C.SentryBytes
+	code := C.sentry_exporter_restore_queues(c.ptr, bytesPtr(req), C.size_t(len(req)), &out)
+	if err := resultError("sentry_exporter_restore_queues", resultCode(code), ""); err != nil {
+		return nil, err
+	}
+	defer C.sentry_bytes_free(out)
+	return strings.Fields(string(goBytes(out))), nil
 }
 
 // goBytes copies bytes owned by the core into Go memory (nil when empty).

@@ -35,6 +35,9 @@ func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Out
 // Route fails with ErrNoCgo.
 func (*Core) Route(Signal, []byte) (Routing, error) { return Routing{}, ErrNoCgo }
 
+// RestoreQueues fails with ErrNoCgo.
+func (*Core) RestoreQueues([]string) ([]string, error) { return nil, ErrNoCgo }
+
 // BeginShutdown does nothing.
 func (*Core) BeginShutdown(time.Duration) error { return nil }
 

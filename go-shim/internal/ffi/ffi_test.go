@@ -24,7 +24,7 @@ func configJSON(url, org string) string {
 	config, err := json.Marshal(map[string]any{
 		"dsn": "", "environment": "", "insecure_skip_verify": false,
 		"url": url, "org_slug": org, "auth_token": "sntrys_secret_token",
-		"auto_create_projects": false, "team": "", "max_created_projects": 1000, "core_memory_limit_mib": 0,
+		"auto_create_projects": false, "team": "", "max_created_projects": 1000, "max_project_queues": 200, "core_memory_limit_mib": 0,
 		"routing": map[string]any{"project_from_attribute": "service.name",
 			"attribute_to_project_mapping": map[string]string{}, "fallback_project": ""},
 		"http": map[string]any{"timeout_ms": 30000, "compression": "gzip",

@@ -28,6 +28,7 @@ struct RawConfig {
     auto_create_projects: bool,
     team: String,
     max_created_projects: i64,
+    max_project_queues: i64,
     core_memory_limit_mib: i64,
     routing: RawRouting,
     http: RawHttp,
@@ -208,6 +209,8 @@ pub struct Config {
     /// Bytes the core's heap may hold before it takes no new export; `None`: a share of the
     /// memory the collector may use ([`crate::memory::CoreMemory`]).
     pub core_memory_limit: Option<u64>,
+    /// Projects with a queue of their own in the host at most ([`crate::queues`]).
+    pub max_project_queues: usize,
 }
 
 /// What is wrong with a config: the YAML field and the problem.
@@ -369,6 +372,12 @@ impl RawConfig {
             errors: self.errors.validate()?,
             metrics: self.metrics.validate()?,
             core_memory_limit: core_memory_limit(self.core_memory_limit_mib)?,
+            max_project_queues: usize::try_from(self.max_project_queues).map_err(|_| {
+                error(
+                    "max_project_queues",
+                    Problem::Negative(self.max_project_queues),
+                )
+            })?,
         })
     }
 
@@ -643,6 +652,7 @@ mod tests {
             "url",
             "max_created_projects",
             "core_memory_limit_mib",
+            "max_project_queues",
             "routing",
             "http",
             "dsn",
@@ -774,6 +784,11 @@ mod tests {
                 "negative max",
                 with(&["max_created_projects"], json!(-1)),
                 "max_created_projects: must not be negative",
+            ),
+            (
+                "negative project queues",
+                with(&["max_project_queues"], json!(-1)),
+                "max_project_queues: must not be negative",
             ),
             (
                 "negative core memory",

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, StreamExt};
@@ -31,6 +31,7 @@ use crate::mgmt::MgmtClient;
 use crate::org::Organization;
 use crate::outcome::{DropReason, Outcome, RetryReason};
 use crate::preload::preload;
+use crate::queues::ProjectQueues;
 use crate::ratelimit::RateLimits;
 use crate::redact::Redactor;
 use crate::resolve::{EndpointSource, Resolver};
@@ -63,6 +64,8 @@ pub struct Exporter {
     limits: Arc<RateLimits>,
     /// The bound on the core's heap: no export starts above it.
     memory: CoreMemory,
+    /// The projects that have a queue of their own in the host.
+    queues: Mutex<ProjectQueues>,
     telemetry: Arc<Telemetry>,
     clock: Arc<dyn Clock>,
     /// Every message it logs is cleaned by `redactor`.
@@ -124,6 +127,7 @@ impl Exporter {
             autocreate,
             limits,
             memory,
+            queues: Mutex::new(ProjectQueues::new(config.max_project_queues)),
             telemetry,
             clock,
             warnings: Warnings::new(logger.clone()),
@@ -265,11 +269,30 @@ impl Exporter {
         for (reason, items) in &routed.dropped {
             tally.unrouted(*reason, *items);
         }
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let own_queue = routed
+            .parts
+            .iter()
+            .map(|part| queues.own_queue(&part.slug, self.resolver.is_known(&part.slug)))
+            .collect();
+        drop(queues);
         Ok(Routing {
             projects: routed.parts.into_iter().map(|part| part.slug).collect(),
+            own_queue,
             resources: routed.resources,
             unrouted: tally.finish(),
         })
+    }
+
+    /// The host holds queues of these projects from before a restart: they keep them, within
+    /// `max_project_queues`. Returns those that do.
+    pub fn restore_queues<'s>(&self, slugs: impl IntoIterator<Item = &'s Slug>) -> Vec<Slug> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        slugs
+            .into_iter()
+            .filter(|slug| queues.restore(slug))
+            .cloned()
+            .collect()
     }
 
     /// `request` with the legacy `environment` added to the resources of spans and log records
@@ -736,6 +759,8 @@ pub struct MemoryFull {
 pub struct Routing {
     /// The request's projects, in order of first appearance.
     pub projects: Vec<Slug>,
+    /// For each project: whether its data goes to a queue of its own, else to the shared one.
+    pub own_queue: Vec<bool>,
     /// For each resource of the request, in order: the index in `projects` of its project,
     /// `None` when it is dropped.
     pub resources: Vec<Option<usize>>,

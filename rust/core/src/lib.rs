@@ -52,6 +52,7 @@ pub mod org;
 pub mod outcome;
 pub mod platform;
 pub mod preload;
+pub mod queues;
 pub mod ratelimit;
 pub mod redact;
 pub mod resolve;

@@ -15,6 +15,7 @@ use crate::exporter::{Exporter, MemoryFull, Routing};
 use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
+use crate::slug::Slug;
 use crate::tally::ExportOutcome;
 use crate::wire::WireError;
 
@@ -171,6 +172,11 @@ impl Service {
             State::Running { .. } => {}
         }
         Ok(self.exporter.route(signal, request)?)
+    }
+
+    /// Keeps the queues the host holds from before a restart (see [`Exporter::restore_queues`]).
+    pub fn restore_queues(&self, slugs: &[Slug]) -> Vec<Slug> {
+        self.exporter.restore_queues(slugs)
     }
 
     /// The core's logger (see [`Exporter::logger`]).

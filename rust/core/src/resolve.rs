@@ -51,6 +51,14 @@ impl EndpointSource {
         }
     }
 
+    /// Whether `slug`'s endpoint is known now (no lookup of it running).
+    pub fn is_known(&self, slug: &Slug) -> bool {
+        match self {
+            EndpointSource::Lookup(resolver) => resolver.endpoints.cached(slug).is_some(),
+            EndpointSource::Fixed(_) => true,
+        }
+    }
+
     /// The resolver that uses the management API, `None` in `dsn` mode.
     pub fn lookups(&self) -> Option<&Resolver> {
         match self {

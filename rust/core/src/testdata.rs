@@ -387,6 +387,7 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
         "team": "",
         "max_created_projects": 1000,
         "core_memory_limit_mib": 0,
+        "max_project_queues": 200,
         "routing": {
             "project_from_attribute": "service.name",
             "attribute_to_project_mapping": {},

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sentry_exporter_core::heap;
 use sentry_exporter_core::log::panic_message;
+use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::{
     ExportOutcome, Field, FieldValue, Level, Logger, Routing, Service, ServiceError, Signal,
 };
@@ -138,6 +139,10 @@ pub struct SentryRouting {
     /// when 0.
     pub projects: *const SentryBytes,
     pub projects_len: usize,
+    /// For each project: 1 when its data goes to a queue of its own, 0 when to the queue the
+    /// other projects share (projects not known to exist, and those past
+    /// `max_project_queues`). `projects_len` entries; NULL when 0.
+    pub project_own_queue: *const u8,
     /// Items of the dropped resources; already counted and logged.
     pub items_dropped: u64,
     /// UTF-8 summary of why they were dropped; empty when none was.
@@ -564,6 +569,36 @@ pub unsafe extern "C" fn sentry_exporter_route(
     }
 }
 
+/// The host holds queues of these projects (`slugs`: UTF-8, one per line) from before a
+/// restart: they keep a queue of their own, within `max_project_queues`. Those that do are
+/// written to `*kept_out`, one per line, to be freed with `sentry_bytes_free`; lines that are
+/// no slug are left out.
+///
+/// # Safety
+/// `exporter` as for `sentry_exporter_start`; `slugs` must point to `slugs_len` readable bytes
+/// (may be NULL when 0); `kept_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sentry_exporter_restore_queues(
+    exporter: *const SentryExporter,
+    slugs: *const u8,
+    slugs_len: usize,
+    kept_out: *mut SentryBytes,
+) -> SentryResult {
+    ffi_boundary! { sentry_exporter_restore_queues:
+        exporter exporter;
+        bytes slugs, slugs_len;
+        non_null kept_out;
+        => {
+            let text = String::from_utf8_lossy(slugs);
+            let slugs: Vec<Slug> = text.lines().filter_map(|line| Slug::parse(line).ok()).collect();
+            let kept = exporter.service.restore_queues(&slugs);
+            let kept: Vec<&str> = kept.iter().map(Slug::as_str).collect();
+            *kept_out = bytes_out(kept.join("\n").into_bytes());
+            SentryResult::Ok
+        }
+    }
+}
+
 fn signal_of(signal: u32) -> Option<Signal> {
     match signal {
         s if s == SentrySignal::Traces as u32 => Some(Signal::Traces),
@@ -586,12 +621,14 @@ fn routing_to_c(routing: Routing) -> SentryRouting {
         .into_iter()
         .map(|slug| bytes_out(slug.as_str().as_bytes().to_vec()))
         .collect();
+    let own_queue: Box<[u8]> = routing.own_queue.iter().map(|own| u8::from(*own)).collect();
     let (resources_len, projects_len) = (resources.len(), projects.len());
     SentryRouting {
         resource_projects: slice_out(resources),
         resources_len,
         projects: slice_out(projects),
         projects_len,
+        project_own_queue: slice_out(own_queue),
         items_dropped: routing.unrouted.dropped,
         message: bytes_out(routing.unrouted.problems.join("; ").into_bytes()),
     }
@@ -729,12 +766,11 @@ pub unsafe extern "C" fn sentry_exporter_health(
     }
 }
 
-/// Frees bytes returned by `sentry_exporter_telemetry` or `sentry_exporter_health`. Empty
-/// bytes are ignored.
+/// Frees bytes returned by `sentry_exporter_telemetry`, `sentry_exporter_health` or
+/// `sentry_exporter_restore_queues`. Empty bytes are ignored.
 ///
 /// # Safety
-/// `bytes` must come from `sentry_exporter_telemetry` or `sentry_exporter_health` and be
-/// freed once.
+/// `bytes` must come from one of those and be freed once.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_bytes_free(bytes: SentryBytes) {
     ffi_boundary! { sentry_bytes_free:
@@ -774,6 +810,7 @@ pub unsafe extern "C" fn sentry_routing_free(routing: *mut SentryRouting) {
             for project in slice_free(routing.projects, routing.projects_len).iter().flatten() {
                 bytes_free(project);
             }
+            drop(slice_free(routing.project_own_queue, routing.projects_len));
             bytes_free(&routing.message);
         }
     }

@@ -678,6 +678,9 @@ fn route_tells_each_resource_its_project_and_counts_the_dropped() {
             .map(|p| std::slice::from_raw_parts(p.ptr, p.len))
             .collect();
         assert_eq!(projects, [&b"api"[..], b"web"]);
+        // Sentry cannot be reached: neither project is known, both share a queue.
+        let own = std::slice::from_raw_parts(r.project_own_queue, r.projects_len);
+        assert_eq!(own, [0, 0]);
         assert_eq!(r.items_dropped, 3);
         let message = std::slice::from_raw_parts(r.message.ptr, r.message.len);
         assert!(
@@ -685,6 +688,22 @@ fn route_tells_each_resource_its_project_and_counts_the_dropped() {
             "{}",
             String::from_utf8_lossy(message)
         );
+        sentry_routing_free(routing);
+
+        // Queues held from before a restart are kept: web's now.
+        let mut kept = SentryBytes {
+            ptr: ptr::null(),
+            len: 0,
+        };
+        let held = b"web\nNot A Slug\n";
+        let result = sentry_exporter_restore_queues(exporter, held.as_ptr(), held.len(), &mut kept);
+        assert_eq!(result, SentryResult::Ok);
+        assert_eq!(std::slice::from_raw_parts(kept.ptr, kept.len), b"web");
+        sentry_bytes_free(kept);
+        let (_, routing) = route(0, &request);
+        let r = &*routing;
+        let own = std::slice::from_raw_parts(r.project_own_queue, r.projects_len);
+        assert_eq!(own, [0, 1]);
         sentry_routing_free(routing);
 
         let (result, routing) = route(2, &[]);
