@@ -26,7 +26,9 @@ import (
 // exporterhelper exporter, with its own queue, consumers, retries and timeout (the config's),
 // which sends them through the shared core. A project whose lookup, ingest or envelopes hang
 // holds its own consumers only, and its full queue refuses its own data only. The collector's
-// loadbalancing exporter is built the same way, one exporter per backend.
+// loadbalancing exporter is built the same way, one exporter per backend. Projects the core
+// gives no queue of their own (not known to exist, or past max_project_queues) share one
+// exporter, sharedQueue.
 
 // projectExporter is the exporterhelper exporter of one project and signal.
 type projectExporter[T any] interface {
