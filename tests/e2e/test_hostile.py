@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 from conftest import assert_exactly_once, run, scrape, value, wait_until
@@ -43,6 +44,15 @@ def resource_spans(service, n, span_attributes=(), resource_attributes=(), first
         span.end_time_unix_nano = span.start_time_unix_nano + 1000
         span.attributes.extend(span_attributes)
     return rs
+
+
+def resource_metric(service, name):
+    """A resource of `service` holding one metric named `name`, to fill in: (resource, metric)."""
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", service))
+    metric = resource.scope_metrics.add().metrics.add()
+    metric.name = name
+    return resource, metric
 
 
 def post(collector, path, message):

@@ -10,11 +10,11 @@ import time
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, ResourceMetrics
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from conftest import scrape, value, wait_until
 from harness import rss_bytes
-from test_hostile import MIB, attribute, post, resource_spans, sentry
+from test_hostile import MIB, attribute, post, resource_metric, resource_spans, sentry
 from test_metrics import metrics_collector
 
 # The exporter's bound on the items of one histogram point (metrics::items::MAX_BUCKET_ITEMS).
@@ -56,10 +56,7 @@ def traceback_spans(service, first=0):
 
 def histogram_request(service, buckets):
     """One exponential histogram point of `service` with `buckets` buckets of one each."""
-    resource = ResourceMetrics()
-    resource.resource.attributes.append(attribute("service.name", service))
-    metric = resource.scope_metrics.add().metrics.add()
-    metric.name = "latency"
+    resource, metric = resource_metric(service, "latency")
     metric.exponential_histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
     point = metric.exponential_histogram.data_points.add()
     point.time_unix_nano = time.time_ns()

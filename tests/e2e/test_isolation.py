@@ -11,10 +11,9 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
-from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 
 from conftest import collector_config, wait_until
-from test_hostile import attribute, post, post_traces, resource_spans, sentry
+from test_hostile import attribute, post, post_traces, resource_metric, resource_spans, sentry
 
 TICKS, TICK = 100, 0.2  # 20 s of steady sending
 ON_TIME = 2.0
@@ -52,10 +51,7 @@ def logs(service, tick):
 
 
 def metrics(service, tick):
-    resource = ResourceMetrics()
-    resource.resource.attributes.append(attribute("service.name", service))
-    metric = resource.scope_metrics.add().metrics.add()
-    metric.name = "queue.depth"
+    resource, metric = resource_metric(service, "queue.depth")
     point = metric.gauge.data_points.add()
     point.time_unix_nano = time.time_ns()
     point.as_int = tick
