@@ -164,7 +164,7 @@ func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
 		wg.Go(func() { failures[i] = exp.consume(ctx, batches[i]) })
 	}
 	wg.Wait()
-	return p.outcome(batches, failures, routing)
+	return p.outcome(batches, failures)
 }
 
 // sharedQueue names the exporter whose queue the projects without one of their own share
@@ -192,10 +192,12 @@ func (p *projectExporters[T]) queued(parts []T, routing ffi.Routing) ([]string, 
 }
 
 // outcome is what the batch's sender learns: nil when every project's exporter took its
-// resources and every resource had a project; the data to retry, when an exporter refused
-// data for a reason that may pass (a full queue; without a queue, a failed send); else a
-// permanent error (the items were dropped for good, by the core or for want of a project).
-func (p *projectExporters[T]) outcome(parts []T, failures []error, routing ffi.Routing) error {
+// resources; the data to retry, when an exporter refused data for a reason that may pass (a
+// full queue; without a queue, a failed send); else a permanent error (the core dropped the
+// items for good). Resources of no project are no error of the sender's batch: the rest of it
+// was taken, and the core counted and logged them (items_dropped, missing_attribute or
+// invalid_slug), as the configuration asks when it names no fallback_project.
+func (p *projectExporters[T]) outcome(parts []T, failures []error) error {
 	var errs []error
 	var retry []T
 	for i, err := range failures {
@@ -214,13 +216,6 @@ func (p *projectExporters[T]) outcome(parts []T, failures []error, routing ffi.R
 		} else {
 			retry = append(retry, parts[i])
 		}
-	}
-	if routing.ItemsDropped > 0 {
-		msg := routing.Message
-		if msg == "" {
-			msg = fmt.Sprintf("%d %s items went to no project", routing.ItemsDropped, p.codec.signal)
-		}
-		errs = append(errs, errors.New(msg))
 	}
 	if len(errs) == 0 {
 		return nil

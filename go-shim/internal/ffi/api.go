@@ -83,8 +83,6 @@ type Routing struct {
 	// ItemsDropped are the items of the resources that go to no project; the core has counted
 	// and logged them.
 	ItemsDropped uint64
-	// Message says why they were dropped; empty when none was.
-	Message string
 }
 
 // Unrouted is the entry of Routing.Resources for a resource that goes to no project.

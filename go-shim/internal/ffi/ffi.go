@@ -148,7 +148,6 @@ func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
 		Projects:     make([]string, int(out.projects_len)),
 		OwnQueue:     make([]bool, int(out.projects_len)),
 		ItemsDropped: uint64(out.items_dropped),
-		Message:      string(goBytes(out.message)),
 	}
 	if out.resources_len > 0 {
 		for i, project := range unsafe.Slice(out.resource_projects, int(out.resources_len)) {
