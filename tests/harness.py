@@ -9,10 +9,14 @@ minute the stand-in answers 503s, a span rate limit, an organization-wide log li
 a size (after and before the body is read), dropped connections, slow answers (some past the
 exporter's timeout, with the data kept), management API errors, 503s before the body is read,
 connection resets mid-upload and ingest requests that are never answered; a project is deleted
-(and must be created again), and a new service starts sending while the first lookup of its
-project hangs. Then it runs clean for the rest of the minute. Every 5 s the collector's resident
-memory (VmRSS) and the Rust core's heap are sampled. The checks, `delivery_problems` and
-`limit_problems`:
+(and must be created again). One project's OTLP ingest and another's envelope endpoint hang for
+a few seconds of each minute, and a new service starts sending while the first lookup of its
+project hangs.
+Then it runs clean for the rest of the minute. Beside the load, a probe (`Probe`) sends a span,
+a log record and a metric point of a healthy service every 0.2 s, and a metric point of the
+project whose envelopes hang, and watches what arrives. Every 5 s the collector's resident
+memory (VmRSS) and the Rust core's heap are sampled. The checks, `delivery_problems`,
+`limit_problems` and `probe_problems`:
 
 - every span and log record the collector accepted (its receiver's own count) arrived at least
   once, each in its service's project;
@@ -24,7 +28,11 @@ memory (VmRSS) and the Rust core's heap are sampled. The checks, `delivery_probl
 - no ingest request was made for a key and category while Sentry's limit on it held;
 - every kind of answer was exercised, and the deleted project was created again;
 - RSS stays flat after warm-up: its highest value in the last third of the run at most 10 %
-  (and 8 MiB) above its highest value in the first third after warm-up.
+  (and 8 MiB) above its highest value in the first third after warm-up;
+- the healthy probe's spans, log records and metric points each arrived within 2 s of being
+  sent for at least 99 % of the ticks (its log records sent while the organization's log limit
+  held are left out: Sentry refuses every project's then), and every one exactly once; the
+  metric points of the project whose envelopes hang, exactly once.
 """
 
 import json
@@ -269,8 +277,9 @@ def listen_on(config: dict, grpc, http, health, metrics, log_level="info") -> di
     return config
 
 
-def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False) -> dict:
-    """OTLP in, `batch`, traces and logs to the sentry exporter configured by `sentry`."""
+def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False, signals=("traces", "logs")) -> dict:
+    """OTLP in, `batch`, the `signals` (traces and logs unless told) to the sentry exporter
+    configured by `sentry`."""
     health_check = {"endpoint": ""}
     if status_v2:
         health_check = {
@@ -286,7 +295,7 @@ def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False) -> di
             "extensions": ["health_check"],
             "pipelines": {
                 signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["sentry"]}
-                for signal in ("traces", "logs")
+                for signal in signals
             },
         },
     }
@@ -489,6 +498,11 @@ DATA_KEPT = {"svc-8", "svc-9"}
 # while the lookup of its project hangs once.
 NEW_SERVICE_SECOND = 45
 NEW_SERVICE_SECONDS = 10
+# The probe's healthy service, and the project whose envelope endpoint hangs.
+PROBE = "probe"
+SICK_ENVELOPES = "svc-6"
+PROBE_TICK = 0.2
+ON_TIME = 2.0
 # (second within each minute, what, action): a fault rule, a control call (method, path) or
 # None to clear every fault; `{org}` and `{new}` in a rule's path_contains are the organization
 # and that minute's new service.
@@ -523,6 +537,9 @@ FAULT_CYCLE = [
     # project's data keeps flowing (one queue per project).
     (34, "svc-7's ingest accepts and never answers in time (nothing kept)",
      {"target": "ingest", "project": "svc-7", "status": 503, "delay_ms": 60_000}),
+    # The same for one project's envelope endpoint (the probe sends its metric points).
+    (35, f"{SICK_ENVELOPES}'s envelope endpoint accepts and never answers in time (nothing kept)",
+     {"target": "ingest", "project": SICK_ENVELOPES, "signal": "envelope", "status": 503, "delay_ms": 60_000}),
     (40, "faults off", None),
     # After the others are off, so that no management API 500 comes before the hang.
     (NEW_SERVICE_SECOND, "a hanging project lookup for the new service {new}",
@@ -549,10 +566,10 @@ def fault_run_sentry(standin) -> dict:
 
 def fault_run_config(standin) -> dict:
     """The collector config of the fault run (listen addresses to be set by `listen_on`)."""
-    return collector_config(fault_run_sentry(standin), batch_timeout="1s")
+    return collector_config(fault_run_sentry(standin), batch_timeout="1s", signals=("traces", "logs", "metrics"))
 
 
-FAULT_RUN_STANDIN_ARGS = ["--projects", ",".join(SERVICES), "--quiet"]
+FAULT_RUN_STANDIN_ARGS = ["--projects", ",".join([*SERVICES, PROBE]), "--quiet"]
 FAULT_RUN_LOG_LEVEL = "warn"
 
 
@@ -626,6 +643,16 @@ def wait_until_drained(standin, expected):
             return
         time.sleep(1)
     time.sleep(2)  # a late duplicate would still show
+
+
+def wait_until_drained_metrics(standin, ticks):
+    """Until the probe's metric points of both projects arrived (those of SICK_ENVELOPES wait
+    for the end of its fault)."""
+    deadline = time.monotonic() + 120
+    while any(standin.records(ids=False)["projects"][p]["trace_metric_total"] < ticks for p in (PROBE, SICK_ENVELOPES)):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(1)
 
 
 def flat_after_warm_up(samples):
@@ -716,6 +743,113 @@ def limit_problems(records):
     return wrong
 
 
+def otlp_json(collector, path, resources_key, resources):
+    """Posts one OTLP/JSON request of `resources` to the collector's OTLP/HTTP receiver."""
+    body = json.dumps({resources_key: resources}).encode()
+    request = urllib.request.Request(f"http://{collector.http_endpoint}{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def service_resource(service):
+    return {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+
+
+def gauge_point(service, tick, now_ns):
+    return {"resource": service_resource(service), "scopeMetrics": [{"metrics": [
+        {"name": "probe.tick", "gauge": {"dataPoints": [{"timeUnixNano": str(now_ns), "asInt": str(tick)}]}}]}]}
+
+
+class Probe:
+    """Every PROBE_TICK, sends one span, one log record and one metric point of PROBE and one
+    metric point of SICK_ENVELOPES, and polls what arrived in PROBE's project meanwhile."""
+
+    COUNTS = {"spans": "span_distinct", "logs": "log_distinct", "metric points": "trace_metric_total"}
+
+    def __init__(self, collector, standin, seconds):
+        self.collector, self.standin, self.seconds = collector, standin, seconds
+        self.sent = []  # wall-clock second each tick was sent
+        self.seen = []  # (wall-clock second, PROBE's counts)
+        self.errors = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._poll)]
+        for thread in self.threads:
+            thread.start()
+
+    def _send(self):
+        start = time.monotonic()
+        for tick in range(round(self.seconds / PROBE_TICK)):
+            if self.stop.wait(max(0.0, start + tick * PROBE_TICK - time.monotonic())):
+                return
+            now_ns = time.time_ns()
+            span = {"traceId": f"{tick + 1:032x}", "spanId": f"{tick + 1:016x}", "name": "probe", "kind": 1,
+                    "startTimeUnixNano": str(now_ns), "endTimeUnixNano": str(now_ns + 1000)}
+            record = {"timeUnixNano": str(now_ns), "body": {"stringValue": f"probe tick {tick}"}}
+            try:
+                otlp_json(self.collector, "/v1/traces", "resourceSpans",
+                          [{"resource": service_resource(PROBE), "scopeSpans": [{"spans": [span]}]}])
+                otlp_json(self.collector, "/v1/logs", "resourceLogs",
+                          [{"resource": service_resource(PROBE), "scopeLogs": [{"logRecords": [record]}]}])
+                otlp_json(self.collector, "/v1/metrics", "resourceMetrics",
+                          [gauge_point(PROBE, tick, now_ns), gauge_point(SICK_ENVELOPES, tick, now_ns)])
+            except (OSError, urllib.error.HTTPError) as e:
+                self.errors.append(f"tick {tick}: {e}")
+            self.sent.append(now_ns / 1e9)
+
+    def _poll(self):
+        while not self.stop.wait(0.1):
+            project = self.standin.records(ids=False)["projects"].get(PROBE, {})
+            self.seen.append((time.time(), {name: project.get(key, 0) for name, key in self.COUNTS.items()}))
+
+    def finish(self):
+        """Waits for the last tick to be sent and to have had its time to arrive."""
+        self.threads[0].join()
+        time.sleep(ON_TIME + 0.5)
+        self.stop.set()
+        self.threads[1].join()
+
+    def late(self, name, left_out):
+        """Ticks whose item `name` had not arrived ON_TIME after it was sent, but those sent in
+        one of the `left_out` (start, end) windows; and how many ticks count."""
+        counted = [(i, at) for i, at in enumerate(self.sent) if not any(a <= at <= b for a, b in left_out)]
+        late, j, arrived_by = [], 0, 0
+        # Both lists are in time order: walk the polls once.
+        for i, at in counted:
+            while j < len(self.seen) and self.seen[j][0] <= at + ON_TIME:
+                arrived_by = max(arrived_by, self.seen[j][1][name])
+                j += 1
+            if arrived_by < i + 1:
+                late.append(i)
+        return late, len(counted)
+
+
+def org_log_limits(records):
+    """(start, end) in wall-clock seconds of every organization-wide log limit answered."""
+    return [(r["at_ms"] / 1000 - 1, r["at_ms"] / 1000 + LOG_LIMIT_S + 1)
+            for _, r in requests(records, "svc-3", "logs") if r["status"] == 429 and r["fault"]]
+
+
+def probe_problems(probe, records):
+    """The probe's items on time (at least 99 % within ON_TIME) and exactly once; the sick
+    envelope project's metric points exactly once. Prints the figures; returns what is wrong."""
+    wrong = list(probe.errors)
+    ticks = len(probe.sent)
+    for name in Probe.COUNTS:
+        late, counted = probe.late(name, org_log_limits(records) if name == "logs" else [])
+        print(f"probe {name}: {len(late)} of {counted} ticks not arrived within {ON_TIME:.0f} s"
+              + (f" (ticks {late[:20]})" if late else ""))
+        if len(late) > counted // 100:
+            wrong.append(f"probe: {len(late)} of {counted} {name} of a healthy service late")
+    project, sick = records["projects"][PROBE], records["projects"][SICK_ENVELOPES]
+    arrived = {"spans": project["span_total"], "logs": project["log_total"],
+               "metric points": project["trace_metric_total"],
+               f"{SICK_ENVELOPES}'s metric points": sick["trace_metric_total"]}
+    print(f"probe: {ticks} ticks sent; arrived {arrived}")
+    wrong += [f"{name}: {n} arrived for {ticks} sent" for name, n in arrived.items() if n != ticks]
+    return wrong
+
+
 def fault_run(standin, collector, seconds) -> list:
     """Runs the load and the fault cycle for `seconds` against a collector of
     `fault_run_config` and a stand-in started with FAULT_RUN_STANDIN_ARGS, waits for the queue
@@ -731,15 +865,19 @@ def fault_run(standin, collector, seconds) -> list:
                threading.Thread(target=sample, args=(collector, standin, started, samples, stop))]
     for thread in threads:
         thread.start()
+    probe = Probe(collector, standin, seconds)
     try:
         wait_for(load(collector.grpc_endpoint, SERVICES, RATE, seconds, CHILD_SPANS), timeout=seconds + 120)
         # Every new service started at least NEW_SERVICE_SECONDS before the end.
         wait_for(list(late_procs), timeout=NEW_SERVICE_SECONDS + 120)
+        probe.finish()
         accepted_items = accepted(collector)
         wait_until_drained(standin, sum(accepted_items.values()))
+        wait_until_drained_metrics(standin, len(probe.sent))
     finally:
         stop.set()
-        for thread in threads:
+        probe.stop.set()
+        for thread in [*threads, *probe.threads]:
             thread.join()
 
     print("| second | collector RSS (MiB) | core heap (MiB) | items received |\n| ---: | ---: | ---: | ---: |")
@@ -754,6 +892,7 @@ def fault_run(standin, collector, seconds) -> list:
     records = standin.records()
     problems += delivery_problems(records, counted, accepted_items)
     problems += limit_problems(records)
+    problems += probe_problems(probe, records)
     flat, early, late = flat_after_warm_up(samples)
     print(f"RSS after warm-up: highest {early / MIB:.1f} MiB in the first third, {late / MIB:.1f} MiB in the last: "
           f"{'flat' if flat else 'GROWING'}")

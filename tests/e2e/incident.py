@@ -33,9 +33,10 @@ def log(message):
 
 
 def incident_config(standin, **sentry):
-    """examples/otel.yaml's pipelines (memory_limiter, then batch) to the sentry exporter."""
+    """examples/otel.yaml's pipelines (memory_limiter, then batch; traces, logs and metrics) to
+    the sentry exporter."""
     config = collector_config({"url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
-                               **sentry})
+                               **sentry}, signals=("traces", "logs", "metrics"))
     config["processors"]["memory_limiter"] = {"check_interval": "1s", "limit_percentage": 80,
                                               "spike_limit_percentage": 20}
     for pipeline in config["service"]["pipelines"].values():

@@ -36,9 +36,8 @@ FAULTS = {
 def config(standin, **settings):
     """Traces, logs and metrics through `batch` (so each batch holds both services) to the
     sentry exporter, default queue; short timeouts and retries so that the test ends soon."""
-    cfg = collector_config(sentry(standin, timeout="10s", http={"timeout": "10s"}, **settings))
-    cfg["service"]["pipelines"]["metrics"] = dict(cfg["service"]["pipelines"]["traces"])
-    return cfg
+    return collector_config(sentry(standin, timeout="10s", http={"timeout": "10s"}, **settings),
+                            signals=("traces", "logs", "metrics"))
 
 
 def logs(service, tick):

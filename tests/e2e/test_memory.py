@@ -18,9 +18,7 @@ INCIDENT_S = 30
 def test_hostile_payloads_in_a_memory_cgroup(memory_cgroup, start_standin, launch_collector):
     cgroup = memory_cgroup(CGROUP_LIMIT)
     standin = start_standin("--projects", "recursive,buckets")
-    config = incident_config(standin)
-    config["service"]["pipelines"]["metrics"] = dict(config["service"]["pipelines"]["traces"])
-    collector = launch_collector(config, cgroup=cgroup)
+    collector = launch_collector(incident_config(standin), cgroup=cgroup)
     for n in range(3):
         post(collector, "/v1/traces", ExportTraceServiceRequest(resource_spans=[traceback_spans("recursive", n)]))
         post(collector, "/v1/metrics", histogram_request("buckets", 4_000_000))

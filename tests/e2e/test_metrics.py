@@ -36,10 +36,7 @@ def metrics_collector(launch_collector, standin):
         "sending_queue": {"enabled": True},
         "retry_on_failure": {"enabled": True, "initial_interval": "100ms", "max_interval": "1s"},
     }
-    config = collector_config(sentry)
-    pipelines = config["service"]["pipelines"]
-    pipelines["metrics"] = dict(pipelines["traces"])
-    return launch_collector(config)
+    return launch_collector(collector_config(sentry, signals=("traces", "logs", "metrics")))
 
 
 def client_args(collector, service, temporality, step_seconds=None):

@@ -4,7 +4,7 @@
 //! | request | does |
 //! | --- | --- |
 //! | `GET health` | `{"status":"ok"}` |
-//! | `GET records[?ids=false]` | what arrived, per project; `requests_hanging`: requests a `hang` rule holds now |
+//! | `GET records[?ids=false]` | what arrived, per project (`ids=false`: the counts only); `requests_hanging`: requests a `hang` rule holds now |
 //! | `POST reset` | forgets the records |
 //! | `GET faults`, `POST faults`, `DELETE faults` | lists, adds (one rule or an array), clears |
 //! | `POST projects/{slug}/delete`, `POST keys/{slug}/revoke` | as Sentry's UI would |

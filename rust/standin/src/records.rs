@@ -231,7 +231,8 @@ impl Records {
         });
     }
 
-    /// The `GET /_standin/records` document; `ids: false` leaves out the per-id counts.
+    /// The `GET /_standin/records` document; `ids: false` gives the counts only (no per-id
+    /// counts, items, drop notes or request log: cheap to poll).
     pub fn to_json(&self, ids: bool) -> Value {
         let projects: serde_json::Map<String, Value> = self
             .projects
@@ -249,13 +250,13 @@ impl Records {
                     "event_total": r.events.len(),
                     "trace_metric_total": r.trace_metrics.len(),
                     "dropped": r.dropped,
-                    "event_drops": r.event_drops,
-                    "event_notes": r.event_notes,
-                    "trace_metric_drops": r.trace_metric_drops,
-                    "trace_metric_notes": r.trace_metric_notes,
-                    "requests": r.requests,
                 });
                 if ids {
+                    v["event_drops"] = json!(r.event_drops);
+                    v["event_notes"] = json!(r.event_notes);
+                    v["trace_metric_drops"] = json!(r.trace_metric_drops);
+                    v["trace_metric_notes"] = json!(r.trace_metric_notes);
+                    v["requests"] = json!(r.requests);
                     v["spans"] = json!(sorted(&r.spans));
                     v["logs"] = json!(sorted(&r.logs));
                     v["events"] = json!(r.events);
