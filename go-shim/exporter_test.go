@@ -487,6 +487,7 @@ func TestBatchGoesToEachProjectsExporter(t *testing.T) {
 	assert.Equal(t, []string{"a", "b"}, slices.Sorted(maps.Keys(p.byProject)))
 	assert.Equal(t, component.MustNewIDWithName("sentry", "a"), projectID(component.MustNewID("sentry"), "a"))
 	assert.Equal(t, component.MustNewIDWithName("sentry", "eu/a"), projectID(component.MustNewIDWithName("sentry", "eu"), "a"))
+	assert.Equal(t, component.MustNewIDWithName("sentry", "eu"), projectID(component.MustNewIDWithName("sentry", "eu"), previousQueue))
 	require.NoError(t, p.Shutdown(ctx))
 	assert.ErrorIs(t, p.consume(ctx, td), ffi.ErrShutDown)
 }

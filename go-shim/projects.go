@@ -85,7 +85,7 @@ func (p *projectExporters[T]) Start(ctx context.Context, host component.Host) er
 	if _, err := p.e.shared.core.RestoreQueues(index.projects()); err != nil {
 		return err
 	}
-	for _, name := range index.projects() {
+	for _, name := range append([]string{previousQueue}, index.projects()...) {
 		if _, err := p.startProject(ctx, name); err != nil {
 			return err
 		}
@@ -171,6 +171,12 @@ func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
 // (`sentry/(shared)`); no slug holds parentheses.
 const sharedQueue = "(shared)"
 
+// previousQueue names the exporter that sends what the persistent queue of a version before
+// one queue per project holds: it has the signal's own ID (`sentry`), and so its storage.
+// Nothing new goes to it; like any exporter of a project, it sends through the core, which
+// routes what it sends.
+const previousQueue = ""
+
 // queued pairs each batch with the exporter it goes to: its project's, or the shared one,
 // which gets the batches of all such projects as one.
 func (p *projectExporters[T]) queued(parts []T, routing ffi.Routing) ([]string, []T) {
@@ -250,7 +256,9 @@ func (p *projectExporters[T]) project(ctx context.Context, name string) (project
 func (p *projectExporters[T]) startProject(ctx context.Context, name string) (projectExporter[T], error) {
 	set := p.set
 	set.ID = projectID(p.set.ID, name)
-	set.Logger = p.set.Logger.With(zap.String("project", name))
+	if name != previousQueue {
+		set.Logger = p.set.Logger.With(zap.String("project", name))
+	}
 	cfg := p.e.cfg
 	push := func(ctx context.Context, data T) error { return push(ctx, p.e, p.codec, data) }
 	queue := cfg.QueueConfig
@@ -277,10 +285,14 @@ func (p *projectExporters[T]) startProject(ctx context.Context, name string) (pr
 }
 
 // projectID is the component ID of the exporter of project slug of the exporter parent:
-// `sentry/checkout` for `sentry`, `sentry/eu/checkout` for `sentry/eu`. It names the project's
-// own telemetry (otelcol_exporter_queue_size{exporter="sentry/checkout"}) and its persistent
-// queue; a slug holds no `/`, so no two projects or exporters share one.
+// `sentry/checkout` for `sentry`, `sentry/eu/checkout` for `sentry/eu`, and parent itself for
+// previousQueue. It names the project's own telemetry
+// (otelcol_exporter_queue_size{exporter="sentry/checkout"}) and its persistent queue; a slug
+// holds no `/`, so no two projects or exporters share one.
 func projectID(parent component.ID, slug string) component.ID {
+	if slug == previousQueue {
+		return parent
+	}
 	if parent.Name() == "" {
 		return component.NewIDWithName(parent.Type(), slug)
 	}
