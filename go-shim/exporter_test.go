@@ -460,7 +460,6 @@ func TestBatchGoesToEachProjectsExporter(t *testing.T) {
 	fake := &fakeCore{
 		routing: ffi.Routing{
 			Resources: []int{0, ffi.Unrouted, 1, 0}, Projects: []string{"a", "b"}, OwnQueue: []bool{true, true},
-			ItemsDropped: 1,
 		},
 		outcome: ffi.Outcome{ItemsSent: 1},
 	}

@@ -378,7 +378,7 @@ func (r resourcesOf[D, S, R]) count(data D) int { return r.slice(data).Len() }
 // split is one batch per project of routing, each with its resources, in order, moved out of
 // data. A batch that goes whole to one project is passed on as it is.
 func (r resourcesOf[D, S, R]) split(data D, routing ffi.Routing) []D {
-	if len(routing.Projects) == 1 && routing.ItemsDropped == 0 && !slices.Contains(routing.Resources, ffi.Unrouted) {
+	if len(routing.Projects) == 1 && !slices.Contains(routing.Resources, ffi.Unrouted) {
 		return []D{data}
 	}
 	parts := make([]D, len(routing.Projects))

@@ -218,14 +218,6 @@ typedef struct SentryRouting {
    `max_project_queues`). `projects_len` entries; NULL when 0.
    */
   const uint8_t *project_own_queue;
-  /*
-   Items of the dropped resources; already counted and logged.
-   */
-  uint64_t items_dropped;
-  /*
-   UTF-8 summary of why they were dropped; empty when none was.
-   */
-  struct SentryBytes message;
 } SentryRouting;
 
 #ifdef __cplusplus

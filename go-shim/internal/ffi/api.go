@@ -80,9 +80,6 @@ type Routing struct {
 	// OwnQueue says, for each project, whether its data goes to a queue of its own (else to
 	// the queue the other projects share).
 	OwnQueue []bool
-	// ItemsDropped are the items of the resources that go to no project; the core has counted
-	// and logged them.
-	ItemsDropped uint64
 }
 
 // Unrouted is the entry of Routing.Resources for a resource that goes to no project.

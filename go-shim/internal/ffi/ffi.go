@@ -144,10 +144,9 @@ func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
 	}
 	defer C.sentry_routing_free(out)
 	routing := Routing{
-		Resources:    make([]int, int(out.resources_len)),
-		Projects:     make([]string, int(out.projects_len)),
-		OwnQueue:     make([]bool, int(out.projects_len)),
-		ItemsDropped: uint64(out.items_dropped),
+		Resources: make([]int, int(out.resources_len)),
+		Projects:  make([]string, int(out.projects_len)),
+		OwnQueue:  make([]bool, int(out.projects_len)),
 	}
 	if out.resources_len > 0 {
 		for i, project := range unsafe.Slice(out.resource_projects, int(out.resources_len)) {

@@ -260,8 +260,8 @@ impl Exporter {
 
     /// Where each resource of `request` goes, sending nothing: the host queues each project's
     /// resources apart, so that one project's trouble never holds another's (docs/design.md).
-    /// The dropped resources' items are counted here, once: each project's own export routes
-    /// its resources again and finds none to drop.
+    /// The dropped resources' items are counted and logged here, once: each project's own
+    /// export routes its resources again and finds none to drop.
     pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, WireError> {
         let request = self.with_environment(signal, request)?;
         let routed = self.router.route(&request)?;
@@ -269,6 +269,7 @@ impl Exporter {
         for (reason, items) in &routed.dropped {
             tally.unrouted(*reason, *items);
         }
+        tally.finish();
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         let own_queue = routed
             .parts
@@ -280,7 +281,6 @@ impl Exporter {
             projects: routed.parts.into_iter().map(|part| part.slug).collect(),
             own_queue,
             resources: routed.resources,
-            unrouted: tally.finish(),
         })
     }
 
@@ -764,8 +764,6 @@ pub struct Routing {
     /// For each resource of the request, in order: the index in `projects` of its project,
     /// `None` when it is dropped.
     pub resources: Vec<Option<usize>>,
-    /// What became of the dropped resources' items, counted and logged already.
-    pub unrouted: ExportOutcome,
 }
 
 /// What became of one project's trace metric envelopes.

@@ -143,10 +143,6 @@ pub struct SentryRouting {
     /// other projects share (projects not known to exist, and those past
     /// `max_project_queues`). `projects_len` entries; NULL when 0.
     pub project_own_queue: *const u8,
-    /// Items of the dropped resources; already counted and logged.
-    pub items_dropped: u64,
-    /// UTF-8 summary of why they were dropped; empty when none was.
-    pub message: SentryBytes,
 }
 
 /// What a [`SentryLogField`] holds.
@@ -629,8 +625,6 @@ fn routing_to_c(routing: Routing) -> SentryRouting {
         projects: slice_out(projects),
         projects_len,
         project_own_queue: slice_out(own_queue),
-        items_dropped: routing.unrouted.dropped,
-        message: bytes_out(routing.unrouted.problems.join("; ").into_bytes()),
     }
 }
 
@@ -811,7 +805,6 @@ pub unsafe extern "C" fn sentry_routing_free(routing: *mut SentryRouting) {
                 bytes_free(project);
             }
             drop(slice_free(routing.project_own_queue, routing.projects_len));
-            bytes_free(&routing.message);
         }
     }
 }
