@@ -31,7 +31,10 @@ fuzz_dir=$root/rust/fuzz
 # cargo fuzz needs a nightly compiler (sanitizer coverage flags).
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz: installing the nightly toolchain" >&2
-    rustup toolchain install nightly --profile minimal
+    rustup toolchain install nightly --profile minimal --component rust-src
+elif [ ! -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ]; then
+    echo "fuzz: installing the nightly's rust-src (--build-std)" >&2
+    rustup component add rust-src --toolchain nightly
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
@@ -40,7 +43,12 @@ elif ! cargo fuzz --version | grep -qF "$CARGO_FUZZ_VERSION"; then
     echo "fuzz: note: using $(cargo fuzz --version), this script is tried with $CARGO_FUZZ_VERSION" >&2
 fi
 
-build=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --target-dir "$fuzz_dir/target/$sanitizer")
+build=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --build-std --target-dir "$fuzz_dir/target/$sanitizer")
+# The targets measure a parse's cost by the coverage counters of -Cinstrument-coverage
+# (rust/fuzz/src/cost.rs), in the standard library too (--build-std, which needs the
+# nightly's rust-src); the profile it writes at exit is not wanted.
+export RUSTFLAGS="${RUSTFLAGS:-} -Cinstrument-coverage"
+export LLVM_PROFILE_FILE=/dev/null
 targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list --fuzz-dir "$fuzz_dir")}
 
 start=$(date +%s)
@@ -68,7 +76,7 @@ done
 
 echo "fuzz: done in $(($(date +%s) - start)) s"
 if [ ${#crashes[@]} -gt 0 ]; then
-    echo "fuzz: FAILED; crash files (reproduce: cargo +nightly fuzz run --fuzz-dir $fuzz_dir --sanitizer $sanitizer TARGET FILE):" >&2
+    echo "fuzz: FAILED; crash files (reproduce: RUSTFLAGS=-Cinstrument-coverage cargo +nightly fuzz run --fuzz-dir $fuzz_dir --sanitizer $sanitizer --build-std TARGET FILE):" >&2
     printf '  %s\n' "${crashes[@]}" >&2
     exit 1
 fi

@@ -6,11 +6,21 @@
 //! Properties: no panic; an accepted endpoint's URLs are http(s) with a host;
 //! a URL derived from the DSN carries no user, password, query or fragment and
 //! its path ends in `/api/{project_id}/integration/otlp/v1/{signal}/`; a given
-//! `otlp_*` URL is used as given; the public key is not empty.
+//! `otlp_*` URL is used as given; the public key is not empty; deriving the endpoint costs at
+//! most `COST_PER_BYTE` per byte (`cost`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sentry_exporter_fuzz::cost::{assert_per_byte, measure, Cost};
+
+/// The url crate's IDNA is quadratic in a host label of non-ASCII text up to its own bound on
+/// label length (past about 2,500 bytes here the host is refused at once): about 11,000
+/// operations a byte at most then.
+const COST_PER_BYTE: Cost = Cost {
+    regions: 50_000,
+    allocated: 128,
+};
 use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{KeyDsn, ProjectKey};
 use sentry_exporter_core::signal::OtlpSignal;
@@ -40,7 +50,9 @@ fuzz_target!(|data: &[u8]| {
         is_active: false,
         ..key.clone()
     };
-    let Ok(endpoint) = from_keys(&[inactive, key.clone()]) else {
+    let (endpoint, cost) = measure(|| from_keys(&[inactive, key.clone()]));
+    assert_per_byte("from_keys", data.len(), cost, COST_PER_BYTE);
+    let Ok(endpoint) = endpoint else {
         return;
     };
     assert!(!endpoint.public_key.is_empty());

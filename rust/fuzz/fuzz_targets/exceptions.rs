@@ -12,7 +12,9 @@
 //! encoding, the scanner finds exactly the exceptions prost's view holds (span
 //! events named `exception`, failed spans without one when asked, log records
 //! with an `exception.type` or `exception.message` key); every event made of
-//! them serializes within `event::MAX_EVENT` and names its exception.
+//! them serializes within `event::MAX_EVENT` and names its exception; scanning and
+//! building the events costs at most `COST_PER_BYTE` per byte of the
+//! request (`cost`).
 
 #![no_main]
 
@@ -31,6 +33,15 @@ use sentry_exporter_core::errors::scan::{scan, Sources};
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::testdata::{
     exception_log, exception_span, logs_request, string_attribute, traces_request, Resource,
+};
+use sentry_exporter_core::wire::WireError;
+use sentry_exporter_fuzz::cost::{assert_linear, Cost};
+
+/// The scan reads each field once; an event's texts are bounded, so building costs at most a
+/// fixed amount per exception, and each exception takes some bytes of the request.
+const COST_PER_BYTE: Cost = Cost {
+    regions: 10_000,
+    allocated: 512,
 };
 
 const KEYS: [&str; 5] = [
@@ -140,19 +151,28 @@ fuzz_target!(|data: &[u8]| {
         logs: true,
         error_spans,
     };
-    let Ok(found) = scan(signal, request, sources) else {
+    let scanned = assert_linear("scan and build", request, COST_PER_BYTE, |request| {
+        let found = scan(signal, request, sources)?;
+        let events: Vec<_> = found
+            .iter()
+            .map(|f| {
+                event::build(
+                    f,
+                    Default::default(),
+                    &Options::default(),
+                    SystemTime::UNIX_EPOCH,
+                )
+            })
+            .collect();
+        Ok::<_, WireError>((found, events))
+    });
+    let Ok((found, events)) = scanned else {
         return;
     };
     if let Some(want) = expected(request, logs, error_spans) {
         assert_eq!(found.len(), want);
     }
-    for found in &found {
-        let event = event::build(
-            found,
-            Default::default(),
-            &Options::default(),
-            SystemTime::UNIX_EPOCH,
-        );
+    for event in &events {
         let size = serde_json::to_vec(&event)
             .map(|b| b.len())
             .unwrap_or(usize::MAX);

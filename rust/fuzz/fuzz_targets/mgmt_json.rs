@@ -4,11 +4,18 @@
 //! project keys, teams) and as the ignored answer of a project creation.
 //! Properties: no panic; a project's id is what the JSON says (a number, or a
 //! string of one); the keys of a keys list feed `endpoint::from_keys`, whose
-//! accepted endpoints are http(s) with a host; teams give slugs or nothing.
+//! accepted endpoints are http(s) with a host; teams give slugs or nothing; reading projects
+//! and deriving an endpoint cost at most `COST_PER_BYTE` per byte (`cost`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sentry_exporter_fuzz::cost::{assert_linear, assert_per_byte, measure, Cost};
+
+const COST_PER_BYTE: Cost = Cost {
+    regions: 4_000,
+    allocated: 256,
+};
 use sentry_exporter_core::ingest::endpoint::from_keys;
 use sentry_exporter_core::mgmt::models::{Project, ProjectKey, Team};
 use sentry_exporter_core::signal::OtlpSignal;
@@ -23,7 +30,10 @@ struct RawProject {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(projects) = serde_json::from_slice::<Vec<Project>>(data) {
+    let projects = assert_linear("projects", data, COST_PER_BYTE, |d| {
+        serde_json::from_slice::<Vec<Project>>(d)
+    });
+    if let Ok(projects) = projects {
         let raw: Vec<RawProject> = serde_json::from_slice(data).unwrap();
         assert_eq!(raw.len(), projects.len());
         for (project, raw) in projects.iter().zip(&raw) {
@@ -36,7 +46,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(keys) = serde_json::from_slice::<Vec<ProjectKey>>(data) {
-        if let Ok(endpoint) = from_keys(&keys) {
+        let (endpoint, cost) = measure(|| from_keys(&keys));
+        assert_per_byte("from_keys", data.len(), cost, COST_PER_BYTE);
+        if let Ok(endpoint) = endpoint {
             for signal in [OtlpSignal::Traces, OtlpSignal::Logs] {
                 let url = endpoint.url(signal);
                 assert!(matches!(url.scheme(), "http" | "https"), "{url}");

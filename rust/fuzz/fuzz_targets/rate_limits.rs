@@ -6,7 +6,8 @@
 //! most `MAX_LIMIT`; a `Retry-After` delay is at most `MAX_LIMIT`; after
 //! `RateLimits::update` each category is held exactly as long as the longest
 //! limit covering it (the header when not blank, else for a 429 `Retry-After`
-//! or `DEFAULT_LIMIT`), never more than `MAX_LIMIT`.
+//! or `DEFAULT_LIMIT`), never more than `MAX_LIMIT`; parsing either header costs at most
+//! `COST_PER_BYTE` per byte (`cost`).
 
 #![no_main]
 
@@ -18,9 +19,15 @@ use sentry_exporter_core::ratelimit::{
     parse_rate_limits, parse_retry_after, Category, LimitHeaders, RateLimits, DEFAULT_LIMIT,
     MAX_LIMIT,
 };
+use sentry_exporter_fuzz::cost::{assert_linear, Cost};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OTHER: &str = "fedcba9876543210fedcba9876543210";
+
+const COST_PER_BYTE: Cost = Cost {
+    regions: 1_500,
+    allocated: 64,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&status, rest)) = data.split_first() else {
@@ -38,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
 
     // Whole input as either header, too.
     for header in [text, rate_limits] {
-        let limits = parse_rate_limits(header);
+        let limits = assert_linear("parse_rate_limits", header.as_bytes(), COST_PER_BYTE, |b| {
+            parse_rate_limits(std::str::from_utf8(b).unwrap_or(""))
+        });
         assert!(limits.len() <= header.matches(',').count() + 1);
         for limit in &limits {
             assert!(limit.retry_after <= MAX_LIMIT, "{limit:?}");
@@ -51,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
         (retry_after, wall_now),
         (retry_after, SystemTime::UNIX_EPOCH),
     ] {
-        if let Some(d) = parse_retry_after(value, wall) {
+        let delay = assert_linear("parse_retry_after", value.as_bytes(), COST_PER_BYTE, |b| {
+            parse_retry_after(std::str::from_utf8(b).unwrap_or(""), wall)
+        });
+        if let Some(d) = delay {
             assert!(d <= MAX_LIMIT, "{d:?}");
         }
     }

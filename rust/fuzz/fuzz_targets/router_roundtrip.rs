@@ -23,7 +23,8 @@
 //! - `count_items` agrees with prost.
 //!
 //! Always: parts hold valid, distinct slugs and disjoint whole top-level fields
-//! of the request; `from_attribute` makes valid slugs and is idempotent.
+//! of the request; `from_attribute` makes valid slugs and is idempotent; routing costs at
+//! most `COST_PER_BYTE` per byte of the request (`cost`).
 
 #![no_main]
 
@@ -47,6 +48,13 @@ use sentry_exporter_core::outcome::DropReason;
 use sentry_exporter_core::routing::{count_items, RoutedRequest, Router};
 use sentry_exporter_core::slug::{Slug, MAX_SLUG_LEN};
 use sentry_exporter_core::wire::WireError;
+use sentry_exporter_fuzz::cost::{assert_linear, Cost};
+
+/// The router reads each field's key and length and skips the rest.
+const COST_PER_BYTE: Cost = Cost {
+    regions: 500,
+    allocated: 64,
+};
 
 /// The two signals' request and resource-block messages, as prost sees them.
 trait Otlp {
@@ -364,7 +372,7 @@ fn assert_group(e: &WireError) {
 
 fn run<S: Otlp>(config: &RoutingConfig, request: &[u8]) {
     let router = Router::new(config);
-    let routed = router.route(request);
+    let routed = assert_linear("route", request, COST_PER_BYTE, |r| router.route(r));
     let Ok(decoded) = S::Request::decode(request) else {
         if let Ok(routed) = &routed {
             check_shape(request, routed);
