@@ -303,9 +303,8 @@ fn log_fields_reach_the_callback() {
     );
 }
 
-#[test]
-fn telemetry_is_json_listing_every_metric() {
-    let exporter = new_exporter(&CONFIG).unwrap();
+/// The exporter's telemetry, as `sentry_exporter_telemetry` writes it.
+fn telemetry(exporter: *const SentryExporter) -> serde_json::Value {
     let mut json = SentryBytes {
         ptr: ptr::null(),
         len: 0,
@@ -315,9 +314,17 @@ fn telemetry_is_json_listing_every_metric() {
             sentry_exporter_telemetry(exporter, &mut json),
             SentryResult::Ok
         );
-        let parsed: serde_json::Value =
-            serde_json::from_slice(std::slice::from_raw_parts(json.ptr, json.len)).unwrap();
+        let parsed = serde_json::from_slice(std::slice::from_raw_parts(json.ptr, json.len));
         sentry_bytes_free(json);
+        parsed.unwrap()
+    }
+}
+
+#[test]
+fn telemetry_is_json_listing_every_metric() {
+    let exporter = new_exporter(&CONFIG).unwrap();
+    let parsed = telemetry(exporter);
+    unsafe {
         let names: Vec<&str> = parsed["metrics"]
             .as_array()
             .unwrap()
@@ -346,30 +353,18 @@ fn telemetry_is_json_listing_every_metric() {
 
 /// The traces items the exporter counted as dropped for `reason` (its telemetry).
 fn dropped(exporter: *const SentryExporter, reason: &str) -> u64 {
-    let mut json = SentryBytes {
-        ptr: ptr::null(),
-        len: 0,
-    };
-    unsafe {
-        assert_eq!(
-            sentry_exporter_telemetry(exporter, &mut json),
-            SentryResult::Ok
-        );
-        let parsed: serde_json::Value =
-            serde_json::from_slice(std::slice::from_raw_parts(json.ptr, json.len)).unwrap();
-        sentry_bytes_free(json);
-        let metrics = parsed["metrics"].as_array().unwrap();
-        let items_dropped = metrics
-            .iter()
-            .find(|m| m["name"] == "items_dropped")
-            .unwrap();
-        let attributes = serde_json::json!({"signal": "traces", "reason": reason});
-        let point = items_dropped["points"].as_array().unwrap().iter();
-        point
-            .filter(|p| p["attributes"] == attributes)
-            .map(|p| p["value"].as_u64().unwrap())
-            .sum()
-    }
+    let parsed = telemetry(exporter);
+    let metrics = parsed["metrics"].as_array().unwrap();
+    let items_dropped = metrics
+        .iter()
+        .find(|m| m["name"] == "items_dropped")
+        .unwrap();
+    let attributes = serde_json::json!({"signal": "traces", "reason": reason});
+    let points = items_dropped["points"].as_array().unwrap().iter();
+    points
+        .filter(|p| p["attributes"] == attributes)
+        .map(|p| p["value"].as_u64().unwrap())
+        .sum()
 }
 
 /// The health problem as text; `None` when the exporter reports none.
