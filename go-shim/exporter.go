@@ -110,7 +110,7 @@ func (r *coreRegistry) acquire(cfg *Config, set exporter.Settings) (*sharedCore,
 	if err != nil {
 		return nil, fmt.Errorf("creating the sentry exporter: %w", err)
 	}
-	metrics, err := registerCoreMetrics(set.MeterProvider, core.Telemetry)
+	metrics, err := registerCoreMetrics(set.MeterProvider, set.ID, core.Telemetry)
 	if err != nil {
 		core.Free()
 		return nil, fmt.Errorf("registering the sentry exporter's metrics: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -48,9 +49,13 @@ func readSnapshot(read func() ([]byte, error)) (coreSnapshot, error) {
 	return snapshot, nil
 }
 
+// exporterAttribute names the exporter whose core a point counts: two `sentry` exporters (as
+// in examples/kubernetes-gateway.yaml) each have a core, and observe the same instruments.
+const exporterAttribute = "exporter"
+
 // registerCoreMetrics creates the instruments of every metric the core reports and observes
-// them from a fresh snapshot at each collection.
-func registerCoreMetrics(provider metric.MeterProvider, read func() ([]byte, error)) (metric.Registration, error) {
+// them from a fresh snapshot at each collection, each point labelled with the exporter id.
+func registerCoreMetrics(provider metric.MeterProvider, id component.ID, read func() ([]byte, error)) (metric.Registration, error) {
 	first, err := readSnapshot(read)
 	if err != nil {
 		return nil, err
@@ -86,7 +91,8 @@ func registerCoreMetrics(provider metric.MeterProvider, read func() ([]byte, err
 				continue
 			}
 			for _, p := range m.Points {
-				attrs := make([]attribute.KeyValue, 0, len(p.Attributes))
+				attrs := make([]attribute.KeyValue, 0, len(p.Attributes)+1)
+				attrs = append(attrs, attribute.String(exporterAttribute, id.String()))
 				for k, v := range p.Attributes {
 					attrs = append(attrs, attribute.String(k, v))
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -36,14 +37,16 @@ func TestCoreMetricsAreObservedUnderTheirNamesAndAttributes(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	snapshot := snapshotJSON
-	registration, err := registerCoreMetrics(provider, func() ([]byte, error) { return []byte(snapshot), nil })
+	id := component.MustNewIDWithName("sentry", "eu")
+	registration, err := registerCoreMetrics(provider, id, func() ([]byte, error) { return []byte(snapshot), nil })
 	require.NoError(t, err)
 
 	got := collect(t, reader)
 	dropped, ok := got["otelcol_exporter_sentry_items_dropped"].(metricdata.Sum[int64])
 	require.True(t, ok, "items_dropped is a counter: %#v", got)
 	assert.True(t, dropped.IsMonotonic)
-	want := attribute.NewSet(attribute.String("signal", "traces"), attribute.String("reason", "missing_attribute"))
+	want := attribute.NewSet(attribute.String("exporter", "sentry/eu"), attribute.String("signal", "traces"),
+		attribute.String("reason", "missing_attribute"))
 	found := false
 	for _, p := range dropped.DataPoints {
 		if p.Attributes.Equals(&want) {
@@ -67,6 +70,6 @@ func TestCoreMetricsAreObservedUnderTheirNamesAndAttributes(t *testing.T) {
 
 func TestUnreadableCoreCountersFailRegistration(t *testing.T) {
 	provider := sdkmetric.NewMeterProvider()
-	_, err := registerCoreMetrics(provider, func() ([]byte, error) { return []byte("not json"), nil })
+	_, err := registerCoreMetrics(provider, component.MustNewID("sentry"), func() ([]byte, error) { return []byte("not json"), nil })
 	assert.ErrorContains(t, err, "sentry core's counters")
 }

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run, scrape, value, wait_until
+from conftest import collector_config, run, scrape, value, wait_until
 
 SDK_CLIENT = Path(__file__).with_name("sdk_client.py")
 def test_metrics_match_what_sentry_saw(start_standin, start_collector, telemetrygen):
@@ -60,3 +60,27 @@ def test_metrics_match_what_sentry_saw(start_standin, start_collector, telemetry
     assert value(metrics, "core_heap_bytes") > 0
     assert value(metrics, "core_allocations") > value(metrics, "items_sent", signal="traces")
     assert value(metrics, "core_allocated_bytes") > value(metrics, "core_heap_bytes")
+
+
+def test_two_sentry_exporters_count_apart(start_standin, launch_collector, telemetrygen):
+    """Two `sentry` exporters (as examples/kubernetes-gateway.yaml has) each have a core: each
+    core's counts carry its exporter's id."""
+    standin = start_standin("--projects", "frontend")
+    sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token}
+    config = collector_config(sentry)
+    config["exporters"]["sentry/logs"] = dict(sentry)
+    config["service"]["pipelines"]["logs"]["exporters"] = ["sentry/logs"]
+    collector = launch_collector(config)
+    for signal, count in (("traces", "--traces"), ("logs", "--logs")):
+        run([telemetrygen, signal, "--otlp-insecure", "--otlp-endpoint", collector.grpc_endpoint,
+             "--service", "frontend", count, 10, "--rate", 1000])
+    metrics = wait_until("both exporters to count what they sent",
+                         lambda: (m := scrape(collector.metrics_url))
+                         and value(m, "items_sent", exporter="sentry/logs", signal="logs") >= 10
+                         and value(m, "items_sent", exporter="sentry", signal="traces") >= 20 and m)
+    assert value(metrics, "items_sent", exporter="sentry", signal="traces") == 20
+    assert value(metrics, "items_sent", exporter="sentry/logs", signal="logs") == 10
+    assert value(metrics, "items_sent", exporter="sentry", signal="logs") == 0
+    assert value(metrics, "items_sent", exporter="sentry/logs", signal="traces") == 0
+    assert value(metrics, "projects_cached", exporter="sentry") == 1
+    assert value(metrics, "projects_cached", exporter="sentry/logs") == 1
