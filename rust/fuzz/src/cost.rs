@@ -25,13 +25,6 @@ pub struct Cost {
     pub allocated: u64,
 }
 
-impl std::ops::AddAssign for Cost {
-    fn add_assign(&mut self, other: Cost) {
-        self.regions += other.regions;
-        self.allocated += other.allocated;
-    }
-}
-
 /// The system allocator, counting the bytes allocated.
 struct Counting;
 
