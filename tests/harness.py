@@ -13,8 +13,8 @@ connection resets mid-upload and ingest requests that are never answered; a proj
 a few seconds of each minute, and a new service starts sending while the first lookup of its
 project hangs.
 Then it runs clean for the rest of the minute. Beside the load, a probe (`Probe`) sends a span,
-a log record and a metric point of a healthy service every 0.2 s, and a metric point of the
-project whose envelopes hang, and watches what arrives. Every 5 s the collector's resident
+a log record and a metric point of a healthy service every 0.2 s, and the same of the project
+whose envelopes hang, and watches what arrives. Every 5 s the collector's resident
 memory (VmRSS) and the Rust core's heap are sampled. The checks, `delivery_problems`,
 `limit_problems` and `probe_problems`:
 
@@ -49,6 +49,13 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "target" / "release" / "sentry-standin"
@@ -444,6 +451,45 @@ def rss_bytes(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+# --- OTLP requests made here ----------------------------------------------------------------
+
+def attribute(key, text):
+    return KeyValue(key=key, value=AnyValue(string_value=text))
+
+
+def resource_spans(service, n, span_attributes=(), resource_attributes=(), first=0):
+    """`n` spans of `service`, with distinct ids from `first` on (the stand-in counts spans by id)."""
+    rs = ResourceSpans()
+    rs.resource.attributes.extend([attribute("service.name", service), *resource_attributes])
+    scope = rs.scope_spans.add()
+    for i in range(first, first + n):
+        span = scope.spans.add()
+        span.trace_id = (hash(service) & (2**64 - 1)).to_bytes(8, "big") + i.to_bytes(8, "big")
+        span.span_id = (i + 1).to_bytes(8, "big")
+        span.name = "hostile"
+        span.start_time_unix_nano = time.time_ns()
+        span.end_time_unix_nano = span.start_time_unix_nano + 1000
+        span.attributes.extend(span_attributes)
+    return rs
+
+
+def resource_metric(service, name):
+    """A resource of `service` holding one metric named `name`, to fill in: (resource, metric)."""
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", service))
+    metric = resource.scope_metrics.add().metrics.add()
+    metric.name = name
+    return resource, metric
+
+
+def post(collector, path, message):
+    """Posts one OTLP/HTTP protobuf request to the collector; fails unless it answers 200."""
+    request = urllib.request.Request(f"http://{collector.http_endpoint}{path}", data=message.SerializeToString(),
+                                     headers={"Content-Type": "application/x-protobuf"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+
+
 # --- load -----------------------------------------------------------------------------------
 
 def telemetrygen_path():
@@ -743,34 +789,35 @@ def limit_problems(records):
     return wrong
 
 
-def otlp_json(collector, path, resources_key, resources):
-    """Posts one OTLP/JSON request of `resources` to the collector's OTLP/HTTP receiver."""
-    body = json.dumps({resources_key: resources}).encode()
-    request = urllib.request.Request(f"http://{collector.http_endpoint}{path}", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
+def probe_logs(service, tick):
+    resource = ResourceLogs()
+    resource.resource.attributes.append(attribute("service.name", service))
+    record = resource.scope_logs.add().log_records.add()
+    record.time_unix_nano = time.time_ns()
+    record.body.string_value = f"probe tick {tick}"
+    return resource
 
 
-def service_resource(service):
-    return {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
-
-
-def gauge_point(service, tick, now_ns):
-    return {"resource": service_resource(service), "scopeMetrics": [{"metrics": [
-        {"name": "probe.tick", "gauge": {"dataPoints": [{"timeUnixNano": str(now_ns), "asInt": str(tick)}]}}]}]}
+def probe_metrics(service, tick):
+    resource, metric = resource_metric(service, "probe.tick")
+    point = metric.gauge.data_points.add()
+    point.time_unix_nano = time.time_ns()
+    point.as_int = tick
+    return resource
 
 
 class Probe:
-    """Every PROBE_TICK, sends one span, one log record and one metric point of PROBE and one
-    metric point of SICK_ENVELOPES, and polls what arrived in PROBE's project meanwhile."""
+    """Every PROBE_TICK, sends one span, one log record and one metric point of `healthy` and
+    of `sick` (each signal in one request), and polls what arrived in `healthy`'s project
+    meanwhile."""
 
     COUNTS = {"spans": "span_distinct", "logs": "log_distinct", "metric points": "trace_metric_total"}
 
-    def __init__(self, collector, standin, seconds):
+    def __init__(self, collector, standin, seconds, healthy, sick):
         self.collector, self.standin, self.seconds = collector, standin, seconds
+        self.healthy, self.sick = healthy, sick
         self.sent = []  # wall-clock second each tick was sent
-        self.seen = []  # (wall-clock second, PROBE's counts)
+        self.seen = []  # (wall-clock second, healthy's counts)
         self.errors = []
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._poll)]
@@ -779,28 +826,30 @@ class Probe:
 
     def _send(self):
         start = time.monotonic()
+        services = (self.healthy, self.sick)
         for tick in range(round(self.seconds / PROBE_TICK)):
             if self.stop.wait(max(0.0, start + tick * PROBE_TICK - time.monotonic())):
                 return
-            now_ns = time.time_ns()
-            span = {"traceId": f"{tick + 1:032x}", "spanId": f"{tick + 1:016x}", "name": "probe", "kind": 1,
-                    "startTimeUnixNano": str(now_ns), "endTimeUnixNano": str(now_ns + 1000)}
-            record = {"timeUnixNano": str(now_ns), "body": {"stringValue": f"probe tick {tick}"}}
+            sent = time.time()
             try:
-                otlp_json(self.collector, "/v1/traces", "resourceSpans",
-                          [{"resource": service_resource(PROBE), "scopeSpans": [{"spans": [span]}]}])
-                otlp_json(self.collector, "/v1/logs", "resourceLogs",
-                          [{"resource": service_resource(PROBE), "scopeLogs": [{"logRecords": [record]}]}])
-                otlp_json(self.collector, "/v1/metrics", "resourceMetrics",
-                          [gauge_point(PROBE, tick, now_ns), gauge_point(SICK_ENVELOPES, tick, now_ns)])
-            except (OSError, urllib.error.HTTPError) as e:
-                self.errors.append(f"tick {tick}: {e}")
-            self.sent.append(now_ns / 1e9)
+                post(self.collector, "/v1/traces",
+                     ExportTraceServiceRequest(resource_spans=[resource_spans(s, 1, first=tick) for s in services]))
+                post(self.collector, "/v1/logs",
+                     ExportLogsServiceRequest(resource_logs=[probe_logs(s, tick) for s in services]))
+                post(self.collector, "/v1/metrics",
+                     ExportMetricsServiceRequest(resource_metrics=[probe_metrics(s, tick) for s in services]))
+            except (OSError, AssertionError) as e:
+                self.errors.append(f"tick {tick}: {e!r}")
+            self.sent.append(sent)
+
+    def counts(self, project):
+        """What arrived in `project`, by the names of COUNTS."""
+        record = self.standin.records(ids=False)["projects"].get(project, {})
+        return {name: record.get(key, 0) for name, key in self.COUNTS.items()}
 
     def _poll(self):
-        while not self.stop.wait(0.1):
-            project = self.standin.records(ids=False)["projects"].get(PROBE, {})
-            self.seen.append((time.time(), {name: project.get(key, 0) for name, key in self.COUNTS.items()}))
+        while not self.stop.wait(0.05):
+            self.seen.append((time.time(), self.counts(self.healthy)))
 
     def finish(self):
         """Waits for the last tick to be sent and to have had its time to arrive."""
@@ -865,7 +914,7 @@ def fault_run(standin, collector, seconds) -> list:
                threading.Thread(target=sample, args=(collector, standin, started, samples, stop))]
     for thread in threads:
         thread.start()
-    probe = Probe(collector, standin, seconds)
+    probe = Probe(collector, standin, seconds, PROBE, SICK_ENVELOPES)
     try:
         wait_for(load(collector.grpc_endpoint, SERVICES, RATE, seconds, CHILD_SPANS), timeout=seconds + 120)
         # Every new service started at least NEW_SERVICE_SECONDS before the end.
