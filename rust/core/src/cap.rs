@@ -31,27 +31,42 @@ impl Cap {
     /// Whether `count` more items of `slug` may be sent at `now` (they are then counted):
     /// all of them or none.
     pub fn admit(&mut self, slug: &Slug, count: u32, now: Instant) -> bool {
-        if self.per_minute == 0 {
-            return true;
+        let admitted = count <= self.room(slug, now);
+        if admitted {
+            self.record(slug, count, now);
         }
+        admitted
+    }
+
+    /// How many more items of `slug` the current minute takes at `now` (`u32::MAX`: no cap).
+    pub fn room(&mut self, slug: &Slug, now: Instant) -> u32 {
+        if self.per_minute == 0 {
+            return u32::MAX;
+        }
+        self.per_minute.saturating_sub(self.window(slug, now).1)
+    }
+
+    /// Counts `count` items of `slug` in the minute of `now`: for trace metrics, those Sentry
+    /// accepted, so that an attempt that failed uses none of the minute.
+    pub fn record(&mut self, slug: &Slug, count: u32, now: Instant) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let (_, used) = self.window(slug, now);
+        *used = used.saturating_add(count);
+    }
+
+    /// `slug`'s window at `now`, a new one when its minute is over.
+    fn window(&mut self, slug: &Slug, now: Instant) -> &mut (Instant, u32) {
         if self.windows.len() > PRUNE_ABOVE {
             self.windows
                 .retain(|_, (start, _)| now.saturating_duration_since(*start) < WINDOW);
         }
-        let (start, used) = self.windows.entry(slug.clone()).or_insert((now, 0));
-        if now.saturating_duration_since(*start) >= WINDOW {
-            (*start, *used) = (now, 0);
+        let window = self.windows.entry(slug.clone()).or_insert((now, 0));
+        if now.saturating_duration_since(window.0) >= WINDOW {
+            *window = (now, 0);
         }
-        match used
-            .checked_add(count)
-            .filter(|total| *total <= self.per_minute)
-        {
-            Some(total) => {
-                *used = total;
-                true
-            }
-            None => false,
-        }
+        window
     }
 }
 
@@ -97,5 +112,20 @@ mod tests {
         assert!(!cap.admit(&shop, 5, now));
         assert!(cap.admit(&shop, 4, now));
         assert!(!cap.admit(&shop, 1, now));
+    }
+
+    #[test]
+    fn room_is_what_was_not_recorded_in_the_minute() {
+        let start = Instant::now();
+        let shop = Slug::parse("shop").unwrap();
+        let mut cap = Cap::new(10);
+        assert_eq!(cap.room(&shop, start), 10, "asking uses nothing");
+        assert_eq!(cap.room(&shop, start), 10);
+        cap.record(&shop, 7, start);
+        assert_eq!(cap.room(&shop, start + Duration::from_secs(59)), 3);
+        cap.record(&shop, 9, start);
+        assert_eq!(cap.room(&shop, start), 0, "never below zero");
+        assert_eq!(cap.room(&shop, start + Duration::from_secs(60)), 10);
+        assert_eq!(Cap::new(0).room(&shop, start), u32::MAX);
     }
 }

@@ -432,8 +432,8 @@ impl Exporter {
     }
 
     /// One project's metrics of a batch: converted, sent, and their series moved on for what
-    /// Sentry accepted. When an envelope must be retried the project's whole part comes back
-    /// to the collector: its points already accepted are stale then, and make nothing again.
+    /// Sentry settled. When an envelope must be retried the project's whole part comes back
+    /// to the collector: its settled points are stale then, and make nothing again.
     /// `Ok`: all accepted (the part's metrics); else what became of the part.
     async fn run_metrics_part(
         &self,
@@ -454,33 +454,31 @@ impl Exporter {
                 });
             }
         };
-        self.count_conversion(&part.slug, &converted);
         let items = part.items;
-        match self.send_metrics(part, &mut converted, deadline).await {
-            MetricsSent {
-                retry: Some((reason, delay)),
-                ..
-            } => Err(Outcome::Retry {
+        let sent = self.send_metrics(part, &mut converted, deadline).await;
+        if let Some((reason, delay)) = sent.retry {
+            // Counted when the batch is done: a retry reads its points again.
+            return Err(Outcome::Retry {
                 piece: MetricsPart(part.request(request)),
                 items,
                 reason,
                 delay,
-            }),
-            MetricsSent {
-                dropped: Some((reason, detail)),
-                any_sent: false,
-                ..
-            } => Err(Outcome::Dropped {
+            });
+        }
+        self.count_conversion(&part.slug, &converted);
+        match sent.dropped {
+            Some((reason, detail)) if !sent.any_sent => Err(Outcome::Dropped {
                 items,
                 reason,
                 detail,
             }),
             // Items dropped beside accepted ones were counted as items.
-            MetricsSent { .. } => Ok(items),
+            _ => Ok(items),
         }
     }
 
-    /// Sends `converted`'s envelopes of `part`, moving their series on for what Sentry took.
+    /// Sends `converted`'s envelopes of `part` in order, none after one to retry, and moves
+    /// their series on for what Sentry settled.
     async fn send_metrics(
         &self,
         part: &ProjectPart,
@@ -488,44 +486,75 @@ impl Exporter {
         deadline: &Deadline,
     ) -> MetricsSent {
         let platform = part.platform.unwrap_or(crate::platform::OTHER);
+        let job = Job::in_order(std::mem::take(&mut converted.pieces)).with_platform(platform);
+        let empty = || EnvelopePiece::TraceMetrics(Vec::new());
+        let outcomes = self
+            .contained(&part.slug, job, &self.envelopes, deadline, empty)
+            .await;
         let mut sent = MetricsSent::default();
-        for piece in std::mem::take(&mut converted.pieces) {
-            let job = Job::new(piece.clone()).with_platform(platform);
-            let work = self.contained(&part.slug, job, &self.envelopes, deadline, || piece);
-            for outcome in work.await {
-                match outcome {
-                    Outcome::Sent { piece, items, .. } => {
-                        self.metrics.commit(converted, &piece);
-                        self.telemetry.metric_items_sent(items);
-                        sent.any_sent = true;
+        let (mut accepted, mut retried) = (Vec::new(), Vec::new());
+        let mut known = true;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Sent { piece, .. } => accepted.push(piece),
+                Outcome::Dropped {
+                    items,
+                    reason,
+                    detail,
+                } => {
+                    self.items_dropped(&part.slug, ItemDrop::Ingest(reason), items, &detail);
+                    sent.dropped = Some((reason, detail));
+                }
+                Outcome::Retry {
+                    piece,
+                    reason,
+                    delay,
+                    ..
+                } => {
+                    known &= !matches!(reason, RetryReason::Panicked(_));
+                    if sent.retry.as_ref().is_none_or(|(_, d)| delay > *d) {
+                        sent.retry = Some((reason, delay));
                     }
-                    Outcome::Dropped {
-                        items,
-                        reason,
-                        detail,
-                    } => {
-                        self.items_dropped(&part.slug, ItemDrop::Ingest(reason), items, &detail);
-                        sent.dropped = Some((reason, detail));
-                    }
-                    Outcome::Retry { reason, delay, .. } => {
-                        if sent.retry.as_ref().is_none_or(|(_, d)| delay > *d) {
-                            sent.retry = Some((reason, delay));
-                        }
-                    }
+                    retried.push(piece);
                 }
             }
         }
+        let now = self.clock.now();
+        let settled = self
+            .metrics
+            .settle(&part.slug, converted, &accepted, &retried, known, now);
+        self.telemetry.metric_items_sent(settled.sent);
+        self.telemetry.metric_items_cut(settled.cut);
+        sent.any_sent = settled.sent > 0;
         sent
     }
 
+    /// What the conversion of a batch left out, counted once the batch is done.
     fn count_conversion(&self, slug: &Slug, converted: &Converted) {
         let telemetry = &self.telemetry;
         telemetry.metric_points_received(converted.points);
         telemetry.metric_points_excluded(converted.excluded + converted.unreadable);
-        telemetry.metric_items_cut(converted.cut);
-        if converted.capped > 0 {
-            let detail = "over metrics.max_items_per_minute";
-            self.items_dropped(slug, ItemDrop::Capped, converted.capped, detail);
+        let dropped = [
+            (
+                ItemDrop::Capped,
+                converted.capped,
+                "over metrics.max_items_per_minute",
+            ),
+            (
+                ItemDrop::SeriesLimit,
+                converted.series_limit,
+                "their series found no room in metrics.max_series_mib",
+            ),
+            (
+                ItemDrop::Ingest(DropReason::TooLarge),
+                converted.too_large,
+                "over Sentry's 2 KB per trace metric, even with their attributes cut",
+            ),
+        ];
+        for (reason, items, detail) in dropped {
+            if items > 0 {
+                self.items_dropped(slug, reason, items, detail);
+            }
         }
     }
 

@@ -1,8 +1,8 @@
 //! One project's part of a batch as a pure state machine: it takes events (the project looked
 //! up, a creation admitted, Sentry answered) with `now`, and says what to do next (look up,
 //! request a creation, send this piece, or done with these outcomes). Every decision about one
-//! project's data is made here: the rate-limit check, 413 halving, the one fresh lookup after a
-//! refused key, and what each lookup, admission and answer means for the data. It does no I/O
+//! project's data is made here: the rate-limit check, 413 halving, the halving of a 400 until
+//! the bad item is alone, the one fresh lookup after a refused key, and what each lookup, admission and answer means for the data. It does no I/O
 //! and reads no clock; the driver ([`crate::exporter`]) does the work it asks for.
 
 use std::sync::Arc;
@@ -27,6 +27,10 @@ pub const ORGANIZATION_MISSING_DELAY: Duration = Duration::from_secs(30);
 pub const CREATION_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// When too many creations are pending, data of new projects comes back after this long.
 pub const CREATION_QUEUE_FULL_DELAY: Duration = Duration::from_secs(5);
+/// Halvings a job's 400s may cause: enough to find a few bad items among thousands (each
+/// takes about log2 of the items), while an ingest that refuses everything costs a batch
+/// this many requests more, not one per item.
+pub const MAX_REJECTED_HALVINGS: u32 = 48;
 
 /// What looking the project up found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +90,11 @@ pub enum Action<'a, P> {
 pub struct Job<P> {
     /// A stack: after a 413 the first half is sent first.
     pending: Vec<P>,
+    /// Whether a piece may be sent only once those before it were settled (sent or dropped):
+    /// once one must be retried, the pieces after it are retried unsent.
+    in_order: bool,
+    /// What is left of [`MAX_REJECTED_HALVINGS`].
+    rejected_halvings: u32,
     /// The piece whose answer is awaited.
     sending: Option<P>,
     endpoint: Option<Arc<IngestEndpoint>>,
@@ -97,8 +106,22 @@ pub struct Job<P> {
 
 impl<P: Piece> Job<P> {
     pub fn new(piece: P) -> Job<P> {
+        Job::of(vec![piece], false)
+    }
+
+    /// A job of `pieces`, sent one after the other; with `in_order`, none is sent once one
+    /// before it must be retried (trace metrics: a series' state moves on only through an
+    /// unbroken run of settled points, see [`crate::metrics`]).
+    pub fn in_order(pieces: Vec<P>) -> Job<P> {
+        Job::of(pieces, true)
+    }
+
+    fn of(mut pieces: Vec<P>, in_order: bool) -> Job<P> {
+        pieces.reverse();
         Job {
-            pending: vec![piece],
+            pending: pieces,
+            in_order,
+            rejected_halvings: MAX_REJECTED_HALVINGS,
             sending: None,
             endpoint: None,
             looked_up_again: false,
@@ -143,7 +166,15 @@ impl<P: Piece> Job<P> {
             match limits.remaining(&endpoint.public_key, piece.category(), now) {
                 Some(wait) => {
                     let held = RetryReason::RateLimited { wait };
-                    self.outcomes.push(retry(piece, held, Some(wait)))
+                    // Fields, not `self.push`: `endpoint` borrows `self`.
+                    if self.in_order {
+                        let after = std::mem::take(&mut self.pending);
+                        let all = std::iter::once(piece).chain(after.into_iter().rev());
+                        let retries = all.map(|piece| retry(piece, held.clone(), Some(wait)));
+                        self.outcomes.extend(retries);
+                    } else {
+                        self.outcomes.push(retry(piece, held, Some(wait)));
+                    }
                 }
                 None => {
                     return Action::Send {
@@ -227,14 +258,23 @@ impl<P: Piece> Job<P> {
                 ),
             },
             Answer::Rejected {
+                status: 400,
+                message,
+                reason,
+            } if self.rejected_halvings > 0 => match piece.halve() {
+                // Ingest refuses a whole request for one bad item: halve until it is alone.
+                Some((first, second)) => {
+                    self.rejected_halvings -= 1;
+                    self.pending.extend([second, first]);
+                    return None;
+                }
+                None => rejected(items, reason, 400, &message),
+            },
+            Answer::Rejected {
                 status,
                 message,
                 reason,
-            } => dropped(
-                items,
-                reason,
-                &format!("rejected by Sentry ({status}): {message}"),
-            ),
+            } => rejected(items, reason, status, &message),
             Answer::StaleKey { status, message } => {
                 if !self.looked_up_again {
                     self.looked_up_again = true;
@@ -258,18 +298,31 @@ impl<P: Piece> Job<P> {
                 retry(piece, RetryReason::Unavailable(reason), delay)
             }
         };
-        self.outcomes.push(outcome);
+        self.push(outcome);
         None
     }
 
+    /// Records `outcome`; in an in-order job, a retry takes the pieces after it along.
+    fn push(&mut self, outcome: Outcome<P>) {
+        let held = match &outcome {
+            Outcome::Retry { reason, delay, .. } if self.in_order => Some((reason.clone(), *delay)),
+            _ => None,
+        };
+        self.outcomes.push(outcome);
+        if let Some((reason, delay)) = held {
+            self.retry_all(reason, delay);
+        }
+    }
+
+    /// Every piece not sent yet, in the order they would have been sent.
     fn retry_all(&mut self, reason: RetryReason, delay: Option<Duration>) {
-        for piece in std::mem::take(&mut self.pending) {
+        for piece in std::mem::take(&mut self.pending).into_iter().rev() {
             self.outcomes.push(retry(piece, reason.clone(), delay));
         }
     }
 
     fn drop_all(&mut self, reason: DropReason, detail: &str) {
-        for piece in std::mem::take(&mut self.pending) {
+        for piece in std::mem::take(&mut self.pending).into_iter().rev() {
             self.outcomes.push(dropped(piece.items(), reason, detail));
         }
     }
@@ -282,6 +335,14 @@ fn retry<P: Piece>(piece: P, reason: RetryReason, delay: Option<Duration>) -> Ou
         reason,
         delay,
     }
+}
+
+fn rejected<P>(items: u64, reason: DropReason, status: u16, message: &str) -> Outcome<P> {
+    dropped(
+        items,
+        reason,
+        &format!("rejected by Sentry ({status}): {message}"),
+    )
 }
 
 fn dropped<P>(items: u64, reason: DropReason, detail: &str) -> Outcome<P> {

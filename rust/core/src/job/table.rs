@@ -263,11 +263,25 @@ fn rows() -> Vec<Row> {
             vec![Sent(4, 3)],
         ),
         row(
-            "400",
+            "400: halved until the bad item is alone, only it dropped",
             4,
+            vec![
+                Found(KEY),
+                http(400),
+                http(400),
+                http(200),
+                http(400),
+                http(200),
+            ],
+            "look up, send, send half, send half, send half, send half",
+            vec![Sent(1, 0), Dropped(1, DropReason::Rejected), Sent(2, 0)],
+        ),
+        row(
+            "400 of a single item",
+            1,
             vec![Found(KEY), http(400)],
             looked_up,
-            vec![Dropped(4, DropReason::Rejected)],
+            vec![Dropped(1, DropReason::Rejected)],
         ),
         row(
             "415",
@@ -587,4 +601,71 @@ fn a_job_of_a_service_without_a_known_language_creates_an_other_project() {
         job.step(missing, now, &limits),
         Action::RequestCreation { platform: "other" }
     );
+}
+
+/// Runs `job` against an ingest that answers each piece with `answer`; returns the sizes of
+/// the pieces sent and the outcomes.
+fn drive(mut job: Job<Spans>, answer: impl Fn(&Spans) -> Answer) -> (Vec<u64>, Vec<Want>) {
+    let (now, limits) = (Instant::now(), RateLimits::default());
+    let (mut event, mut sent) = (Event::Start, Vec::new());
+    loop {
+        event = match job.step(event, now, &limits) {
+            Action::LookUp => Event::LookedUp(Resolved::Found(endpoint(KEY))),
+            Action::Send { piece, .. } => {
+                sent.push(piece.0);
+                Event::Answered(answer(piece))
+            }
+            Action::Done(outcomes) => return (sent, outcomes.into_iter().map(want).collect()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn unavailable() -> Answer {
+    Answer::Unavailable {
+        reason: "503".into(),
+        delay: None,
+    }
+}
+
+#[test]
+fn an_in_order_job_sends_nothing_after_a_piece_to_retry() {
+    use Want::*;
+    let pieces = || vec![Spans(2), Spans(3), Spans(4)];
+    let second_fails = |piece: &Spans| match piece.0 {
+        3 => unavailable(),
+        _ => Answer::Accepted {
+            rejected: 0,
+            message: String::new(),
+        },
+    };
+    let retried = |items| Retry(items, "unavailable", None);
+    assert_eq!(
+        drive(Job::in_order(pieces()), second_fails),
+        (vec![2, 3], vec![Sent(2, 0), retried(3), retried(4)])
+    );
+    assert_eq!(
+        drive(Job::of(pieces(), false), second_fails),
+        (vec![2, 3, 4], vec![Sent(2, 0), retried(3), Sent(4, 0)]),
+        "pieces of spans are independent"
+    );
+}
+
+#[test]
+fn an_ingest_refusing_everything_with_400_costs_a_bounded_number_of_requests() {
+    let refused = |_: &Spans| Answer::Rejected {
+        status: 400,
+        message: "bad".into(),
+        reason: DropReason::Rejected,
+    };
+    let (sent, outcomes) = drive(Job::new(Spans(10_000)), refused);
+    assert_eq!(sent.len() as u32, 1 + 2 * MAX_REJECTED_HALVINGS);
+    let dropped: u64 = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Want::Dropped(items, DropReason::Rejected) => *items,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(dropped, 10_000);
 }

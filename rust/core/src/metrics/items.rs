@@ -32,9 +32,9 @@
 //! Size: Sentry drops a metric over 2 KB, so each item is kept to [`MAX_ITEM_BYTES`] of JSON.
 //! An item over it gets its string attribute values cut to [`CUT_STRING_BYTES`] (at a char
 //! boundary), then, if still over, loses point attributes, largest first, until it fits.
-//! `sentry.*` attributes are never cut or dropped; an item still over the limit after that
-//! (a name of kilobytes) is sent as is, for Sentry to judge. Every item so changed is counted
-//! in [`Items::cut`].
+//! `sentry.*` attributes are never cut or dropped; a point with an item still over the limit
+//! after that (a name of kilobytes) makes nothing ([`Items::too_large`]): Relay would accept
+//! its envelope and drop it. Every item so changed is counted in [`Items::cut`].
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
@@ -84,6 +84,8 @@ pub struct Items {
     pub items: Vec<SentryMetric>,
     /// Items whose attributes were cut to fit the size limit.
     pub cut: u64,
+    /// An item is over the size limit all the same: the point makes no items.
+    pub too_large: bool,
 }
 
 /// What a point will make, before anything is built: the cap is asked for that many items,
@@ -124,22 +126,41 @@ pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16], planned: Pl
     // The size rule on the first item, whose attributes the others then share: a point's
     // attributes are cut once, not copied whole into each of its items first.
     let mut item = shared.item(first);
-    let shared_cut = fit(&mut item, &shared.droppable);
+    let fitted = fit(&mut item, &shared.droppable);
+    let shared_cut = fitted != Fitted::Fits;
     if shared_cut {
         shared.attributes = item.attributes.clone();
         shared.attributes.remove(SAMPLE_RATE);
     }
     items.items.push(item);
     items.cut += u64::from(shared_cut);
+    items.too_large |= fitted == Fitted::TooLarge;
     for draft in drafts {
         // Each carries the cut attributes, and may need more cut for its own name.
         let mut item = shared.item(draft);
-        if fit(&mut item, &shared.droppable) | shared_cut {
+        let fitted = fit(&mut item, &shared.droppable);
+        if fitted != Fitted::Fits || shared_cut {
             items.cut += 1;
         }
+        items.too_large |= fitted == Fitted::TooLarge;
         items.items.push(item);
     }
+    if items.too_large {
+        return Items {
+            too_large: true,
+            ..Items::default()
+        };
+    }
     items
+}
+
+/// What the size rule did to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fitted {
+    Fits,
+    Cut,
+    /// Over the limit after all it may cut.
+    TooLarge,
 }
 
 /// What one item has of its own.
@@ -188,17 +209,28 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
         }
         (Kind::Histogram { .. }, Value::Histogram(h)) => {
             let buckets = merged(histogram_buckets(h), non_empty(&h.counts));
-            distributions(&name, buckets, h.min, h.max, &point.exemplars)
+            let (min, max) = ordered(h.min, h.max);
+            distributions(&name, buckets, min, max, &point.exemplars)
         }
         (Kind::ExponentialHistogram { .. }, Value::Exponential(e)) => {
             let buckets = non_empty(&e.positive.counts)
                 + non_empty(&e.negative.counts)
                 + usize::from(e.zero_count > 0);
             let buckets = merged(exponential_buckets(e), buckets);
-            distributions(&name, buckets, e.min, e.max, &point.exemplars)
+            let (min, max) = ordered(e.min, e.max);
+            distributions(&name, buckets, min, max, &point.exemplars)
         }
         (Kind::Summary, Value::Summary(s)) => summary_drafts(&name, s, first_exemplar),
         _ => Vec::new(),
+    }
+}
+
+/// A point's `min` and `max`, neither when the min is above the max: then at least one is
+/// wrong, and which is not known.
+fn ordered(min: Option<f64>, max: Option<f64>) -> (Option<f64>, Option<f64>) {
+    match (min, max) {
+        (Some(min), Some(max)) if min > max => (None, None),
+        bounds => bounds,
     }
 }
 
@@ -295,7 +327,9 @@ fn histogram_buckets(histogram: &Histogram) -> impl Iterator<Item = Bucket> + '_
 /// first), the zero bucket, the positive ones.
 fn exponential_buckets(histogram: &ExponentialHistogram) -> impl Iterator<Item = Bucket> + '_ {
     let width = (-f64::from(histogram.scale)).exp2(); // log2 of the base
-    let bound = move |index: i64| Some((index as f64 * width).exp2()).filter(|b| b.is_finite());
+                                                      // A bound beyond f64 (index × width over 1024) stands as the largest finite one: such a
+                                                      // bucket's values lie beyond every other's, not at an open end.
+    let bound = move |index: i64| Some((index as f64 * width).exp2().min(f64::MAX));
     let (positive, negative) = (&histogram.positive, &histogram.negative);
     let above = indexed(&positive.counts, positive.offset).map(move |(i, count)| Bucket {
         range: Range {
@@ -523,26 +557,33 @@ fn push_typed(key: String, value: &Json, into: &mut SentryAttributes) {
     }
 }
 
-/// Applies the size rule to `item`; true when it had to change.
-fn fit(item: &mut SentryMetric, droppable: &[Cow<'static, str>]) -> bool {
+/// Applies the size rule to `item`.
+fn fit(item: &mut SentryMetric, droppable: &[Cow<'static, str>]) -> Fitted {
     if json_len(item) <= MAX_ITEM_BYTES {
-        return false;
+        return Fitted::Fits;
     }
     for (key, attribute) in item.attributes.iter_mut() {
         if let (false, Json::String(text)) = (key.starts_with("sentry."), &mut attribute.0) {
             cut_in_place(text, CUT_STRING_BYTES);
         }
     }
-    let size = json_len(item);
+    let mut size = json_len(item);
     if size > MAX_ITEM_BYTES {
-        drop_largest(item, droppable, size);
+        size = drop_largest(item, droppable, size);
     }
-    true
+    match size > MAX_ITEM_BYTES {
+        true => Fitted::TooLarge,
+        false => Fitted::Cut,
+    }
 }
 
-/// Drops droppable attributes, largest first, until `item` fits. Each one's share of the
-/// JSON is subtracted rather than the item written again, to stay linear.
-fn drop_largest(item: &mut SentryMetric, droppable: &[Cow<'static, str>], mut size: usize) {
+/// Drops droppable attributes, largest first, until `item` fits; returns its size then. Each
+/// one's share of the JSON is subtracted rather than the item written again, to stay linear.
+fn drop_largest(
+    item: &mut SentryMetric,
+    droppable: &[Cow<'static, str>],
+    mut size: usize,
+) -> usize {
     let mut sized: Vec<(usize, &Cow<'static, str>)> = droppable
         .iter()
         .filter_map(|key| Some((entry_len(key, item.attributes.get(key)?), key)))
@@ -555,6 +596,7 @@ fn drop_largest(item: &mut SentryMetric, droppable: &[Cow<'static, str>], mut si
         item.attributes.remove(key);
         size = size.saturating_sub(len);
     }
+    size
 }
 
 /// The bytes `"key":value,` takes in the item's JSON.
@@ -833,6 +875,48 @@ mod tests {
             let count: f64 = got.iter().map(|i| 1.0 / rate(i)).sum();
             assert_eq!(count.round(), e.count as f64, "{name}");
         }
+    }
+
+    #[test]
+    fn buckets_beyond_f64_stand_at_its_largest_value_never_at_zero() {
+        // Scale 0, index 1100: (2^1100, 2^1101], beyond f64's largest (about 2^1024).
+        let far = exponential(0, 0, Buckets::default(), buckets(1100, &[2]));
+        let kind = Kind::ExponentialHistogram { temporality: DELTA };
+        assert_eq!(
+            distribution(&run(kind, &point(far.clone()))),
+            [(f64::MAX, 0.5)]
+        );
+        let Value::Exponential(mut mirrored) = far else {
+            unreachable!()
+        };
+        std::mem::swap(&mut mirrored.positive, &mut mirrored.negative);
+        let got = run(kind, &point(Value::Exponential(mirrored)));
+        assert_eq!(distribution(&got), [(-f64::MAX, 0.5)]);
+    }
+
+    #[test]
+    fn a_min_above_the_max_is_ignored() {
+        let swapped = histogram(&[0.0, 10.0], &[0, 2, 0], Some(8.0), Some(2.0));
+        let kind = Kind::Histogram { temporality: DELTA };
+        assert_eq!(distribution(&run(kind, &point(swapped))), [(5.0, 0.5)]);
+    }
+
+    #[test]
+    fn a_point_whose_name_alone_is_over_the_size_limit_makes_nothing() {
+        let metric = Metric {
+            name: "n".repeat(MAX_ITEM_BYTES),
+            unit: String::new(),
+            kind: Kind::Gauge,
+            points: Vec::new(),
+        };
+        let resource = Attributes::new();
+        let source = Source {
+            resource: &resource,
+            metric: &metric,
+        };
+        let gauge = point(Value::Number(1.0));
+        let got = items(&source, &gauge, [1; 16], plan(&metric, &gauge));
+        assert_eq!((got.items.len(), got.too_large), (0, true));
     }
 
     #[test]

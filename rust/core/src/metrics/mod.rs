@@ -4,10 +4,13 @@
 //! turns cumulative points into deltas, and [`items`] makes the Sentry items, with units from
 //! [`units`].
 //!
-//! A series' state moves on only for points whose items Sentry accepted ([`Metrics::commit`]),
-//! so the collector's retry of a batch neither loses nor counts twice: the points already
-//! accepted are then stale and make nothing, the others make the same deltas again. For that,
-//! one project's metrics are exported one batch at a time ([`Metrics::serialize`]).
+//! What is sent, what is lost and what is never counted twice is specified in
+//! `docs/design.md` ("Trace metrics and the collector's retries"); in short: a series' state
+//! moves on only through points whose envelopes Sentry settled (accepted, or refused for good)
+//! in the batch's order ([`Metrics::settle`]), the envelopes of a batch are sent in order and
+//! none after one that must be retried, and one project's metrics are exported one batch at a
+//! time ([`Metrics::serialize`]). A retried batch's settled points are then stale and make
+//! nothing; the others make the same deltas again.
 
 pub mod decode;
 pub mod filter;
@@ -16,7 +19,7 @@ pub mod model;
 pub mod series;
 pub mod units;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -44,22 +47,26 @@ pub enum ItemDrop {
     Ingest(DropReason),
     /// Over `metrics.max_items_per_minute` for their project.
     Capped,
+    /// Their series found no room in `metrics.max_series_mib` (see [`series`]).
+    SeriesLimit,
 }
 
 impl ItemDrop {
     /// Every label of [`ItemDrop::label`].
-    pub const LABELS: [&'static str; 5] = [
+    pub const LABELS: [&'static str; 6] = [
         "project_not_found",
         "rejected",
         "feature_disabled",
         "too_large",
         "capped",
+        "series_limit",
     ];
 
     pub fn label(self) -> &'static str {
         match self {
             ItemDrop::Ingest(reason) => reason.as_str(),
             ItemDrop::Capped => "capped",
+            ItemDrop::SeriesLimit => "series_limit",
         }
     }
 }
@@ -67,19 +74,42 @@ impl ItemDrop {
 /// One project's metrics of a batch, converted.
 #[derive(Debug, Default)]
 pub struct Converted {
-    /// The envelopes to send.
+    /// The envelopes to send, in order.
     pub pieces: Vec<EnvelopePiece>,
-    /// By [`ItemGroup::point`]: where the point's series moves once its items were accepted.
-    commits: Vec<Option<Commit>>,
+    /// By [`ItemGroup::point`]: what settling the group's envelope does.
+    groups: Vec<Settles>,
     /// Data points read.
     pub points: u64,
     /// Data points of metrics `metrics.include` / `exclude` leave out.
     pub excluded: u64,
-    /// Metrics and points that could not be read (see [`decode`]).
+    /// Metrics and points that could not be read (see [`decode`]), or make no sense (a
+    /// monotonic sum's negative increment).
     pub unreadable: u64,
     /// Items over the project's cap.
     pub capped: u64,
-    /// Items whose attributes were cut to fit Sentry's size limit.
+    /// Items of points whose series found no room (one for a point that would set a
+    /// baseline).
+    pub series_limit: u64,
+    /// Items over Sentry's size limit even after their attributes were cut (a name of
+    /// kilobytes): Relay would drop them after accepting their envelope.
+    pub too_large: u64,
+}
+
+/// What settling one group's envelope does.
+#[derive(Debug, Default)]
+struct Settles {
+    /// Where its point's series moves, and the series of points that sent nothing after it.
+    commits: Vec<Commit>,
+    /// Its items whose attributes were cut to fit Sentry's size limit.
+    cut: u64,
+}
+
+/// What a project's metrics batch became, envelope by envelope (see [`Metrics::settle`]).
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Items Sentry accepted.
+    pub sent: u64,
+    /// Of those, items whose attributes were cut.
     pub cut: u64,
 }
 
@@ -122,19 +152,22 @@ impl Metrics {
 
     /// `slug`'s metrics in `blocks` (each an OTLP metrics request of one resource block) as
     /// envelopes of trace metric items, at `now`. Points that send nothing (a series'
-    /// baseline, an unchanged value) move their series on at once.
+    /// baseline, an unchanged value) move their series on at once, or, after a point of
+    /// their series that sends, with that point.
     pub fn convert<'a>(
         &self,
         slug: &Slug,
         blocks: impl IntoIterator<Item = &'a [u8]>,
         now: Instant,
     ) -> Result<Converted, WireError> {
+        let room = locked(&self.cap).room(slug, now);
         let mut batch = Batch {
             metrics: self,
-            slug,
             now,
+            room,
             series: locked(&self.series),
             pending: HashMap::new(),
+            reserved: 0,
             groups: Vec::new(),
             settled: Vec::new(),
             converted: Converted::default(),
@@ -158,26 +191,55 @@ impl Metrics {
             ..
         } = batch;
         drop(series);
-        self.commit_all(settled);
+        self.commit_all(settled, now);
         converted.pieces = envelopes(groups);
         Ok(converted)
     }
 
-    /// Sentry accepted `piece` of `converted`: its points' series move on.
-    pub fn commit(&self, converted: &mut Converted, piece: &EnvelopePiece) {
-        let EnvelopePiece::TraceMetrics(groups) = piece else {
-            return;
+    /// What Sentry did with `converted`'s envelopes, at `now`: `accepted` and `retried` hold
+    /// the envelopes it took and those to send again (the others were refused for good). The
+    /// points of every envelope but those to retry move their series on; the accepted items
+    /// count against the project's cap. With `known` false (the export panicked: what Sentry
+    /// took is not known), no series moves.
+    pub fn settle<'p>(
+        &self,
+        slug: &Slug,
+        converted: &mut Converted,
+        accepted: impl IntoIterator<Item = &'p EnvelopePiece>,
+        retried: impl IntoIterator<Item = &'p EnvelopePiece>,
+        known: bool,
+        now: Instant,
+    ) -> Settled {
+        let points = |piece: &'p EnvelopePiece| match piece {
+            EnvelopePiece::TraceMetrics(groups) => groups.as_slice(),
+            EnvelopePiece::Error(_) => &[],
         };
-        let commits = groups
-            .iter()
-            .filter_map(|g| converted.commits.get_mut(g.point).and_then(Option::take));
-        self.commit_all(commits);
+        let mut settled = Settled::default();
+        for group in accepted.into_iter().flat_map(points) {
+            settled.sent += group.items.len() as u64;
+            settled.cut += converted.groups.get(group.point).map_or(0, |g| g.cut);
+        }
+        let count = u32::try_from(settled.sent).unwrap_or(u32::MAX);
+        locked(&self.cap).record(slug, count, now);
+        if !known {
+            return settled;
+        }
+        let retried: HashSet<usize> = retried
+            .into_iter()
+            .flat_map(points)
+            .map(|g| g.point)
+            .collect();
+        let commits = (converted.groups.iter_mut().enumerate())
+            .filter(|(point, _)| !retried.contains(point))
+            .flat_map(|(_, group)| std::mem::take(&mut group.commits));
+        self.commit_all(commits, now);
+        settled
     }
 
-    fn commit_all(&self, commits: impl IntoIterator<Item = Commit>) {
+    fn commit_all(&self, commits: impl IntoIterator<Item = Commit>, now: Instant) {
         let mut series = locked(&self.series);
         for commit in commits {
-            series.commit(commit);
+            series.commit(commit, now);
         }
     }
 
@@ -203,16 +265,27 @@ pub struct SeriesUse {
 /// One conversion under way.
 struct Batch<'m> {
     metrics: &'m Metrics,
-    slug: &'m Slug,
     now: Instant,
+    /// What is left of the project's cap for this minute.
+    room: u32,
     series: MutexGuard<'m, SeriesTable>,
-    /// The latest commit of each series in this batch, so that a later point of the same
+    /// The latest point of each series in this batch, so that a later point of the same
     /// series counts from it.
-    pending: HashMap<SeriesKey, Commit>,
+    pending: HashMap<SeriesKey, Pending>,
+    /// The bytes of the series this batch adds to the table.
+    reserved: usize,
     groups: Vec<ItemGroup>,
-    /// Commits of points that send nothing.
+    /// Commits applied at once: points that send nothing, their series sending nothing before.
     settled: Vec<Commit>,
     converted: Converted,
+}
+
+/// A series' latest point in the batch.
+struct Pending {
+    commit: Commit,
+    /// Whether a point of the series sends in this batch: a later point that sends nothing
+    /// then moves the series on only with it.
+    sends: bool,
 }
 
 impl Batch<'_> {
@@ -229,15 +302,61 @@ impl Batch<'_> {
         };
         for point in &metric.points {
             let key = series_key(&resource.attributes, scope, &metric.name, &point.attributes);
-            let (send, commit) = change(&self.series, &self.pending, key, metric, point);
+            let pending = self.pending.get(&key).map(|p| &p.commit);
+            let (send, commit) = change(&self.series, pending, key, metric, point);
+            let commit = match commit {
+                Some(commit) if !self.admitted(&commit) => {
+                    if !is_gauge(metric) {
+                        // Sent without state, a retry or its next point could count it twice.
+                        // A baseline would have made nothing; it counts as one item.
+                        let made = send
+                            .as_ref()
+                            .map_or(0, |send| items::plan(metric, send).len());
+                        self.converted.series_limit += made.max(1) as u64;
+                        continue;
+                    }
+                    // A gauge needs no state: sent as it is (a retry may repeat a value).
+                    None
+                }
+                commit => commit,
+            };
             match send {
+                Some(send) if is_negative_increment(metric, &send) => {
+                    self.converted.unreadable += 1;
+                }
                 Some(send) => self.point(&source, key, &send, commit),
-                None => self.settled.extend(commit),
+                None => self.nothing(commit),
             }
         }
     }
 
-    /// The items of one point to send, unless they are none or over the cap.
+    /// Whether the table takes `commit`'s series (counting the other series this batch adds).
+    fn admitted(&mut self, commit: &Commit) -> bool {
+        if self.pending.contains_key(&commit.key()) {
+            return true;
+        }
+        let admitted = self.series.admits(commit, self.reserved, self.now);
+        if admitted {
+            self.reserved += commit.bytes();
+        }
+        admitted
+    }
+
+    /// A point that sends nothing moves its series on: at once, or with the series' point
+    /// sending before it in this batch (its group is this one or an earlier one).
+    fn nothing(&mut self, commit: Option<Commit>) {
+        let Some(commit) = commit else { return };
+        let sends = self.pending.get(&commit.key()).is_some_and(|p| p.sends);
+        let with_last_group = self.converted.groups.last_mut().filter(|_| sends);
+        match with_last_group {
+            Some(group) => group.commits.push(commit.clone()),
+            None => self.settled.push(commit.clone()),
+        }
+        self.pending.insert(commit.key(), Pending { commit, sends });
+    }
+
+    /// The items of one point to send, unless they are none, over the cap or over Sentry's
+    /// size limit.
     fn point(
         &mut self,
         source: &items::Source<'_>,
@@ -247,22 +366,34 @@ impl Batch<'_> {
     ) {
         let planned = items::plan(source.metric, send);
         if planned.is_empty() {
-            self.settled.extend(commit);
+            self.nothing(commit);
             return;
         }
         let count = u32::try_from(planned.len()).unwrap_or(u32::MAX);
-        if !locked(&self.metrics.cap).admit(self.slug, count, self.now) {
+        if count > self.room {
             // Not committed: a counter's next delta still holds what these items held.
             self.converted.capped += u64::from(count);
             return;
         }
         let made = items::items(source, send, trace_id(key, send), planned);
-        self.converted.cut += made.cut;
-        if let Some(commit) = &commit {
-            self.pending.insert(key, commit.clone());
+        if made.too_large {
+            // Not committed either: the series' next point carries the increase.
+            self.converted.too_large += u64::from(count);
+            return;
         }
-        let point = self.converted.commits.len();
-        self.converted.commits.push(commit);
+        self.room -= count;
+        if let Some(commit) = &commit {
+            let pending = Pending {
+                commit: commit.clone(),
+                sends: true,
+            };
+            self.pending.insert(key, pending);
+        }
+        let point = self.converted.groups.len();
+        self.converted.groups.push(Settles {
+            commits: commit.into_iter().collect(),
+            cut: made.cut,
+        });
         self.groups.push(ItemGroup {
             point,
             items: made.items,
@@ -270,11 +401,36 @@ impl Batch<'_> {
     }
 }
 
+/// A gauge, or a non-monotonic sum (sent as a gauge): no increment to count twice.
+fn is_gauge(metric: &Metric) -> bool {
+    matches!(
+        metric.kind,
+        Kind::Gauge
+            | Kind::Sum {
+                monotonic: false,
+                ..
+            }
+    )
+}
+
+/// A monotonic sum can only grow: a negative increment (after a reset to a negative total, or
+/// sent as a delta) is not one Sentry should add up.
+fn is_negative_increment(metric: &Metric, send: &Point) -> bool {
+    let monotonic = matches!(
+        metric.kind,
+        Kind::Sum {
+            monotonic: true,
+            ..
+        }
+    );
+    monotonic && matches!(send.value, model::Value::Number(n) if n < 0.0)
+}
+
 /// What to send for `point` (its value a delta where the metric is cumulative), and where its
 /// series moves once sent; `None` to send nothing.
 fn change(
     series: &SeriesTable,
-    pending: &HashMap<SeriesKey, Commit>,
+    pending: Option<&Commit>,
     key: SeriesKey,
     metric: &Metric,
     point: &Point,
@@ -291,10 +447,13 @@ fn change(
     };
     if !cumulative {
         // A gauge, or a delta: sent as it is, once.
-        let commit = series.fresh(key, point);
+        let commit = match pending {
+            Some(earlier) if earlier.time_unix_nano() >= point.time_unix_nano => None,
+            _ => series.fresh(key, point),
+        };
         return (commit.is_some().then(|| point.clone()), commit);
     }
-    let change = match pending.get(&key) {
+    let change = match pending {
         Some(earlier) => series.delta_after(earlier, point),
         None => series.delta(key, point),
     };
@@ -409,27 +568,176 @@ mod tests {
         assert_eq!((converted.points, converted.excluded), (3, 1));
     }
 
+    /// Settles `converted` as Sentry would have: the envelopes at `accepted` taken, the rest
+    /// to retry.
+    fn settle(metrics: &Metrics, converted: &mut Converted, accepted: &[usize]) -> Settled {
+        let pieces = std::mem::take(&mut converted.pieces);
+        let (taken, retried): (Vec<_>, Vec<_>) =
+            (pieces.iter().enumerate()).partition(|(i, _)| accepted.contains(i));
+        let (taken, retried) = (
+            taken.into_iter().map(|(_, p)| p),
+            retried.into_iter().map(|(_, p)| p),
+        );
+        metrics.settle(&shop(), converted, taken, retried, true, Instant::now())
+    }
+
+    fn batch(points: &[(u64, f64)]) -> Vec<u8> {
+        let counter =
+            |(time, value): &(u64, f64)| cumulative_counter("orders", START - 10, *time, *value);
+        metrics_request("shop", points.iter().map(counter).collect())
+    }
+
+    fn counted(converted: &Converted) -> Vec<f64> {
+        sent(converted)
+            .concat()
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
+    }
+
     #[test]
     fn only_what_sentry_accepted_moves_a_series_on() {
         let metrics = metrics(0);
-        let batch = |time, value| {
-            metrics_request(
-                "shop",
-                vec![cumulative_counter("orders", START, time, value)],
-            )
-        };
-        let mut first = convert(&metrics, &batch(START + 1, 5.0));
-        let piece = first.pieces[0].clone();
-        metrics.commit(&mut first, &piece);
+        let mut first = convert(&metrics, &batch(&[(START + 1, 5.0)]));
+        assert_eq!(counted(&first), Vec::<f64>::new(), "a baseline");
+        settle(&metrics, &mut first, &[]);
+        let mut second = convert(&metrics, &batch(&[(START + 2, 12.0)]));
+        assert_eq!(counted(&second), [7.0]);
+        settle(&metrics, &mut second, &[]);
         // Not accepted: the same batch again makes the same delta.
-        let second = convert(&metrics, &batch(START + 2, 12.0));
+        let mut again = convert(&metrics, &batch(&[(START + 2, 12.0)]));
+        assert_eq!(counted(&again), [7.0]);
+        assert_eq!(settle(&metrics, &mut again, &[0]).sent, 1);
         assert_eq!(
-            second.pieces,
-            convert(&metrics, &batch(START + 2, 12.0)).pieces
+            counted(&convert(&metrics, &batch(&[(START + 2, 12.0)]))),
+            Vec::<f64>::new()
         );
-        assert_eq!(sent(&second)[0][0].2, 7.0);
         assert_eq!((metrics.series().held, metrics.series().evicted), (1, 0));
         assert!(metrics.series().bytes > 0);
+    }
+
+    #[test]
+    fn points_of_a_series_older_than_the_exporter_count_from_its_first_in_the_batch() {
+        let metrics = metrics(0);
+        let converted = convert(
+            &metrics,
+            &batch(&[(START + 1, 10.0), (START + 2, 20.0), (START + 3, 30.0)]),
+        );
+        assert_eq!(counted(&converted), [10.0, 10.0]);
+        let metrics = self::metrics(0);
+        let reset_nan_duplicate = batch(&[
+            (START + 1, 10.0),
+            (START + 2, f64::NAN),
+            (START + 3, 20.0),
+            (START + 3, 20.0),
+            (START + 4, 4.0),
+        ]);
+        assert_eq!(
+            counted(&convert(&metrics, &reset_nan_duplicate)),
+            [10.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn a_batch_split_into_envelopes_and_retried_counts_every_increase_once() {
+        // 600 series of two points, new since the exporter started: 1,200 items, two
+        // envelopes; the first holds the first points and 400 second points.
+        let metrics = metrics(0);
+        let mut points = Vec::new();
+        for step in 1..=2u64 {
+            for series in 0..600u64 {
+                let value = (series + step) as f64;
+                let name = format!("s{series}");
+                points.push(cumulative_counter(
+                    &name,
+                    START + 1,
+                    START + 1 + step,
+                    value,
+                ));
+            }
+        }
+        let request = metrics_request("shop", points);
+        let mut first = convert(&metrics, &request);
+        let envelopes: Vec<f64> = sent(&first)
+            .iter()
+            .map(|e| e.iter().map(|i| i.2).sum())
+            .collect();
+        assert_eq!(envelopes.len(), 2);
+        let increase: f64 = (0..600u64).map(|series| (series + 2) as f64).sum();
+        assert_eq!(envelopes.iter().sum::<f64>(), increase);
+        // The first accepted, the second to retry (never the other way: they go in order).
+        settle(&metrics, &mut first, &[0]);
+        let retried = convert(&metrics, &request);
+        assert_eq!(
+            counted(&retried),
+            vec![1.0; 200],
+            "the 200 second points the first left"
+        );
+        assert_eq!(envelopes[0] + 200.0, increase);
+    }
+
+    #[test]
+    fn a_point_sending_nothing_after_one_that_sends_moves_its_series_on_with_it() {
+        let metrics = metrics(0);
+        let new_series = |points: &[(u64, f64)]| {
+            let counter =
+                |(time, value): &(u64, f64)| cumulative_counter("orders", START + 1, *time, *value);
+            metrics_request("shop", points.iter().map(counter).collect())
+        };
+        let request = new_series(&[(START + 2, 5.0), (START + 3, 5.0)]);
+        let mut first = convert(&metrics, &request);
+        assert_eq!(counted(&first), [5.0]);
+        settle(&metrics, &mut first, &[]);
+        assert_eq!(
+            counted(&convert(&metrics, &request)),
+            [5.0],
+            "the unchanged point did not move it on alone"
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_what_sentry_accepted() {
+        let metrics = metrics(10);
+        let gauges = |n: u64| {
+            let points =
+                (0..n).map(|i| cumulative_counter(&format!("g{i}"), START + 1, START + 2, 1.0));
+            metrics_request("shop", points.collect())
+        };
+        let mut refused = convert(&metrics, &gauges(9));
+        assert_eq!((counted(&refused).len(), refused.capped), (9, 0));
+        settle(&metrics, &mut refused, &[]);
+        let mut retried = convert(&metrics, &gauges(9));
+        assert_eq!(
+            (counted(&retried).len(), retried.capped),
+            (9, 0),
+            "the failed attempt used none"
+        );
+        settle(&metrics, &mut retried, &[0]);
+        let more = convert(
+            &metrics,
+            &metrics_request(
+                "shop",
+                vec![
+                    cumulative_counter("h0", START + 1, START + 2, 1.0),
+                    cumulative_counter("h1", START + 1, START + 2, 1.0),
+                ],
+            ),
+        );
+        assert_eq!((counted(&more).len(), more.capped), (1, 1));
+    }
+
+    #[test]
+    fn a_monotonic_sum_never_sends_a_negative_increment() {
+        let metrics = metrics(0);
+        let request = metrics_request(
+            "shop",
+            vec![
+                cumulative_counter("orders", START + 1, START + 2, 5.0),
+                cumulative_counter("orders", START + 1, START + 3, -2.0),
+            ],
+        );
+        let converted = convert(&metrics, &request);
+        assert_eq!((counted(&converted), converted.unreadable), (vec![5.0], 1));
     }
 
     #[test]

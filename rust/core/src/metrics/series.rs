@@ -12,6 +12,14 @@
 //! Within one batch, a later point of a series takes [`SeriesTable::delta_after`] the commit of
 //! the earlier one, else both would count from the same committed value. For the same reason,
 //! two batches that hold the same series must not be in flight at once.
+//!
+//! The table is bounded in bytes. A series it does not hold is admitted while there is room,
+//! or in place of the least recently committed series once that one has been idle for
+//! [`IDLE_BEFORE_EVICTION`]; else [`SeriesTable::admits`] says no, and its points are dropped
+//! (counted) rather than sent without the state that keeps them from counting twice. A series
+//! evicted all the same (many series admitted at once by batches in flight) loses at most one
+//! interval and never counts twice: a series without state counts whole only if it started
+//! after every evicted series did ([`SeriesTable::first_point`]).
 
 use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::collections::{HashMap, VecDeque};
@@ -21,10 +29,12 @@ use std::sync::OnceLock;
 use serde_json::Value as Json;
 
 use super::model::{Buckets, ExponentialHistogram, Histogram, Point, Summary, Value};
+use crate::clock::Instant;
 use crate::errors::otlp::Attributes;
 
-/// The series a table holds at most.
-pub const MAX_SERIES: usize = 100_000;
+/// How long the least recently committed series must have been idle before a new series takes
+/// its place: a series reported every few minutes is not pushed out by a burst of new ones.
+pub const IDLE_BEFORE_EVICTION: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What one series costs beyond its value's buckets: the map's entry and the recency records.
 const SERIES_OVERHEAD: usize =
@@ -61,6 +71,22 @@ pub struct Commit {
     mark: Mark,
 }
 
+impl Commit {
+    pub fn key(&self) -> SeriesKey {
+        self.key
+    }
+
+    /// The time of the point that made it.
+    pub fn time_unix_nano(&self) -> u64 {
+        self.mark.time_unix_nano
+    }
+
+    /// What its series holds of the table's bound.
+    pub fn bytes(&self) -> usize {
+        self.mark.bytes()
+    }
+}
+
 /// What is known of a series after one of its points.
 #[derive(Debug, Clone, PartialEq)]
 struct Mark {
@@ -87,7 +113,9 @@ enum Baseline {
 pub struct SeriesTable {
     /// Series that start after this began after the exporter did: none of them was sent.
     started_unix_nano: u64,
-    capacity: usize,
+    /// The latest start of an evicted cumulative series: a series without state that started
+    /// no later may have been evicted, and its point only sets a baseline.
+    evicted_start_unix_nano: u64,
     /// The bytes the entries may take ([`Mark::bytes`]); a cumulative histogram keeps its
     /// buckets, so the count alone bounds nothing.
     max_bytes: usize,
@@ -103,6 +131,8 @@ pub struct SeriesTable {
 struct Entry {
     mark: Mark,
     generation: u64,
+    /// When it was last committed.
+    touched: Instant,
 }
 
 impl Mark {
@@ -132,17 +162,11 @@ enum Difference {
 }
 
 impl SeriesTable {
-    /// A table for an exporter started at `started_unix_nano`, of [`MAX_SERIES`] series and
-    /// `max_bytes` at most.
+    /// A table for an exporter started at `started_unix_nano`, of `max_bytes` at most.
     pub fn new(started_unix_nano: u64, max_bytes: usize) -> SeriesTable {
-        SeriesTable::with_capacity(started_unix_nano, MAX_SERIES, max_bytes)
-    }
-
-    /// A table of `capacity` series (at least one) and `max_bytes` at most.
-    pub fn with_capacity(started_unix_nano: u64, capacity: usize, max_bytes: usize) -> SeriesTable {
         SeriesTable {
             started_unix_nano,
-            capacity: capacity.max(1),
+            evicted_start_unix_nano: 0,
             max_bytes,
             bytes: 0,
             entries: HashMap::new(),
@@ -199,10 +223,28 @@ impl SeriesTable {
         Some(Commit { key, mark })
     }
 
-    /// Applies a commit whose items Sentry accepted, unless its series already committed a
-    /// later point (commits may arrive out of order). Evicts the least recently committed
-    /// series when a new one would exceed the capacity.
-    pub fn commit(&mut self, commit: Commit) {
+    /// Whether the table takes `commit`'s series at `now`, beside `reserved` bytes of other
+    /// new series of the same batch: it holds it, or there is room, or the least recently
+    /// committed series has been idle long enough to give its place.
+    pub fn admits(&mut self, commit: &Commit, reserved: usize, now: Instant) -> bool {
+        if self.entries.contains_key(&commit.key) {
+            return true;
+        }
+        if self.bytes + reserved + commit.bytes() <= self.max_bytes {
+            return true;
+        }
+        self.drop_superseded_front();
+        self.recency.front().is_some_and(|(_, key)| {
+            self.entries.get(key).is_some_and(|entry| {
+                now.saturating_duration_since(entry.touched) >= IDLE_BEFORE_EVICTION
+            })
+        })
+    }
+
+    /// Applies a commit whose items Sentry accepted (or whose point sent nothing), at `now`,
+    /// unless its series already committed a later point (commits may arrive out of order).
+    /// Evicts the least recently committed series while the table is over its bound.
+    pub fn commit(&mut self, commit: Commit, now: Instant) {
         let Commit { key, mark } = commit;
         if self.is_stale(key, mark.time_unix_nano) {
             return;
@@ -210,7 +252,12 @@ impl SeriesTable {
         self.generation += 1;
         let generation = self.generation;
         self.bytes += mark.bytes();
-        if let Some(old) = self.entries.insert(key, Entry { mark, generation }) {
+        let entry = Entry {
+            mark,
+            generation,
+            touched: now,
+        };
+        if let Some(old) = self.entries.insert(key, entry) {
             self.bytes -= old.mark.bytes();
         }
         self.recency.push_back((generation, key));
@@ -269,34 +316,52 @@ impl SeriesTable {
         }
     }
 
-    /// A series without state counts whole only if it started after the exporter: else part of
-    /// it may have been sent before (by this exporter before a collector restart), and the
-    /// point only sets the baseline.
+    /// A series without state counts whole only if it started after the exporter and after
+    /// every evicted series: else part of it may have been sent before (by this exporter
+    /// before a collector restart, or before it was evicted), and the point only sets the
+    /// baseline.
     fn first_point(&self, point: &Point, commit: Commit) -> Change {
-        if point.start_unix_nano > self.started_unix_nano {
+        let known_new = self.started_unix_nano.max(self.evicted_start_unix_nano);
+        if point.start_unix_nano > known_new {
             changed(point.value.clone(), point.start_unix_nano, commit)
         } else {
             Change::Nothing(Some(commit))
         }
     }
 
-    /// Evicts least recently committed series until the table is within its bounds (the
-    /// series just committed too, if it alone is over the bound in bytes).
+    /// Evicts least recently committed series until the table is within its bound (the
+    /// series just committed too, if it alone is over it).
     fn evict_over_bounds(&mut self) {
-        while self.entries.len() > self.capacity || self.bytes > self.max_bytes {
-            let Some((generation, key)) = self.recency.pop_front() else {
+        while self.bytes > self.max_bytes {
+            self.drop_superseded_front();
+            let Some((_, key)) = self.recency.pop_front() else {
                 return;
             };
+            if let Some(evicted) = self.entries.remove(&key) {
+                self.bytes -= evicted.mark.bytes();
+                if let Baseline::Cumulative {
+                    start_unix_nano, ..
+                } = evicted.mark.baseline
+                {
+                    self.evicted_start_unix_nano =
+                        self.evicted_start_unix_nano.max(start_unix_nano);
+                }
+            }
+            self.evictions += 1;
+        }
+    }
+
+    /// Pops the recency records at the front whose series was committed again since.
+    fn drop_superseded_front(&mut self) {
+        while let Some((generation, key)) = self.recency.front() {
             let live = self
                 .entries
-                .get(&key)
-                .is_some_and(|entry| entry.generation == generation);
+                .get(key)
+                .is_some_and(|entry| entry.generation == *generation);
             if live {
-                if let Some(evicted) = self.entries.remove(&key) {
-                    self.bytes -= evicted.mark.bytes();
-                }
-                self.evictions += 1;
+                return;
             }
+            self.recency.pop_front();
         }
     }
 
@@ -587,7 +652,9 @@ mod tests {
     fn send(table: &mut SeriesTable, key: SeriesKey, point: &Point) -> Option<(Value, u64)> {
         match table.delta(key, point) {
             Change::Nothing(commit) => {
-                commit.into_iter().for_each(|commit| table.commit(commit));
+                commit
+                    .into_iter()
+                    .for_each(|commit| table.commit(commit, Instant::now()));
                 None
             }
             Change::Delta {
@@ -595,7 +662,7 @@ mod tests {
                 start_unix_nano,
                 commit,
             } => {
-                table.commit(commit);
+                table.commit(commit, Instant::now());
                 Some((value, start_unix_nano))
             }
         }
@@ -681,7 +748,7 @@ mod tests {
         };
         assert_eq!((value, start_unix_nano), (Value::Number(7.0), 2000));
 
-        table.commit(commit);
+        table.commit(commit, Instant::now());
         assert_eq!(table.delta(requests, &retried), Change::Nothing(None));
     }
 
@@ -697,8 +764,8 @@ mod tests {
         let earlier = commit_of(table.delta(requests, &counter(BEFORE, 2000, 5.0)));
         let later = commit_of(table.delta(requests, &counter(BEFORE, 3000, 12.0)));
 
-        table.commit(later);
-        table.commit(earlier);
+        table.commit(later, Instant::now());
+        table.commit(earlier, Instant::now());
         let next = send(&mut table, requests, &counter(BEFORE, 4000, 15.0));
         assert_eq!(number(next), Some((3.0, 3000)));
     }
@@ -762,8 +829,8 @@ mod tests {
                 "{attempt}"
             );
             if attempt == "accepted" {
-                table.commit(commit.clone());
-                table.commit(second_commit);
+                table.commit(commit.clone(), Instant::now());
+                table.commit(second_commit, Instant::now());
             }
         }
         let next = send(&mut table, requests, &counter(AFTER, 4000, 20.0));
@@ -965,7 +1032,7 @@ mod tests {
             .map(
                 |time| match table.fresh(requests, &counter(time - 1000, time, 1.0)) {
                     Some(commit) => {
-                        table.commit(commit);
+                        table.commit(commit, Instant::now());
                         true
                     }
                     None => false,
@@ -982,28 +1049,102 @@ mod tests {
         );
     }
 
+    /// The bytes of one counter series.
+    const COUNTER: usize = SERIES_OVERHEAD;
+
+    /// Commits a counter point of `series`, at `now`.
+    fn commit_at(table: &mut SeriesTable, series: SeriesKey, point: &Point, now: Instant) {
+        let commit = match table.delta(series, point) {
+            Change::Nothing(Some(commit)) | Change::Delta { commit, .. } => commit,
+            Change::Nothing(None) => panic!("stale: {point:?}"),
+        };
+        table.commit(commit, now);
+    }
+
     #[test]
     fn the_least_recently_committed_series_is_evicted_first() {
-        let mut table = SeriesTable::with_capacity(STARTED, 2, usize::MAX);
+        let mut table = SeriesTable::new(STARTED, 2 * COUNTER);
         let [a, b, c, d] = [key("a"), key("b"), key("c"), key("d")];
-        let commit = |table: &mut SeriesTable, series, time| {
-            let change = table.delta(series, &counter(BEFORE, time, 1.0));
-            let Change::Nothing(Some(commit)) = change else {
-                panic!("not a baseline: {change:?}");
-            };
-            table.commit(commit);
-        };
-        commit(&mut table, a, 2000);
-        commit(&mut table, b, 2000);
-        commit(&mut table, a, 3000);
-        commit(&mut table, c, 2000);
+        let now = Instant::now();
+        let mut commit =
+            |series, time| commit_at(&mut table, series, &counter(BEFORE, time, 1.0), now);
+        commit(a, 2000);
+        commit(b, 2000);
+        commit(a, 3000);
+        commit(c, 2000);
         assert_eq!((table.len(), table.evictions()), (2, 1), "b went first");
         assert!(table.committed(b).is_none());
 
-        commit(&mut table, d, 2000);
+        commit_at(&mut table, d, &counter(BEFORE, 2000, 1.0), now);
         assert_eq!((table.len(), table.evictions()), (2, 2), "then a");
         assert!(table.committed(a).is_none());
         assert!(table.committed(c).is_some() && table.committed(d).is_some());
+    }
+
+    #[test]
+    fn a_new_series_is_admitted_in_room_or_in_place_of_an_idle_one() {
+        let mut table = SeriesTable::new(STARTED, 2 * COUNTER);
+        let start = Instant::now();
+        let [a, b, c] = [key("a"), key("b"), key("c")];
+        let new_commit =
+            |table: &SeriesTable, series| match table.delta(series, &counter(AFTER, 9000, 1.0)) {
+                Change::Delta { commit, .. } | Change::Nothing(Some(commit)) => commit,
+                other => panic!("{other:?}"),
+            };
+        assert!(table.admits(&new_commit(&table, a), 0, start));
+        assert!(
+            !table.admits(&new_commit(&table, a), 2 * COUNTER, start),
+            "the batch's other new series are counted"
+        );
+        commit_at(&mut table, a, &counter(AFTER, 2000, 1.0), start);
+        commit_at(
+            &mut table,
+            b,
+            &counter(AFTER, 2000, 1.0),
+            start + IDLE_BEFORE_EVICTION,
+        );
+        let later = start + IDLE_BEFORE_EVICTION;
+        assert!(
+            table.admits(&new_commit(&table, a), 0, later),
+            "held already"
+        );
+        assert!(table.admits(&new_commit(&table, c), 0, later), "a is idle");
+        commit_at(&mut table, a, &counter(AFTER, 3000, 2.0), later);
+        assert!(
+            !table.admits(&new_commit(&table, c), 0, later),
+            "full of series committed within the idle time"
+        );
+        assert_eq!(table.evictions(), 0);
+    }
+
+    #[test]
+    fn an_evicted_series_never_counts_twice_and_loses_one_interval() {
+        let mut table = SeriesTable::new(STARTED, COUNTER);
+        let [a, b] = [key("a"), key("b")];
+        let sent = |table: &mut SeriesTable, series, start, time, total| {
+            number(send(table, series, &counter(start, time, total)))
+        };
+        assert_eq!(sent(&mut table, a, AFTER, 2000, 5.0), Some((5.0, AFTER)));
+        assert_eq!(
+            sent(&mut table, b, AFTER + 1, 2000, 1.0),
+            Some((1.0, AFTER + 1))
+        );
+        assert_eq!(table.evictions(), 1, "a gave its place to b");
+        assert_eq!(
+            sent(&mut table, a, AFTER, 3000, 9.0),
+            None,
+            "a's next point sets a baseline: 5 was sent already"
+        );
+        assert_eq!(
+            sent(&mut table, b, AFTER + 1, 3000, 4.0),
+            None,
+            "b was evicted by a in turn"
+        );
+        assert_eq!(
+            sent(&mut table, key("new"), AFTER + 2, 3000, 2.0),
+            Some((2.0, AFTER + 2)),
+            "a series that began after every evicted one counts whole"
+        );
     }
 
     #[test]
@@ -1015,7 +1156,7 @@ mod tests {
             point(BEFORE, time, value)
         };
         let one = SERIES_OVERHEAD + 8 * (998 + 999);
-        let mut table = SeriesTable::with_capacity(STARTED, 100, 2 * one + SERIES_OVERHEAD);
+        let mut table = SeriesTable::new(STARTED, 2 * one + SERIES_OVERHEAD);
         let [a, b, c, n] = [key("a"), key("b"), key("c"), key("n")];
         send(&mut table, a, &wide(2000));
         send(&mut table, n, &counter(BEFORE, 2000, 1.0));
@@ -1035,7 +1176,7 @@ mod tests {
         );
         assert!(table.committed(n).is_none() && table.committed(b).is_none());
 
-        let mut small = SeriesTable::with_capacity(STARTED, 100, one - 1);
+        let mut small = SeriesTable::new(STARTED, one - 1);
         send(&mut small, a, &wide(2000));
         assert_eq!(
             (small.len(), small.bytes(), small.evictions()),
@@ -1046,11 +1187,11 @@ mod tests {
 
     #[test]
     fn the_recency_queue_stays_bounded() {
-        let mut table = SeriesTable::with_capacity(STARTED, 3, usize::MAX);
+        let mut table = SeriesTable::new(STARTED, 3 * COUNTER);
         let hot = key("hot");
         for time in 2000..3000 {
             if let Change::Nothing(Some(commit)) = table.delta(hot, &counter(BEFORE, time, 1.0)) {
-                table.commit(commit);
+                table.commit(commit, Instant::now());
             }
             assert!(table.recency.len() <= 2 * table.len() + RECENCY_SLACK);
         }
