@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -70,14 +71,33 @@ type coreAPI interface {
 // sharedCore is the core of one *Config and the number of exporters using it.
 type sharedCore struct {
 	core coreAPI
-	// metrics publishes the core's counters through the collector's MeterProvider.
+	// metrics publishes the core's counters, and shim's, through the collector's MeterProvider.
 	metrics metric.Registration
+	// shim counts what the core cannot see (items the collector's queues lost at shutdown, or
+	// that a persistent queue sends again after a restart).
+	shim *shimCounters
+
+	// final is the core's last telemetry, taken when the last exporter released it.
+	finalMu sync.Mutex
+	final   []byte
 
 	startOnce sync.Once
 	startErr  error
 
 	// refs is guarded by coreRegistry.mu.
 	refs int
+}
+
+// telemetry is the core's counters: read from the core while it lives, then the last ones it
+// reported (see release).
+func (s *sharedCore) telemetry() ([]byte, error) {
+	s.finalMu.Lock()
+	final := s.final
+	s.finalMu.Unlock()
+	if final != nil {
+		return final, nil
+	}
+	return s.core.Telemetry()
 }
 
 // start starts the core once; later calls return the first result.
@@ -110,18 +130,22 @@ func (r *coreRegistry) acquire(cfg *Config, set exporter.Settings) (*sharedCore,
 	if err != nil {
 		return nil, fmt.Errorf("creating the sentry exporter: %w", err)
 	}
-	metrics, err := registerCoreMetrics(set.MeterProvider, set.ID, core.Telemetry)
+	s := &sharedCore{core: core, shim: &shimCounters{}, refs: 1}
+	s.metrics, err = registerCoreMetrics(set.MeterProvider, set.ID, s.telemetry, s.shim)
 	if err != nil {
 		core.Free()
 		return nil, fmt.Errorf("registering the sentry exporter's metrics: %w", err)
 	}
-	s := &sharedCore{core: core, metrics: metrics, refs: 1}
 	r.byConfig[cfg] = s
 	return s, nil
 }
 
 // release drops a reference; the last one shuts the core down (bounded by the core) and
-// frees it.
+// frees it. The metrics keep the core's last counters (and the shim's, which go on counting
+// until the last exporter's queues are shut down, before this), observed until the collector
+// shuts its telemetry down: its last export then holds what was counted at shutdown (items
+// dropped at shutdown, error events dropped at shutdown). The collector makes a MeterProvider
+// for each run of its pipelines (a new one on a config reload), which ends with it.
 func (r *coreRegistry) release(cfg *Config, s *sharedCore) error {
 	r.mu.Lock()
 	s.refs--
@@ -133,7 +157,15 @@ func (r *coreRegistry) release(cfg *Config, s *sharedCore) error {
 	if !last {
 		return nil
 	}
-	err := errors.Join(s.metrics.Unregister(), s.core.Shutdown())
+	err := s.core.Shutdown()
+	// Shut down but not freed, the core still answers its telemetry.
+	if final, terr := s.core.Telemetry(); terr == nil {
+		s.finalMu.Lock()
+		s.final = final
+		s.finalMu.Unlock()
+	} else {
+		err = errors.Join(err, s.metrics.Unregister())
+	}
 	// Free waits for exports still in the core; after it they get ErrShutDown.
 	s.core.Free()
 	return err
@@ -218,6 +250,15 @@ type signalCodec[T any] struct {
 	// NewMetrics); carried is the data an error wraps, when it does.
 	withData func(error, T) error
 	carried  func(error) (T, bool)
+	// items counts the items of data: spans, log records, metric data points (as
+	// exporterhelper counts them).
+	items func(T) int
+	// sentryItems counts them as the core does (items_sent, items_maybe_delivered): spans,
+	// log records, metrics.
+	sentryItems func(T) int
+	// unmarshalQueued decodes a request as exporterhelper's persistent queue stores it
+	// (pdata/xpdata/request, else bare OTLP protobuf: queuebatch's tracesEncoding, ...).
+	unmarshalQueued func([]byte) (T, error)
 	// parts splits a batch by project and merges batches.
 	parts batchParts[T]
 	// inOrder: a project's batches must reach the core in order, one at a time (metrics: a
@@ -245,7 +286,17 @@ var (
 		unmarshal: (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces,
 		withData:  consumererror.NewTraces,
 		carried:   carriedBy[consumererror.Traces, ptrace.Traces],
+		items:     ptrace.Traces.SpanCount,
 		parts:     tracesResources,
+
+		sentryItems: ptrace.Traces.SpanCount,
+		unmarshalQueued: func(b []byte) (ptrace.Traces, error) {
+			_, td, err := pdatareq.UnmarshalTraces(b)
+			if errors.Is(err, pdatareq.ErrInvalidFormat) {
+				return (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+			}
+			return td, err
+		},
 		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, ptrace.Traces) error, opts ...exporterhelper.Option) (projectExporter[ptrace.Traces], error) {
 			exp, err := exporterhelper.NewTraces(ctx, set, cfg, push, opts...)
 			return tracesProject{exp}, err
@@ -257,7 +308,17 @@ var (
 		unmarshal: (&plog.ProtoUnmarshaler{}).UnmarshalLogs,
 		withData:  consumererror.NewLogs,
 		carried:   carriedBy[consumererror.Logs, plog.Logs],
+		items:     plog.Logs.LogRecordCount,
 		parts:     logsResources,
+
+		sentryItems: plog.Logs.LogRecordCount,
+		unmarshalQueued: func(b []byte) (plog.Logs, error) {
+			_, ld, err := pdatareq.UnmarshalLogs(b)
+			if errors.Is(err, pdatareq.ErrInvalidFormat) {
+				return (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+			}
+			return ld, err
+		},
 		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, plog.Logs) error, opts ...exporterhelper.Option) (projectExporter[plog.Logs], error) {
 			exp, err := exporterhelper.NewLogs(ctx, set, cfg, push, opts...)
 			return logsProject{exp}, err
@@ -269,8 +330,18 @@ var (
 		unmarshal: (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics,
 		withData:  consumererror.NewMetrics,
 		carried:   carriedBy[consumererror.Metrics, pmetric.Metrics],
+		items:     pmetric.Metrics.DataPointCount,
 		inOrder:   true,
 		parts:     metricsResources,
+
+		sentryItems: pmetric.Metrics.MetricCount,
+		unmarshalQueued: func(b []byte) (pmetric.Metrics, error) {
+			_, md, err := pdatareq.UnmarshalMetrics(b)
+			if errors.Is(err, pdatareq.ErrInvalidFormat) {
+				return (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
+			}
+			return md, err
+		},
 		newProject: func(ctx context.Context, set exporter.Settings, cfg *Config, push func(context.Context, pmetric.Metrics) error, opts ...exporterhelper.Option) (projectExporter[pmetric.Metrics], error) {
 			exp, err := exporterhelper.NewMetrics(ctx, set, cfg, push, opts...)
 			return metricsProject{exp}, err
@@ -350,26 +421,33 @@ func (s sentryMetrics) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) e
 // The core's own counters (otelcol_exporter_sentry_items_sent / items_dropped by reason) are
 // exact per item, and the core logs each drop.
 func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], data T) error {
+	_, err := pushCounted(ctx, e, codec, data)
+	return err
+}
+
+// pushCounted is push, and the number of items Sentry accepted (ffi.Outcome.ItemsSent, as the
+// core counts items).
+func pushCounted[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], data T) (uint64, error) {
 	if e.released.Load() {
-		return ffi.ErrShutDown
+		return 0, ffi.ErrShutDown
 	}
 	timeout, err := timeoutFrom(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req, err := codec.marshal(data)
 	if err != nil {
-		return consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", codec.signal, err))
+		return 0, consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", codec.signal, err))
 	}
 	out, err := e.shared.core.Export(codec.signal, req, timeout)
 	switch {
 	case errors.Is(err, ffi.ErrInvalidRequest):
-		return consumererror.NewPermanent(err)
+		return 0, consumererror.NewPermanent(err)
 	case errors.Is(err, ffi.ErrMemoryFull):
 		// The batch waits in its queue, in Go's heap, which memory_limiter sees.
-		return exporterhelper.NewThrottleRetry(err, memoryFullDelay)
+		return 0, exporterhelper.NewThrottleRetry(err, memoryFullDelay)
 	case err != nil:
-		return err
+		return 0, err
 	}
 	if e.logger.Core().Enabled(zap.DebugLevel) {
 		e.logger.Debug("Sentry export done",
@@ -380,19 +458,19 @@ func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], d
 	}
 	if len(out.RetryRequest) == 0 {
 		if out.ItemsDropped == 0 {
-			return nil
+			return out.ItemsSent, nil
 		}
 		msg := out.Message
 		if msg == "" {
 			msg = fmt.Sprintf("%d %s items dropped by the sentry exporter", out.ItemsDropped, codec.signal)
 		}
-		return consumererror.NewPermanent(errors.New(msg))
+		return out.ItemsSent, consumererror.NewPermanent(errors.New(msg))
 	}
 	failed, err := codec.unmarshal(out.RetryRequest)
 	if err != nil {
 		// A bug in the core. Retrying the whole batch may resend what was accepted, but
 		// loses nothing.
-		return fmt.Errorf("decoding the %s to retry returned by the sentry core: %w", codec.signal, err)
+		return out.ItemsSent, fmt.Errorf("decoding the %s to retry returned by the sentry core: %w", codec.signal, err)
 	}
 	msg := out.Message
 	if msg == "" {
@@ -403,7 +481,7 @@ func push[T any](ctx context.Context, e *sentryExporter, codec signalCodec[T], d
 		delay := time.Duration(min(out.RetryAfterMillis, maxDelayMillis)) * time.Millisecond
 		retryErr = exporterhelper.NewThrottleRetry(retryErr, delay)
 	}
-	return codec.withData(retryErr, failed)
+	return out.ItemsSent, codec.withData(retryErr, failed)
 }
 
 // memoryFullDelay is how long a batch waits when the core's heap is over its limit: its

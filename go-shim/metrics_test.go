@@ -38,7 +38,7 @@ func TestCoreMetricsAreObservedUnderTheirNamesAndAttributes(t *testing.T) {
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	snapshot := snapshotJSON
 	id := component.MustNewIDWithName("sentry", "eu")
-	registration, err := registerCoreMetrics(provider, id, func() ([]byte, error) { return []byte(snapshot), nil })
+	registration, err := registerCoreMetrics(provider, id, func() ([]byte, error) { return []byte(snapshot), nil }, nil)
 	require.NoError(t, err)
 
 	got := collect(t, reader)
@@ -70,6 +70,6 @@ func TestCoreMetricsAreObservedUnderTheirNamesAndAttributes(t *testing.T) {
 
 func TestUnreadableCoreCountersFailRegistration(t *testing.T) {
 	provider := sdkmetric.NewMeterProvider()
-	_, err := registerCoreMetrics(provider, component.MustNewID("sentry"), func() ([]byte, error) { return []byte("not json"), nil })
+	_, err := registerCoreMetrics(provider, component.MustNewID("sentry"), func() ([]byte, error) { return []byte("not json"), nil }, nil)
 	assert.ErrorContains(t, err, "sentry core's counters")
 }

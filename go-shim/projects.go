@@ -48,17 +48,35 @@ type projectExporters[T any] struct {
 	host      component.Host
 	byProject map[string]projectExporter[T]
 	// index lists the projects whose queues are on disk; nil without a persistent queue.
-	index   *projectIndex
-	stopped bool
+	index *projectIndex
+	// restored: Start started every queue on disk, so that a clean Shutdown may say so.
+	restored bool
+	stopped  bool
+
+	// counted: each project's queue holds batches whose senders were already answered, so
+	// what it still holds at shutdown is counted (leftovers.go); persistent: it keeps them.
+	counted, persistent bool
+	// trackAccepted: what Sentry accepted of the batches being retried is followed, since a
+	// persistent queue sends such a batch again whole after a restart (replay.go).
+	trackAccepted bool
 }
 
 func newProjectExporters[T any](e *sentryExporter, codec signalCodec[T], set exporter.Settings) *projectExporters[T] {
-	return &projectExporters[T]{e: e, codec: codec, set: set, byProject: map[string]projectExporter[T]{}}
+	p := &projectExporters[T]{e: e, codec: codec, set: set, byProject: map[string]projectExporter[T]{}}
+	if e.cfg != nil {
+		if q := e.cfg.QueueConfig.Get(); q != nil && !q.WaitForResult {
+			p.counted = true
+			p.persistent = q.StorageID != nil
+			p.trackAccepted = p.persistent && e.cfg.RetryConfig.Enabled && e.cfg.RetryConfig.MaxElapsedTime == 0
+		}
+	}
+	return p
 }
 
 // Start starts the shared core and, with a persistent queue, the exporters of the projects
 // whose queues are on disk, so that what they hold is sent even if those projects send
-// nothing new.
+// nothing new; before each starts, what its queue sends again though Sentry may hold it is
+// counted and logged (replay.go).
 func (p *projectExporters[T]) Start(ctx context.Context, host component.Host) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -81,42 +99,72 @@ func (p *projectExporters[T]) Start(ctx context.Context, host component.Host) er
 		return err
 	}
 	p.index = index
+	// First, so that a crash from here on finds no record at the next start.
+	stop, err := index.takeCleanStop(ctx)
+	if err != nil {
+		return err
+	}
 	// Every queue on disk is read again; the core counts those of projects among its queues.
 	if _, err := p.e.shared.core.RestoreQueues(index.projects()); err != nil {
 		return err
 	}
 	for _, name := range append([]string{previousQueue}, index.projects()...) {
+		p.countResent(ctx, *queue.StorageID, name, stop)
 		if _, err := p.startProject(ctx, name); err != nil {
 			return err
 		}
 	}
+	p.restored = true
 	return nil
 }
 
 // Shutdown tells the core to wind down (see beginShutdown), then shuts the projects'
-// exporters down at the same time (each drains or keeps its queue), then releases the core.
+// exporters down at the same time (each drains or keeps its queue; what it still held is
+// counted and logged, see leftovers.go), then releases the core.
 func (p *projectExporters[T]) Shutdown(ctx context.Context) error {
-	errs := []error{p.e.beginShutdown(ctx)}
 	p.mu.Lock()
 	p.stopped = true
 	exporters := p.byProject
 	p.byProject = map[string]projectExporter[T]{}
-	index := p.index
+	index, restored := p.index, p.restored
 	p.index = nil
 	p.mu.Unlock()
+	for _, exp := range exporters {
+		if c, ok := exp.(*countedProject[T]); ok {
+			c.ledger.stopping.Store(true)
+		}
+	}
+	errs := []error{p.e.beginShutdown(ctx)}
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, exp := range exporters {
+	stop := cleanStop{Accepted: map[string]uint64{}}
+	for name, exp := range exporters {
 		wg.Go(func() {
 			err := exp.Shutdown(ctx)
+			// Its consumers are done: what its ledger still holds was lost or kept.
+			c, counted := exp.(*countedProject[T])
+			if counted {
+				p.reportLeftovers(name, c.ledger)
+			}
 			mu.Lock()
+			defer mu.Unlock()
 			errs = append(errs, err)
-			mu.Unlock()
+			if counted && c.ledger.accepted != nil {
+				if n := c.ledger.accepted.kept(); n > 0 {
+					stop.Accepted[name] = n
+				}
+			}
 		})
 	}
 	wg.Wait()
 	if index != nil {
+		if restored {
+			// Every queue of the signal has shut down: the next start is not after a crash.
+			// (After a Start that failed midway, the queues not started still hold what a
+			// crash before left in flight: no record, so the next start counts it.)
+			errs = append(errs, index.writeCleanStop(ctx, stop))
+		}
 		errs = append(errs, index.close(ctx))
 	}
 	errs = append(errs, p.e.shutdown(ctx))
@@ -260,7 +308,29 @@ func (p *projectExporters[T]) startProject(ctx context.Context, name string) (pr
 		set.Logger = p.set.Logger.With(zap.String("project", name))
 	}
 	cfg := p.e.cfg
-	push := func(ctx context.Context, data T) error { return push(ctx, p.e, p.codec, data) }
+	var ledger *queueLedger
+	if p.counted {
+		ledger = &queueLedger{retryOff: !cfg.RetryConfig.Enabled}
+		if p.trackAccepted {
+			ledger.accepted = newAcceptedInRetry()
+		}
+	}
+	push := func(ctx context.Context, data T) error {
+		if ledger == nil {
+			return push(ctx, p.e, p.codec, data)
+		}
+		n := p.codec.items(data)
+		sent, err := pushCounted(ctx, p.e, p.codec, data)
+		left, next := n, data
+		if carried, ok := p.codec.carried(err); ok {
+			left, next = p.codec.items(carried), carried
+		}
+		ledger.pushed(n, left, err)
+		if ledger.accepted != nil {
+			ledger.accepted.pushed(data, next, sent, err)
+		}
+		return err
+	}
 	queue := cfg.QueueConfig
 	if q := queue.Get(); q != nil && p.codec.inOrder {
 		// One consumer: its retry holds the next batch back, so batches go in order.
@@ -279,6 +349,9 @@ func (p *projectExporters[T]) startProject(ctx context.Context, name string) (pr
 	// The project's exporter lives as long as the collector's, not as the call that made it.
 	if err := exp.Start(context.WithoutCancel(ctx), p.host); err != nil {
 		return nil, fmt.Errorf("starting the exporter of project %s: %w", name, err)
+	}
+	if ledger != nil {
+		exp = &countedProject[T]{projectExporter: exp, ledger: ledger, items: p.codec.items}
 	}
 	p.byProject[name] = exp
 	return exp, nil
@@ -310,13 +383,9 @@ type projectIndex struct {
 const projectIndexKey = "projects"
 
 func openProjectIndex(ctx context.Context, host component.Host, storageID, id component.ID, signal ffi.Signal) (*projectIndex, error) {
-	ext, ok := host.GetExtensions()[storageID]
-	if !ok {
-		return nil, fmt.Errorf("storage %s of sending_queue not found", storageID)
-	}
-	storageExt, ok := ext.(storage.Extension)
-	if !ok {
-		return nil, fmt.Errorf("%s of sending_queue is not a storage extension", storageID)
+	storageExt, err := storageExtension(host, storageID)
+	if err != nil {
+		return nil, err
 	}
 	client, err := storageExt.GetClient(ctx, component.KindExporter, id, signal.String()+"_projects")
 	if err != nil {

@@ -7,12 +7,13 @@ become what Sentry can use: one issue with its frames, a bounded number of items
 extrapolated count is the point's."""
 
 import time
+import urllib.request
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from conftest import scrape, value, wait_until
+from conftest import assert_exactly_once, scrape, value, wait_until
 from harness import rss_bytes
 from test_hostile import MIB, attribute, post, resource_metric, resource_spans, sentry
 from test_metrics import metrics_collector
@@ -122,3 +123,27 @@ def test_sigterm_while_hostile_payloads_are_exported_exits_within_the_grace(star
     print(f"exit {code} {took:.1f} s after SIGTERM")
     assert code == 0
     assert took < SHUTDOWN_PROMISE_S, f"took {took:.1f} s"
+
+
+def test_a_span_with_invalid_utf8_costs_nothing_of_its_batch(start_standin, start_collector):
+    """One span among 1,000 of its service with a string attribute that is not UTF-8 (the
+    collector accepts it; Relay refuses a whole request holding one): the string is repaired
+    (U+FFFD) and counted, and all 1,000 spans arrive, once."""
+    project, spans = "utf8-svc", 1000
+    standin = start_standin("--projects", project)
+    collector = start_collector(sentry(standin))
+    placeholder = b"BAD-UTF8"
+    resource = resource_spans(project, spans)
+    resource.scope_spans[0].spans[500].attributes.append(attribute("note", placeholder.decode()))
+    body = ExportTraceServiceRequest(resource_spans=[resource]).SerializeToString()
+    assert body.count(placeholder) == 1
+    body = body.replace(placeholder, b"BAD\xff\xfe\x80\xc3(")
+    request = urllib.request.Request(f"http://{collector.http_endpoint}/v1/traces", data=body,
+                                     headers={"Content-Type": "application/x-protobuf"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+
+    records = assert_exactly_once(standin, {project: (project, spans, 0)})
+    statuses = [r["status"] for r in records[project]["requests"]]
+    assert 400 not in statuses, statuses
+    assert value(scrape(collector.metrics_url), "strings_repaired", signal="traces") == 1

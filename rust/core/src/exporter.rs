@@ -38,7 +38,7 @@ use crate::resolve::{EndpointSource, Resolver};
 use crate::routing::{ProjectPart, Router};
 use crate::signal::{OtlpSignal, Signal};
 use crate::slug::Slug;
-use crate::tally::{Counters, ExportOutcome, Retryable, Tally, Warnings};
+use crate::tally::{Counters, ExportOutcome, Retryable, Tally, Warnings, WARNING_INTERVAL};
 use crate::telemetry::Telemetry;
 use crate::wire::WireError;
 
@@ -232,6 +232,7 @@ impl Exporter {
             Signal::Metrics => return self.export_metrics(request, deadline).await,
         };
         let request = self.with_environment(signal.into(), request)?;
+        let request = self.repair_strings(signal, &request);
         let request = &*request;
         let routed = self.router.route(request)?;
         let mut tally = Tally::new(signal.into(), self.counters());
@@ -264,6 +265,7 @@ impl Exporter {
     /// export routes its resources again and finds none to drop.
     pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, WireError> {
         let request = self.with_environment(signal, request)?;
+        // The router reads a routing attribute's invalid UTF-8 as the export repairs it.
         let routed = self.router.route(&request)?;
         let mut tally = Tally::new(signal, self.counters());
         for (reason, items) in &routed.dropped {
@@ -306,6 +308,29 @@ impl Exporter {
             (Some(environment), Signal::Traces | Signal::Logs) => environment.apply(request),
             _ => Ok(Cow::Borrowed(request)),
         }
+    }
+
+    /// `request` with invalid UTF-8 in its strings replaced, counted and warned about: Sentry
+    /// would refuse the whole request for one bad string.
+    fn repair_strings<'r>(&self, signal: OtlpSignal, request: &'r [u8]) -> Cow<'r, [u8]> {
+        let repaired = crate::utf8::repair(signal, request);
+        if repaired.strings > 0 {
+            let (signal, strings) = (Signal::from(signal), repaired.strings);
+            self.telemetry.strings_repaired(signal, strings);
+            let message = || {
+                format!(
+                    "{strings} string fields of {} held invalid UTF-8, replaced with U+FFFD to be sent",
+                    signal.item_name()
+                )
+            };
+            let fields = [
+                Field::str("signal", signal.name()),
+                Field::u64("count", strings),
+            ];
+            let key = format!("invalid_utf8:{}", signal.name());
+            self.warnings.warn(&key, message, &fields, &*self.clock);
+        }
+        repaired.request
     }
 
     fn counters(&self) -> Counters<'_> {
@@ -655,17 +680,36 @@ impl Exporter {
         self.warn_dropped(slug, "error events", reason.label(), events, detail);
     }
 
-    /// A throttled warning that `count` `what` of `slug` were dropped, for `label`.
-    fn warn_dropped(&self, slug: &Slug, what: &str, label: &str, count: u64, detail: &str) {
-        let message = || format!("project {slug}: {count} {what} dropped ({label}): {detail}");
-        let fields = [
-            Field::str("project", slug.as_str()),
-            Field::str("status", "dropped"),
-            Field::str("reason", label),
-            Field::u64("count", count),
-        ];
+    /// A throttled warning that `count` `what` of `slug` were dropped, for `label`: it says
+    /// all such drops since the last one.
+    fn warn_dropped(
+        &self,
+        slug: &Slug,
+        what: &'static str,
+        label: &'static str,
+        count: u64,
+        detail: &str,
+    ) {
+        let (shown_slug, detail) = (slug.clone(), detail.to_owned());
+        let message =
+            move |n| format!("project {shown_slug}: {n} {what} dropped ({label}): {detail}");
         let key = format!("{what}:{label}:{slug}");
-        self.warnings.warn(&key, message, &fields, &*self.clock);
+        let cause = (Some(slug.as_str()), label);
+        (self.warnings).dropped(&key, count, cause, Box::new(message), &*self.clock);
+    }
+
+    /// Says the drops held since their last warning: every [`WARNING_INTERVAL`] until the
+    /// runtime stops (then [`Exporter::flush_warnings`] says the rest).
+    pub async fn flush_warnings_every_interval(self: Arc<Self>) {
+        loop {
+            self.clock.sleep(WARNING_INTERVAL / 4).await;
+            self.warnings.flush(self.clock.now(), false);
+        }
+    }
+
+    /// Says every drop not said yet (at shutdown).
+    pub fn flush_warnings(&self) {
+        self.warnings.flush(self.clock.now(), true);
     }
 
     /// Sends the owed error events as they fall due, until the runtime stops; each attempt

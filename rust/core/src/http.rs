@@ -146,7 +146,7 @@ pub fn body_text(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}…", &text[..at]),
+        Some((at, _)) => format!("{}{}", &text[..at], crate::redact::CUT_MARK),
         None => text.to_owned(),
     }
 }

@@ -24,6 +24,9 @@
 //! The legacy `dsn` mode ([`config::Destination::Dsn`]) keeps this path: the router sends every
 //! resource to one project, whose endpoint [`resolve::EndpointSource::Fixed`] answers at once
 //! (no management API); [`environment`] adds the legacy `environment` to the resources.
+//!
+//! Before routing, [`utf8`] replaces invalid UTF-8 in the strings of spans and log records
+//! (Sentry refuses a whole request for one).
 
 pub mod autocreate;
 pub mod cap;
@@ -63,6 +66,7 @@ pub mod slug;
 mod split;
 pub mod tally;
 pub mod telemetry;
+pub mod utf8;
 // Public only for the fuzz targets (rust/fuzz): the router's error type.
 #[doc(hidden)]
 pub mod wire;

@@ -119,6 +119,7 @@ impl Service {
                 let (stop, _) = watch::channel(false);
                 runtime.spawn(self.exporter.background());
                 runtime.spawn(self.exporter.clone().retry_owed(self.stop_at.subscribe()));
+                runtime.spawn(self.exporter.clone().flush_warnings_every_interval());
                 *state = State::Running { runtime, stop };
                 Ok(())
             }
@@ -234,6 +235,7 @@ impl Service {
             .wait_timeout_while(count, SHUTDOWN_BOUND, |n| *n > 0)
             .map_err(|e| e.into_inner());
         runtime.shutdown_timeout(SHUTDOWN_BOUND);
+        self.exporter.flush_warnings();
     }
 }
 

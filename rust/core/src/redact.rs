@@ -4,6 +4,11 @@
 //! one line, so an echoed body cannot forge or split log lines.
 
 const REDACTED: &str = "[REDACTED]";
+/// What ends a text the core cut short ([`crate::http::body_text`]): the cut may fall inside
+/// a secret, whose beginning is then redacted too.
+pub const CUT_MARK: &str = "…";
+/// The shortest beginning of a secret redacted before a cut: shorter ones say nothing of it.
+const MIN_CUT_SECRET: usize = 4;
 
 /// Header names whose values are secrets wherever they appear in a text.
 const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-sentry-auth"];
@@ -29,11 +34,28 @@ impl Redactor {
             if text.contains(secret.as_str()) {
                 text = text.replace(secret.as_str(), REDACTED);
             }
+            text = redact_cut_secret(text, secret);
         }
         for header in SECRET_HEADERS {
             text = redact_values_after(&text, header, is_header_separator);
         }
         redact_values_after(&text, "bearer", |c| c == ' ')
+    }
+}
+
+/// `text` with the beginning of `secret` that a cut left before a [`CUT_MARK`] redacted.
+fn redact_cut_secret(text: String, secret: &str) -> String {
+    let prefixes = secret.char_indices().map(|(at, _)| at).rev();
+    let longest = prefixes
+        .filter(|&at| at >= MIN_CUT_SECRET)
+        .map(|at| &secret[..at])
+        .find(|beginning| text.contains(&format!("{beginning}{CUT_MARK}")));
+    match longest {
+        Some(beginning) => text.replace(
+            &format!("{beginning}{CUT_MARK}"),
+            &format!("{REDACTED}{CUT_MARK}"),
+        ),
+        None => text,
     }
 }
 
@@ -138,6 +160,22 @@ mod tests {
                 "{what}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_secret_cut_short_is_redacted_before_the_cut() {
+        let token = "sntrys_0123456789abcdef0123456789abcdef";
+        let redactor = Redactor::new([token.to_owned()]);
+        let body = format!("{}echo {token}", "x".repeat(500));
+        let shown = redactor.clean(&crate::http::body_text(body.as_bytes()));
+        assert!(shown.ends_with(&format!("{REDACTED}{CUT_MARK}")), "{shown}");
+        assert!(!shown.contains("sntrys_01"), "{shown}");
+        let short = redactor.clean(&format!("the word snt{CUT_MARK}"));
+        assert_eq!(
+            short,
+            format!("the word snt{CUT_MARK}"),
+            "too short to tell"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! resource's routing attribute. Spans and log records are never decoded: a
 //! project's request is the concatenation of its resource blocks' bytes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -90,7 +91,7 @@ impl Router {
             };
             let scan = scan_resource_block(body, &self.attribute, true)?;
             let items = scan.items;
-            match self.route_value(scan.value) {
+            match self.route_value(scan.value.as_deref()) {
                 Route::Project(slug) => {
                     let i = *index_of.entry(slug.clone()).or_insert_with(|| {
                         routed.parts.push(ProjectPart {
@@ -106,7 +107,7 @@ impl Router {
                     part.blocks.push(block.span);
                     part.items += items;
                     if part.platform.is_none() {
-                        part.platform = scan.language.map(platform::of);
+                        part.platform = scan.language.as_deref().map(platform::of);
                     }
                 }
                 Route::Drop(reason) => {
@@ -155,9 +156,9 @@ pub fn count_items(request: &[u8]) -> Result<u64, WireError> {
 /// What the router reads of one resource block.
 struct ResourceScan<'a> {
     /// The routing attribute's string value.
-    value: Option<&'a str>,
+    value: AttributeValue<'a>,
     /// `telemetry.sdk.language`'s string value, when asked for.
-    language: Option<&'a str>,
+    language: AttributeValue<'a>,
     /// Items (spans or log records), counted without decoding them.
     items: u64,
 }
@@ -197,14 +198,17 @@ fn scan_resource_block<'a>(
     Ok(scan)
 }
 
+/// A string attribute's value, if found.
+type AttributeValue<'a> = Option<Cow<'a, str>>;
+
 /// In one walk of the resource's attributes: the first attribute named `key` and the first
-/// named `second` (when given), each when its value is a string (UTF-8 checked). The walk
-/// ends once both are seen.
+/// named `second` (when given), each when its value is a string. The walk ends once both are
+/// seen.
 fn find_string_attributes<'a>(
     resource: &'a [u8],
     key: &str,
     second: Option<&str>,
-) -> Result<(Option<&'a str>, Option<&'a str>), WireError> {
+) -> Result<(AttributeValue<'a>, AttributeValue<'a>), WireError> {
     let (mut first_seen, mut second_seen) = (false, second.is_none());
     let (mut first_value, mut second_value) = (None, None);
     for attr in fields(resource) {
@@ -232,7 +236,7 @@ fn find_string_attributes<'a>(
             None => None,
         };
         if is_first {
-            (first_seen, first_value) = (true, value);
+            (first_seen, first_value) = (true, value.clone());
         }
         if is_second {
             (second_seen, second_value) = (true, value);
@@ -244,12 +248,14 @@ fn find_string_attributes<'a>(
     Ok((first_value, second_value))
 }
 
-/// An `AnyValue`'s string, when it holds one (UTF-8 checked).
-fn string_value(any_value: &[u8]) -> Result<Option<&str>, WireError> {
+/// An `AnyValue`'s string, when it holds one. Invalid UTF-8 is read as the export will send
+/// it, repaired ([`crate::utf8`]): a project's queue is chosen by the same value its export
+/// routes by.
+fn string_value(any_value: &[u8]) -> Result<Option<Cow<'_, str>>, WireError> {
     for f in fields(any_value) {
         let f = f?;
         if let (field::STRING_VALUE, Value::Bytes(s)) = (f.number, f.value) {
-            return Ok(std::str::from_utf8(s).ok());
+            return Ok(Some(String::from_utf8_lossy(s)));
         }
     }
     Ok(None)
@@ -280,6 +286,26 @@ mod tests {
             .iter()
             .map(|p| (p.slug.as_str(), p.items))
             .collect()
+    }
+
+    #[test]
+    fn a_routing_value_of_invalid_utf8_routes_as_its_repaired_export_does() {
+        let request = traces_request(&[Resource::service("shop-XXX", 2)]);
+        let at = request.windows(8).position(|w| w == b"shop-XXX").unwrap();
+        let mut spoiled = request.clone();
+        spoiled[at + 5..at + 8].copy_from_slice(b"\xff\xfe\x80");
+        let repaired = crate::utf8::repair(crate::signal::OtlpSignal::Traces, &spoiled);
+        assert_eq!(repaired.strings, 1);
+        let router = router(&[], None);
+        let spoiled_route = router.route(&spoiled).unwrap();
+        let repaired_route = router.route(&repaired.request).unwrap();
+        assert_eq!(slugs(&spoiled_route), slugs(&repaired_route));
+        assert_eq!(
+            slugs(&spoiled_route).len(),
+            1,
+            "{:?}",
+            slugs(&spoiled_route)
+        );
     }
 
     #[test]

@@ -36,11 +36,39 @@ pub enum OtlpSignal {
     Logs,
 }
 
+impl OtlpSignal {
+    /// `signal`, when Sentry's OTLP ingest takes it.
+    pub fn of(signal: Signal) -> Option<OtlpSignal> {
+        match signal {
+            Signal::Traces => Some(OtlpSignal::Traces),
+            Signal::Logs => Some(OtlpSignal::Logs),
+            Signal::Metrics => None,
+        }
+    }
+}
+
 impl From<OtlpSignal> for Signal {
     fn from(signal: OtlpSignal) -> Signal {
         match signal {
             OtlpSignal::Traces => Signal::Traces,
             OtlpSignal::Logs => Signal::Logs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otlp_signals_are_traces_and_logs() {
+        for (signal, otlp) in [
+            (Signal::Traces, Some(OtlpSignal::Traces)),
+            (Signal::Logs, Some(OtlpSignal::Logs)),
+            (Signal::Metrics, None),
+        ] {
+            assert_eq!(OtlpSignal::of(signal), otlp);
+            assert_eq!(otlp.map(Signal::from), otlp.map(|_| signal));
         }
     }
 }

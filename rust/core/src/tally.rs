@@ -2,9 +2,11 @@
 //! the telemetry counters, the warnings (throttled) and the problem text, from the outcomes of
 //! the batch's projects.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Instant};
 use crate::ingest::otlp::OtlpPiece;
 use crate::log::{Field, Level, Logger, Throttle};
 use crate::outcome::{DropReason, Outcome, RetryReason};
@@ -52,10 +54,32 @@ impl Retryable for OtlpPiece {
     }
 }
 
-/// Warnings said at most once per [`WARNING_INTERVAL`] and cause.
+/// Causes of drops whose counts are held between warnings; beyond, new causes are held under
+/// one shared key. Causes name projects, which come from whoever sends telemetry.
+const MAX_HELD_CAUSES: usize = 128;
+const OTHER_CAUSES: &str = "other";
+
+/// Warnings said at most once per [`WARNING_INTERVAL`] and cause. A warning about dropped
+/// items says how many were dropped since the last one of its cause: the drops of the
+/// interval are added up, and said when it ends ([`Warnings::flush`]) or at shutdown.
+/// Everything the exporter drops is thus logged with its number.
 pub struct Warnings {
     logger: Logger,
     throttle: Throttle,
+    drops: Mutex<HashMap<String, HeldDrops>>,
+}
+
+/// How a drop warning is said, for a count.
+pub type DropMessage = Box<dyn Fn(u64) -> String + Send + Sync>;
+
+/// The drops of one cause not said yet.
+struct HeldDrops {
+    held: u64,
+    /// When its last warning was said (`None`: never).
+    said: Option<Instant>,
+    message: DropMessage,
+    project: Option<String>,
+    reason: &'static str,
 }
 
 impl Warnings {
@@ -63,7 +87,78 @@ impl Warnings {
         Warnings {
             logger,
             throttle: Throttle::new(WARNING_INTERVAL),
+            drops: Mutex::default(),
         }
+    }
+
+    /// `count` items of `project` dropped for `reason` (their cause is `key`): warned at
+    /// once if the cause had no warning in the last interval, else added to the next one.
+    pub fn dropped(
+        &self,
+        key: &str,
+        count: u64,
+        (project, reason): (Option<&str>, &'static str),
+        message: DropMessage,
+        clock: &dyn Clock,
+    ) {
+        let now = clock.now();
+        let mut drops = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let key = match drops.contains_key(key) || drops.len() < MAX_HELD_CAUSES {
+            true => key,
+            false => OTHER_CAUSES,
+        };
+        let other = key == OTHER_CAUSES;
+        let entry = drops.entry(key.to_owned()).or_insert_with(|| HeldDrops {
+            held: 0,
+            said: None,
+            message: Box::new(|_| String::new()),
+            project: None,
+            reason,
+        });
+        entry.held += count;
+        if other {
+            entry.message = Box::new(|n| format!("{n} items of further projects dropped"));
+        } else {
+            (entry.message, entry.project) = (message, project.map(str::to_owned));
+        }
+        entry.reason = reason;
+        if entry
+            .said
+            .is_none_or(|said| now.saturating_duration_since(said) >= WARNING_INTERVAL)
+        {
+            self.say(entry, now);
+        }
+    }
+
+    /// Says the drops held longer than an interval, and forgets causes quiet for that long.
+    /// With `all`, says every held drop (at shutdown).
+    pub fn flush(&self, now: Instant, all: bool) {
+        let mut drops = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        drops.retain(|_, entry| {
+            let due = entry
+                .said
+                .is_none_or(|said| now.saturating_duration_since(said) >= WARNING_INTERVAL);
+            if entry.held > 0 && (due || all) {
+                self.say(entry, now);
+                return true;
+            }
+            !due
+        });
+    }
+
+    fn say(&self, entry: &mut HeldDrops, now: Instant) {
+        let count = entry.held;
+        let mut fields = vec![
+            Field::str("status", DROPPED),
+            Field::str("reason", entry.reason),
+            Field::u64("count", count),
+        ];
+        if let Some(project) = &entry.project {
+            fields.insert(0, Field::str("project", project));
+        }
+        self.logger
+            .log_with(Level::Warn, (entry.message)(count), &fields);
+        (entry.held, entry.said) = (0, Some(now));
     }
 
     pub fn warn(
@@ -110,19 +205,14 @@ impl<'a> Tally<'a> {
     pub fn unrouted(&mut self, reason: DropReason, items: u64) {
         self.outcome.dropped += items;
         self.counters.telemetry.dropped(self.signal, reason, items);
-        let problem = format!(
-            "{items} {} dropped: {} (routing attribute unusable and no fallback_project)",
-            self.signal.item_name(),
-            reason.as_str()
-        );
-        let shown = problem.clone();
-        let fields = [
-            Field::str("status", DROPPED),
-            Field::str("reason", reason.as_str()),
-            Field::u64("count", items),
-        ];
-        self.warn(reason.as_str(), || shown, &fields);
-        self.problems.push(|| problem);
+        let (name, label) = (self.signal.item_name(), reason.as_str());
+        let problem = move |n: u64| {
+            format!(
+                "{n} {name} dropped: {label} (routing attribute unusable and no fallback_project)"
+            )
+        };
+        self.warn_dropped(label, items, (None, label), Box::new(problem));
+        self.problems.push(|| problem(items));
     }
 
     /// One outcome of `slug`'s data.
@@ -162,39 +252,33 @@ impl<'a> Tally<'a> {
         }
         self.outcome.dropped += rejected;
         telemetry.dropped(self.signal, DropReason::PartialSuccess, rejected);
-        let items_name = self.signal.item_name();
-        let problem = format!("project {slug}: Sentry rejected {rejected} {items_name}");
-        let fields = [
-            Field::str("project", slug.as_str()),
-            Field::str("status", DROPPED),
-            Field::str("reason", DropReason::PartialSuccess.as_str()),
-            Field::u64("count", rejected),
-        ];
-        self.warn(
-            &format!("partial:{slug}"),
-            || format!("{problem}: {message}"),
-            &fields,
+        let (items_name, shown_slug) = (self.signal.item_name(), slug.clone());
+        let message = message.to_owned();
+        let warning = move |n: u64| {
+            format!("project {shown_slug}: Sentry rejected {n} {items_name}: {message}")
+        };
+        let label = DropReason::PartialSuccess.as_str();
+        let key = format!("partial:{slug}");
+        self.warn_dropped(
+            &key,
+            rejected,
+            (Some(slug.as_str()), label),
+            Box::new(warning),
         );
-        self.problems.push(|| problem);
+        self.problems
+            .push(|| format!("project {slug}: Sentry rejected {rejected} {items_name}"));
     }
 
     fn dropped(&mut self, slug: &Slug, items: u64, reason: DropReason, detail: &str) {
         self.outcome.dropped += items;
         self.counters.telemetry.dropped(self.signal, reason, items);
-        let problem = format!(
-            "project {slug}: {items} {} dropped ({}): {detail}",
-            self.signal.item_name(),
-            reason.as_str()
-        );
-        let shown = problem.clone();
-        let fields = [
-            Field::str("project", slug.as_str()),
-            Field::str("status", DROPPED),
-            Field::str("reason", reason.as_str()),
-            Field::u64("count", items),
-        ];
-        self.warn(&format!("{}:{slug}", reason.as_str()), || shown, &fields);
-        self.problems.push(|| problem);
+        let (name, label) = (self.signal.item_name(), reason.as_str());
+        let (shown_slug, detail) = (slug.clone(), detail.to_owned());
+        let problem =
+            move |n: u64| format!("project {shown_slug}: {n} {name} dropped ({label}): {detail}");
+        self.problems.push(|| problem(items));
+        let key = format!("{label}:{slug}");
+        self.warn_dropped(&key, items, (Some(slug.as_str()), label), Box::new(problem));
     }
 
     fn retry(
@@ -238,6 +322,17 @@ impl<'a> Tally<'a> {
     fn warn(&self, key: &str, message: impl FnOnce() -> String, fields: &[Field<'_>]) {
         let counters = &self.counters;
         counters.warnings.warn(key, message, fields, counters.clock);
+    }
+
+    fn warn_dropped(
+        &self,
+        key: &str,
+        count: u64,
+        cause: (Option<&str>, &'static str),
+        message: DropMessage,
+    ) {
+        let counters = &self.counters;
+        (counters.warnings).dropped(key, count, cause, message, counters.clock);
     }
 
     /// The batch's outcome, its problems cleaned of secrets (and logged at debug level).
@@ -299,6 +394,58 @@ impl Problems {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The (message, count field) of each warning said.
+    type Said = std::sync::Arc<Mutex<Vec<(String, u64)>>>;
+
+    fn said() -> (Logger, Said) {
+        let seen: Said = Default::default();
+        let sink = seen.clone();
+        let logger = Logger::with_fields(move |_, message, fields| {
+            let count = fields.iter().find_map(|f| match (f.key, &f.value) {
+                ("count", crate::log::FieldValue::U64(n)) => Some(*n),
+                _ => None,
+            });
+            sink.lock()
+                .unwrap()
+                .push((message.to_owned(), count.unwrap_or(0)));
+        });
+        (logger, seen)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_warnings_say_every_drop_with_its_true_count() {
+        let (logger, seen) = said();
+        let warnings = Warnings::new(logger);
+        let clock = crate::clock::TokioClock::new();
+        let drop_one = |project: &'static str| {
+            let message = Box::new(move |n| format!("{project}: {n} events dropped"));
+            warnings.dropped(project, 1, (Some(project), "capped"), message, &clock);
+        };
+        for _ in 0..100 {
+            drop_one("shop");
+        }
+        drop_one("api");
+        tokio::time::advance(WARNING_INTERVAL / 2).await;
+        warnings.flush(clock.now(), false);
+        assert_eq!(seen.lock().unwrap().len(), 2, "once per cause and interval");
+        tokio::time::advance(WARNING_INTERVAL / 2).await;
+        warnings.flush(clock.now(), false);
+        drop_one("shop");
+        warnings.flush(clock.now(), true);
+        let seen = seen.lock().unwrap();
+        let shop: Vec<&(String, u64)> =
+            seen.iter().filter(|(m, _)| m.starts_with("shop")).collect();
+        assert_eq!(
+            shop,
+            [
+                &("shop: 1 events dropped".to_owned(), 1),
+                &("shop: 99 events dropped".to_owned(), 99),
+                &("shop: 1 events dropped".to_owned(), 1)
+            ]
+        );
+        assert_eq!(seen.iter().map(|(_, n)| n).sum::<u64>(), 102);
+    }
 
     #[test]
     fn problems_list_the_first_ones_and_count_the_rest() {

@@ -117,6 +117,7 @@ pub struct Telemetry {
     items_rate_limited: PerSignal,
     items_maybe_delivered: PerSignal,
     items_dropped: ByReason,
+    strings_repaired: PerSignal,
     ingest_requests: [AtomicU64; 5],
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
@@ -167,6 +168,11 @@ impl Telemetry {
         *dropped
             .entry((signal_index(signal), reason.as_str()))
             .or_default() += items;
+    }
+
+    /// String fields whose invalid UTF-8 was replaced before sending (see [`crate::utf8`]).
+    pub fn strings_repaired(&self, signal: Signal, strings: u64) {
+        self.strings_repaired.add(signal, strings);
     }
 
     pub fn ingest_request(&self, class: StatusClass) {
@@ -314,6 +320,7 @@ impl Telemetry {
             metric("items_rate_limited", "Spans, log records and metrics held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
             metric("items_maybe_delivered", "Spans, log records and metrics sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
             metric("items_dropped", "Spans, log records and metrics dropped for good, by reason", "{items}", "counter", dropped),
+            metric("strings_repaired", "OTLP string fields whose invalid UTF-8 was replaced with U+FFFD before sending", "{strings}", "counter", per_signal(&self.strings_repaired)),
             metric("ingest_requests", "Requests to Sentry's ingest (OTLP and envelopes), by answer", "{requests}", "counter", requests),
             metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(load(&self.error_events_sent))),
             metric("error_events_deduplicated", "Exceptions seen again (as a span event and a log record, or in a retried batch) that made no second event", "{events}", "counter", one(load(&self.error_events_deduplicated))),
@@ -325,7 +332,7 @@ impl Telemetry {
             metric("metric_items_dropped", "Trace metric items not sent, for good, by reason", "{items}", "counter", items_dropped),
             metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
             metric("metric_series_bytes", "Bytes of the metric series' state, bounded by metrics.max_series_mib", "By", "gauge", one(load(&self.metric_series_bytes))),
-            metric("metric_series_evicted", "Metric series forgotten to keep their number bounded", "{series}", "counter", one(load(&self.metric_series_evicted))),
+            metric("metric_series_evicted", "Metric series forgotten to keep their memory within metrics.max_series_mib", "{series}", "counter", one(load(&self.metric_series_evicted))),
             metric("error_events_retrying", "Error events Sentry did not take yet, waiting in the exporter to be sent again", "{events}", "gauge", one(load(&self.error_events_owed))),
             metric("error_events_retrying_bytes", "Bytes of the error events waiting to be sent again (their JSON), bounded by errors.max_retry_mib", "By", "gauge", one(load(&self.error_events_owed_bytes))),
             metric("management_calls", "Calls to Sentry's management API, by endpoint and result", "{calls}", "counter", mgmt),
@@ -371,6 +378,7 @@ mod tests {
         t.dropped(Signal::Traces, DropReason::MissingAttribute, 7);
         t.dropped(Signal::Traces, DropReason::MissingAttribute, 1);
         t.dropped(Signal::Logs, DropReason::TooLarge, 1);
+        t.strings_repaired(Signal::Logs, 2);
         t.ingest_request(StatusClass::of(200));
         t.ingest_request(StatusClass::of(429));
         t.ingest_request(StatusClass::of(503));
@@ -426,6 +434,7 @@ mod tests {
         assert_eq!(point(&s, "exports_refused_for_memory", json!({})), 1);
         assert_eq!(point(&s, "items_sent", json!({"signal": "traces"})), 5);
         assert_eq!(point(&s, "items_sent", json!({"signal": "logs"})), 2);
+        assert_eq!(point(&s, "strings_repaired", json!({"signal": "logs"})), 2);
         assert_eq!(
             point(
                 &s,
@@ -494,7 +503,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 28);
+        assert_eq!(names.len(), 29);
         assert_eq!(
             point(
                 &s,

@@ -84,56 +84,70 @@ pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError>
     Err(WireError::BadVarint(start))
 }
 
+/// The field at `*pos`, its number and value, and `*pos` moved past it: what [`Fields`]
+/// yields, for a walk that keeps its own position (and so its fast path inlined).
+#[inline(always)]
+pub(crate) fn read_field<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+) -> Result<(u32, Value<'a>), WireError> {
+    let start = *pos;
+    let key = read_varint(buf, pos)?;
+    let number = u32::try_from(key >> 3).map_err(|_| WireError::BadVarint(start))?;
+    if number == 0 {
+        return Err(WireError::ZeroField(start));
+    }
+    let value = match (key & 7) as u8 {
+        0 => Value::Varint(read_varint(buf, pos)?),
+        1 => Value::Fixed64(fixed(buf, pos, start)?),
+        2 => {
+            let len = read_varint(buf, pos)?;
+            let len = usize::try_from(len).map_err(|_| WireError::Truncated(start))?;
+            let from = *pos;
+            skip(buf, pos, len, start)?;
+            Value::Bytes(&buf[from..*pos])
+        }
+        5 => Value::Fixed32(fixed(buf, pos, start)?),
+        wire_type => {
+            return Err(WireError::BadWireType {
+                wire_type,
+                at: start,
+            })
+        }
+    };
+    Ok((number, value))
+}
+
+/// The bytes of a fixed-size value, borrowed like those of a length-delimited field.
+fn fixed<'a, const N: usize>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    field_start: usize,
+) -> Result<&'a [u8; N], WireError> {
+    let from = *pos;
+    skip(buf, pos, N, field_start)?;
+    buf[from..*pos]
+        .try_into()
+        .map_err(|_| WireError::Truncated(field_start))
+}
+
+fn skip(buf: &[u8], pos: &mut usize, len: usize, field_start: usize) -> Result<(), WireError> {
+    *pos = pos
+        .checked_add(len)
+        .filter(|end| *end <= buf.len())
+        .ok_or(WireError::Truncated(field_start))?;
+    Ok(())
+}
+
 impl<'a> Fields<'a> {
     fn next_field(&mut self) -> Result<Field<'a>, WireError> {
         let start = self.pos;
-        let key = read_varint(self.buf, &mut self.pos)?;
-        let number = u32::try_from(key >> 3).map_err(|_| WireError::BadVarint(start))?;
-        if number == 0 {
-            return Err(WireError::ZeroField(start));
-        }
-        let value = match (key & 7) as u8 {
-            0 => Value::Varint(read_varint(self.buf, &mut self.pos)?),
-            1 => Value::Fixed64(self.fixed(start)?),
-            2 => {
-                let len = read_varint(self.buf, &mut self.pos)?;
-                let len = usize::try_from(len).map_err(|_| WireError::Truncated(start))?;
-                let from = self.pos;
-                self.skip(len, start)?;
-                Value::Bytes(&self.buf[from..self.pos])
-            }
-            5 => Value::Fixed32(self.fixed(start)?),
-            wire_type => {
-                return Err(WireError::BadWireType {
-                    wire_type,
-                    at: start,
-                })
-            }
-        };
+        let (number, value) = read_field(self.buf, &mut self.pos)?;
         Ok(Field {
             number,
             value,
             span: start..self.pos,
         })
-    }
-
-    /// The bytes of a fixed-size value, borrowed like those of a length-delimited field.
-    fn fixed<const N: usize>(&mut self, field_start: usize) -> Result<&'a [u8; N], WireError> {
-        let from = self.pos;
-        self.skip(N, field_start)?;
-        self.buf[from..self.pos]
-            .try_into()
-            .map_err(|_| WireError::Truncated(field_start))
-    }
-
-    fn skip(&mut self, len: usize, field_start: usize) -> Result<(), WireError> {
-        let end = self
-            .pos
-            .checked_add(len)
-            .filter(|end| *end <= self.buf.len())
-            .ok_or(WireError::Truncated(field_start))?;
-        self.pos = end;
-        Ok(())
     }
 }
 
@@ -185,12 +199,18 @@ pub fn wrap(number: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
     }
     out.push(value as u8);
+}
+
+/// The bytes `put_varint` writes for `value`.
+pub(crate) fn varint_len(value: u64) -> usize {
+    // 7 bits a byte; 0 takes one byte too.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[cfg(test)]
@@ -231,6 +251,24 @@ mod tests {
         assert_eq!(fields(&[0x00]).next(), Some(Err(WireError::ZeroField(0))));
         let endless = [0xff; 11];
         assert_eq!(fields(&endless).next(), Some(Err(WireError::BadVarint(0))));
+    }
+
+    #[test]
+    fn varint_len_is_what_put_varint_writes() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(varint_len(value), out.len(), "{value}");
+        }
     }
 
     #[test]

@@ -146,3 +146,54 @@ fn only_the_failed_projects_data_comes_back_for_retry() {
         );
     }
 }
+
+/// `request` with its one occurrence of `from` replaced by `to`, of the same length.
+fn patched(mut request: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at: Vec<usize> = (0..request.len())
+        .filter(|&i| request[i..].starts_with(from))
+        .collect();
+    assert_eq!(at.len(), 1);
+    request[at[0]..at[0] + to.len()].copy_from_slice(to);
+    request
+}
+
+#[test]
+fn invalid_utf8_is_repaired_before_routing_and_sending() {
+    let standin = Standin::with_projects(&["checkout"]);
+    let service = standin.exporter(json!({}));
+    // A service name that ends in a byte never valid in UTF-8: prost (as Sentry's ingest)
+    // refuses such a request whole.
+    let request = patched(
+        traces(&[("checkout!", 2)], 0),
+        b"checkout!",
+        b"checkout\xff",
+    );
+    assert!(ExportTraceServiceRequest::decode(&*request).is_err());
+
+    let routing = service.route(Signal::Traces, &request).unwrap();
+    let projects: Vec<&str> = routing.projects.iter().map(|s| s.as_str()).collect();
+    assert_eq!(projects, ["checkout"]);
+    let outcome = service.export(Signal::Traces, &request, None).unwrap();
+    assert_eq!(
+        (outcome.sent, outcome.dropped),
+        (2, 0),
+        "{:?}",
+        outcome.problems
+    );
+    assert_eq!(received(&standin, "checkout"), [1, 2]);
+
+    let telemetry: serde_json::Value = serde_json::from_str(&service.telemetry_json()).unwrap();
+    let repaired = telemetry["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "strings_repaired")
+        .unwrap();
+    let traces_point = repaired["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["signal"] == "traces")
+        .unwrap();
+    assert_eq!(traces_point["value"], 1, "counted once: by the export");
+}

@@ -302,12 +302,34 @@ fn refused_data_is_dropped_with_sentrys_message_not_retried() {
         .unwrap();
     assert_all_dropped(&outcome, 4, "FeatureDisabled(OurLogsIngestion)");
 
+    // A 400 to a single span: it alone is refused, and not retried.
     standin.fault(json!({"target": "ingest", "project": "p1", "status": 400, "times": 1}));
     let outcome = service
-        .export(Signal::Traces, &traces(&[("p1", 3)], 0), None)
+        .export(Signal::Traces, &traces(&[("p1", 1)], 0), None)
         .unwrap();
-    assert_all_dropped(&outcome, 3, "rejected by Sentry (400)");
+    assert_all_dropped(&outcome, 1, "rejected by Sentry (400)");
     assert_eq!(ingest_requests(&standin, "p1").len(), 2, "no retry");
+}
+
+#[test]
+fn a_400_is_halved_until_the_refused_item_is_alone() {
+    let standin = Standin::with_projects(&["p1"]);
+    let service = standin.exporter(json!({}));
+    // The whole request refused, then its first half, then the first quarter's first span.
+    standin.fault(json!({"target": "ingest", "project": "p1", "status": 400, "times": 3}));
+    let outcome = service
+        .export(Signal::Traces, &traces(&[("p1", 4)], 0), None)
+        .unwrap();
+    assert_eq!(
+        (outcome.sent, outcome.dropped, outcome.retryable),
+        (3, 1, 0)
+    );
+    let statuses: Vec<_> = ingest_requests(&standin, "p1")
+        .into_iter()
+        .map(|(_, status)| status)
+        .collect();
+    let (refused, taken) = (Some(400), Some(200));
+    assert_eq!(statuses, [refused, refused, refused, taken, taken]);
 }
 
 #[test]

@@ -86,6 +86,31 @@ fn main() {
         &with_options(16 | 1, generator),
     );
 
+    let utf8 = "utf8_repair";
+    // Bit 1: each `~` becomes 0xff, invalid UTF-8 in the strings of a valid request.
+    let spoiled = [
+        Resource::service("check~out", 2).with("k~ey", "~"),
+        Resource::without_service(1).with("plain", "café-ü"),
+    ];
+    write(
+        &dir,
+        utf8,
+        "traces-spoiled",
+        &with_options(2, traces_request(&spoiled)),
+    );
+    write(
+        &dir,
+        utf8,
+        "logs-spoiled",
+        &with_options(3, logs_request(&spoiled)),
+    );
+    write(
+        &dir,
+        utf8,
+        "traces-valid",
+        &with_options(0, traces_request(&mixed)),
+    );
+
     let rate_limits = "rate_limits";
     // Status byte 0: 429, 1: 200, 2: 503.
     write(&dir, rate_limits, "span-key", b"\x0060:span:key\n");

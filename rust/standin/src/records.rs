@@ -3,7 +3,8 @@
 //! counts of what was dropped, the events and trace metrics relay would drop (`event_drops`,
 //! `trace_metric_drops`, with relay's reason) and what relay would change in those kept
 //! (`event_notes`, `trace_metric_notes`), and every ingest request; plus the management request
-//! log.
+//! log. Trace metrics beyond [`KEPT_TRACE_METRICS`] per project are counted and their counters
+//! summed by name (`counter_sums`), not kept: tests of hundreds of thousands of series.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,6 +15,9 @@ use crate::endpoint::Endpoint;
 use crate::otlp::Items;
 use crate::state::Org;
 use crate::triage::Kept;
+
+/// Trace metrics kept as received, per project.
+pub const KEPT_TRACE_METRICS: usize = 100_000;
 
 /// One ingest request as answered.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +65,11 @@ struct ProjectRecord {
     metric_points: u64,
     services: BTreeSet<String>,
     events: Vec<Value>,
+    /// The first [`KEPT_TRACE_METRICS`] trace metrics; the others are only counted and summed.
     trace_metrics: Vec<Value>,
+    trace_metric_total: u64,
+    /// The sum of the values of the `counter` trace metrics, by name.
+    counter_sums: BTreeMap<String, f64>,
     /// Envelope items not recorded, by data category, then reason.
     dropped: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     /// Events relay would drop after answering 200, with relay's reason (`triage::Kept`).
@@ -92,8 +100,9 @@ impl ProjectRecord {
             }
             Arrived::Envelope(kept) => {
                 self.events.extend(kept.events.iter().cloned());
-                self.trace_metrics
-                    .extend(kept.trace_metrics.iter().cloned());
+                for item in &kept.trace_metrics {
+                    self.add_trace_metric(item);
+                }
                 self.event_drops.extend(kept.event_drops.iter().cloned());
                 self.event_notes.extend(kept.event_notes.iter().cloned());
                 self.trace_metric_drops
@@ -112,13 +121,27 @@ impl ProjectRecord {
         }
     }
 
+    fn add_trace_metric(&mut self, item: &Value) {
+        self.trace_metric_total += 1;
+        if let (Some("counter"), Some(name), Some(value)) = (
+            item["type"].as_str(),
+            item["name"].as_str(),
+            item["value"].as_f64(),
+        ) {
+            *self.counter_sums.entry(name.to_owned()).or_insert(0.0) += value;
+        }
+        if self.trace_metrics.len() < KEPT_TRACE_METRICS {
+            self.trace_metrics.push(item.clone());
+        }
+    }
+
     /// The running total of what `endpoint` brings.
     fn total(&self, endpoint: Endpoint) -> u64 {
         match endpoint {
             Endpoint::Traces => self.span_total,
             Endpoint::Logs => self.log_total,
             Endpoint::Metrics => self.metric_points,
-            Endpoint::Envelope => (self.events.len() + self.trace_metrics.len()) as u64,
+            Endpoint::Envelope => self.events.len() as u64 + self.trace_metric_total,
         }
     }
 }
@@ -248,7 +271,7 @@ impl Records {
                     "metric_points": r.metric_points,
                     "services": r.services,
                     "event_total": r.events.len(),
-                    "trace_metric_total": r.trace_metrics.len(),
+                    "trace_metric_total": r.trace_metric_total,
                     "dropped": r.dropped,
                 });
                 if ids {
@@ -261,6 +284,7 @@ impl Records {
                     v["logs"] = json!(sorted(&r.logs));
                     v["events"] = json!(r.events);
                     v["trace_metrics"] = json!(r.trace_metrics);
+                    v["counter_sums"] = json!(r.counter_sums);
                 }
                 (slug.clone(), v)
             })

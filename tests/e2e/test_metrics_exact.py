@@ -1,0 +1,275 @@
+"""Counter deltas as docs/design.md ("Trace metrics and the collector's retries") specifies
+them, checked series by series against what the sender counted: exact when a batch spans
+several envelopes and Sentry refuses some, exact for several points of one series in a batch,
+within the restart rule after a crash with the persistent queue, and within the series bound
+(never more than was counted; less by exactly what is counted as dropped) with hundreds of
+thousands of series. The cap counts what Sentry accepted, not attempts.
+
+The points are OTLP/HTTP protobuf requests built here: each test knows every series' true
+total. The stand-in sums the `counter` items it received by name (`counter_sums`)."""
+
+import signal
+import threading
+import time
+
+import pytest
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_CUMULATIVE, ResourceMetrics
+
+from conftest import collector_config, example_config, free_port, scrape, value, wait_until
+from harness import attribute, post
+
+HOUR_NS = 3600 * 10**9
+METRICS_PATH = "/v1/metrics"
+
+
+def counters(service, points, start_ns):
+    """One request of cumulative monotonic sums: `points` is [(name, time_ns, total)], or
+    [(name, time_ns, total, {attribute: value})], all of series that started at `start_ns`."""
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", service))
+    scope = resource.scope_metrics.add()
+    by_name = {}
+    for name, time_ns, total, *attributes in points:
+        metric = by_name.get(name)
+        if metric is None:
+            metric = by_name[name] = scope.metrics.add()
+            metric.name = name
+            metric.sum.is_monotonic = True
+            metric.sum.aggregation_temporality = AGGREGATION_TEMPORALITY_CUMULATIVE
+        point = metric.sum.data_points.add()
+        point.start_time_unix_nano, point.time_unix_nano, point.as_double = start_ns, time_ns, total
+        for key, text in (attributes[0] if attributes else {}).items():
+            point.attributes.append(attribute(key, text))
+    return ExportMetricsServiceRequest(resource_metrics=[resource])
+
+
+def sentry_config(standin, **extra):
+    return {
+        "url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
+        "sending_queue": {"enabled": True},
+        "retry_on_failure": {"enabled": True, "initial_interval": "100ms", "max_interval": "1s"},
+        **extra,
+    }
+
+
+def counter_sums(standin, project):
+    return standin.records()["projects"][project].get("counter_sums", {})
+
+
+def envelope_statuses(standin, project):
+    requests = standin.records()["projects"][project]["requests"]
+    return [r["status"] for r in requests if r["signal"] == "envelope"]
+
+
+def wait_for_sums(standin, project, want, timeout=90):
+    """Waits until every series of `want` ({name: total}) reached its total, then a moment for
+    late duplicates; returns the sums."""
+    wait_until(f"{project}'s counters to reach their totals",
+               lambda: all(counter_sums(standin, project).get(n, 0) >= t for n, t in want.items()),
+               timeout=timeout)
+    time.sleep(2)
+    return counter_sums(standin, project)
+
+
+def test_a_batch_over_several_envelopes_with_two_503s_is_exact(start_standin, launch_collector):
+    """300 series, a point each every 0.5 s for 15 s, batched every 5 s: about 3,000 items and
+    three envelopes per batch. A 503 on the first envelope of two batches: the batch comes
+    back, and what the first attempt's other envelopes held must count once."""
+    project, series, step_s, steps = "metrics-split", 300, 0.5, 30
+    standin = start_standin("--projects", project)
+    config = collector_config(sentry_config(standin), batch_timeout="5s", signals=("metrics",))
+    collector = launch_collector(config)
+    start_ns = time.time_ns()
+    totals = {f"orders.s{i}": 0 for i in range(series)}
+    faults = []
+
+    def fail_the_next_batch_first_envelope():
+        # Between batches (every envelope of the last one answered), the next envelope is the
+        # first of a batch.
+        seen = len(envelope_statuses(standin, project))
+        wait_until("a batch's envelopes", lambda: len(envelope_statuses(standin, project)) > seen, timeout=20)
+        time.sleep(1)
+        standin.fault({"target": "ingest", "project": project, "signal": "envelope", "status": 503, "times": 1})
+        faults.append(time.monotonic())
+
+    faulting = threading.Thread(target=lambda: [fail_the_next_batch_first_envelope() for _ in range(2)])
+    faulting.start()
+    for step in range(steps):
+        points = []
+        for i, name in enumerate(totals):
+            totals[name] += 1 + (i + step) % 7
+            points.append((name, time.time_ns(), float(totals[name])))
+        post(collector, METRICS_PATH, counters(project, points, start_ns))
+        time.sleep(step_s)
+    faulting.join(timeout=60)
+    assert len(faults) == 2
+
+    sums = wait_for_sums(standin, project, totals)
+    statuses = envelope_statuses(standin, project)
+    assert statuses.count(503) == 2, statuses
+    assert statuses.count(200) >= 2 * steps * step_s // 5, statuses
+    wrong = {name: (sums.get(name), total) for name, total in totals.items() if sums.get(name) != total}
+    assert not wrong, f"{len(wrong)} of {series} series not exact (received, counted): {list(wrong.items())[:5]}"
+
+
+def test_points_of_a_series_older_than_the_exporter_in_one_batch_count_from_the_first(start_standin,
+                                                                                       launch_collector):
+    project = "metrics-batch"
+    standin = start_standin("--projects", project)
+    collector = launch_collector(collector_config(sentry_config(standin), signals=("metrics",)))
+    before = time.time_ns() - HOUR_NS
+    now = time.time_ns()
+    # 10, 20, 30: a baseline, then 10 and 10. A reset inside the batch (to 4, same start: the
+    # sender restarted its count) counts 4; a NaN and a duplicate change nothing.
+    points = [("a", now + 1, 10.0), ("a", now + 2, 20.0), ("a", now + 3, 30.0),
+              ("b", now + 1, 10.0), ("b", now + 2, float("nan")), ("b", now + 3, 15.0), ("b", now + 3, 15.0),
+              ("b", now + 4, 4.0)]
+    post(collector, METRICS_PATH, counters(project, points, before))
+    assert wait_for_sums(standin, project, {"a": 20, "b": 9}) == {"a": 20, "b": 9}
+
+
+def test_a_crash_with_the_persistent_queue_loses_each_series_first_point_only(tmp_path, start_standin,
+                                                                              launch_collector):
+    """Sentry down, one request of three points per series is queued on disk, the collector is
+    killed and started again: each series' first point sets its baseline (the rule: what came
+    before it may have been sent before the crash), its other points count."""
+    project = "metrics-restart"
+    sentry_address = f"127.0.0.1:{free_port()}"
+    env = {"SENTRY_URL": f"http://{sentry_address}", "SENTRY_ORG_SLUG": "acme",
+           "SENTRY_AUTH_TOKEN": "standin-token", "OTELCOL_STORAGE_DIR": str(tmp_path / "queue")}
+    config = example_config("persistent-queue.yaml")
+    config["exporters"]["sentry"]["retry_on_failure"].update(initial_interval="100ms", max_interval="500ms")
+    config["service"]["pipelines"]["metrics"] = {"receivers": ["otlp"], "processors": ["memory_limiter"],
+                                                 "exporters": ["sentry"]}
+    first = launch_collector(config, env=env)
+    start_ns, now = time.time_ns() - 60 * 10**9, time.time_ns()
+    totals = {f"s{i}": (10.0 * (i + 1), 25.0 * (i + 1), 45.0 * (i + 1)) for i in range(55)}
+    points = [(name, now + k, total) for name, values in totals.items() for k, total in enumerate(values)]
+    post(first, METRICS_PATH, counters(project, points, start_ns))
+    time.sleep(1)
+    first.process.proc.send_signal(signal.SIGKILL)
+    assert first.process.proc.wait(timeout=10) == -signal.SIGKILL
+
+    launch_collector(config, env=env)
+    standin = start_standin("--listen", sentry_address, "--projects", project)
+    want = {name: values[-1] - values[0] for name, values in totals.items()}
+    assert wait_for_sums(standin, project, want) == want
+
+
+def test_the_cap_counts_what_sentry_accepted(start_standin, launch_collector):
+    """9,500 gauge points of one project under a 10,000 cap, their first envelope refused with
+    503: all are sent."""
+    project, points = "metrics-cap", 9500
+    standin = start_standin("--projects", project)
+    standin.fault({"target": "ingest", "project": project, "signal": "envelope", "status": 503, "times": 1})
+    config = collector_config(sentry_config(standin, metrics={"max_items_per_minute": 10_000}),
+                              batch_timeout="1s", signals=("metrics",))
+    collector = launch_collector(config)
+    now = time.time_ns()
+    request = counters(project, [(f"g{i}", now, 1.0) for i in range(points)], now - 10**9)
+    for metric in request.resource_metrics[0].scope_metrics[0].metrics:
+        data = list(metric.sum.data_points)
+        metric.ClearField("sum")
+        metric.gauge.data_points.extend(data)
+    post(collector, METRICS_PATH, request)
+    wait_until("every gauge point", lambda: standin.records(ids=False)["projects"][project]["trace_metric_total"]
+               >= points, timeout=60)
+    time.sleep(2)
+    assert standin.records(ids=False)["projects"][project]["trace_metric_total"] == points
+    assert value(scrape(collector.metrics_url), "metric_items_dropped", reason="capped") == 0
+    assert 503 in envelope_statuses(standin, project)
+
+
+def many_series(start_standin, launch_collector, project, series, ticks, began):
+    """`series` counters of one project, each +1 per tick, that `began` "before" or "after"
+    the exporter started (a first point then sets a baseline, or counts whole). Returns what
+    Sentry received, what the rule says it must, and the exporter's own metrics."""
+    standin = start_standin("--projects", project)
+    sentry = sentry_config(standin, metrics={"max_items_per_minute": 0})
+    config = collector_config(sentry, batch_timeout="1s", signals=("metrics",))
+    config["exporters"]["sentry"]["sending_queue"]["queue_size"] = 100_000
+    collector = launch_collector(config)
+    start_ns = time.time_ns() + {"before": -HOUR_NS, "after": 0}[began]
+    per_request = 20_000
+    for tick in range(1, ticks + 1):
+        for first in range(0, series, per_request):
+            points = [("load", time.time_ns(), float(tick), {"series": str(i)})
+                      for i in range(first, min(series, first + per_request))]
+            post(collector, METRICS_PATH, counters(project, points, start_ns))
+
+    def done():
+        metrics = scrape(collector.metrics_url)
+        return value(metrics, "metric_points_received") >= series * ticks and metrics
+
+    wait_until(f"{series * ticks} points handled", done, timeout=240)
+    time.sleep(2)
+    metrics = scrape(collector.metrics_url)
+    received = counter_sums(standin, project).get("load", 0)
+    # Never more than was counted; less by exactly one increment per point dropped for want of
+    # room, one per eviction, and (series older than the exporter) each held series' baseline.
+    refused = value(metrics, "metric_items_dropped", reason="series_limit")
+    evicted = value(metrics, "metric_series_evicted")
+    baselines = value(metrics, "metric_series") if began == "before" else 0
+    print(f"received {received} of {series * ticks}: refused {refused}, evicted {evicted}, baselines {baselines}, "
+          f"series {value(metrics, 'metric_series')}, bytes {value(metrics, 'metric_series_bytes')}")
+    assert received <= series * ticks
+    assert received == series * ticks - refused - evicted - baselines
+    return metrics
+
+
+@pytest.mark.parametrize("began", ["after", "before"])
+def test_110000_series_within_the_bound(start_standin, launch_collector, began):
+    metrics = many_series(start_standin, launch_collector, "metrics-110k", 110_000, 3, began)
+    assert value(metrics, "metric_items_dropped", reason="series_limit") == 0, "within the default bound"
+
+
+@pytest.mark.parametrize("began", ["after", "before"])
+def test_300000_series_within_the_bound(start_standin, launch_collector, began):
+    metrics = many_series(start_standin, launch_collector, "metrics-300k", 300_000, 3, began)
+    assert value(metrics, "metric_items_dropped", reason="series_limit") > 0, "over the default bound"
+
+
+def test_a_counter_over_a_minute_of_503s_a_rate_limit_and_a_restart_sums_to_the_rule(start_standin,
+                                                                                     launch_collector):
+    """20 counter series, a point each every 0.5 s for about a minute, through 503s and a
+    `trace_metric` rate limit on the envelopes, and a collector restart halfway (the points sent
+    before it all settled, the sender paused while the collector was down): Sentry's sum of
+    each series is its total less exactly the restart's interval (the increase from its last
+    point before the stop to its first after the start, which sets the new baseline)."""
+    project, step_s = "metrics-minute", 0.5
+    standin = start_standin("--projects", project)
+    config = collector_config(sentry_config(standin), batch_timeout="2s", signals=("metrics",))
+    collector = launch_collector(config)
+    start_ns = time.time_ns()
+    totals = {f"minute.s{i}": 0.0 for i in range(20)}
+
+    def faults():
+        standin.fault({"target": "ingest", "project": project, "signal": "envelope", "status": 503, "times": 2})
+        standin.fault({"target": "ingest", "project": project, "signal": "envelope", "times": 1,
+                       "rate_limit": {"categories": ["trace_metric"], "retry_after": 3, "scope": "key"}})
+
+    def send(collector, steps):
+        for step in range(steps):
+            points = []
+            for i, name in enumerate(totals):
+                totals[name] += 1 + (i * step) % 5
+                points.append((name, time.time_ns(), totals[name]))
+            post(collector, METRICS_PATH, counters(project, points, start_ns))
+            time.sleep(step_s)
+
+    faults()
+    send(collector, 60)
+    before_stop = dict(totals)
+    wait_for_sums(standin, project, before_stop)
+    collector.process.stop()
+    collector = launch_collector(config)
+    faults()
+    send(collector, 60)
+    # The first point after the start added 1 to each series (step 0): the restart's interval.
+    want = {name: total - 1 for name, total in totals.items()}
+    sums = wait_for_sums(standin, project, want)
+    statuses = envelope_statuses(standin, project)
+    assert statuses.count(503) == 4 and statuses.count(429) == 2, statuses
+    assert sums == want
