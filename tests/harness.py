@@ -271,14 +271,16 @@ class Collector:
 
 def listen_on(config: dict, grpc, http, health, metrics, log_level="info") -> dict:
     """Points a config's OTLP receiver, health_check and own metrics at the given
-    loopback ports (in place), so several collectors can run side by side. Metric readers the
-    config lists already (say, a periodic push to the test) are kept after the Prometheus one."""
+    loopback ports (in place), so several collectors can run side by side. Periodic metric
+    readers the config lists already (say, a push to the test) are kept after the Prometheus one."""
     protocols = config["receivers"]["otlp"]["protocols"]
     protocols["grpc"]["endpoint"] = f"127.0.0.1:{grpc}"
     protocols["http"]["endpoint"] = f"127.0.0.1:{http}"
     health_check = config["extensions"]["health_check"]
     (health_check["http"] if "http" in health_check else health_check)["endpoint"] = f"127.0.0.1:{health}"
     readers = ((config["service"].get("telemetry") or {}).get("metrics") or {}).get("readers") or []
+    # Pull readers (an example's Prometheus port) would collide between collectors.
+    readers = [reader for reader in readers if "periodic" in reader]
     config["service"]["telemetry"] = {
         "logs": {"level": log_level},
         "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}},

@@ -272,6 +272,7 @@ impl Records {
                     "services": r.services,
                     "event_total": r.events.len(),
                     "trace_metric_total": r.trace_metric_total,
+                    "counter_sums": r.counter_sums,
                     "dropped": r.dropped,
                 });
                 if ids {
@@ -284,7 +285,6 @@ impl Records {
                     v["logs"] = json!(sorted(&r.logs));
                     v["events"] = json!(r.events);
                     v["trace_metrics"] = json!(r.trace_metrics);
-                    v["counter_sums"] = json!(r.counter_sums);
                 }
                 (slug.clone(), v)
             })
