@@ -166,7 +166,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz-short:
-	FUZZ_SANITIZER=none scripts/fuzz.sh 10
+	FUZZ_SANITIZER=none scripts/fuzz.sh 5
 
 ## soak: the fault run of `make test` (tests/harness.py) for $SOAK_SECONDS (default 600)
 soak: build
