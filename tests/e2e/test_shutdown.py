@@ -28,6 +28,19 @@ EXIT_BOUND_S = 10
 BATCHES = 40
 
 
+def terminate(collector):
+    """SIGTERM, then the exit code and the seconds it took; fails past EXIT_BOUND_S."""
+    began = time.monotonic()
+    collector.process.proc.terminate()
+    try:
+        code = collector.process.proc.wait(EXIT_BOUND_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the collector was still running {EXIT_BOUND_S}s after SIGTERM")
+    took = time.monotonic() - began
+    print(f"exited with {code} after {took:.1f}s")
+    return code, took
+
+
 def never_answer(standin):
     """Ingest holds every request without answering. Returns a function telling how many
     requests are held now, None when the stand-in cannot say."""
@@ -70,14 +83,7 @@ def test_sigterm_exits_soon_while_sentry_never_answers(start_standin, launch_col
     exporting, queued, hanging = wait_until("exports waiting on Sentry and batches queued", waiting, timeout=20)
     print(f"{exporting:.0f} exports in flight, {hanging} requests held by the stand-in, {queued:.0f} batches queued")
 
-    began = time.monotonic()
-    collector.process.proc.terminate()
-    try:
-        code = collector.process.proc.wait(EXIT_BOUND_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the collector was still running {EXIT_BOUND_S}s after SIGTERM")
-    took = time.monotonic() - began
-    print(f"exited with {code} after {took:.1f}s")
+    code, took = terminate(collector)
     assert code == 0, collector.process.output()[-3000:]
     assert took < EXIT_BOUND_S
 
@@ -218,13 +224,7 @@ def test_every_item_not_sent_at_shutdown_is_logged_with_its_number(start_standin
     exporting, queued = wait_until("the sick projects' exports to wait on Sentry or to retry", waiting, timeout=30)
     print(f"{fault}, {queue} queue: {exporting:.0f} exports in flight (or waiting to retry), {queued:.0f} batches queued")
 
-    began = time.monotonic()
-    collector.process.proc.terminate()
-    try:
-        code = collector.process.proc.wait(EXIT_BOUND_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the collector was still running {EXIT_BOUND_S}s after SIGTERM")
-    print(f"exited with {code} after {time.monotonic() - began:.1f}s")
+    code, _ = terminate(collector)
     time.sleep(0.5)  # the rest of its output, and of its last metrics
     sink.close()
     output = collector.process.lines
