@@ -86,6 +86,9 @@ type ErrorsConfig struct {
 	FromLogs bool `mapstructure:"from_logs"`
 	// FromErrorSpans makes events of spans with status ERROR and no exception event.
 	FromErrorSpans bool `mapstructure:"from_error_spans"`
+	// MinLogSeverity is the least severity (trace, debug, info, warn, error, fatal) of a log
+	// record with an exception that makes an issue; below it the record is only a Sentry log.
+	MinLogSeverity string `mapstructure:"min_log_severity"`
 	// InAppInclude lists module or path prefixes of the application's own code (frames
 	// marked in_app); empty: each runtime's default rule.
 	InAppInclude []string `mapstructure:"in_app_include"`
@@ -152,6 +155,7 @@ type coreErrors struct {
 	Enabled        bool     `json:"enabled"`
 	FromLogs       bool     `json:"from_logs"`
 	FromErrorSpans bool     `json:"from_error_spans"`
+	MinLogSeverity string   `json:"min_log_severity"`
 	InAppInclude   []string `json:"in_app_include"`
 	MaxPerMinute   int      `json:"max_per_minute"`
 	MaxRetryMiB    int      `json:"max_retry_mib"`
@@ -240,6 +244,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 			Enabled:        c.Errors.Enabled,
 			FromLogs:       c.Errors.FromLogs,
 			FromErrorSpans: c.Errors.FromErrorSpans,
+			MinLogSeverity: c.Errors.MinLogSeverity,
 			InAppInclude:   inApp,
 			MaxPerMinute:   c.Errors.MaxPerMinute,
 			MaxRetryMiB:    c.Errors.MaxRetryMiB,

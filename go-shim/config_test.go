@@ -51,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 				MaxCreatedProjects: 1000,
 				MaxProjectQueues:   200,
 				Routing:            RoutingConfig{ProjectFromAttribute: "service.name"},
-				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600, MaxRetryMiB: 64},
+				Errors:             ErrorsConfig{Enabled: true, FromLogs: true, MinLogSeverity: "error", MaxPerMinute: 600, MaxRetryMiB: 64},
 				Metrics:            MetricsConfig{MaxItemsPerMinute: 10000, MaxSeriesMiB: 64},
 				ClientConfig: confighttp.ClientConfig{
 					Timeout:           30 * time.Second,
@@ -90,7 +90,7 @@ func TestLoadConfig(t *testing.T) {
 					},
 					FallbackProject: "unrouted",
 				},
-				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, InAppInclude: []string{"com.acme.", "/srv/app/"}, MaxRetryMiB: 64},
+				Errors: ErrorsConfig{Enabled: true, FromErrorSpans: true, MinLogSeverity: "error", InAppInclude: []string{"com.acme.", "/srv/app/"}, MaxRetryMiB: 64},
 				Metrics: MetricsConfig{
 					Include:           []string{"http.*", "db.client.*"},
 					Exclude:           []string{"*.bucket"},
@@ -253,7 +253,7 @@ func TestCoreJSON(t *testing.T) {
 		"http":{"timeout_ms":30000,"compression":"gzip",
 			"tls":{"ca_file":"","cert_file":"","key_file":"","insecure_skip_verify":false},
 			"proxy_url":"","headers":{"X-A":"b"}},
-		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"in_app_include":[],"max_per_minute":600,"max_retry_mib":64},
+		"errors":{"enabled":true,"from_logs":true,"from_error_spans":false,"min_log_severity":"error","in_app_include":[],"max_per_minute":600,"max_retry_mib":64},
 		"metrics":{"include":[],"exclude":[],"max_items_per_minute":10000,"max_series_mib":64}}`, string(got))
 }
 

@@ -59,7 +59,7 @@ func createDefaultConfig() component.Config {
 		},
 		// Override: exceptions become error events, from spans and log records, at most 600
 		// per project and minute (Go zero values: off, no bound).
-		Errors: ErrorsConfig{Enabled: true, FromLogs: true, MaxPerMinute: 600, MaxRetryMiB: 64},
+		Errors: ErrorsConfig{Enabled: true, FromLogs: true, MinLogSeverity: "error", MaxPerMinute: 600, MaxRetryMiB: 64},
 		// Override: at most 10000 trace metric items per project and minute, 64 MiB of series
 		// state (Go zero values: no bound, none).
 		Metrics:       MetricsConfig{MaxItemsPerMinute: 10000, MaxSeriesMiB: 64},

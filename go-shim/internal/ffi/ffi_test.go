@@ -31,7 +31,7 @@ func configJSON(url, org string) string {
 			"tls":       map[string]any{"ca_file": "", "cert_file": "", "key_file": "", "insecure_skip_verify": false},
 			"proxy_url": "", "headers": map[string]string{}},
 		"errors": map[string]any{"enabled": true, "from_logs": true, "from_error_spans": false,
-			"in_app_include": []string{}, "max_per_minute": 600, "max_retry_mib": 64},
+			"min_log_severity": "error", "in_app_include": []string{}, "max_per_minute": 600, "max_retry_mib": 64},
 		"metrics": map[string]any{"include": []string{}, "exclude": []string{}, "max_items_per_minute": 10000, "max_series_mib": 64},
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::errors::severity::{Severity, UnknownSeverity};
 use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
 use crate::metrics::filter::{NameFilter, NamePattern};
 use crate::slug::{Slug, SlugError};
@@ -51,6 +52,7 @@ struct RawErrors {
     enabled: bool,
     from_logs: bool,
     from_error_spans: bool,
+    min_log_severity: String,
     in_app_include: Vec<String>,
     max_per_minute: i64,
     max_retry_mib: i64,
@@ -153,6 +155,9 @@ pub struct ErrorsConfig {
     pub from_logs: bool,
     /// Spans with status ERROR and no `exception` event become events too.
     pub from_error_spans: bool,
+    /// The least severity of a log record with an exception that makes an issue; below it the
+    /// record is only a Sentry log.
+    pub min_log_severity: Severity,
     /// Module or path prefixes of the user's own code (frames `in_app`); empty: each
     /// runtime's default rule.
     pub in_app_include: Vec<String>,
@@ -259,6 +264,8 @@ pub enum Problem {
     #[error("cannot be used with {0}")]
     DsnWith(&'static str),
     /// Never holds the DSN itself.
+    #[error("{0}")]
+    UnknownSeverity(UnknownSeverity),
     #[error("is not a usable DSN ({0}); give the project's DSN, e.g. https://key@o1.ingest.sentry.io/42")]
     BadDsn(DsnError),
 }
@@ -487,10 +494,13 @@ impl RawErrors {
             return Err(error("errors.in_app_include", Problem::EmptyKey));
         }
         let max_retry_bytes = mebibytes("errors.max_retry_mib", self.max_retry_mib)?;
+        let min_log_severity = Severity::parse(&self.min_log_severity)
+            .map_err(|e| error("errors.min_log_severity", Problem::UnknownSeverity(e)))?;
         Ok(ErrorsConfig {
             enabled: self.enabled,
             from_logs: self.from_logs,
             from_error_spans: self.from_error_spans,
+            min_log_severity,
             in_app_include: self.in_app_include,
             max_per_minute,
             max_retry_bytes,
@@ -624,6 +634,7 @@ mod tests {
                 enabled: true,
                 from_logs: true,
                 from_error_spans: false,
+                min_log_severity: Severity::Error,
                 in_app_include: Vec::new(),
                 max_per_minute: 600,
                 max_retry_bytes: 64 << 20,
@@ -729,6 +740,11 @@ mod tests {
                 "empty metric name pattern",
                 with(&["metrics", "exclude"], json!([""])),
                 "metrics.exclude: must not be empty",
+            ),
+            (
+                "unknown log severity",
+                with(&["errors", "min_log_severity"], json!("warning")),
+                "errors.min_log_severity: \"warning\" is not a severity (one of trace, debug, info, warn, error, fatal)",
             ),
             (
                 "empty in_app prefix",

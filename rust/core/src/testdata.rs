@@ -404,6 +404,7 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
             "enabled": true,
             "from_logs": true,
             "from_error_spans": false,
+            "min_log_severity": "error",
             "in_app_include": [],
             "max_per_minute": 600,
             "max_retry_mib": 64,

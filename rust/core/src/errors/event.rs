@@ -16,12 +16,13 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use sentry_types::protocol::v7::{
-    ClientSdkInfo, Context, Event, Exception, Level, Map, Mechanism, OtelContext, SpanStatus,
-    TraceContext, Values,
+    ClientSdkInfo, Context, Event, Exception, LogEntry, Map, OsContext, OtelContext, Request,
+    RuntimeContext, SpanStatus, TraceContext, Values,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use super::capture;
 use super::otlp::{self, Attributes, Span};
 use super::scan::{Found, Origin};
 use super::stacktrace::{self, Runtime};
@@ -50,8 +51,8 @@ pub const LAST_RESORT_FRAMES: usize = 64;
 /// Longest exception value kept by the last resort.
 pub const MAX_ESSENTIAL_VALUE: usize = 1024;
 
-/// `mechanism.type` of every event: the exporter that made it.
-pub const MECHANISM: &str = "otelcol-sentry";
+/// `sdk.name` of every event: the exporter that made it.
+pub const SDK_NAME: &str = "otelcol-sentry";
 
 /// Resource attributes that become tags (bounded: names of where the service runs).
 const TAGGED: [&str; 12] = [
@@ -81,26 +82,31 @@ pub struct Options {
 pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) -> Event<'static> {
     let resource = &*found.resource;
     let language = otlp::get_str(resource, crate::platform::SDK_LANGUAGE_ATTRIBUTE);
+    let runtime = language.and_then(Runtime::of_language);
+    let record = match &found.origin {
+        Origin::LogRecord(record) => Some(record),
+        _ => None,
+    };
     let mut event = Event {
         event_id,
-        level: Level::Error,
+        level: capture::level(found, runtime),
         platform: Cow::Borrowed(event_platform(language.unwrap_or(""))),
         timestamp: time(found).unwrap_or(now),
-        logger: found.scope.as_deref().and_then(logger),
-        transaction: found
-            .span
-            .as_ref()
-            .and_then(|s| bounded_text(&s.name, MAX_TRANSACTION)),
+        // Native events name a logger only when a logging library made them.
+        logger: record.and(found.scope.as_deref()).and_then(logger),
+        logentry: record.and_then(|r| log_entry(&r.body)),
+        transaction: found.span.as_deref().and_then(transaction),
+        request: found.span.as_deref().and_then(request),
         release: string(resource, "service.version"),
         environment: string(resource, "deployment.environment.name")
             .or_else(|| string(resource, "deployment.environment")),
         server_name: string(resource, "host.name"),
         exception: Values {
-            values: exceptions(found, language.and_then(Runtime::of_language), options),
+            values: exceptions(found, runtime, options),
         },
         tags: tags(resource),
         sdk: Some(Cow::Owned(ClientSdkInfo {
-            name: MECHANISM.into(),
+            name: SDK_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             integrations: Vec::new(),
             packages: Vec::new(),
@@ -111,6 +117,16 @@ pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) 
         event
             .contexts
             .insert("trace".into(), Context::Trace(Box::new(trace)));
+    }
+    if let Some(runtime) = runtime_context(resource) {
+        event
+            .contexts
+            .insert("runtime".into(), Context::Runtime(Box::new(runtime)));
+    }
+    if let Some(os) = os_context(resource) {
+        event
+            .contexts
+            .insert("os".into(), Context::Os(Box::new(os)));
     }
     event
         .contexts
@@ -140,13 +156,14 @@ fn event_platform(language: &str) -> &'static str {
 }
 
 /// The exception's time: the span event's or log record's (its observed time when it has
-/// none); a failed span's end is unknown here, so none.
+/// none), a failed span's end.
 fn time(found: &Found) -> Option<SystemTime> {
-    let nanos = match &found.origin {
-        Origin::SpanEvent(event) => event.time_unix_nano,
-        Origin::LogRecord(record) if record.time_unix_nano != 0 => record.time_unix_nano,
-        Origin::LogRecord(record) => record.observed_time_unix_nano,
-        Origin::ErrorSpan => 0,
+    let nanos = match (&found.origin, &found.span) {
+        (Origin::SpanEvent(event), _) => event.time_unix_nano,
+        (Origin::LogRecord(record), _) if record.time_unix_nano != 0 => record.time_unix_nano,
+        (Origin::LogRecord(record), _) => record.observed_time_unix_nano,
+        (Origin::ErrorSpan, Some(span)) => span.end_time_unix_nano,
+        (Origin::ErrorSpan, None) => 0,
     };
     (nanos != 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos))
 }
@@ -165,7 +182,8 @@ fn tags(resource: &Attributes) -> Map<String, String> {
 }
 
 /// The exception values, oldest first: parsed from the stack trace when a parser recognises
-/// it, the last one (the exception raised) named by the OpenTelemetry attributes.
+/// it; the exception raised is named by the runtime's own text when it has a header (as the
+/// runtime's Sentry SDK names it), else by the OpenTelemetry attributes.
 fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec<Exception> {
     let attributes = found.attributes();
     let attribute = |key: &str, max: usize| bounded_text(otlp::get_str(attributes, key)?, max);
@@ -176,20 +194,45 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     if values.is_empty() {
         values.push(Exception::default());
     }
-    let last = values.len() - 1;
-    let raised = &mut values[last];
     let (ty, value) = names(
         found,
         attribute("exception.type", MAX_TYPE),
         attribute("exception.message", MAX_VALUE),
     );
-    raised.ty = ty
-        .or_else(|| Some(raised.ty.clone()).filter(|t| !t.is_empty()))
-        .unwrap_or_else(|| "Error".into());
-    raised.value = value.or_else(|| raised.value.take());
-    raised.mechanism = Some(mechanism(found));
-    // The parsers cut values and frames; types and modules come whole from their headers.
-    for exception in &mut values {
+    let raised = values.len() - 1;
+    let header = header_names(found, runtime, &values[raised]);
+    let exception = &mut values[raised];
+    if !header {
+        exception.ty = ty
+            .or_else(|| Some(exception.ty.clone()).filter(|t| !t.is_empty()))
+            .unwrap_or_else(|| "Error".into());
+    }
+    if !header || exception.value.is_none() {
+        exception.value = value.or_else(|| exception.value.take());
+    }
+    let mechanism = capture::mechanism(found, runtime);
+    let linked = values.iter().any(|e| e.mechanism.is_some());
+    for (index, exception) in values.iter_mut().enumerate() {
+        let mut own = mechanism.clone();
+        match exception.mechanism.take() {
+            // The parsers give the links of chains and groups (ids, parents) as mechanism data.
+            Some(parsed) => own.data.extend(parsed.data),
+            // A plain chain, linked as the SDKs link it: the raised exception 0, each cause
+            // the child of the exception it caused.
+            None if !linked => {
+                let id = raised - index;
+                own.data.insert("exception_id".into(), Json::from(id));
+                if id > 0 {
+                    own.data.insert("parent_id".into(), Json::from(id - 1));
+                }
+            }
+            None => {}
+        }
+        if index != raised {
+            own.ty = CHAINED.into();
+        }
+        exception.mechanism = Some(own);
+        // The parsers cut values and frames; types and modules come whole from their headers.
         cut_in_place(&mut exception.ty, MAX_TYPE);
         exception
             .value
@@ -203,9 +246,90 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     values
 }
 
+/// Whether the stack trace's own header names the raised exception: it does as the runtime
+/// prints it, which is what the runtime's Sentry SDK sends, where the attributes may differ
+/// (OpenTelemetry Python's logging handler writes the class's bare name and `args[0]`,
+/// OpenTelemetry JS an error's `code` as its type). Go's header is `panic`, not a type; a
+/// failed span is named by the span.
+fn header_names(found: &Found, runtime: Option<Runtime>, parsed: &Exception) -> bool {
+    !parsed.ty.is_empty()
+        && runtime != Some(Runtime::Go)
+        && !matches!(found.origin, Origin::ErrorSpan)
+}
+
 /// `text` cut to `max` bytes and owned; `None` when empty.
 fn bounded_text(text: &str, max: usize) -> Option<String> {
     (!text.is_empty()).then(|| cut(text, max).to_owned())
+}
+
+/// A log record's body as the event's message, as Sentry's logging integrations send the
+/// logged message (OpenTelemetry carries it formatted, without its template).
+fn log_entry(body: &Json) -> Option<LogEntry> {
+    let message = bounded_text(body.as_str()?, MAX_VALUE)?;
+    Some(LogEntry {
+        message,
+        params: Vec::new(),
+    })
+}
+
+/// The span's name, when the span is where a request or message entered the service (a
+/// server or consumer span, or a root): native SDKs name the event after that transaction.
+/// A child span's name (`SELECT ...`) would stand for the transaction, so none then.
+fn transaction(span: &Span) -> Option<String> {
+    let entry =
+        matches!(span.kind, SPAN_KIND_SERVER | SPAN_KIND_CONSUMER) || span.parent_span_id.is_none();
+    entry
+        .then(|| bounded_text(&span.name, MAX_TRANSACTION))
+        .flatten()
+}
+
+/// The request a server span served: its URL and method, as native SDKs' request card.
+fn request(span: &Span) -> Option<Request> {
+    if span.kind != SPAN_KIND_SERVER {
+        return None;
+    }
+    let text = |key: &str| otlp::get_str(&span.attributes, key).filter(|v| !v.is_empty());
+    let url = text("url.full")
+        .or_else(|| text("http.url"))
+        .and_then(|u| u.parse().ok());
+    let method = text("http.request.method").or_else(|| text("http.method"));
+    (url.is_some() || method.is_some()).then(|| Request {
+        url,
+        method: method.map(|m| cut(m, MAX_TAG).to_owned()),
+        ..Default::default()
+    })
+}
+
+/// The runtime card: `process.runtime.name` and `.version`.
+fn runtime_context(resource: &Attributes) -> Option<RuntimeContext> {
+    let name = string(resource, "process.runtime.name");
+    let version = string(resource, "process.runtime.version");
+    (name.is_some() || version.is_some()).then(|| RuntimeContext {
+        name: name.map(Cow::into_owned),
+        version: version.map(Cow::into_owned),
+        ..Default::default()
+    })
+}
+
+/// The operating system card: `os.name` (else `os.type`), `os.version`, and
+/// `os.description` as its raw description.
+fn os_context(resource: &Attributes) -> Option<OsContext> {
+    let name = string(resource, "os.name").or_else(|| string(resource, "os.type"));
+    let version = string(resource, "os.version");
+    let description = string(resource, "os.description");
+    if name.is_none() && version.is_none() && description.is_none() {
+        return None;
+    }
+    let mut os = OsContext {
+        name: name.map(Cow::into_owned),
+        version: version.map(Cow::into_owned),
+        ..Default::default()
+    };
+    if let Some(description) = description {
+        os.other
+            .insert("raw_description".into(), Json::String(description.into()));
+    }
+    Some(os)
 }
 
 /// The instrumentation scope's name as the event's logger: cut to [`MAX_LOGGER`]; `None` when
@@ -234,29 +358,8 @@ fn names(
     }
 }
 
-/// `handled: false` for an exception that escaped its span (`exception.escaped`); a logged
-/// exception was caught, so handled.
-fn mechanism(found: &Found) -> Mechanism {
-    let escaped = otlp::get(found.attributes(), "exception.escaped").and_then(Json::as_bool);
-    let handled = match (&found.origin, escaped) {
-        (_, Some(escaped)) => Some(!escaped),
-        (Origin::LogRecord(_), None) => Some(true),
-        _ => None,
-    };
-    let source = match found.origin {
-        Origin::SpanEvent(_) => "span_event",
-        Origin::LogRecord(_) => "log_record",
-        Origin::ErrorSpan => "span_status",
-    };
-    let mut data = Map::new();
-    data.insert("source".into(), Json::from(source));
-    Mechanism {
-        ty: MECHANISM.into(),
-        handled,
-        data,
-        ..Default::default()
-    }
-}
+/// `mechanism.type` of an exception's causes, as Sentry's SDKs name it.
+const CHAINED: &str = "chained";
 
 /// The raw stack trace, when the event has no frames from it.
 fn raw_stacktrace(found: &Found, event: &Event<'_>) -> Option<String> {
@@ -287,22 +390,29 @@ fn trace_context(found: &Found) -> Option<TraceContext> {
     Some(context)
 }
 
+/// `Span.SpanKind`s.
+const SPAN_KIND_SERVER: u64 = 2;
+const SPAN_KIND_CLIENT: u64 = 3;
+const SPAN_KIND_PRODUCER: u64 = 4;
+const SPAN_KIND_CONSUMER: u64 = 5;
+
 /// Sentry's `op` for a span, from its kind and the conventions its attributes follow.
 fn op(span: &Span) -> &'static str {
     let has = |key: &str| otlp::get(&span.attributes, key).is_some();
     let http = has("http.request.method") || has("http.method");
     match span.kind {
-        2 if http => "http.server",
-        3 if http => "http.client",
+        SPAN_KIND_SERVER if http => "http.server",
+        SPAN_KIND_CLIENT if http => "http.client",
         _ if has("db.system") || has("db.system.name") => "db",
-        4 => "queue.publish",
-        5 => "queue.process",
-        2 | 3 if has("rpc.system") => "rpc",
+        SPAN_KIND_PRODUCER => "queue.publish",
+        SPAN_KIND_CONSUMER => "queue.process",
+        SPAN_KIND_SERVER | SPAN_KIND_CLIENT if has("rpc.system") => "rpc",
         _ => "default",
     }
 }
 
-/// The span's status: an ERROR span's from its HTTP status code when it has one.
+/// The span's status: an ERROR span's from its HTTP status code when it has one, as Sentry's
+/// SDKs map codes (`SpanStatus.from_http` in sentry-python).
 fn status(span: &Span) -> SpanStatus {
     if span.status_code != otlp::STATUS_ERROR {
         return SpanStatus::Ok;
@@ -317,6 +427,8 @@ fn status(span: &Span) -> SpanStatus {
         Some(404) => SpanStatus::NotFound,
         Some(409) => SpanStatus::AlreadyExists,
         Some(429) => SpanStatus::ResourceExhausted,
+        Some(499) => SpanStatus::Cancelled,
+        Some(400..=499) => SpanStatus::InvalidArgument,
         Some(501) => SpanStatus::Unimplemented,
         Some(503) => SpanStatus::Unavailable,
         Some(504) => SpanStatus::DeadlineExceeded,
@@ -478,7 +590,6 @@ mod tests {
         ]));
         let want = json!({
             "platform": "python",
-            "logger": "shop.checkout",
             "transaction": "POST /checkout",
             "release": "1.4.2",
             "environment": "prod",
@@ -495,8 +606,10 @@ mod tests {
         let exception = &event["exception"]["values"][0];
         assert_eq!(exception["type"], "ValueError");
         assert_eq!(exception["value"], "card declined");
-        assert_eq!(exception["mechanism"]["type"], MECHANISM);
+        assert_eq!(exception["mechanism"]["type"], "otel.span_event");
         assert_eq!(exception["mechanism"]["handled"], false);
+        assert!(event.get("logger").is_none(), "a tracer is no logger");
+        assert_eq!(event["request"]["method"], "POST");
         let trace = &event["contexts"]["trace"];
         assert_eq!(trace["trace_id"], "01".repeat(16));
         assert_eq!(trace["span_id"], "02".repeat(8));
@@ -539,10 +652,143 @@ mod tests {
         assert!(event.get("transaction").is_none());
     }
 
+    fn logged(severity_number: u64, attributes: Attributes) -> Found {
+        Found {
+            origin: Origin::LogRecord(LogRecord {
+                time_unix_nano: 3_000_000_000,
+                severity_number,
+                body: json!("reserve failed sku-42"),
+                attributes,
+                ..Default::default()
+            }),
+            span: None,
+            scope: Some("shop.inventory".into()),
+            resource: resource(),
+        }
+    }
+
+    #[test]
+    fn a_logged_exception_is_named_as_the_logging_integrations_name_it() {
+        let traceback = "Traceback (most recent call last):\n  File \"/app/inventory.py\", line 9, in reserve\n    stock[sku]\nKeyError: 'sku-42'\n";
+        let attributes = vec![
+            ("exception.type".into(), json!("KeyError")),
+            ("exception.message".into(), json!("sku-42")),
+            ("exception.stacktrace".into(), json!(traceback)),
+        ];
+        let table = [
+            (17, json!(null)),
+            (21, json!("fatal")),
+            (13, json!("warning")),
+            (0, json!(null)),
+        ];
+        for (severity, level) in table {
+            let event = build_json(&logged(severity, attributes.clone()));
+            assert_eq!(
+                event.get("level").unwrap_or(&json!(null)),
+                &level,
+                "{severity}"
+            );
+            assert_eq!(event["logger"], "shop.inventory");
+            assert_eq!(event["logentry"]["message"], "reserve failed sku-42");
+            let raised = &event["exception"]["values"][0];
+            // The traceback prints `str()` of the exception, as sentry-python sends it; the
+            // logging handler's attribute is `args[0]`.
+            assert_eq!(
+                (&raised["type"], &raised["value"]),
+                (&json!("KeyError"), &json!("'sku-42'"))
+            );
+            assert_eq!(raised["mechanism"]["type"], "otel.log_record");
+            assert_eq!(raised["mechanism"]["handled"], true);
+            assert!(event.get("transaction").is_none());
+        }
+    }
+
+    #[test]
+    fn the_runtimes_own_header_names_the_exception_except_gos() {
+        let node = "Error: connect ECONNREFUSED 127.0.0.1:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)\n";
+        let go = "goroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1d\n";
+        let table = [
+            (
+                "nodejs",
+                "ECONNREFUSED",
+                node,
+                "Error",
+                "connect ECONNREFUSED 127.0.0.1:5432",
+            ),
+            (
+                "go",
+                "*errors.errorString",
+                go,
+                "*errors.errorString",
+                "declined",
+            ),
+        ];
+        for (language, ty, text, want_type, want_value) in table {
+            let mut found = span_event(vec![
+                ("exception.type".into(), json!(ty)),
+                ("exception.message".into(), json!("declined")),
+                ("exception.stacktrace".into(), json!(text)),
+            ]);
+            found.resource = Arc::new(vec![("telemetry.sdk.language".into(), json!(language))]);
+            let event = build_json(&found);
+            let raised = &event["exception"]["values"][0];
+            assert_eq!(
+                (raised["type"].as_str(), raised["value"].as_str()),
+                (Some(want_type), Some(want_value)),
+                "{language}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_entry_span_names_the_transaction() {
+        let table = [
+            (2, Some([3; 8]), true),
+            (5, Some([3; 8]), true),
+            (1, None, true),
+            (3, Some([3; 8]), false),
+            (1, Some([3; 8]), false),
+        ];
+        for (kind, parent, named) in table {
+            let mut span = (*span()).clone();
+            span.kind = kind;
+            span.parent_span_id = parent;
+            let mut found = span_event(Vec::new());
+            found.span = Some(Arc::new(span));
+            let event = build_json(&found);
+            assert_eq!(
+                event.get("transaction").is_some(),
+                named,
+                "{kind} {parent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_resource_fills_the_runtime_and_os_cards() {
+        let mut found = span_event(Vec::new());
+        found.resource = Arc::new(vec![
+            ("process.runtime.name".into(), json!("CPython")),
+            ("process.runtime.version".into(), json!("3.11.2")),
+            ("os.type".into(), json!("linux")),
+            ("os.description".into(), json!("Debian GNU/Linux 12")),
+        ]);
+        let event = build_json(&found);
+        assert_eq!(
+            event["contexts"]["runtime"],
+            json!({"type": "runtime", "name": "CPython", "version": "3.11.2"})
+        );
+        assert_eq!(
+            event["contexts"]["os"],
+            json!({"type": "os", "name": "linux", "raw_description": "Debian GNU/Linux 12"})
+        );
+    }
+
     #[test]
     fn a_failed_span_is_named_by_its_name_and_status() {
         let mut span = (*span()).clone();
         span.status_message = "upstream unavailable".into();
+        span.end_time_unix_nano = 4_000_000_000;
         let found = Found {
             origin: Origin::ErrorSpan,
             span: Some(Arc::new(span)),
@@ -553,10 +799,10 @@ mod tests {
         let exception = &event["exception"]["values"][0];
         assert_eq!(exception["type"], "POST /checkout");
         assert_eq!(exception["value"], "upstream unavailable");
-        assert_eq!(exception["mechanism"]["data"]["source"], "span_status");
+        assert_eq!(exception["mechanism"]["type"], "otel.span_status");
         // `other` and `error` are Sentry's defaults, not written.
         assert_eq!((event.get("platform"), event.get("level")), (None, None));
-        assert_eq!(event["timestamp"], 0.0, "no time of its own: `now`");
+        assert_eq!(event["timestamp"], 4.0, "the span's end");
     }
 
     #[test]
@@ -606,7 +852,6 @@ mod tests {
             ("exception.message".into(), json!("declined")),
             (huge.clone(), json!("an attribute of a long name")),
         ]);
-        found.scope = Some(huge.clone());
         let mut span = (*span()).clone();
         span.name = huge.clone();
         found.span = Some(Arc::new(span));
@@ -618,12 +863,15 @@ mod tests {
         assert_eq!(raised["value"], "declined");
         let transaction = event["transaction"].as_str().map(str::len);
         assert_eq!(transaction, Some(MAX_TRANSACTION));
-        assert_eq!(event["logger"].as_str().map(str::len), Some(MAX_LOGGER));
         let attributes = event["contexts"]["otel"]["attributes"].as_object().unwrap();
         assert!(attributes.keys().all(|k| k.len() <= MAX_TAG));
+        let mut logged = logged(17, Vec::new());
+        logged.scope = Some(huge.clone());
+        let logger = build_json(&logged)["logger"].as_str().map(str::len);
+        assert_eq!(logger, Some(MAX_LOGGER));
         // Relay refuses a logger with a line break: none is sent then.
-        found.scope = Some("shop\ncheckout".into());
-        assert!(build_json(&found).get("logger").is_none());
+        logged.scope = Some("shop\ncheckout".into());
+        assert!(build_json(&logged).get("logger").is_none());
     }
 
     #[test]

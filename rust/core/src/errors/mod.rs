@@ -5,11 +5,13 @@
 //! through once, [`crate::cap`] bounds the events per project and minute, and [`owed`] keeps the
 //! events Sentry did not take yet, to retry them apart from their spans and log records.
 
+pub mod capture;
 pub mod dedup;
 pub mod event;
 pub mod otlp;
 pub mod owed;
 pub mod scan;
+pub mod severity;
 pub mod stacktrace;
 
 use std::sync::{Mutex, MutexGuard};
@@ -104,6 +106,7 @@ impl Errors {
         config.enabled.then(|| Errors {
             sources: Sources {
                 logs: config.from_logs,
+                min_log_severity: config.min_log_severity,
                 error_spans: config.from_error_spans,
             },
             options: event::Options {
@@ -235,6 +238,7 @@ mod tests {
             enabled: true,
             from_logs: true,
             from_error_spans: false,
+            min_log_severity: severity::Severity::Error,
             in_app_include: Vec::new(),
             max_per_minute,
             max_retry_bytes: 1 << 20,

@@ -110,6 +110,7 @@ pub struct Span {
     pub span_id: Option<[u8; 8]>,
     pub parent_span_id: Option<[u8; 8]>,
     pub name: String,
+    pub end_time_unix_nano: u64,
     /// `Span.SpanKind`.
     pub kind: u64,
     /// `Status.StatusCode`: 2 is ERROR.
@@ -144,6 +145,7 @@ pub fn span(bytes: &[u8]) -> Result<Span, WireError> {
             (4, Value::Bytes(b)) => span.parent_span_id = id(b),
             (5, Value::Bytes(b)) => span.name = String::from_utf8_lossy(b).into_owned(),
             (6, Value::Varint(kind)) => span.kind = kind,
+            (8, Value::Fixed64(t)) => span.end_time_unix_nano = u64::from_le_bytes(*t),
             (9, Value::Bytes(kv)) => push_attribute(kv, &mut span.attributes)?,
             (11, Value::Bytes(event)) => {
                 if let Some(event) = exception_event(event)? {
@@ -226,6 +228,7 @@ pub struct LogRecord {
     pub observed_time_unix_nano: u64,
     pub trace_id: Option<[u8; 16]>,
     pub span_id: Option<[u8; 8]>,
+    pub severity_number: u64,
     pub severity_text: String,
     pub body: Json,
     pub attributes: Attributes,
@@ -238,6 +241,7 @@ pub fn log_record(bytes: &[u8]) -> Result<LogRecord, WireError> {
         let f = f?;
         match (f.number, f.value) {
             (1, Value::Fixed64(t)) => record.time_unix_nano = u64::from_le_bytes(*t),
+            (2, Value::Varint(n)) => record.severity_number = n,
             (3, Value::Bytes(s)) => record.severity_text = String::from_utf8_lossy(s).into_owned(),
             (5, Value::Bytes(body)) => record.body = any_value(body, 0)?,
             (6, Value::Bytes(kv)) => push_attribute(kv, &mut record.attributes)?,

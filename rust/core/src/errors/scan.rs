@@ -9,6 +9,7 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use super::otlp::{self, Attributes, LogRecord, Span};
+use super::severity::Severity;
 use crate::signal::OtlpSignal;
 use crate::wire::{field, fields, WireError};
 
@@ -17,6 +18,8 @@ use crate::wire::{field, fields, WireError};
 pub struct Sources {
     /// Log records that carry `exception.type` or `exception.message`.
     pub logs: bool,
+    /// The least severity of such a record that makes an issue.
+    pub min_log_severity: Severity,
     /// Spans with status ERROR and no `exception` event.
     pub error_spans: bool,
 }
@@ -134,7 +137,7 @@ fn scan_scope(
             field::ITEM if might_hold(bytes) => {
                 let found_here = match signal {
                     OtlpSignal::Traces => span_exceptions(bytes, sources.error_spans)?,
-                    OtlpSignal::Logs => log_exception(bytes)?,
+                    OtlpSignal::Logs => log_exception(bytes, sources.min_log_severity)?,
                 };
                 found.extend(found_here.into_iter().map(|(origin, span)| Found {
                     origin,
@@ -174,11 +177,19 @@ fn span_exceptions(bytes: &[u8], error_spans: bool) -> Result<Vec<Sighting>, Wir
         .collect())
 }
 
-fn log_exception(bytes: &[u8]) -> Result<Vec<Sighting>, WireError> {
+/// A log record's exception, unless the record is below `floor`.
+fn log_exception(bytes: &[u8], floor: Severity) -> Result<Vec<Sighting>, WireError> {
     if !otlp::log_has_exception(bytes)? {
         return Ok(Vec::new());
     }
-    Ok(vec![(Origin::LogRecord(otlp::log_record(bytes)?), None)])
+    let record = otlp::log_record(bytes)?;
+    if !floor.admits(Severity::of_record(
+        record.severity_number,
+        &record.severity_text,
+    )) {
+        return Ok(Vec::new());
+    }
+    Ok(vec![(Origin::LogRecord(record), None)])
 }
 
 #[cfg(test)]
@@ -193,11 +204,12 @@ mod tests {
 
     const BOTH: Sources = Sources {
         logs: true,
+        min_log_severity: Severity::Error,
         error_spans: true,
     };
     const EVENTS_ONLY: Sources = Sources {
-        logs: true,
         error_spans: false,
+        ..BOTH
     };
 
     fn plain_span(id: u64, event: &str) -> OtlpSpan {
@@ -309,9 +321,40 @@ mod tests {
         assert!(found.iter().all(|f| f.span.is_none()));
         let off = Sources {
             logs: false,
-            error_spans: false,
+            ..EVENTS_ONLY
         };
         assert!(scan(OtlpSignal::Logs, &request, off).unwrap().is_empty());
+    }
+
+    #[test]
+    fn log_records_below_the_floor_make_no_issue() {
+        let record = |id, severity_number, text: &str| OtlpLog {
+            severity_number,
+            severity_text: text.into(),
+            ..exception_log(7, id, exception("KeyError", "sku", ""))
+        };
+        let records = vec![
+            record(1, 13, "WARN"),
+            record(2, 17, "ERROR"),
+            record(3, 21, "FATAL"),
+            record(4, 0, "warning"),
+            record(5, 0, ""),
+            record(6, 9, "INFO"),
+        ];
+        let request = logs_request(&[Resource::service("shop", 0).with_log_records(records)]);
+        let ids = |sources| -> Vec<u64> {
+            let found = scan(OtlpSignal::Logs, &request, sources).unwrap();
+            found
+                .iter()
+                .map(|f| u64::from_be_bytes(f.ids().1.unwrap()))
+                .collect()
+        };
+        assert_eq!(ids(EVENTS_ONLY), [2, 3, 5], "no severity: an error");
+        let warn = Sources {
+            min_log_severity: Severity::Warn,
+            ..EVENTS_ONLY
+        };
+        assert_eq!(ids(warn), [1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use futures_util::future::BoxFuture;
 use sentry_types::protocol::v7::{Envelope, EnvelopeItem, Event, ItemContainer, Metric};
+use serde_json::Value;
 
 use super::answer::nothing_rejected;
 use super::post::{Post, Poster};
@@ -38,7 +39,7 @@ impl EnvelopePiece {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut envelope = Envelope::new();
         match self {
-            EnvelopePiece::Error(event) => envelope.add_item(EnvelopeItem::Event(event.clone())),
+            EnvelopePiece::Error(event) => return event_envelope(event),
             EnvelopePiece::TraceMetrics(groups) => {
                 let items = groups
                     .iter()
@@ -91,6 +92,51 @@ impl Piece for EnvelopePiece {
             EnvelopePiece::TraceMetrics(_) => None,
         }
     }
+}
+
+/// Mechanism fields of exception chains and groups that sentry-types 0.49 lacks: the event
+/// carries them in `mechanism.data`, and [`event_envelope`] writes them where Sentry reads them.
+pub const MECHANISM_FIELDS: [&str; 4] =
+    ["exception_id", "parent_id", "is_exception_group", "source"];
+
+/// The envelope of one event, written here rather than by sentry-types so that the event's
+/// [`MECHANISM_FIELDS`] stand in its mechanisms: the envelope header with the event's id, one
+/// `event` item with its length.
+fn event_envelope(event: &Event<'static>) -> Vec<u8> {
+    // Serializing Sentry's own types to a value does not fail.
+    let mut json = serde_json::to_value(event).unwrap_or_default();
+    let mechanisms = json
+        .pointer_mut("/exception/values")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|exception| exception.get_mut("mechanism")?.as_object_mut());
+    for mechanism in mechanisms {
+        let data = mechanism.get_mut("data").and_then(Value::as_object_mut);
+        let lifted: Vec<(String, Value)> = data
+            .map(|data| {
+                MECHANISM_FIELDS
+                    .iter()
+                    .filter_map(|&key| Some((key.to_owned(), data.remove(key)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mechanism
+            .get("data")
+            .and_then(Value::as_object)
+            .is_some_and(|d| d.is_empty())
+        {
+            mechanism.remove("data");
+        }
+        mechanism.extend(lifted);
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_default();
+    let header = serde_json::json!({"event_id": event.event_id});
+    let item = serde_json::json!({"type": "event", "length": body.len()});
+    let mut bytes = format!("{header}\n{item}\n").into_bytes();
+    bytes.extend(body);
+    bytes.push(b'\n');
+    bytes
 }
 
 fn halves<T: Clone>(items: &[T]) -> Option<(Vec<T>, Vec<T>)> {
@@ -201,6 +247,53 @@ mod tests {
             serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
         assert_eq!(envelope_header["event_id"], event.event_id.to_string());
         assert_eq!(piece.category(), Category::Errors);
+        let length = headers[0]["length"].as_u64().unwrap() as usize;
+        let body = bytes.split(|b| *b == b'\n').nth(2).unwrap();
+        assert_eq!(body.len(), length);
+    }
+
+    #[test]
+    fn chain_and_group_fields_stand_in_the_mechanism() {
+        use sentry_types::protocol::v7::{Exception, Mechanism, Values};
+        let mechanism = |data: serde_json::Value| Mechanism {
+            ty: "chained".into(),
+            data: serde_json::from_value(data).unwrap(),
+            ..Default::default()
+        };
+        let exception = |data| Exception {
+            ty: "ValueError".into(),
+            mechanism: Some(mechanism(data)),
+            ..Default::default()
+        };
+        let event = Event {
+            exception: Values {
+                values: vec![
+                    exception(
+                        serde_json::json!({"exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
+                    ),
+                    exception(
+                        serde_json::json!({"exception_id": 0, "is_exception_group": true, "note": "kept"}),
+                    ),
+                ],
+            },
+            ..Default::default()
+        };
+        let bytes = EnvelopePiece::Error(Box::new(event)).to_bytes();
+        let body: Value =
+            serde_json::from_slice(bytes.split(|b| *b == b'\n').nth(2).unwrap()).unwrap();
+        let mechanisms: Vec<&Value> = body["exception"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["mechanism"])
+            .collect();
+        assert_eq!(
+            mechanisms,
+            [
+                &serde_json::json!({"type": "chained", "exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
+                &serde_json::json!({"type": "chained", "exception_id": 0, "is_exception_group": true, "data": {"note": "kept"}}),
+            ]
+        );
     }
 
     #[test]
