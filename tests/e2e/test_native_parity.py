@@ -5,7 +5,9 @@ runtime's Sentry SDK sends for the same exception.
 Each reference client is ONE process running the runtime's Sentry SDK (sending to the stand-in's
 `reference` project by its DSN) beside the OpenTelemetry SDK (sending OTLP to the collector, which
 routes it to the `shop` project), and raises each case's exception once, seen by both SDKs:
-reference_python.py (sentry-python) and node_reference/ (@sentry/node). Every case's message
+reference_python.py (sentry-python), node_reference/ (@sentry/node) and java_reference/ (sentry-java
+with sentry-logback beside the OpenTelemetry Java SDK and its logback appender: a Maven project
+built here once and cached in tests/.work/java_reference). Every case's message
 carries a marker unique to it, which pairs our event with the SDK's. For each pair, `parity`
 reads what decides the issue (title type and module, value, the chain's types and those Sentry's
 grouping keeps, handled, level, logger, message, the in-app frames with function, module, file,
@@ -18,7 +20,9 @@ record still arrives as a Sentry log.
 The stand-in records each event whole and checks it as Relay's processing does: `event_drops`
 and `event_notes` must stay empty in both projects."""
 
+import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -26,13 +30,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run, wait_until
+from conftest import ROOT, run, wait_until
 from parity import compare, decisive, differences, explain, is_allowed
 
 HERE = Path(__file__).parent
 PYTHON_REFERENCE = HERE / "reference_python.py"
 NODE_REFERENCE = HERE / "node_reference"
+JAVA_REFERENCE = HERE / "java_reference"
+# The Java client's build directory (out of the source tree; tests/.work is ignored by git).
+JAVA_BUILD = ROOT / "tests" / ".work" / "java_reference"
+JAVA_BUILT_STAMP = JAVA_BUILD / "built-from"
 OURS, THEIRS = "shop", "reference"
+# The Java app's package: sentry-java's in-app include (as its Spring Boot auto-configuration
+# sets it), and ours.
+JAVA_APP_PACKAGE = "shop"
 
 # Differences that cannot be avoided, per language: {case or "*" for every case: {key: why}}
 # (keys as parity.py names them). Each is a fact OpenTelemetry does not carry, read from the
@@ -71,17 +82,37 @@ ALLOWED_NODE = {
     },
 }
 
+# None for Java: every fact
+# sentry-java's event is built from is in the OpenTelemetry data or our configuration.
+# - type and module: sentry-java splits Class.getName() at the package (SentryExceptionFactory:
+#   type = the name less `package.`, module = the package); exception.type is Class.getName(),
+#   and a nested class's name keeps its `$`, so the split at the last dot is the same.
+# - chain and every cause's frames: `... N more` in exception.stacktrace names the frames each
+#   cause shares with the exception it caused (Throwable.printStackTrace), so they can be
+#   restored; sentry-java sends Throwable.getStackTrace() whole (SentryStackTraceFactory).
+# - handled and level: sentry-java leaves handled unset and the level at error for
+#   Sentry.captureException and for sentry-logback (mechanism LogbackSentryAppender); an
+#   exception nothing caught is handled false and level fatal, both from
+#   UncaughtExceptionHandlerIntegration and from Spring's SentryExceptionResolver (an exception
+#   escaping a controller). OpenTelemetry shows the latter as an exception event on a SERVER span
+#   that ended with status ERROR.
+# - logger and message: the logback appender's scope name is the logger's name, and its body the
+#   formatted message (sentry-logback: `logger`, `message.formatted`).
+# - in-app frames: sentry-java marks in_app true for the in-app includes' packages and leaves the
+#   rest unset (SentryStackTraceFactory.isInApp); `errors.in_app_include` gives us the same.
+ALLOWED_JAVA: dict[str, dict[str, str]] = {}
+
 
 def allowed_for(allowed, case):
     return {**allowed.get("*", {}), **allowed.get(case, {})}
 
 
-def sentry_config(standin):
+def sentry_config(standin, in_app_include=()):
     return {
         "url": standin.api,
         "org_slug": standin.org,
         "auth_token": standin.token,
-        "errors": {"enabled": True, "from_logs": True},
+        "errors": {"enabled": True, "from_logs": True, "in_app_include": list(in_app_include)},
         "sending_queue": {"enabled": True},
         "retry_on_failure": {"enabled": True, "initial_interval": "100ms", "max_interval": "1s"},
     }
@@ -105,6 +136,39 @@ def node_reference(collector, dsn, service):
     if not (NODE_REFERENCE / "node_modules").is_dir():
         run([npm, "ci", "--no-audit", "--no-fund", "--prefix", NODE_REFERENCE], timeout=300)
     out = run([node, NODE_REFERENCE / "index.js", "--endpoint", collector.http_endpoint, "--dsn", dsn,
+               "--service", service])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def sources_digest():
+    """The pom's and the sources' content: the cached build is the one of this digest."""
+    digest = hashlib.sha256()
+    files = [JAVA_REFERENCE / "pom.xml", *sorted(p for p in (JAVA_REFERENCE / "src").rglob("*") if p.is_file())]
+    for path in files:
+        digest.update(str(path.relative_to(JAVA_REFERENCE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def java_reference_command():
+    """Builds the client with Maven unless the cached build is of the current sources; returns
+    the command that runs it."""
+    java, mvn = shutil.which("java"), shutil.which("mvn")
+    if not java or not mvn:
+        pytest.fail("java (17 or later) and mvn are needed for the Java reference client")
+    digest = sources_digest()
+    if not JAVA_BUILT_STAMP.exists() or JAVA_BUILT_STAMP.read_text() != digest:
+        # lib/ is filled by copy-dependencies, which never removes a jar a change left over.
+        shutil.rmtree(JAVA_BUILD, ignore_errors=True)
+        started = time.monotonic()
+        run([mvn, "-q", "-B", "-f", JAVA_REFERENCE / "pom.xml", "package"], timeout=600)
+        print(f"built the Java reference client in {time.monotonic() - started:.1f}s")
+        JAVA_BUILT_STAMP.write_text(digest)
+    classpath = os.pathsep.join([str(JAVA_BUILD / "java-reference.jar"), str(JAVA_BUILD / "lib" / "*")])
+    return [java, "-cp", classpath, "shop.Main"]
+
+
+def java_reference(collector, dsn, service):
+    out = run([*java_reference_command(), "--endpoint", collector.http_endpoint, "--dsn", dsn,
                "--service", service])
     return json.loads(out.strip().splitlines()[-1])
 
@@ -205,4 +269,16 @@ def test_node_events_match_sentry_node(start_standin, start_collector, tmp_path)
     records = collect(standin, sent["cases"])
     keep(tmp_path, records)
     failures = check_parity(records, sent["cases"], ALLOWED_NODE, "node")
+    assert failures == [], "\n".join(failures)
+
+
+def test_java_events_match_sentry_java(start_standin, start_collector, tmp_path):
+    standin = start_standin("--projects", f"{OURS},{THEIRS}")
+    collector = start_collector(sentry_config(standin, in_app_include=[JAVA_APP_PACKAGE]))
+    sent = java_reference(collector, reference_dsn(standin), OURS)
+    print(f"sentry-java {sent['sdk']}")
+    assert set(sent["cases"]) == {"caught", "logged", "escaped", "warning"}, sent
+    records = collect(standin, sent["cases"])
+    keep(tmp_path, records)
+    failures = check_parity(records, sent["cases"], ALLOWED_JAVA, "java")
     assert failures == [], "\n".join(failures)
