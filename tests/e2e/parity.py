@@ -19,7 +19,9 @@ an OpenTelemetry exception with the one the runtime's own Sentry SDK sends for t
 - `message`: `logentry.formatted`, else `logentry.message`, else `message` (a string, or the
   legacy object's `formatted`/`message`); None when there is none;
 - `frames`: the main exception's in-app frames, oldest first, each a dict of `function`,
-  `module`, `filename`, `abs_path`, `lineno`, `context_line` (None where unset). In-app is
+  `module`, `filename`, `abs_path`, `lineno`, `context_line` (None where unset; the line as
+  Sentry's grouping reads it, `get_contextline_component`: runs of whitespace as one space,
+  so the indentation a traceback's text drops does not count). In-app is
   `in_app: true`, as Sentry's grouping reads it (a frame whose `in_app` is unset is not in the
   app's stack trace). Only when no frame of the main exception says `in_app` either way, and the
   caller passes `app_root`, the frames whose `abs_path` lies under `app_root` count instead.
@@ -185,8 +187,15 @@ def decisive(event: dict, app_root: str | None = None) -> dict:
         "level": event.get("level") or "error",
         "logger": event.get("logger") or None,
         "message": message_of(event),
-        "frames": [{k: f.get(k) for k in FRAME_FIELDS} for f in _in_app_frames(main, app_root)],
+        "frames": [_frame(f) for f in _in_app_frames(main, app_root)],
     }
+
+
+def _frame(frame: dict) -> dict:
+    fields = {k: frame.get(k) for k in FRAME_FIELDS}
+    if fields["context_line"] is not None:
+        fields["context_line"] = " ".join(fields["context_line"].expandtabs(2).split()) or None
+    return fields
 
 
 def is_allowed(key: str, allowed: dict) -> bool:

@@ -109,7 +109,8 @@ def assert_one_event_per_exception(record, sent, version, environment, platform)
         # a log record does not name its span.
         if exception["kind"] == "span":
             assert event["transaction"] == SPAN_NAMES[exception["type"]], event
-        assert raised["mechanism"]["type"].startswith("otelcol-sentry"), raised
+        # Where the exception was found (a "both" one: whichever arrived first).
+        assert raised["mechanism"]["type"] in ("otel.span_event", "otel.log_record"), raised
         frames = raised["stacktrace"]["frames"]
         functions = [f.get("function", "") for f in frames]
         assert any(exception["function"] in f for f in functions), (exception, functions)
@@ -142,6 +143,16 @@ def test_each_exception_is_one_error_event_in_its_services_project(start_standin
     assert_one_event_per_exception(records["checkout"], python, "1.2.3", "staging", "python")
     # telemetry.sdk.language is `nodejs`; relay's platform for it is `node`.
     assert_one_event_per_exception(records["web"], node, "2.0.1", "production", "node")
+
+    # Sentry's filters read release and environment on spans and logs as Relay derives them:
+    # the exporter stamps `sentry.release` from `service.version` (Relay maps none).
+    for project, sent, version, environment in (("checkout", python, "1.2.3", "staging"),
+                                                 ("web", node, "2.0.1", "production")):
+        want = {"release": version, "environment": environment}
+        for signal in ("span", "log"):
+            derived = records[project][f"{signal}_release_environment"]
+            ids = sent[f"{signal}s"]
+            assert {i: derived.get(i) for i in ids} == {i: want for i in ids}, (project, signal)
 
     both = next(e for e in python["exceptions"] if e["kind"] == "both")
     same_span = [e for e in records["checkout"]["events"]

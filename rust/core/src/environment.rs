@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::wire::{field, fields, wrap, Value, WireError};
+use crate::wire::{field, fields, rewrite_resource_blocks, wrap, Value, WireError};
 
 /// The attribute set, as the semantic conventions name it today.
 pub const ATTRIBUTE: &str = "deployment.environment.name";
@@ -36,28 +36,13 @@ impl Environment {
     /// `request` (an OTLP export request of either signal) with the environment on every
     /// resource that lacks one; borrowed when none does.
     pub fn apply<'a>(&self, request: &'a [u8]) -> Result<Cow<'a, [u8]>, WireError> {
-        let mut out: Option<Vec<u8>> = None;
-        for (at, block) in fields(request).enumerate() {
-            let block = block?;
-            let rewritten = match (block.number, block.value) {
-                (field::RESOURCE_BLOCK, Value::Bytes(body)) if !states_environment(body)? => {
-                    Some(wrap(field::RESOURCE_BLOCK, &self.add_to_block(body)?))
-                }
-                _ => None,
-            };
-            match (rewritten, &mut out) {
-                (Some(bytes), None) => {
-                    let mut copy = Vec::with_capacity(request.len() + 64 * (at + 1));
-                    copy.extend_from_slice(&request[..block.span.start]);
-                    copy.extend_from_slice(&bytes);
-                    out = Some(copy);
-                }
-                (Some(bytes), Some(copy)) => copy.extend_from_slice(&bytes),
-                (None, Some(copy)) => copy.extend_from_slice(&request[block.span]),
-                (None, None) => {}
-            }
-        }
-        Ok(out.map_or(Cow::Borrowed(request), Cow::Owned))
+        rewrite_resource_blocks(request, |body| {
+            Ok(if states_environment(body)? {
+                None
+            } else {
+                Some(self.add_to_block(body)?)
+            })
+        })
     }
 
     /// The body of a resource block with the attribute appended to its (first) resource, or a

@@ -355,7 +355,7 @@ impl Exporter {
     ) -> Vec<Outcome<OtlpPiece>> {
         let piece = || OtlpPiece {
             signal,
-            request: part.request(request),
+            request: crate::release::stamped(signal, part.request(request)),
             items: part.items,
         };
         let platform = part.platform.unwrap_or(crate::platform::OTHER);

@@ -58,6 +58,7 @@ pub mod preload;
 pub mod queues;
 pub mod ratelimit;
 pub mod redact;
+pub mod release;
 pub mod resolve;
 pub mod routing;
 pub mod signal;

@@ -127,7 +127,7 @@ impl Resource {
         self
     }
 
-    fn resource(&self) -> Option<OtlpResource> {
+    pub fn resource(&self) -> Option<OtlpResource> {
         Some(OtlpResource {
             attributes: self.attributes.clone(),
             ..Default::default()

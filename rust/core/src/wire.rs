@@ -190,12 +190,51 @@ pub mod field {
     pub const ERROR_MESSAGE: u32 = 2;
 }
 
+/// `request` (an OTLP export request of either signal) with each resource block's body
+/// replaced by what `rewrite` makes of it (`None`: kept as it is); borrowed when no block
+/// changes, and copied once from the first that does.
+pub fn rewrite_resource_blocks<'a>(
+    request: &'a [u8],
+    mut rewrite: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, WireError>,
+) -> Result<std::borrow::Cow<'a, [u8]>, WireError> {
+    let mut out: Option<Vec<u8>> = None;
+    for block in fields(request) {
+        let block = block?;
+        let rewritten = match (block.number, block.value) {
+            (field::RESOURCE_BLOCK, Value::Bytes(body)) => rewrite(body)?,
+            _ => None,
+        };
+        match (rewritten, &mut out) {
+            (Some(body), None) => {
+                let mut copy = Vec::with_capacity(request.len() + body.len() / 8 + 64);
+                copy.extend_from_slice(&request[..block.span.start]);
+                put_field(&mut copy, field::RESOURCE_BLOCK, &body);
+                out = Some(copy);
+            }
+            (Some(body), Some(copy)) => put_field(copy, field::RESOURCE_BLOCK, &body),
+            (None, Some(copy)) => copy.extend_from_slice(&request[block.span]),
+            (None, None) => {}
+        }
+    }
+    Ok(out.map_or(std::borrow::Cow::Borrowed(request), std::borrow::Cow::Owned))
+}
+
+/// Appends `payload` as length-delimited field `number` to `out`.
+pub fn put_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
+    put_header(out, number, payload.len());
+    out.extend_from_slice(payload);
+}
+
+/// Appends the tag and length of a length-delimited field `number` of `len` bytes.
+pub fn put_header(out: &mut Vec<u8>, number: u32, len: usize) {
+    put_varint(out, u64::from(number) << 3 | 2);
+    put_varint(out, len as u64);
+}
+
 /// Encodes `payload` as length-delimited field `number`.
 pub fn wrap(number: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 10);
-    put_varint(&mut out, u64::from(number) << 3 | 2);
-    put_varint(&mut out, payload.len() as u64);
-    out.extend_from_slice(payload);
+    put_field(&mut out, number, payload);
     out
 }
 

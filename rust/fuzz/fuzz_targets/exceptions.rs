@@ -30,6 +30,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use sentry_exporter_core::errors::event::{self, Options, MAX_EVENT};
 use sentry_exporter_core::errors::scan::{scan, Sources};
+use sentry_exporter_core::errors::severity::Severity;
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::testdata::{
     exception_log, exception_span, logs_request, string_attribute, traces_request, Resource,
@@ -149,6 +150,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let sources = Sources {
         logs: true,
+        // Every record with an exception makes an event, whatever its severity.
+        min_log_severity: Severity::Trace,
         error_spans,
     };
     let scanned = assert_linear("scan and build", request, COST_PER_BYTE, |request| {

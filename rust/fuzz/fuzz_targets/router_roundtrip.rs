@@ -22,6 +22,9 @@
 //!   in prost while the router reads the first `resource` and the last `value`);
 //! - `count_items` agrees with prost.
 //!
+//! The release stamp (`release::stamp`) of any request costs at most `COST_PER_BYTE` per byte;
+//! of one prost decodes, it decodes to the same resources with the same items.
+//!
 //! Always: parts hold valid, distinct slugs and disjoint whole top-level fields
 //! of the request; `from_attribute` makes valid slugs and is idempotent; routing costs at
 //! most `COST_PER_BYTE` per byte of the request (`cost`).
@@ -45,6 +48,8 @@ use prost::encoding::{decode_key, skip_field, DecodeContext};
 use prost::Message;
 use sentry_exporter_core::config::RoutingConfig;
 use sentry_exporter_core::outcome::DropReason;
+use sentry_exporter_core::release;
+use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::routing::{count_items, RoutedRequest, Router};
 use sentry_exporter_core::slug::{Slug, MAX_SLUG_LEN};
 use sentry_exporter_core::wire::WireError;
@@ -58,6 +63,7 @@ const COST_PER_BYTE: Cost = Cost {
 
 /// The two signals' request and resource-block messages, as prost sees them.
 trait Otlp {
+    const SIGNAL: OtlpSignal;
     type Request: Message + Default;
     type Block: Message + Default + Clone + PartialEq + Debug;
     fn blocks(request: Self::Request) -> Vec<Self::Block>;
@@ -72,6 +78,7 @@ struct Traces;
 struct Logs;
 
 impl Otlp for Traces {
+    const SIGNAL: OtlpSignal = OtlpSignal::Traces;
     type Request = ExportTraceServiceRequest;
     type Block = ResourceSpans;
     fn blocks(request: Self::Request) -> Vec<Self::Block> {
@@ -104,6 +111,7 @@ impl Otlp for Traces {
 }
 
 impl Otlp for Logs {
+    const SIGNAL: OtlpSignal = OtlpSignal::Logs;
     type Request = ExportLogsServiceRequest;
     type Block = ResourceLogs;
     fn blocks(request: Self::Request) -> Vec<Self::Block> {
@@ -373,6 +381,9 @@ fn assert_group(e: &WireError) {
 fn run<S: Otlp>(config: &RoutingConfig, request: &[u8]) {
     let router = Router::new(config);
     let routed = assert_linear("route", request, COST_PER_BYTE, |r| router.route(r));
+    let stamped = assert_linear("stamp", request, COST_PER_BYTE, |r| {
+        release::stamp(S::SIGNAL, r).map(|s| s.into_owned())
+    });
     let Ok(decoded) = S::Request::decode(request) else {
         if let Ok(routed) = &routed {
             check_shape(request, routed);
@@ -380,6 +391,15 @@ fn run<S: Otlp>(config: &RoutingConfig, request: &[u8]) {
         return;
     };
     let blocks = S::blocks(decoded);
+    if let Ok(stamped) = stamped {
+        let stamped = S::Request::decode(&*stamped)
+            .unwrap_or_else(|e| panic!("the stamp breaks a request prost reads: {e}"));
+        let stamped = S::blocks(stamped);
+        let items = |blocks: &[S::Block]| blocks.iter().map(S::items).collect::<Vec<_>>();
+        let resources = |blocks: &[S::Block]| blocks.iter().map(|b| S::resource(b).cloned()).collect::<Vec<_>>();
+        assert_eq!(items(&stamped), items(&blocks));
+        assert_eq!(resources(&stamped), resources(&blocks));
+    }
 
     let canonical = S::request(blocks.clone()).encode_to_vec();
     let routed_canonical = router
@@ -393,7 +413,14 @@ fn run<S: Otlp>(config: &RoutingConfig, request: &[u8]) {
     }
 }
 
-const KEYS: [&str; 4] = ["service.name", "deployment.environment", "host.name", ""];
+const KEYS: [&str; 6] = [
+    "service.name",
+    "deployment.environment",
+    "deployment.environment.name",
+    "service.version",
+    "host.name",
+    "",
+];
 const VALUES: [&str; 10] = [
     "checkout",
     "Orders_Service",

@@ -17,17 +17,21 @@ pub fn is_entry_kind(kind: u64) -> bool {
 
 /// Whether nothing in the service caught the exception: `exception.escaped` is true (a
 /// boolean, or OpenTelemetry Python's "True"), or the exception was recorded on an entry span
-/// that ended in ERROR: it escaped the request's handler. The Java and JS instrumentations
-/// write no `escaped`, and OpenTelemetry Python writes "False" for an exception escaping
-/// `start_as_current_span` (its `use_span` records it so), so a false one proves nothing.
-pub fn escaped(found: &Found) -> bool {
+/// that ended in ERROR: it escaped the request's handler, where the server instrumentations
+/// record it (Java's, Python's, .NET's, Ruby's, PHP's). Those write no `escaped`, and
+/// OpenTelemetry Python writes "False" for an exception escaping `start_as_current_span` (its
+/// `use_span` records it so), so a false one proves nothing. Node's and Go's server
+/// instrumentations record no exception on their spans: one there was recorded by code that
+/// caught it.
+pub fn escaped(found: &Found, runtime: Option<Runtime>) -> bool {
     let said = otlp::get(found.attributes(), "exception.escaped").is_some_and(|v| match v {
         Json::Bool(b) => *b,
         Json::String(s) => s.eq_ignore_ascii_case("true"),
         _ => false,
     });
-    let failed_entry = match (&found.origin, &found.span) {
-        (Origin::SpanEvent(_), Some(span)) => {
+    let failed_entry = match (&found.origin, &found.span, runtime) {
+        (_, _, Some(Runtime::Node | Runtime::Go)) => false,
+        (Origin::SpanEvent(_), Some(span), _) => {
             is_entry_kind(span.kind) && span.status_code == otlp::STATUS_ERROR
         }
         _ => false,
@@ -39,7 +43,7 @@ pub fn escaped(found: &Found) -> bool {
 /// true, except for the JVM, whose SDK leaves it unset for captured and logged exceptions
 /// (sentry-java's `SentryExceptionFactory`). A failed span says nothing of how it failed.
 pub fn mechanism(found: &Found, runtime: Option<Runtime>) -> Mechanism {
-    let escaped = escaped(found);
+    let escaped = escaped(found, runtime);
     let handled = match (&found.origin, escaped, runtime) {
         (Origin::ErrorSpan, _, _) => None,
         (_, true, _) => Some(false),
@@ -58,6 +62,17 @@ pub fn mechanism(found: &Found, runtime: Option<Runtime>) -> Mechanism {
     }
 }
 
+/// Whether the runtime's SDK links a plain chain of causes by ids (`exception_id`,
+/// `parent_id`), which changes the order Sentry's grouping hashes the chain in
+/// (`filter_exceptions_for_exception_groups`): sentry-java, the JavaScript, .NET and Go SDKs do;
+/// sentry-python links only exception groups, and so do the others.
+pub fn links_chains(runtime: Option<Runtime>) -> bool {
+    matches!(
+        runtime,
+        Some(Runtime::Jvm | Runtime::Node | Runtime::DotNet | Runtime::Go)
+    )
+}
+
 /// The event's level: a log record's severity; an exception that escaped on the JVM is
 /// `fatal` (sentry-java's uncaught exception handler and Spring's resolver); else `error`.
 pub fn level(found: &Found, runtime: Option<Runtime>) -> Level {
@@ -66,7 +81,7 @@ pub fn level(found: &Found, runtime: Option<Runtime>) -> Level {
             Severity::of_record(record.severity_number, &record.severity_text)
                 .map_or(Level::Error, Severity::level)
         }
-        _ if runtime == Some(Runtime::Jvm) && escaped(found) => Level::Fatal,
+        _ if runtime == Some(Runtime::Jvm) && escaped(found, runtime) => Level::Fatal,
         _ => Level::Error,
     }
 }
@@ -100,20 +115,25 @@ mod tests {
     #[test]
     fn escaped_is_read_as_each_sdk_writes_it_else_from_the_entry_span() {
         let error = otlp::STATUS_ERROR;
+        let (python, node) = (Some(Runtime::Python), Some(Runtime::Node));
         let table = [
-            (Some(json!("True")), 1, 0, true),
-            (Some(json!("False")), 2, error, true),
-            (Some(json!("False")), 1, error, false),
-            (Some(json!(true)), 1, 0, true),
-            (Some(json!("maybe")), 1, 0, false),
-            (None, 1, error, false),
-            (None, 2, error, true),
-            (None, 5, error, true),
-            (None, 2, 1, false),
+            (Some(json!("True")), 1, 0, python, true),
+            (Some(json!("True")), 1, 0, node, true),
+            (Some(json!("False")), 2, error, python, true),
+            (Some(json!("False")), 1, error, python, false),
+            (Some(json!(true)), 1, 0, None, true),
+            (Some(json!("maybe")), 1, 0, None, false),
+            (None, 1, error, python, false),
+            (None, 2, error, python, true),
+            (None, 2, error, None, true),
+            (None, 2, error, node, false),
+            (None, 5, error, Some(Runtime::Jvm), true),
+            (None, 2, 1, python, false),
         ];
-        for (attribute, kind, status, want) in table {
+        for (attribute, kind, status, runtime, want) in table {
             let found = span_event(attribute.clone(), kind, status);
-            assert_eq!(escaped(&found), want, "{attribute:?} {kind} {status}");
+            let what = (&attribute, kind, status, runtime);
+            assert_eq!(escaped(&found, runtime), want, "{what:?}");
         }
     }
 

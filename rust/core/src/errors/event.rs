@@ -211,15 +211,15 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
         exception.value = value.or_else(|| exception.value.take());
     }
     let mechanism = capture::mechanism(found, runtime);
-    let linked = values.iter().any(|e| e.mechanism.is_some());
+    let link = !values.iter().any(|e| e.mechanism.is_some()) && capture::links_chains(runtime);
     for (index, exception) in values.iter_mut().enumerate() {
         let mut own = mechanism.clone();
         match exception.mechanism.take() {
             // The parsers give the links of chains and groups (ids, parents) as mechanism data.
             Some(parsed) => own.data.extend(parsed.data),
-            // A plain chain, linked as the SDKs link it: the raised exception 0, each cause
-            // the child of the exception it caused.
-            None if !linked => {
+            // A plain chain, linked as the runtime's SDK links it: the raised exception 0,
+            // each cause the child of the exception it caused.
+            None if link => {
                 let id = raised - index;
                 own.data.insert("exception_id".into(), Json::from(id));
                 if id > 0 {
@@ -737,6 +737,45 @@ mod tests {
                 (Some(want_type), Some(want_value)),
                 "{language}"
             );
+        }
+    }
+
+    #[test]
+    fn a_chain_is_linked_by_ids_where_the_runtimes_sdk_links_it() {
+        let java = "java.lang.IllegalStateException: declined\n\tat shop.Pay.charge(Pay.java:9)\nCaused by: java.io.IOException: reset\n\tat shop.Net.read(Net.java:3)\n\t... 1 more\n";
+        let python = "Traceback (most recent call last):\n  File \"/app/pay.py\", line 3, in charge\n    read()\nOSError: reset\n\nThe above exception was the direct cause of the following exception:\n\nTraceback (most recent call last):\n  File \"/app/pay.py\", line 9, in main\n    charge()\nValueError: declined\n";
+        let table = [
+            (
+                "java",
+                java,
+                vec![
+                    json!({"exception_id": 1, "parent_id": 0}),
+                    json!({"exception_id": 0}),
+                ],
+            ),
+            ("python", python, vec![json!({}), json!({})]),
+        ];
+        for (language, text, want) in table {
+            let mut found = span_event(vec![("exception.stacktrace".into(), json!(text))]);
+            found.resource = Arc::new(vec![("telemetry.sdk.language".into(), json!(language))]);
+            let event = build_json(&found);
+            let links: Vec<Json> = event["exception"]["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let data = e["mechanism"]["data"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default();
+                    Json::Object(
+                        data.into_iter()
+                            .filter(|(k, _)| k.ends_with("_id"))
+                            .collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(links, want, "{language}");
         }
     }
 

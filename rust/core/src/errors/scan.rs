@@ -128,6 +128,7 @@ fn scan_scope(
     found: &mut Vec<Found>,
 ) -> Result<(), WireError> {
     let mut scope = None;
+    let first = found.len();
     for f in fields(scope_block) {
         let f = f?;
         let Some(bytes) = f.bytes() else { continue };
@@ -142,12 +143,16 @@ fn scan_scope(
                 found.extend(found_here.into_iter().map(|(origin, span)| Found {
                     origin,
                     span,
-                    scope: scope.clone(),
+                    scope: None,
                     resource: resource.clone(),
                 }));
             }
             _ => {}
         }
+    }
+    // The scope may come after its items (the collector's encoder writes fields last first).
+    for sighting in &mut found[first..] {
+        sighting.scope.clone_from(&scope);
     }
     Ok(())
 }
@@ -355,6 +360,53 @@ mod tests {
             ..EVENTS_ONLY
         };
         assert_eq!(ids(warn), [1, 2, 3, 4, 5]);
+    }
+
+    /// `message` with the fields of each nested message, `depth` levels deep, in reverse order.
+    fn reverse_fields(message: &[u8], depth: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let fields: Vec<_> = fields(message).map(Result::unwrap).collect();
+        for f in fields.iter().rev() {
+            match f.bytes() {
+                Some(body) if depth > 0 && f.number <= 2 => out.extend(crate::wire::wrap(
+                    f.number,
+                    &reverse_fields(body, depth - 1),
+                )),
+                _ => out.extend_from_slice(&message[f.span.clone()]),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_records_scope_is_its_logger() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+        use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+        use prost::Message;
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Resource::service("shop", 0).resource(),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "shop.inventory".into(),
+                        ..Default::default()
+                    }),
+                    log_records: vec![exception_log(7, 1, exception("KeyError", "sku", ""))],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec();
+        let found = scan(OtlpSignal::Logs, &request, EVENTS_ONLY).unwrap();
+        assert_eq!(found[0].scope.as_deref(), Some("shop.inventory"));
+        // The collector's encoder writes a message's fields last first: the scope after its
+        // records.
+        let reordered = reverse_fields(&request, 3);
+        assert_ne!(reordered, request);
+        let found = scan(OtlpSignal::Logs, &reordered, EVENTS_ONLY).unwrap();
+        assert_eq!(found[0].scope.as_deref(), Some("shop.inventory"));
     }
 
     #[test]
