@@ -1,7 +1,9 @@
 //! An `event` item's payload as relay's event processing sees it: what makes relay drop the
 //! event after the envelope was answered 200 (with an `invalid` outcome), and what it would
 //! change or remove in an event it keeps (an error in the event's `_meta`). Pure functions; the
-//! stand-in records a kept event as received, with these notes next to it.
+//! stand-in records a kept event as relay would store it (`event_normalize`: its limits, the
+//! 250-frame cut, `logentry`, frames' source context, with relay's `_meta`), with these notes
+//! next to it. Values relay removes as invalid stay in the stored event as received, noted.
 //!
 //! Mirrored from relay (getsentry/relay):
 //! - relay-server `src/services/processor/event.rs`: the payload is parsed with
@@ -21,12 +23,25 @@
 //!   10..50) is removed and defaulted to `error`; a `platform` outside relay-event-schema
 //!   `protocol/constants.rs` `VALID_PLATFORMS` becomes `other`. An exception with neither
 //!   `type` nor `value` (empty strings count as missing; a type-less `value` of the form
-//!   `Name: text` is split) is removed ("missing attribute: type or value"), the event kept.
+//!   `Name: text` is split by `^(\w+):(.*)$`, so not over a line break) is removed ("missing
+//!   attribute: type or value"), the event kept.
 //! - relay-event-normalization `src/schema.rs` with relay-event-schema `protocol/stacktrace.rs`:
 //!   `stacktrace.frames` is required and non-empty (else removed, event kept); frames have no
 //!   required field (the "at least filename, function or instruction_addr" of the docs is not
-//!   enforced), but a field of the wrong type (`lineno` not a non-negative integer, `in_app` not a
-//!   boolean) is removed. `mechanism.type` is required.
+//!   enforced), but a field of the wrong type (`lineno` not a non-negative number, `in_app` not a
+//!   boolean, `context_line` not a string, `pre_context` / `post_context` not a list) is removed,
+//!   a source line that is no string becomes `""`.
+//! - relay-event-schema `protocol/mechanism.rs` (`Mechanism::from_value`) and
+//!   relay-event-normalization `src/mechanism.rs` (`normalize_mechanism`): `{}` is no mechanism;
+//!   an object without a `type` key is read as a legacy mechanism (type `generic`, every other
+//!   field moved under `data`: `handled` and the exception-group fields are lost); `type` is
+//!   required and non-empty; `handled`, `synthetic`, `is_exception_group` are booleans,
+//!   `exception_id` and `parent_id` unsigned integers (a float rounded down), `source` a
+//!   non-empty string without whitespace, `help_link` an `http://` or `https://` URL; each
+//!   otherwise removed. Relay does not check an exception group's tree: duplicate
+//!   `exception_id`s, a `parent_id` naming no exception, a group flag on a leaf are all kept.
+//! - relay-event-schema `protocol/event.rs`: `logger` denies `\r` and `\n` (removed);
+//!   `logger`, `transaction`, `culprit` are strings.
 //! - Release and environment: relay's `validate_release` / `validate_environment` remove a value
 //!   Sentry would refuse (Sentry's documented rules: a release of at most 200 characters, not
 //!   `.`, `..` or `latest`, without newline, tab, `/` or `\`; an environment of at most 64
@@ -35,6 +50,8 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::event_normalize;
 
 /// `processing.max_secs_in_future` (relay-config default).
 pub const MAX_SECS_IN_FUTURE: f64 = 60.0;
@@ -91,7 +108,7 @@ pub struct Note {
     pub problem: String,
 }
 
-/// An event relay keeps: the payload as received and what relay would change in it.
+/// An event relay keeps: the payload as relay would store it and what relay would change in it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub event: Value,
@@ -100,33 +117,41 @@ pub struct Checked {
 
 /// Checks an event payload received at `now` (seconds since the Unix epoch).
 pub fn check(payload: &[u8], now: f64) -> Result<Checked, Discard> {
-    let event: Value = serde_json::from_slice(payload).map_err(|_| Discard::InvalidJson)?;
-    let Value::Object(fields) = &event else {
+    let mut event: Value = serde_json::from_slice(payload).map_err(|_| Discard::InvalidJson)?;
+    let Value::Object(fields) = &mut event else {
         return Err(Discard::NoEventPayload);
     };
     let mut notes = Notes::default();
-    event_id(fields, &mut notes);
-    timestamps(fields, now, &mut notes)?;
-    level(fields, &mut notes);
-    platform(fields, &mut notes);
-    release_and_environment(fields, &mut notes);
+    check_fields(fields, now, &mut notes)?;
+    event_normalize::normalize(fields, &mut notes.0);
+    Ok(Checked {
+        notes: notes.0,
+        event,
+    })
+}
+
+/// The checks of what relay drops or removes, on the event as received.
+fn check_fields(fields: &Map<String, Value>, now: f64, notes: &mut Notes) -> Result<(), Discard> {
+    event_id(fields, notes);
+    timestamps(fields, now, notes)?;
+    level(fields, notes);
+    platform(fields, notes);
+    release_and_environment(fields, notes);
+    strings(fields, notes);
     if let Some(exception) = present(fields, "exception") {
-        exceptions(exception, &mut notes);
+        exceptions(exception, notes);
     }
     if let Some(trace) = fields
         .get("contexts")
         .and_then(|c| c.get("trace"))
         .filter(|t| !t.is_null())
     {
-        trace_context(trace, &mut notes);
+        trace_context(trace, notes);
     }
     if let Some(tags) = present(fields, "tags") {
-        check_tags(tags, &mut notes);
+        check_tags(tags, notes);
     }
-    Ok(Checked {
-        notes: notes.0,
-        event,
-    })
+    Ok(())
 }
 
 #[derive(Default)]
@@ -367,7 +392,8 @@ fn release_and_environment(fields: &Map<String, Value>, notes: &mut Notes) {
 /// `exception` is `{"values": [...]}` or, as relay's `Values` also reads it, a bare list.
 fn exceptions(value: &Value, notes: &mut Notes) {
     let (values, path) = match value {
-        Value::Array(values) => (values, "exception"),
+        // relay's `Values` reads a bare list as `values` (and stores it so: `event_normalize`).
+        Value::Array(values) => (values, "exception.values"),
         Value::Object(o) => match o.get("values") {
             Some(Value::Array(values)) => (values, "exception.values"),
             None | Some(Value::Null) => {
@@ -413,9 +439,10 @@ fn exception_value(value: &Value, path: &str, notes: &mut Notes) {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let splits_into_type = value_str
-        .split_once(':')
-        .is_some_and(|(name, _)| !name.is_empty() && name.chars().all(is_word_char));
+    // relay's `^(\w+):(.*)$`: `.` stops at a newline, so a multi-line value is not split.
+    let splits_into_type = value_str.split_once(':').is_some_and(|(name, rest)| {
+        !name.is_empty() && name.chars().all(is_word_char) && !rest.contains('\n')
+    });
     if ty_empty && value_str.is_empty() {
         notes.add(
             path,
@@ -439,25 +466,115 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// relay-event-schema `protocol/mechanism.rs` (`Mechanism::from_value` and the schema attributes)
+/// and relay-event-normalization `src/mechanism.rs` `normalize_mechanism`. The exception-group
+/// fields are checked for their types only: relay checks neither that `exception_id`s are unique
+/// nor that a `parent_id` names one, nor how `is_exception_group` and `source` fit the tree
+/// (Sentry's grouping reads the tree as it is).
 fn check_mechanism(value: &Value, path: &str, notes: &mut Notes) {
     let Value::Object(m) = value else {
         notes.add(path, "invalid_data: expected a mechanism");
         return;
     };
-    let ty = m.get("type").and_then(Value::as_str);
-    if ty.is_none_or(str::is_empty) {
+    if m.is_empty() {
+        return; // relay reads `{}` as no mechanism
+    }
+    if !m.contains_key("type") {
         notes.add(
             format!("{path}.type"),
-            "missing_attribute: type is required",
+            "no `type`: relay reads a legacy mechanism, stores type `generic` and moves every \
+             other field (handled, exception_id, parent_id, ...) under `data`",
         );
+        return;
     }
-    if m.get("handled")
-        .is_some_and(|h| !h.is_boolean() && !h.is_null())
+    match m.get("type") {
+        Some(Value::String(ty)) if ty.is_empty() => notes.add(
+            format!("{path}.type"),
+            "expected a non-empty string; removed",
+        ),
+        Some(Value::String(_)) => {}
+        Some(Value::Null) | None => notes.add(
+            format!("{path}.type"),
+            "missing_attribute: type is required",
+        ),
+        Some(_) => notes.add(format!("{path}.type"), "invalid_data: expected a string"),
+    }
+    for key in ["handled", "synthetic", "is_exception_group"] {
+        if m.get(key).is_some_and(|h| !h.is_boolean() && !h.is_null()) {
+            notes.add(format!("{path}.{key}"), "invalid_data: expected a boolean");
+        }
+    }
+    for key in ["exception_id", "parent_id"] {
+        match m.get(key) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.is_u64() => {}
+            Some(v) if v.as_f64().is_some_and(|f| f >= 0.0) => notes.add(
+                format!("{path}.{key}"),
+                "not an integer: relay rounds it down",
+            ),
+            Some(_) => notes.add(
+                format!("{path}.{key}"),
+                "invalid_data: expected an unsigned integer; removed",
+            ),
+        }
+    }
+    match m.get("source") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() => notes.add(
+            format!("{path}.source"),
+            "expected a non-empty string; removed",
+        ),
+        Some(Value::String(s)) if s.contains([' ', '\t', '\r', '\n']) => notes.add(
+            format!("{path}.source"),
+            "invalid character (whitespace is denied); removed",
+        ),
+        Some(Value::String(_)) => {}
+        Some(_) => notes.add(format!("{path}.source"), "invalid_data: expected a string"),
+    }
+    if m.get("description")
+        .is_some_and(|d| !d.is_string() && !d.is_null())
     {
         notes.add(
-            format!("{path}.handled"),
-            "invalid_data: expected a boolean",
+            format!("{path}.description"),
+            "invalid_data: expected a string",
         );
+    }
+    match m.get("help_link") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(link)) if link.is_empty() => notes.add(
+            format!("{path}.help_link"),
+            "expected a non-empty string; removed",
+        ),
+        Some(Value::String(link))
+            if !(link.starts_with("http://") || link.starts_with("https://")) =>
+        {
+            notes.add(
+                format!("{path}.help_link"),
+                "invalid_data: expected http URL; removed",
+            )
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => notes.add(
+            format!("{path}.help_link"),
+            "invalid_data: expected a string",
+        ),
+    }
+}
+
+/// The event's strings relay's schema constrains beyond their type (relay-event-schema
+/// `protocol/event.rs`): `logger` denies `\r` and `\n` (removed), `transaction` and `culprit`
+/// are strings. Their lengths are `event_normalize`'s.
+fn strings(fields: &Map<String, Value>, notes: &mut Notes) {
+    for key in ["logger", "transaction", "culprit"] {
+        match present(fields, key) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => notes.add(key, "invalid_data: expected a string; removed"),
+        }
+    }
+    if let Some(Value::String(logger)) = present(fields, "logger") {
+        if logger.contains(['\r', '\n']) {
+            notes.add("logger", "invalid character (a line break); removed");
+        }
     }
 }
 
@@ -498,12 +615,41 @@ fn check_frame(value: &Value, path: &str, notes: &mut Notes) {
             notes.add(format!("{path}.{key}"), "invalid_data: expected a string");
         }
     }
+    // relay reads a non-negative float as an unsigned integer, rounded (`event_normalize`).
     for key in ["lineno", "colno"] {
-        if f.get(key).is_some_and(|v| !v.is_u64() && !v.is_null()) {
+        let unsigned = |v: &Value| v.as_f64().is_some_and(|f| f >= 0.0);
+        if f.get(key).is_some_and(|v| !unsigned(v) && !v.is_null()) {
             notes.add(
                 format!("{path}.{key}"),
                 "invalid_data: expected an unsigned integer",
             );
+        }
+    }
+    if f.get("context_line")
+        .is_some_and(|v| !v.is_string() && !v.is_null())
+    {
+        notes.add(
+            format!("{path}.context_line"),
+            "invalid_data: expected a string; removed",
+        );
+    }
+    for key in ["pre_context", "post_context"] {
+        match f.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(lines)) => {
+                for (i, line) in lines.iter().enumerate() {
+                    if !line.is_string() && !line.is_null() {
+                        notes.add(
+                            format!("{path}.{key}.{i}"),
+                            "invalid_data: expected a string; relay stores \"\"",
+                        );
+                    }
+                }
+            }
+            Some(_) => notes.add(
+                format!("{path}.{key}"),
+                "invalid_data: expected a list of lines; removed",
+            ),
         }
     }
     if f.get("in_app")
@@ -588,7 +734,8 @@ mod tests {
 
     const NOW: f64 = 1_767_225_600.0; // 2026-01-01T00:00:00Z
 
-    /// An event as the exporter sends one, with every field relay checks set validly.
+    /// An event as the exporter sends one, with every field relay checks set validly and nothing
+    /// relay's normalization would change (frames with both `filename` and `abs_path`).
     fn valid() -> Value {
         json!({
             "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
@@ -613,8 +760,8 @@ mod tests {
                 {"type": "ValueError", "value": "card declined 1234",
                  "mechanism": {"type": "otelcol-sentry", "handled": false},
                  "stacktrace": {"frames": [
-                    {"function": "main", "module": "app", "filename": "app.py", "lineno": 3, "in_app": true},
-                    {"function": "raise_checkout_error", "filename": "app.py", "lineno": 10, "in_app": true}
+                    {"function": "main", "module": "app", "filename": "app.py", "abs_path": "/srv/app.py", "lineno": 3, "in_app": true},
+                    {"function": "raise_checkout_error", "filename": "app.py", "abs_path": "/srv/app.py", "lineno": 10, "in_app": true}
                  ]}}
             ]}
         })
@@ -981,5 +1128,209 @@ mod tests {
         ] {
             assert_eq!(paths(&with(path, Some(value))), want, "{name}");
         }
+    }
+
+    /// relay-event-schema `protocol/mechanism.rs` (`Mechanism::from_value`, the schema's
+    /// `required`, `nonempty`, `deny_chars`) and relay-event-normalization `src/mechanism.rs`
+    /// `normalize_mechanism` (`help_link`): what relay removes from a mechanism. The exporter's
+    /// exception-group fields are accepted as relay accepts them.
+    #[test]
+    fn mechanisms_as_relay_reads_them() {
+        let m = "exception/values/1/mechanism";
+        let p = "exception.values.1.mechanism";
+        let group = json!({"type": "chained", "handled": true, "source": "exceptions[0]",
+            "is_exception_group": false, "exception_id": 1, "parent_id": 0});
+        for (name, mechanism, want) in [
+            ("an exception group member", group.clone(), vec![]),
+            ("empty: no mechanism", json!({}), vec![]),
+            (
+                "no type key: legacy",
+                json!({"handled": false, "exception_id": 1}),
+                vec!["type"],
+            ),
+            ("type null", json!({"type": null}), vec!["type"]),
+            ("type empty", json!({"type": ""}), vec!["type"]),
+            ("type number", json!({"type": 3}), vec!["type"]),
+            (
+                "flags not booleans",
+                json!({"type": "t", "handled": "no", "synthetic": 1, "is_exception_group": "true"}),
+                vec!["handled", "synthetic", "is_exception_group"],
+            ),
+            (
+                "ids negative or strings",
+                json!({"type": "t", "exception_id": -1, "parent_id": "0"}),
+                vec!["exception_id", "parent_id"],
+            ),
+            (
+                "ids as floats are rounded",
+                json!({"type": "t", "exception_id": 1.5}),
+                vec!["exception_id"],
+            ),
+            (
+                "source empty",
+                json!({"type": "t", "source": ""}),
+                vec!["source"],
+            ),
+            (
+                "source with a space",
+                json!({"type": "t", "source": "exceptions [0]"}),
+                vec!["source"],
+            ),
+            (
+                "source number",
+                json!({"type": "t", "source": 0}),
+                vec!["source"],
+            ),
+            (
+                "help_link not http",
+                json!({"type": "t", "help_link": "javascript:alert(1)"}),
+                vec!["help_link"],
+            ),
+            (
+                "help_link https",
+                json!({"type": "t", "help_link": "https://example.com/"}),
+                vec![],
+            ),
+        ] {
+            let want: Vec<String> = want.iter().map(|k| format!("{p}.{k}")).collect();
+            assert_eq!(paths(&with(m, Some(mechanism))), want, "{name}");
+        }
+    }
+
+    /// Relay checks no exception group's tree (no rule in relay-event-normalization
+    /// `src/event.rs` `normalize_exceptions` or relay-event-schema `protocol/mechanism.rs`):
+    /// duplicate ids, a parent that does not exist, a group flag on a leaf are all kept.
+    #[test]
+    fn exception_group_trees_are_not_checked_by_relay() {
+        let mut event = valid();
+        event["exception"]["values"] = json!([
+            {"type": "ValueError", "value": "a",
+             "mechanism": {"type": "chained", "source": "exceptions[0]", "exception_id": 1, "parent_id": 7}},
+            {"type": "KeyError", "value": "b",
+             "mechanism": {"type": "chained", "source": "exceptions[1]", "exception_id": 1, "parent_id": 0,
+                           "is_exception_group": true}},
+            {"type": "ExceptionGroup", "value": "c",
+             "mechanism": {"type": "generic", "exception_id": 0, "is_exception_group": true}},
+        ]);
+        let payload = serde_json::to_vec(&event).expect("json");
+        let checked = check(&payload, NOW).expect("kept");
+        assert!(checked.notes.is_empty(), "{:?}", checked.notes);
+        assert_eq!(checked.event["exception"], event["exception"]);
+    }
+
+    /// relay-event-schema `protocol/event.rs` (`logger` denies line breaks, strings typed),
+    /// `protocol/stacktrace.rs` (`context_line` a string, `pre_context` / `post_context` lists of
+    /// strings, `lineno` an unsigned integer that may come as a float), and relay-event-
+    /// normalization `src/normalize/mod.rs` `normalize_exception` (`^(\w+):(.*)$`: a value with a
+    /// line break is not split).
+    #[test]
+    fn strings_source_context_and_split_values() {
+        let f = "exception/values/1/stacktrace/frames/1";
+        let p = "exception.values.1.stacktrace.frames.1";
+        for (name, path, value, want) in [
+            (
+                "logger line break",
+                "logger",
+                json!("a\nb"),
+                vec!["logger".to_string()],
+            ),
+            (
+                "logger number",
+                "logger",
+                json!(1),
+                vec!["logger".to_string()],
+            ),
+            (
+                "transaction object",
+                "transaction",
+                json!({}),
+                vec!["transaction".to_string()],
+            ),
+            (
+                "culprit list",
+                "culprit",
+                json!([]),
+                vec!["culprit".to_string()],
+            ),
+            (
+                "context_line number",
+                &*format!("{f}/context_line"),
+                json!(3),
+                vec![format!("{p}.context_line")],
+            ),
+            (
+                "pre_context a string",
+                &*format!("{f}/pre_context"),
+                json!("x"),
+                vec![format!("{p}.pre_context")],
+            ),
+            (
+                "post_context with a number",
+                &*format!("{f}/post_context"),
+                json!(["ok", 2]),
+                vec![format!("{p}.post_context.1")],
+            ),
+            (
+                "source context is accepted",
+                &*format!("{f}/pre_context"),
+                json!(["def f():", null]),
+                vec![],
+            ),
+            (
+                "float lineno is rounded, not removed",
+                &*format!("{f}/lineno"),
+                json!(10.0),
+                vec![],
+            ),
+            (
+                "type split from the value",
+                "exception/values/0",
+                json!({"value": "ValueError: bad"}),
+                vec!["exception.values.0.type".to_string()],
+            ),
+            (
+                "no split over a line break",
+                "exception/values/0",
+                json!({"value": "ValueError: bad\nmore"}),
+                vec![],
+            ),
+        ] {
+            assert_eq!(paths(&with(path, Some(value))), want, "{name}");
+        }
+    }
+
+    /// A kept event is stored as relay would store it (`event_normalize`): the exporter's new
+    /// fields come through, 300 frames are cut to the newest 250 with `_meta`, and the note says
+    /// so.
+    #[test]
+    fn kept_events_are_stored_normalized() {
+        let mut event = valid();
+        event["logentry"] = json!({"message": "reserve failed %s", "params": ["sku-42"]});
+        let frames: Vec<Value> = (0..300)
+            .map(|i| {
+                json!({"function": format!("f{i}"), "filename": "a.py", "abs_path": "/a.py",
+                "lineno": i + 1, "context_line": "x = 1", "in_app": true})
+            })
+            .collect();
+        event["exception"]["values"][1]["stacktrace"]["frames"] = json!(frames);
+        event["exception"]["values"][1]["module"] = json!("shop_errors");
+        let payload = serde_json::to_vec(&event).expect("json");
+        let checked = check(&payload, NOW).expect("kept");
+        let stored = &checked.event;
+        assert_eq!(
+            stored["logentry"],
+            json!({"message": "reserve failed %s", "formatted": "reserve failed sku-42", "params": ["sku-42"]})
+        );
+        let kept = &stored["exception"]["values"][1]["stacktrace"]["frames"];
+        assert_eq!(kept.as_array().map(Vec::len), Some(250));
+        assert_eq!(kept[0]["function"], "f50");
+        assert_eq!(kept[249]["function"], "f299");
+        assert_eq!(kept[249]["context_line"], "x = 1");
+        assert_eq!(
+            stored["_meta"]["exception"]["values"]["1"]["stacktrace"]["frames"][""],
+            json!({"len": 300})
+        );
+        let notes: Vec<&str> = checked.notes.iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(notes, ["exception.values.1.stacktrace.frames"]);
     }
 }

@@ -18,10 +18,12 @@
 //! | `envelope_ingest` | the envelope endpoint's handler: relay's checks and answers |
 //! | `envelope` | envelope framing, header, size limits (pure) |
 //! | `triage` | what relay keeps of an envelope's items: rate limits, features, containers (pure) |
+//! | `event_normalize` | what relay's normalization and trimming make of a kept error event (pure) |
 //! | `trace_metric` | one trace metric as relay's processing checks it (pure) |
 //! | `endpoint` | which ingest endpoint: `traces`, `logs`, `envelope`, the `metrics` sink |
 //! | `auth` | `X-Sentry-Auth` parsing |
 //! | `otlp` | content encoding and type, decoding, item ids |
+//! | `release_environment` | the release and environment relay derives for an OTLP span or log record (pure) |
 //! | `control` | the `/_standin/` control API |
 //! | `faults` | fault rules and their matching |
 //! | `quota` | rate limits of fault rules, relay's 429 and `X-Sentry-Rate-Limits` |
@@ -47,6 +49,7 @@ mod endpoint;
 mod envelope;
 mod envelope_ingest;
 mod event;
+mod event_normalize;
 mod faults;
 mod ingest;
 mod mgmt;
@@ -55,6 +58,7 @@ mod paging;
 mod payload;
 mod quota;
 mod records;
+mod release_environment;
 mod reply;
 mod server;
 mod slug;

@@ -1,5 +1,6 @@
-//! OTLP bodies: content encoding, content type, decoding, and the ids the stand-in records.
-//! Pure functions; no HTTP here.
+//! OTLP bodies: content encoding, content type, decoding, and what the stand-in records of each
+//! item: its id, and for spans and log records the release and environment Sentry would show
+//! (`release_environment`: relay's rules). Pure functions; no HTTP here.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -18,6 +19,8 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde::{Deserialize, Serialize};
+
+use crate::release_environment::{self, ReleaseEnvironment};
 
 /// The OTLP signals Sentry ingests, and metrics, which only the stand-in's sink takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,10 +148,13 @@ fn read_limited(reader: impl Read, limit: usize) -> Result<Vec<u8>, BodyError> {
 
 /// What one request carried: an id per item, in order, and the `service.name`s seen. Metric
 /// data points have no id: each is listed by its metric's name.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Items {
     pub ids: Vec<String>,
     pub services: BTreeSet<String>,
+    /// For spans and log records, beside `ids`: the release and environment relay stores for
+    /// the item (`release_environment::derive`). Empty for metric data points.
+    pub sentry: Vec<ReleaseEnvironment>,
 }
 
 /// Decodes an export request and lists its items.
@@ -162,10 +168,14 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Items, Body
             let mut items = Items::default();
             for rs in &req.resource_spans {
                 add_service(&mut items, rs.resource.as_ref());
+                let resource = resource_attributes(rs.resource.as_ref());
                 for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                     items
                         .ids
                         .push(format!("{}-{}", hex(&span.trace_id), hex(&span.span_id)));
+                    items
+                        .sentry
+                        .push(release_environment::derive(resource, &span.attributes));
                 }
             }
             Ok(items)
@@ -175,11 +185,15 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Items, Body
             let mut items = Items::default();
             for rl in &req.resource_logs {
                 add_service(&mut items, rl.resource.as_ref());
+                let resource = resource_attributes(rl.resource.as_ref());
                 for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
                     let id = string_attr(&record.attributes, "log.record.uid")
                         .map(str::to_string)
                         .unwrap_or_else(|| format!("{:016x}", fnv1a64(&record.encode_to_vec())));
                     items.ids.push(id);
+                    items
+                        .sentry
+                        .push(release_environment::derive(resource, &record.attributes));
                 }
             }
             Ok(items)
@@ -234,6 +248,10 @@ fn add_service(items: &mut Items, resource: Option<&Resource>) {
     if let Some(name) = resource.and_then(|r| string_attr(&r.attributes, "service.name")) {
         items.services.insert(name.to_string());
     }
+}
+
+fn resource_attributes(resource: Option<&Resource>) -> &[KeyValue] {
+    resource.map_or(&[], |r| r.attributes.as_slice())
 }
 
 fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -423,6 +441,52 @@ mod tests {
         assert_eq!(
             Encoding::Zstd.decode(&big, 100),
             Err(BodyError::TooLarge { limit: 100 })
+        );
+    }
+
+    fn text(value: &Option<serde_json::Value>) -> Option<&str> {
+        value.as_ref().and_then(serde_json::Value::as_str)
+    }
+
+    /// Per span and log record, the release and environment relay would store (`release_environment`), from
+    /// protobuf and JSON bodies alike.
+    #[test]
+    fn release_and_environment_per_item() {
+        let mut req = testdata::traces(&[
+            Otlp::service("checkout", 2)
+                .with("service.version", "1.4.2")
+                .with("deployment.environment.name", "prod"),
+            Otlp::service("billing", 1),
+        ]);
+        req.resource_spans[0].scope_spans[0].spans[1]
+            .attributes
+            .push(testdata::string_attribute("sentry.release", "1.4.2"));
+        let items = decode(Signal::Traces, Format::Protobuf, &req.encode_to_vec()).expect("decode");
+        let got: Vec<(Option<&str>, Option<&str>)> = items
+            .sentry
+            .iter()
+            .map(|s| (text(&s.release), text(&s.environment)))
+            .collect();
+        assert_eq!(items.ids.len(), got.len());
+        assert_eq!(
+            got,
+            [
+                (None, Some("prod")),
+                (Some("1.4.2"), Some("prod")),
+                (None, None)
+            ]
+        );
+        let body = br#"{"resourceLogs":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"api"}},
+            {"key":"deployment.environment","value":{"stringValue":"staging"}}]},
+            "scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":{"stringValue":"x"},
+            "attributes":[{"key":"sentry.release","value":{"stringValue":"2.0"}}]}]}]}]}"#;
+        let items = decode(Signal::Logs, Format::Json, body).expect("decode");
+        assert_eq!(items.sentry.len(), 1);
+        assert_eq!(items.sentry[0].release, Some(serde_json::json!("2.0")));
+        assert_eq!(
+            items.sentry[0].environment,
+            Some(serde_json::json!("staging"))
         );
     }
 

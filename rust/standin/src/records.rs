@@ -1,10 +1,12 @@
-//! What arrived: per project, the ids of spans and log records with how often each came, the
-//! `service.name`s seen, the error events and trace metrics of envelopes (as received) with
-//! counts of what was dropped, the events and trace metrics relay would drop (`event_drops`,
-//! `trace_metric_drops`, with relay's reason) and what relay would change in those kept
-//! (`event_notes`, `trace_metric_notes`), and every ingest request; plus the management request
-//! log. Trace metrics beyond [`KEPT_TRACE_METRICS`] per project are counted and their counters
-//! summed by name (`counter_sums`), not kept: tests of hundreds of thousands of series.
+//! What arrived: per project, the ids of spans and log records with how often each came and the
+//! release and environment Sentry would show for each (`release_environment`: relay's rules;
+//! the last arrival of an id counts), the `service.name`s seen, the error events (as relay would
+//! store them: `event`) and trace metrics (as received) of envelopes with counts of what was
+//! dropped, the events and trace metrics relay would drop (`event_drops`, `trace_metric_drops`,
+//! with relay's reason) and what relay would change in those kept (`event_notes`,
+//! `trace_metric_notes`), and every ingest request; plus the management request log. Trace
+//! metrics beyond [`KEPT_TRACE_METRICS`] per project are counted and their counters summed by
+//! name (`counter_sums`), not kept: tests of hundreds of thousands of series.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::endpoint::Endpoint;
 use crate::otlp::Items;
+use crate::release_environment::ReleaseEnvironment;
 use crate::state::Org;
 use crate::triage::Kept;
 
@@ -57,8 +60,10 @@ pub struct MgmtEntry {
 struct ProjectRecord {
     id: u64,
     deleted: bool,
-    spans: HashMap<String, u64>,
-    logs: HashMap<String, u64>,
+    spans: HashMap<String, Seen>,
+    logs: HashMap<String, Seen>,
+    /// The distinct releases and environments of the spans and log records (`Seen::sentry`).
+    release_environments: Table,
     span_total: u64,
     log_total: u64,
     /// Data points that reached the OTLP metrics sink (`ingest`).
@@ -91,11 +96,13 @@ impl ProjectRecord {
                 self.services.extend(items.services.iter().cloned());
             }
             Arrived::Otlp(Endpoint::Logs, items) => {
-                count_ids(&mut self.logs, &mut self.log_total, items);
+                let table = &mut self.release_environments;
+                count_ids(&mut self.logs, &mut self.log_total, table, items);
                 self.services.extend(items.services.iter().cloned());
             }
             Arrived::Otlp(_, items) => {
-                count_ids(&mut self.spans, &mut self.span_total, items);
+                let table = &mut self.release_environments;
+                count_ids(&mut self.spans, &mut self.span_total, table, items);
                 self.services.extend(items.services.iter().cloned());
             }
             Arrived::Envelope(kept) => {
@@ -146,9 +153,54 @@ impl ProjectRecord {
     }
 }
 
-fn count_ids(counts: &mut HashMap<String, u64>, total: &mut u64, items: &Items) {
-    for id in &items.ids {
-        *counts.entry(id.clone()).or_insert(0) += 1;
+/// One span or log record id: how often it came, and what Sentry would show as its release and
+/// environment (0: neither; else 1 + its index in `ProjectRecord::release_environments`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    count: u64,
+    sentry: u32,
+}
+
+/// The distinct releases and environments of a project's spans and log records.
+#[derive(Debug, Clone, Default)]
+struct Table {
+    entries: Vec<ReleaseEnvironment>,
+    /// Each entry's JSON text, to its position.
+    index: HashMap<String, u32>,
+}
+
+impl Table {
+    /// `Seen::sentry` of `s`: 0 for neither, else 1 + its entry (added when new).
+    fn number(&mut self, s: &ReleaseEnvironment) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        let key = serde_json::to_string(s).unwrap_or_default();
+        if let Some(&at) = self.index.get(&key) {
+            return at + 1;
+        }
+        self.entries.push(s.clone());
+        let at = self.entries.len() as u32 - 1;
+        self.index.insert(key, at);
+        at + 1
+    }
+
+    fn get(&self, number: u32) -> Option<&ReleaseEnvironment> {
+        self.entries.get((number as usize).checked_sub(1)?)
+    }
+}
+
+fn count_ids(
+    counts: &mut HashMap<String, Seen>,
+    total: &mut u64,
+    table: &mut Table,
+    items: &Items,
+) {
+    for (i, id) in items.ids.iter().enumerate() {
+        let sentry = items.sentry.get(i).map_or(0, |s| table.number(s));
+        let seen = counts.entry(id.clone()).or_default();
+        seen.count += 1;
+        seen.sentry = sentry;
     }
     *total += items.ids.len() as u64;
 }
@@ -283,6 +335,9 @@ impl Records {
                     v["requests"] = json!(r.requests);
                     v["spans"] = json!(sorted(&r.spans));
                     v["logs"] = json!(sorted(&r.logs));
+                    let table = &r.release_environments;
+                    v["span_release_environment"] = json!(release_environments(&r.spans, table));
+                    v["log_release_environment"] = json!(release_environments(&r.logs, table));
                     v["events"] = json!(r.events);
                     v["trace_metrics"] = json!(r.trace_metrics);
                 }
@@ -299,8 +354,20 @@ impl Records {
     }
 }
 
-fn sorted(counts: &HashMap<String, u64>) -> BTreeMap<&str, u64> {
-    counts.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+fn sorted(counts: &HashMap<String, Seen>) -> BTreeMap<&str, u64> {
+    counts.iter().map(|(k, v)| (k.as_str(), v.count)).collect()
+}
+
+/// Per id with a release or environment, what Sentry would show (`{"release", "environment"}`,
+/// `null` for the one it has not).
+fn release_environments<'a>(
+    counts: &'a HashMap<String, Seen>,
+    table: &'a Table,
+) -> BTreeMap<&'a str, &'a ReleaseEnvironment> {
+    counts
+        .iter()
+        .filter_map(|(id, seen)| Some((id.as_str(), table.get(seen.sentry)?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -331,6 +398,7 @@ mod tests {
         let items = Items {
             ids: vec!["x".into(), "y".into(), "x".into()],
             services: ["svc".to_string()].into(),
+            ..Items::default()
         };
         assert_eq!(
             r.add_ingest(
@@ -344,6 +412,7 @@ mod tests {
         let points = Items {
             ids: vec!["queue.depth".into(), "queue.depth".into()],
             services: ["svc".to_string()].into(),
+            ..Items::default()
         };
         assert_eq!(
             r.add_ingest(
@@ -406,5 +475,65 @@ mod tests {
         let v = r.to_json(true);
         assert_eq!(v["projects"]["a"]["span_total"], 0);
         assert_eq!(v["projects"]["a"]["deleted"], false);
+    }
+
+    /// Each span and log record id shows what Sentry would: its last arrival's release and
+    /// environment (`release_environment`), ids with neither left out; equal pairs share one
+    /// table entry.
+    #[test]
+    fn release_and_environment_per_id() {
+        let org = Org::new("acme", "t", &["a".into()]).expect("org");
+        let mut r = Records::new(&org);
+        let pair = |release: Option<&str>, environment: Option<&str>| ReleaseEnvironment {
+            release: release.map(|s| json!(s)),
+            environment: environment.map(|s| json!(s)),
+        };
+        let spans = Items {
+            ids: vec!["s1".into(), "s2".into(), "s3".into(), "s1".into()],
+            sentry: vec![
+                pair(None, Some("prod")),
+                pair(Some("1.4.2"), Some("prod")),
+                pair(None, None),
+                pair(Some("1.4.2"), Some("prod")),
+            ],
+            ..Items::default()
+        };
+        let logs = Items {
+            ids: vec!["l1".into()],
+            sentry: vec![pair(None, Some("prod"))],
+            ..Items::default()
+        };
+        r.add_ingest(
+            Some("a"),
+            entry(Endpoint::Traces, 4),
+            Some(Arrived::Otlp(Endpoint::Traces, &spans)),
+        );
+        r.add_ingest(
+            Some("a"),
+            entry(Endpoint::Logs, 1),
+            Some(Arrived::Otlp(Endpoint::Logs, &logs)),
+        );
+        let a = &r.to_json(true)["projects"]["a"];
+        assert_eq!(
+            a["span_release_environment"],
+            json!({
+                "s1": {"release": "1.4.2", "environment": "prod"},
+                "s2": {"release": "1.4.2", "environment": "prod"},
+            })
+        );
+        assert_eq!(
+            a["log_release_environment"],
+            json!({"l1": {"release": null, "environment": "prod"}})
+        );
+        assert_eq!(a["spans"]["s1"], 2);
+        let rec = r.projects.get("a").expect("a");
+        assert_eq!(
+            rec.release_environments.entries.len(),
+            2,
+            "one entry per distinct pair"
+        );
+        assert!(r.to_json(false)["projects"]["a"]
+            .get("span_release_environment")
+            .is_none());
     }
 }

@@ -6,10 +6,10 @@
 //! content type must be the container's, and `item_count` the number of `items`; else the
 //! container is dropped as invalid, also after a 200). Each event is checked as relay's event
 //! processing does (`event`): one relay would drop is counted as invalid and listed under
-//! `event_drops` with relay's discard reason; one it keeps is recorded as received, with what
-//! relay would change in it under `event_notes`. Each trace metric of a container likewise
-//! (`trace_metric`): `trace_metric_drops`, `trace_metric_notes`. Pure functions, no I/O but
-//! reading the clock.
+//! `event_drops` with relay's discard reason; one it keeps is recorded as relay would store it
+//! (`event_normalize`), with what relay would change in it under `event_notes`. Each trace
+//! metric of a container likewise (`trace_metric`): `trace_metric_drops`,
+//! `trace_metric_notes`. Pure functions, no I/O but reading the clock.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +44,8 @@ impl DropReason {
 /// by data category and reason.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Kept {
-    /// Each event's JSON as received.
+    /// Each event's JSON as relay would store it (`event::check`: normalized and trimmed; invalid
+    /// values as received, noted).
     pub events: Vec<Value>,
     /// Each trace metric of the containers, as received.
     pub trace_metrics: Vec<Value>,
@@ -153,8 +154,8 @@ fn process_at(items: &[Item<'_>], trace_metrics: bool, now: f64, kept: &mut Kept
     }
 }
 
-/// Keeps an event relay keeps (as received, noting what relay would change), else counts it
-/// as invalid with relay's reason.
+/// Keeps an event relay keeps (as relay would store it, noting what relay would change), else
+/// counts it as invalid with relay's reason.
 fn keep_event(payload: &[u8], now: f64, kept: &mut Kept) {
     match event::check(payload, now) {
         Ok(checked) => {
