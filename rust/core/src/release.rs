@@ -125,7 +125,9 @@ fn stated(block: &[u8]) -> Result<Stated<'_>, WireError> {
 }
 
 /// A `KeyValue`'s key, and its value when it is a string.
-fn string_key_value(key_value: &[u8]) -> Result<(Option<&[u8]>, Option<&[u8]>), WireError> {
+type KeyAndString<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn string_key_value(key_value: &[u8]) -> Result<KeyAndString<'_>, WireError> {
     let (mut key, mut value) = (None, None);
     for f in fields(key_value) {
         let f = f?;
@@ -236,7 +238,10 @@ mod tests {
             .collect()
     }
 
-    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// The `sentry.*` attributes a record was stamped with: key and value.
+    type Stamped = Vec<(String, String)>;
+
+    fn pairs(pairs: &[(&str, &str)]) -> Stamped {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,7 +251,7 @@ mod tests {
     #[test]
     fn each_record_gets_its_resources_release_and_the_environment_events_take() {
         let release = [("sentry.release", "1.4.2")];
-        let table: Vec<(&str, Resource, Vec<(String, String)>)> = vec![
+        let table: Vec<(&str, Resource, Stamped)> = vec![
             ("no version", Resource::service("api", 2), vec![]),
             (
                 "a version",
@@ -285,7 +290,7 @@ mod tests {
             ),
         ];
         for (name, resource, want) in table {
-            let request = traces_request(&[resource.clone()]);
+            let request = traces_request(std::slice::from_ref(&resource));
             let stamped = stamp(OtlpSignal::Traces, &request).unwrap();
             assert_eq!(
                 matches!(stamped, Cow::Borrowed(_)),

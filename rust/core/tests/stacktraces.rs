@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sentry_exporter_core::errors::stacktrace::{apply_in_app, parse, Runtime};
+use sentry_exporter_core::errors::stacktrace::{
+    apply_in_app, mechanism_keys, parse, raised_index, Runtime, MAX_FRAMES,
+};
 use sentry_types::protocol::v7::{Exception, Frame};
 
 const PROGRAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stacktraces");
@@ -77,32 +79,36 @@ fn parse_checked(text: &str, runtime: Runtime) -> Vec<Exception> {
             "{}",
             e.ty
         );
-        assert!(frames(e).len() <= frames(chain.last().expect("one")).len().max(256));
+        assert!(frames(e).len() <= frames(chain.last().expect("one")).len().max(MAX_FRAMES));
     }
     for e in &chain {
-        assert!(frames(e).len() <= 256);
+        assert!(frames(e).len() <= MAX_FRAMES);
     }
     chain
 }
 
-/// `in_app` of every frame whose module (or else file) starts with `prefix`.
+/// `in_app` of every frame whose module, file or path starts with `prefix`.
 fn in_app_of(e: &Exception, prefix: &str) -> Vec<Option<bool>> {
     frames(e)
         .iter()
         .filter(|f| {
-            let name = f.module.as_deref().or(f.filename.as_deref()).unwrap_or("");
-            name.starts_with(prefix)
+            [&f.module, &f.filename, &f.abs_path]
+                .into_iter()
+                .flatten()
+                .any(|name| name.starts_with(prefix))
         })
         .map(|f| f.in_app)
         .collect()
 }
 
-fn assert_all(values: Vec<Option<bool>>, expected: bool, what: &str) {
+fn assert_all(values: Vec<Option<bool>>, expected: Option<bool>, what: &str) {
     assert!(!values.is_empty(), "no {what} frames");
-    assert!(
-        values.iter().all(|v| *v == Some(expected)),
-        "{what}: {values:?}"
-    );
+    assert!(values.iter().all(|v| *v == expected), "{what}: {values:?}");
+}
+
+/// A mechanism's entry of `stacktrace::mechanism_keys`, as a number.
+fn mechanism_id(e: &Exception, key: &str) -> Option<u64> {
+    e.mechanism.as_ref()?.data.get(key)?.as_u64()
 }
 
 #[test]
@@ -115,26 +121,55 @@ fn java() {
     let sections = sections(&output);
 
     let chain = parse_checked(&sections["chain"], Runtime::Jvm);
+    // As sentry-java sends them: the class less its package, the package as the module, the
+    // suppressed exception in the list (after the one that suppressed it), the thrown one last.
     assert_eq!(
         types(&chain),
         [
-            "java.lang.NumberFormatException",
-            "java.lang.IllegalStateException",
-            "java.lang.RuntimeException"
-        ],
-        "suppressed exceptions are not in the chain"
+            "NumberFormatException",
+            "IllegalStateException",
+            "Exception",
+            "RuntimeException"
+        ]
     );
+    assert!(chain
+        .iter()
+        .all(|e| e.module.as_deref() == Some("java.lang")));
     assert_eq!(
         values(&chain),
         [
             Some("For input string: \"80x\""),
             Some("config broken:\nport is not a number"),
+            Some("cleanup failed"),
             Some("startup failed")
         ]
     );
-    let [root, middle, raised] = &chain[..] else {
-        panic!("three exceptions");
+    let [root, middle, suppressed, raised] = &chain[..] else {
+        panic!("four exceptions");
     };
+    assert_eq!(raised_index(&chain), 3);
+    let ids: Vec<_> = chain
+        .iter()
+        .map(|e| {
+            (
+                mechanism_id(e, mechanism_keys::EXCEPTION_ID),
+                mechanism_id(e, mechanism_keys::PARENT_ID),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Some(3), Some(2)),
+            (Some(2), Some(0)),
+            (Some(1), Some(0)),
+            (Some(0), None)
+        ]
+    );
+    assert_eq!(
+        suppressed.mechanism.as_ref().map(|m| m.ty.as_str()),
+        Some("suppressed")
+    );
     assert_eq!(last_function(raised), Some("start"));
     assert_eq!(last_function(middle), Some("loadConfig"));
     assert_eq!(last_function(root), Some("forInputString"));
@@ -161,9 +196,16 @@ fn java() {
         root_functions[..raised_functions.len()],
         raised_functions[..]
     );
-    assert_all(in_app_of(root, "Traces"), true, "the program's");
-    assert_all(in_app_of(root, "java."), false, "java.");
-    assert_all(in_app_of(raised, "jdk."), false, "jdk.");
+    // sentry-java leaves in_app unset but for its in-app includes.
+    assert_all(in_app_of(root, "Traces"), None, "the program's");
+    let mut included = chain.clone();
+    apply_in_app(&mut included, &["Traces".to_owned()]);
+    assert_all(
+        in_app_of(&included[0], "Traces"),
+        Some(true),
+        "the program's",
+    );
+    assert_all(in_app_of(&included[0], "java."), Some(false), "java.");
     let file = frames(raised).last().expect("frame");
     assert_eq!(
         (file.filename.as_deref(), file.lineno),
@@ -171,17 +213,13 @@ fn java() {
     );
 
     let deep = parse_checked(&sections["deep"], Runtime::Jvm);
-    assert_eq!(types(&deep), ["java.lang.IllegalArgumentException"]);
+    assert_eq!(types(&deep), ["IllegalArgumentException"]);
     assert_eq!(values(&deep), [Some("too deep")]);
     let stacktrace = deep[0].stacktrace.as_ref().expect("frames");
-    assert_eq!(stacktrace.frames.len(), 256);
-    assert!(stacktrace.frames_omitted.is_some());
+    // sentry-java's newest 100 (SentryStackTraceFactory's STACKTRACE_FRAME_LIMIT), unmarked.
+    assert_eq!(stacktrace.frames.len(), 100);
+    assert_eq!(stacktrace.frames_omitted, None);
     assert_eq!(last_function(&deep[0]), Some("recurse"));
-    assert_eq!(
-        stacktrace.frames[0].in_app,
-        Some(false),
-        "the launcher's frame"
-    );
 }
 
 #[test]
@@ -204,18 +242,24 @@ fn python() {
     assert_eq!(functions(&chain[1]), ["start", "load_config"]);
     assert_eq!(functions(&chain[2]), ["show", "start"]);
     let script = script.to_str().expect("UTF-8 path");
-    assert_all(in_app_of(&chain[2], script), true, "the program's");
+    assert_all(in_app_of(&chain[2], script), Some(true), "the program's");
     let frame = frames(&chain[2]).last().expect("frame");
     assert_eq!(
         (frame.abs_path.as_deref(), frame.lineno),
         (Some(script), Some(23))
     );
+    // As sentry-python names the file of a module beside the script, and its source line.
+    assert_eq!(frame.filename.as_deref(), Some("traces.py"));
+    assert!(frame
+        .context_line
+        .as_deref()
+        .is_some_and(|l| !l.starts_with(' ')));
 
     let deep = parse_checked(&sections["deep"], Runtime::Python);
     assert_eq!(types(&deep), ["RecursionError"]);
     assert_eq!(values(&deep), [Some("maximum recursion depth exceeded")]);
     let stacktrace = deep[0].stacktrace.as_ref().expect("frames");
-    assert_eq!(stacktrace.frames.len(), 256);
+    assert_eq!(stacktrace.frames.len(), MAX_FRAMES);
     assert!(stacktrace.frames_omitted.is_some());
     assert_eq!(functions(&deep[0])[..2], ["show", "<lambda>"]);
     assert_eq!(last_function(&deep[0]), Some("recurse"));
@@ -234,7 +278,8 @@ fn python() {
         })
         .map(|f| f.in_app)
         .collect();
-    assert_all(asyncio, false, "asyncio");
+    // The standard library: in_app unset, as sentry-python leaves it outside the project root.
+    assert_all(asyncio, None, "asyncio");
 }
 
 #[test]
@@ -265,7 +310,7 @@ fn go() {
     let stack_frames = frames(&chain[0]);
     assert_eq!(stack_frames[2].module.as_deref(), Some("runtime/debug"));
     assert_eq!(stack_frames[2].in_app, Some(false));
-    assert_all(in_app_of(&chain[0], "main"), true, "the program's");
+    assert_all(in_app_of(&chain[0], "main"), Some(true), "the program's");
 
     let chain = parse_checked(&panic, Runtime::Go);
     assert_eq!(types(&chain), ["panic", "panic"]);
@@ -284,13 +329,11 @@ fn go() {
     let raising = frames(&chain[1]).last().expect("frame");
     assert_eq!(raising.abs_path.as_deref(), Some(source));
     assert_eq!(raising.lineno, Some(28));
-    assert_all(in_app_of(&chain[1], "main"), true, "the program's");
-    let runtime: Vec<_> = frames(&chain[1])
+    assert_all(in_app_of(&chain[1], "main"), Some(true), "the program's");
+    // sentry-go sends no frame of the `runtime` package: `panic(...)` is runtime.gopanic.
+    assert!(frames(&chain[1])
         .iter()
-        .filter(|f| f.function.as_deref() == Some("panic"))
-        .map(|f| f.in_app)
-        .collect();
-    assert_all(runtime, false, "runtime");
+        .all(|f| f.function.as_deref() != Some("panic") && f.module.as_deref() != Some("runtime")));
 }
 
 #[test]
@@ -318,12 +361,17 @@ fn node() {
         functions(&chain[1]),
         [&cause[..cause.len() - 2], &["loadConfig"]].concat()
     );
-    assert_all(in_app_of(&chain[1], script), true, "the program's");
-    assert_all(in_app_of(&chain[1], "node:"), false, "node:");
+    assert_all(in_app_of(&chain[1], script), Some(true), "the program's");
+    assert_all(in_app_of(&chain[1], "node:"), Some(false), "node:");
 
     let deep = parse_checked(&sections["deep"], Runtime::Node);
     assert_eq!(types(&deep), ["RangeError"]);
-    assert_eq!(frames(&deep[0]).len(), 256);
+    // @sentry/node's newest 50 (STACKTRACE_FRAME_LIMIT), unmarked.
+    assert_eq!(frames(&deep[0]).len(), 50);
+    assert_eq!(
+        deep[0].stacktrace.as_ref().and_then(|s| s.frames_omitted),
+        None
+    );
     assert_eq!(last_function(&deep[0]), Some("recurse"));
 
     let chain = parse_checked(&sections["async"], Runtime::Node);

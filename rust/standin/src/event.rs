@@ -1323,7 +1323,9 @@ mod tests {
         );
         let kept = &stored["exception"]["values"][1]["stacktrace"]["frames"];
         assert_eq!(kept.as_array().map(Vec::len), Some(250));
-        assert_eq!(kept[0]["function"], "f50");
+        // The 50 oldest and the 200 newest.
+        assert_eq!(kept[49]["function"], "f49");
+        assert_eq!(kept[50]["function"], "f100");
         assert_eq!(kept[249]["function"], "f299");
         assert_eq!(kept[249]["context_line"], "x = 1");
         assert_eq!(

@@ -19,11 +19,12 @@
 //!   string of at most `max_chars + max_chars_allowance` characters whole, else cuts it to
 //!   `max_chars - 3` characters and `...`, with the remark `["!limit", "s", max_chars - 3,
 //!   max_chars]` and the original length in `_meta`; `process_raw_stacktrace`:
-//!   `enforce_frame_hard_limit(frames, 250)` keeps the **last** 250 frames (the newest: frames
-//!   are oldest first) with the original count in `_meta` (`len`), then `slim_frame_data(frames,
-//!   50)` removes `vars`, `pre_context` and `post_context` of the middle frames beyond 50 (system
-//!   frames first, then in-app frames), without `_meta`. There is no "50 oldest + 200 newest"
-//!   rule in relay: the 50 is the slimming allowance.
+//!   `enforce_frame_hard_limit(frames, 250)` keeps 250 frames from both ends since relay#3905
+//!   ("Keep frames from both ends of the trace", 2024; the copies of `trimming.rs` readable here
+//!   predate it and keep the newest 250): the 50 oldest and the 200 newest (frames are oldest
+//!   first), with the original count in `_meta` (`len`); then `slim_frame_data(frames, 50)`
+//!   removes `vars`, `pre_context` and `post_context` of the middle frames beyond 50 (system
+//!   frames first, then in-app frames), without `_meta`.
 //! - The limits (relay-event-schema `src/protocol/*.rs` `max_chars`, `max_chars_allowance`;
 //!   relay-event-normalization `MaxChars`): exception `type` and `module` 256 + 20, `value`
 //!   8192 + 200 (`exception.rs`); mechanism `type` and `source` 128, `description` 8192 + 200,
@@ -67,8 +68,10 @@ use serde_json::{Map, Value};
 
 use crate::event::Note;
 
-/// relay's frame hard limit: the newest frames kept.
+/// relay's frame hard limit: the frames kept.
 pub const MAX_FRAMES: usize = 250;
+/// The oldest frames of those kept (the rest are the newest).
+const KEPT_OLDEST: usize = 50;
 /// relay's `slim_frame_data` allowance: frames whose source context and variables are kept.
 pub const FRAME_ALLOWANCE: usize = 50;
 
@@ -451,15 +454,16 @@ impl Normalizer<'_> {
         let at = child(at, "frames");
         if frames.len() > MAX_FRAMES {
             let original = frames.len();
-            frames.drain(0..original - MAX_FRAMES);
+            frames.drain(KEPT_OLDEST..original - (MAX_FRAMES - KEPT_OLDEST));
             self.meta_at(&at)
                 .insert("len".into(), Value::from(original));
             self.note(
                 &at,
                 format!(
-                    "{original} frames, over relay's {MAX_FRAMES}: the {} oldest removed, the \
-                     newest {MAX_FRAMES} kept (_meta len)",
-                    original - MAX_FRAMES
+                    "{original} frames, over relay's {MAX_FRAMES}: {} removed after the \
+                     {KEPT_OLDEST} oldest, the newest {} kept (_meta len)",
+                    original - MAX_FRAMES,
+                    MAX_FRAMES - KEPT_OLDEST
                 ),
             );
         }
@@ -957,8 +961,8 @@ mod tests {
         json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": frames}}]}})
     }
 
-    /// relay-event-normalization `src/trimming.rs` `enforce_frame_hard_limit` (the newest 250
-    /// kept, `_meta` len) and `slim_frame_data` (source context and vars of the middle frames
+    /// relay-event-normalization `src/trimming.rs` `enforce_frame_hard_limit` (the 50 oldest
+    /// and the 200 newest kept, `_meta` len) and `slim_frame_data` (source context and vars of the middle frames
     /// beyond 50 removed; system frames first).
     #[test]
     fn frames_are_cut_and_slimmed_as_relay_does() {
@@ -975,15 +979,8 @@ mod tests {
         let cases: [Case; 6] = [
             (50, |_| false, 50, "f0", vec![], vec![]),
             (250, |_| false, 250, "f0", (25..225).collect(), vec![p]),
-            (256, |_| false, 250, "f6", (25..225).collect(), vec![p, p]),
-            (
-                1500,
-                |_| true,
-                250,
-                "f1250",
-                (25..225).collect(),
-                vec![p, p],
-            ),
+            (256, |_| false, 250, "f0", (25..225).collect(), vec![p, p]),
+            (1500, |_| true, 250, "f0", (25..225).collect(), vec![p, p]),
             // 60 frames, the last 10 in-app: 40 system allowance, 20 and 20 kept at the ends.
             (60, |i| i >= 50, 60, "f0", (20..30).collect(), vec![p]),
             // 50 in-app frames and 50 system ones: no system allowance, all 50 system frames
@@ -1005,6 +1002,14 @@ mod tests {
             assert_eq!(frames.len(), kept, "{n}");
             assert_eq!(frames[0]["function"], first, "{n}");
             assert_eq!(frames[kept - 1]["function"], format!("f{}", n - 1), "{n}");
+            if n > MAX_FRAMES {
+                let newest_first = format!("f{}", n - (MAX_FRAMES - KEPT_OLDEST));
+                assert_eq!(
+                    frames[KEPT_OLDEST - 1]["function"],
+                    format!("f{}", KEPT_OLDEST - 1)
+                );
+                assert_eq!(frames[KEPT_OLDEST]["function"], newest_first, "{n}");
+            }
             let lost: Vec<usize> = (0..kept)
                 .filter(|&i| frames[i].get("pre_context").is_none())
                 .collect();

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::capture;
 use super::otlp::{self, Attributes, Span};
 use super::scan::{Found, Origin};
-use super::stacktrace::{self, Runtime};
+use super::stacktrace::{self, mechanism_keys, Runtime};
 use crate::cut::{cut, cut_in_place};
 
 /// Longest exception value kept, in bytes (Relay's limit for `exception.value` is 8,192).
@@ -199,37 +199,56 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
         attribute("exception.type", MAX_TYPE),
         attribute("exception.message", MAX_VALUE),
     );
-    let raised = values.len() - 1;
+    let raised = stacktrace::raised_index(&values);
     let header = header_names(found, runtime, &values[raised]);
     let exception = &mut values[raised];
-    if !header {
-        exception.ty = ty
-            .or_else(|| Some(exception.ty.clone()).filter(|t| !t.is_empty()))
-            .unwrap_or_else(|| "Error".into());
+    match (header, runtime, ty) {
+        // OpenTelemetry Python's span events name the class with its module (`__main__`
+        // too, which the traceback leaves out, and nested classes the text cannot tell).
+        (_, Some(Runtime::Python), Some(ty)) if ty.contains('.') => {
+            let (module, name) = stacktrace::split_python_type(&ty);
+            exception.module = module.map(str::to_owned);
+            exception.ty = name.to_owned();
+        }
+        (true, _, _) => {}
+        (false, _, ty) => {
+            exception.ty = ty
+                .or_else(|| Some(exception.ty.clone()).filter(|t| !t.is_empty()))
+                .unwrap_or_else(|| "Error".into());
+        }
     }
     if !header || exception.value.is_none() {
         exception.value = value.or_else(|| exception.value.take());
     }
     let mechanism = capture::mechanism(found, runtime);
-    let link = !values.iter().any(|e| e.mechanism.is_some()) && capture::links_chains(runtime);
+    let numbered = values.iter().any(|e| {
+        e.mechanism
+            .as_ref()
+            .is_some_and(|m| m.data.contains_key(mechanism_keys::EXCEPTION_ID))
+    });
+    let link = !numbered && capture::links_chains(runtime);
     for (index, exception) in values.iter_mut().enumerate() {
         let mut own = mechanism.clone();
-        match exception.mechanism.take() {
-            // The parsers give the links of chains and groups (ids, parents) as mechanism data.
-            Some(parsed) => own.data.extend(parsed.data),
+        // The parsers give the links of chains and groups (ids, parents, sources) as
+        // mechanism data, a cause's kind (`chained`, `suppressed`) as its type, and `errno`.
+        let parsed = exception.mechanism.take().unwrap_or_default();
+        own.data.extend(parsed.data);
+        own.meta = parsed.meta;
+        if index != raised {
+            own.ty = Some(parsed.ty)
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| CHAINED.into());
+        }
+        if link {
             // A plain chain, linked as the runtime's SDK links it: the raised exception 0,
             // each cause the child of the exception it caused.
-            None if link => {
-                let id = raised - index;
-                own.data.insert("exception_id".into(), Json::from(id));
-                if id > 0 {
-                    own.data.insert("parent_id".into(), Json::from(id - 1));
-                }
+            let id = raised - index;
+            own.data
+                .insert(mechanism_keys::EXCEPTION_ID.into(), Json::from(id));
+            if id > 0 {
+                own.data
+                    .insert(mechanism_keys::PARENT_ID.into(), Json::from(id - 1));
             }
-            None => {}
-        }
-        if index != raised {
-            own.ty = CHAINED.into();
         }
         exception.mechanism = Some(own);
         // The parsers cut values and frames; types and modules come whole from their headers.

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::answer::nothing_rejected;
 use super::post::{Post, Poster};
 use super::{Answer, Piece, Transport};
+use crate::errors::stacktrace::mechanism_keys;
 use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
 
@@ -96,8 +97,12 @@ impl Piece for EnvelopePiece {
 
 /// Mechanism fields of exception chains and groups that sentry-types 0.49 lacks: the event
 /// carries them in `mechanism.data`, and [`event_envelope`] writes them where Sentry reads them.
-pub const MECHANISM_FIELDS: [&str; 4] =
-    ["exception_id", "parent_id", "is_exception_group", "source"];
+const MECHANISM_FIELDS: [&str; 4] = [
+    mechanism_keys::EXCEPTION_ID,
+    mechanism_keys::PARENT_ID,
+    mechanism_keys::IS_EXCEPTION_GROUP,
+    mechanism_keys::SOURCE,
+];
 
 /// The envelope of one event, written here rather than by sentry-types so that the event's
 /// [`MECHANISM_FIELDS`] stand in its mechanisms: the envelope header with the event's id, one

@@ -4,6 +4,19 @@
 //! the exception's. A panic raised while another was being recovered prints both,
 //! `panic: first [recovered]` then `\tpanic: second`: a chain, whose older panics' frames are
 //! those below the `panic(...)` frame that raised them.
+//!
+//! Frames are what sentry-go (v0.50, `stacktrace.go`) sends: module the package (up to the
+//! first dot after the last slash, `splitQualifiedFunctionName`), function the rest, a closure
+//! named after the function before it losing that prefix (`cleanupFunctionNamePrefix`), and
+//! without the frames sentry-go skips (`shouldSkipFrame`): the `runtime` and `testing`
+//! packages' (the `panic(...)` frame is `runtime.gopanic`), and, as sentry-go skips its own,
+//! the OpenTelemetry SDK's, which record the stack (`go.opentelemetry.io/otel/sdk/trace`:
+//! `recordStackTrace`, `(*recordingSpan).RecordError` and `.End`). `in_app` is false, as in
+//! `setInAppFrame`, for GOROOT's files and packages named `vendor` or `third_party`, and, where
+//! sentry-go would say true, for the standard library's packages when `-trimpath` leaves
+//! GOROOT out of the path and for modules' files (`/pkg/mod/`, or `module@v1.2.3/` with
+//! `-trimpath`): sentry-go calls those in-app only because it cannot tell them from the
+//! application's.
 
 use sentry_types::protocol::v7::{Exception, Frame};
 
@@ -116,33 +129,67 @@ fn read_frame(
 /// Adds a frame to every panic's stack; a `panic(...)` frame starts the next older panic's.
 fn push_frame(buffers: &mut Vec<Frames>, frame: Frame, panics: usize) {
     let raises = frame.module.is_none() && frame.function.as_deref() == Some("panic");
-    for buffer in buffers.iter_mut() {
-        buffer.push(frame.clone());
+    if !raises && !skipped(&frame) {
+        for buffer in buffers.iter_mut() {
+            buffer.push(frame.clone());
+        }
     }
     if raises && buffers.len() < panics {
         buffers.push(Frames::new(Order::NewestFirst));
     }
 }
 
+/// The frames sentry-go leaves out (`shouldSkipFrame`), and the OpenTelemetry SDK's own.
+fn skipped(frame: &Frame) -> bool {
+    let module = frame.module.as_deref().unwrap_or_default();
+    matches!(module, "runtime" | "testing") || module.starts_with("go.opentelemetry.io/otel/sdk")
+}
+
+/// A closure's name less its enclosing function's, when that is the frame before it (oldest
+/// first): sentry-go's `cleanupFunctionNamePrefix` for Go 1.21's qualified closure names.
+fn cleanup_function_names(exception: &mut Exception) {
+    let Some(stacktrace) = exception.stacktrace.as_mut() else {
+        return;
+    };
+    let frames = &mut stacktrace.frames;
+    for i in (1..frames.len()).rev() {
+        let Some(parent) = frames[i - 1].function.as_deref() else {
+            continue;
+        };
+        let prefix = format!("{parent}.");
+        let stripped = frames[i]
+            .function
+            .as_deref()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .map(str::to_owned);
+        if let Some(name) = stripped {
+            frames[i].function = Some(name);
+        }
+    }
+}
+
 /// The headers oldest first, each with its frames; `debug.Stack()` has no header, and the
 /// event builder names it.
 fn into_chain(headers: Vec<Header>, buffers: Vec<Frames>) -> Vec<Exception> {
-    if headers.is_empty() {
-        return buffers
+    let mut chain: Vec<Exception> = if headers.is_empty() {
+        buffers
             .into_iter()
             .take(1)
             .map(|frames| exception("", None, frames))
-            .collect();
-    }
-    let missing = headers.len().saturating_sub(buffers.len());
-    let frames = (0..missing)
-        .map(|_| Frames::new(Order::NewestFirst))
-        .chain(buffers.into_iter().rev());
-    headers
-        .into_iter()
-        .zip(frames)
-        .map(|(header, frames)| exception(header.ty, message(&header.lines), frames))
-        .collect()
+            .collect()
+    } else {
+        let missing = headers.len().saturating_sub(buffers.len());
+        let frames = (0..missing)
+            .map(|_| Frames::new(Order::NewestFirst))
+            .chain(buffers.into_iter().rev());
+        headers
+            .into_iter()
+            .zip(frames)
+            .map(|(header, frames)| exception(header.ty, message(&header.lines), frames))
+            .collect()
+    };
+    chain.iter_mut().for_each(cleanup_function_names);
+    chain
 }
 
 /// `main.(*Server).handle(0xc000010000, {0x4b1c60?, 0x1?})`: package `main`, function
@@ -169,10 +216,18 @@ fn function(line: &str) -> Option<Frame> {
     })
 }
 
-/// Not the standard library: the main package, or a path whose first segment is a domain.
+/// Not the standard library (the main package, or a path whose first segment is a domain),
+/// nor a package sentry-go calls vendored (`vendor`, `third_party` in its path).
 fn is_app_package(package: &str) -> bool {
     let first = package.split('/').next().unwrap_or(package);
-    package == "main" || first.contains('.')
+    let vendored = package.contains("vendor") || package.contains("third_party");
+    (package == "main" || first.contains('.')) && !vendored
+}
+
+/// A file of the module cache as `-trimpath` names it: `github.com/lib/pq@v1.10.9/conn.go`.
+fn is_versioned_module(path: &str) -> bool {
+    path.match_indices("@v")
+        .any(|(at, _)| path[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `/path/file.go:12 +0x1d`; modules' and GOROOT's files are not the app.
@@ -184,7 +239,7 @@ fn set_location(frame: &mut Frame, location: &str) {
     set_path(frame, path);
     frame.lineno = number(line);
     let library = ["/pkg/mod/", "/vendor/", "$GOROOT/", "/usr/local/go/src/"];
-    if library.iter().any(|dir| path.contains(dir)) {
+    if library.iter().any(|dir| path.contains(dir)) || is_versioned_module(path) {
         frame.in_app = Some(false);
     }
 }
@@ -239,7 +294,6 @@ exit status 2
                 "start",
                 "loadConfig",
                 "(*Loader).Parse",
-                "panic",
                 "start.func1"
             ]
         );
@@ -264,8 +318,8 @@ exit status 2
                 Some(true)
             )
         );
-        assert_eq!(rows[4].1, None);
-        assert_eq!(rows[4].4, Some(false));
+        // runtime.gopanic's `panic(...)` frame is left out, as sentry-go leaves `runtime` out.
+        assert_eq!(rows[4].0, "start.func1");
     }
 
     #[test]
@@ -315,9 +369,66 @@ exit status 2
         let chain = parse(cut).expect("go");
         assert_eq!(
             functions(&chain[1]),
-            ["loadCon", "(*Loader).Parse", "panic", "start.func1"]
+            ["loadCon", "(*Loader).Parse", "start.func1"]
         );
         assert_eq!(functions(&chain[0]), ["loadCon", "(*Loader).Parse"]);
+    }
+
+    /// OpenTelemetry Go's `RecordError` (`recordStackTrace`: `runtime.Stack`) in a `-trimpath`
+    /// build, and its `End` recording a panic.
+    #[test]
+    fn the_sdks_recording_frames_and_module_frames() {
+        let text = "goroutine 7 [running]:\n\
+                    go.opentelemetry.io/otel/sdk/trace.recordStackTrace()\n\
+                    \tgo.opentelemetry.io/otel/sdk@v1.47.0/trace/span.go:527 +0x4c\n\
+                    go.opentelemetry.io/otel/sdk/trace.(*recordingSpan).End(0xc000222000, {0x0, 0x0, 0x0})\n\
+                    \tgo.opentelemetry.io/otel/sdk@v1.47.0/trace/span.go:435 +0x9a5\n\
+                    panic({0x8b2e40?, 0xc0001a4010?})\n\
+                    \truntime/panic.go:792 +0x132\n\
+                    example.com/shop/orders.(*Service).Place.func1(...)\n\
+                    \texample.com/shop/orders/service.go:41\n\
+                    example.com/shop/orders.(*Service).Place(0xc000010000, {0x9c1f70, 0xc000118000})\n\
+                    \texample.com/shop/orders/service.go:44 +0x1d\n\
+                    github.com/go-chi/chi/v5.(*Mux).routeHTTP(0xc0000a4000, {0x9c0b10, 0xc0000ce000}, 0xc0000b2000)\n\
+                    \tgithub.com/go-chi/chi/v5@v5.2.1/mux.go:459 +0x2c3\n\
+                    net/http.HandlerFunc.ServeHTTP(0xc000090060?, {0x9c0b10?, 0xc0000ce000?}, 0x0?)\n\
+                    \tnet/http/server.go:2294 +0x29\n\
+                    github.com/acme/vendor/lib.Do(...)\n\
+                    \t/src/lib/do.go:3\n\
+                    runtime.goexit({})\n\
+                    \truntime/asm_amd64.s:1700 +0x1\n\
+                    created by net/http.(*Server).Serve in goroutine 1\n\
+                    \tnet/http/server.go:3454 +0x485\n";
+        let chain = parse(text).expect("go");
+        let rows = rows(&chain[0], Path::Filename);
+        let summary: Vec<_> = rows.iter().map(|r| (r.0, r.1, r.4)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("Do", Some("github.com/acme/vendor/lib"), Some(false)),
+                ("HandlerFunc.ServeHTTP", Some("net/http"), Some(false)),
+                (
+                    "(*Mux).routeHTTP",
+                    Some("github.com/go-chi/chi/v5"),
+                    Some(false)
+                ),
+                (
+                    "(*Service).Place",
+                    Some("example.com/shop/orders"),
+                    Some(true)
+                ),
+                // `(*Service).Place.func1` less the function before it.
+                ("func1", Some("example.com/shop/orders"), Some(true)),
+            ]
+        );
+        assert_eq!(rows[4].2, Some("example.com/shop/orders/service.go"));
+        assert_eq!(
+            chain[0]
+                .stacktrace
+                .as_ref()
+                .map(|s| s.frames[4].abs_path.is_none()),
+            Some(true)
+        );
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! Every parser reads the lines once and bounds what it keeps ([`MAX_FRAMES`] per exception,
 //! [`MAX_EXCEPTIONS`]), so a huge or hostile attribute costs little; text cut short yields
 //! what was read.
+//!
+//! Each parser aims at the event the runtime's own Sentry SDK sends for the same exception, field
+//! for field where Sentry titles and groups by it (the type and its module, the chain and its
+//! mechanisms, each frame's function, module, file, line, source line and `in_app`): each module
+//! names the SDK source its rules come from.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 
-use sentry_types::protocol::v7::{Exception, Frame, Stacktrace};
+use sentry_types::protocol::v7::{CError, Exception, Frame, Mechanism, Stacktrace};
 
 use crate::cut::cut_in_place;
 
@@ -21,12 +26,34 @@ mod php;
 mod python;
 mod ruby;
 
-/// The most frames kept of one exception; more are dropped from the middle.
-pub const MAX_FRAMES: usize = 256;
-/// The oldest frames kept when frames are dropped (the rest of [`MAX_FRAMES`] are the newest).
-const KEPT_OLDEST: usize = 64;
-/// The most exceptions kept of one chain: the raised one and its nearest causes.
+pub use python::split_type as split_python_type;
+
+/// The most frames kept of one exception; more are dropped from the middle. Relay keeps as many
+/// of a stack trace (relay-event-normalization `trimming.rs`, `enforce_frame_hard_limit`, 250
+/// since relay#3905), the oldest [`KEPT_OLDEST`] and the newest 200, so the frames Sentry stores
+/// are the same whether Relay or this module drops them.
+pub const MAX_FRAMES: usize = 250;
+/// The oldest frames kept when frames are dropped (the rest of [`MAX_FRAMES`] are the newest), as
+/// Relay keeps them.
+const KEPT_OLDEST: usize = 50;
+/// The most exceptions kept of one chain or exception group: the raised one and its nearest
+/// causes (for a group, the first of them in its SDK's order: see [`raised_index`]).
 pub const MAX_EXCEPTIONS: usize = 16;
+
+/// The keys of `mechanism.data` that stand for the mechanism fields sentry-types' `Mechanism`
+/// lacks (`exception_id`, `parent_id`, `is_exception_group`, `source`): the event's writer
+/// moves them to the mechanism's top level, where Sentry reads them (its exception-group
+/// grouping, `filter_exceptions_for_exception_groups`, and the UI's tree of exceptions).
+pub mod mechanism_keys {
+    /// The exception's number in its SDK's walk of the tree (u64; 0 for the raised one).
+    pub const EXCEPTION_ID: &str = "exception_id";
+    /// The `exception_id` of the exception it belongs to (u64; never on the raised one).
+    pub const PARENT_ID: &str = "parent_id";
+    /// Whether the exception is an exception group (bool, only `true` is set).
+    pub const IS_EXCEPTION_GROUP: &str = "is_exception_group";
+    /// How it hangs off its parent (string): `__cause__`, `__context__`, `exceptions[2]`...
+    pub const SOURCE: &str = "source";
+}
 /// Longest function, module, package or file name of a frame, in bytes (Relay cuts them at
 /// 256 characters).
 pub const MAX_FRAME_TEXT: usize = 512;
@@ -102,6 +129,16 @@ pub fn parse(text: &str, runtime: Option<Runtime>) -> Option<Vec<Exception>> {
     })
 }
 
+/// The index in `exceptions` (as [`parse`] returns them) of the exception that was raised: the
+/// one OpenTelemetry's `exception.type` and `exception.message` describe, which Sentry titles
+/// the issue by unless its exception-group rule picks another. Every parser puts it last, as
+/// the SDKs do: a chain is sent root cause first, and an exception group as sentry-python sends
+/// it (`exceptions_from_error` walks the group first, then its cause, then its sub-exceptions,
+/// and the list is reversed), so the group is last too. 0 for an empty list.
+pub fn raised_index(exceptions: &[Exception]) -> usize {
+    exceptions.len().saturating_sub(1)
+}
+
 /// Marks the frames of the user's own code: with a non-empty `include` (module, qualified
 /// function or path prefixes), a frame is in the app iff its module, its function when it has
 /// no module (Node, PHP: the function is the qualified name there), its `abs_path` or its
@@ -145,6 +182,9 @@ enum Order {
 #[derive(Debug)]
 struct Frames {
     order: Order,
+    /// The oldest frames kept when frames are dropped, and the newest.
+    oldest: usize,
+    newest: usize,
     /// Runs of frames, first read first: (frame, times), every `times` at least 1.
     head: Vec<(Frame, usize)>,
     /// The frames `head` stands for.
@@ -156,9 +196,13 @@ struct Frames {
 }
 
 impl Frames {
+    /// Frames kept as Relay keeps them: the oldest [`KEPT_OLDEST`], the newest up to
+    /// [`MAX_FRAMES`].
     fn new(order: Order) -> Frames {
         Frames {
             order,
+            oldest: KEPT_OLDEST,
+            newest: MAX_FRAMES - KEPT_OLDEST,
             head: Vec::new(),
             head_len: 0,
             tail: VecDeque::new(),
@@ -169,9 +213,27 @@ impl Frames {
 
     fn head_capacity(&self) -> usize {
         match self.order {
-            Order::NewestFirst => MAX_FRAMES - KEPT_OLDEST,
-            Order::OldestFirst => KEPT_OLDEST,
+            Order::NewestFirst => self.newest,
+            Order::OldestFirst => self.oldest,
         }
+    }
+
+    fn tail_capacity(&self) -> usize {
+        match self.order {
+            Order::NewestFirst => self.oldest,
+            Order::OldestFirst => self.newest,
+        }
+    }
+
+    /// The frame read last, to add what the lines after it say (Python's source line).
+    fn last_mut(&mut self) -> Option<&mut Frame> {
+        if let Some((frame, _)) = self.tail.back_mut() {
+            return Some(frame);
+        }
+        if self.tail_len > 0 || self.dropped > 0 {
+            return None;
+        }
+        self.head.last_mut().map(|(frame, _)| frame)
     }
 
     fn len(&self) -> usize {
@@ -232,7 +294,7 @@ impl Frames {
 
     /// Forgets the oldest frames of the tail beyond its share of [`MAX_FRAMES`], counting them.
     fn drop_oldest_of_tail(&mut self) {
-        let capacity = MAX_FRAMES - self.head_capacity();
+        let capacity = self.tail_capacity();
         while self.tail_len > capacity {
             let Some((_, run)) = self.tail.front_mut() else {
                 return;
@@ -266,14 +328,34 @@ impl Frames {
         let frames = self.oldest_first().cloned().collect();
         // Sentry's indices into the whole list, oldest first: the gap is after the oldest kept.
         let frames_omitted = (self.dropped > 0).then(|| {
-            let end = KEPT_OLDEST.saturating_add(self.dropped);
-            (KEPT_OLDEST as u64, end as u64)
+            let end = self.oldest.saturating_add(self.dropped);
+            (self.oldest as u64, end as u64)
         });
         Some(Stacktrace {
             frames,
             frames_omitted,
             ..Default::default()
         })
+    }
+
+    /// Only the newest `limit` frames, the older ones dropped without a mark: what an SDK that
+    /// caps the frames it sends (sentry-java's 100, @sentry/node's 50) sends of a deeper stack.
+    fn keep_newest(&mut self, limit: usize) {
+        if self.len() <= limit {
+            return;
+        }
+        let mut kept = Frames {
+            oldest: 0,
+            newest: limit,
+            ..Frames::new(Order::NewestFirst)
+        };
+        // Newest first: the head fills with the newest `limit`, the rest is dropped.
+        let newest: Vec<Frame> = self.oldest_first().cloned().collect();
+        for frame in newest.into_iter().rev().take(limit) {
+            kept.push_run(frame, 1);
+        }
+        kept.dropped = 0;
+        *self = kept;
     }
 }
 
@@ -400,17 +482,46 @@ fn root_cause_first(chain: Vec<Read>) -> Vec<Exception> {
     chain.into_iter().rev().map(Read::into_exception).collect()
 }
 
+/// A mechanism of type `ty` (empty when the parser cannot say: the event's builder names it).
+fn mechanism(ty: &str) -> Mechanism {
+    Mechanism {
+        ty: ty.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The mechanism's entry `key` of [`mechanism_keys`], the mechanism made when missing.
+fn set_mechanism_data(exception: &mut Exception, key: &str, value: serde_json::Value) {
+    let mechanism = exception.mechanism.get_or_insert_with(|| mechanism(""));
+    mechanism.data.insert(key.to_owned(), value);
+}
+
+/// `errno` of the mechanism's meta, as sentry-python sets it for an exception with an `errno`
+/// (`single_exception_from_error_tuple`); Python prints it as `[Errno 2] No such file...`.
+fn set_errno(exception: &mut Exception, errno: i32) {
+    let mechanism = exception.mechanism.get_or_insert_with(|| mechanism(""));
+    mechanism.meta.errno = Some(CError {
+        number: errno,
+        name: None,
+    });
+}
+
 /// Sets `filename`, and `abs_path` too when `path` is absolute (Unix, Windows or UNC).
 fn set_path(frame: &mut Frame, path: &str) {
     frame.filename = Some(path.to_owned());
+    if is_absolute(path) {
+        frame.abs_path = Some(path.to_owned());
+    }
+}
+
+/// Whether a path is absolute: Unix, Windows (`C:\\`, `C:/`) or UNC.
+fn is_absolute(path: &str) -> bool {
     let bytes = path.as_bytes();
     let windows_drive = bytes.len() > 2
         && bytes[0].is_ascii_alphabetic()
         && bytes[1] == b':'
         && matches!(bytes[2], b'\\' | b'/');
-    if path.starts_with('/') || path.starts_with('\\') || windows_drive {
-        frame.abs_path = Some(path.to_owned());
-    }
+    path.starts_with('/') || path.starts_with('\\') || windows_drive
 }
 
 /// A line or column number; `None` for anything but digits.
@@ -565,13 +676,14 @@ mod tests {
             };
             assert_eq!(names.first().map(String::as_str), Some(oldest), "{order:?}");
             assert_eq!(names.last().map(String::as_str), Some(newest), "{order:?}");
+            // Relay's 50 oldest and 200 newest.
             let kept_oldest = match order {
-                Order::NewestFirst => "936",
-                Order::OldestFirst => "63",
+                Order::NewestFirst => "950",
+                Order::OldestFirst => "49",
             };
             assert_eq!(names[KEPT_OLDEST - 1], kept_oldest, "{order:?}");
             let stacktrace = frames.into_stacktrace().expect("frames");
-            assert_eq!(stacktrace.frames_omitted, Some((64, 808)));
+            assert_eq!(stacktrace.frames_omitted, Some((50, 800)));
         }
     }
 
@@ -587,8 +699,8 @@ mod tests {
         // Runs: the repeats are counted, not copied.
         assert_eq!((frames.head.len(), frames.tail.len()), (2, 1));
         let stacktrace = frames.into_stacktrace().expect("frames");
-        // usize::MAX read, 256 kept: the others dropped after the oldest 64.
-        assert_eq!(stacktrace.frames_omitted, Some((64, u64::MAX - 192)));
+        // usize::MAX read, 250 kept: the others dropped after the oldest 50.
+        assert_eq!(stacktrace.frames_omitted, Some((50, u64::MAX - 200)));
     }
 
     #[test]
@@ -610,6 +722,40 @@ mod tests {
             assert_eq!(names.last().map(String::as_str), Some(newest), "{order:?}");
             assert_eq!(frames.dropped, 301 + 1 - MAX_FRAMES, "{order:?}");
         }
+    }
+
+    #[test]
+    fn the_newest_only_without_a_mark() {
+        for order in [Order::NewestFirst, Order::OldestFirst] {
+            let mut frames = Frames::new(order);
+            for i in 0..300 {
+                frames.push(frame(&i.to_string(), "", ""));
+            }
+            frames.keep_newest(100);
+            let names = functions(&frames);
+            let newest = match order {
+                Order::NewestFirst => ["99", "0"],
+                Order::OldestFirst => ["200", "299"],
+            };
+            assert_eq!([names[0].as_str(), names[99].as_str()], newest, "{order:?}");
+            assert_eq!(names.len(), 100);
+            let stacktrace = frames.into_stacktrace().expect("frames");
+            assert_eq!(stacktrace.frames_omitted, None);
+        }
+        let mut few = Frames::new(Order::NewestFirst);
+        few.push(frame("only", "", ""));
+        few.keep_newest(100);
+        assert_eq!(functions(&few), ["only"]);
+    }
+
+    #[test]
+    fn the_raised_exception_is_last() {
+        assert_eq!(raised_index(&[]), 0);
+        let three = vec![Exception::default(); 3];
+        assert_eq!(raised_index(&three), 2);
+        let java = "java.lang.Error: x\n\tat a.B.c(B.java:1)\nCaused by: java.io.IOException: y\n\t... 1 more\n";
+        let chain = parse(java, Some(Runtime::Jvm)).expect("java");
+        assert_eq!(chain[raised_index(&chain)].ty, "Error");
     }
 
     #[test]
@@ -722,7 +868,8 @@ mod tests {
             Some(Runtime::Node),
         ] {
             let parsed = parse(java, hint).expect("java text");
-            assert_eq!(parsed[0].ty, "java.lang.IllegalStateException", "{hint:?}");
+            assert_eq!(parsed[0].ty, "IllegalStateException", "{hint:?}");
+            assert_eq!(parsed[0].module.as_deref(), Some("java.lang"), "{hint:?}");
         }
         assert_eq!(Runtime::of_language("nodejs"), Some(Runtime::Node));
         assert_eq!(Runtime::of_language("erlang"), None);
