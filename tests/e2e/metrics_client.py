@@ -54,7 +54,8 @@ def main():
     print(json.dumps({
         "service": args.service,
         "counter": {"name": "orders.placed", "total": sum(COUNTER_STEPS)},
-        "histogram": {"name": "checkout.duration", "count": len(HISTOGRAM_VALUES), "sum": sum(HISTOGRAM_VALUES)},
+        "histogram": {"name": "checkout.duration", "count": len(HISTOGRAM_VALUES), "sum": sum(HISTOGRAM_VALUES),
+                      "min": min(HISTOGRAM_VALUES), "max": max(HISTOGRAM_VALUES)},
         "gauge": {"name": "queue.depth", "value": GAUGE_VALUE},
     }))
 

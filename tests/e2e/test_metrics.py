@@ -1,9 +1,12 @@
 """OpenTelemetry metrics reach Sentry as trace metrics, each service's in its own project: from
 the Python SDK (metrics_client.py) with cumulative and with delta temporality, exported every
 second, a counter's items add up to exactly what was counted (cumulative series sent as deltas,
-nothing counted twice across exports), a histogram's distribution items stand for exactly its
-data points (Σ 1/sentry.client_sample_rate) and about its sum, and a gauge arrives with its
-value; telemetrygen's sums, gauges and histograms reach their project too. Under Sentry's
+nothing counted twice across exports), a histogram of 10, 20, 30 and 40 shows in Sentry as the
+SDK recorded it: count 4 and sum 100 extrapolated from its distribution items (Σ 1/rate and
+Σ value/rate, rate being sentry.client_sample_rate), min 10 and max 40 (Sentry takes those as
+they are); a gauge arrives with its value; every item names the service's resource
+attributes as Relay names those of its spans and logs (`resource.service.name`).
+telemetrygen's sums, gauges and histograms reach their project too. Under Sentry's
 answers to envelopes (a `trace_metric` rate limit, then two 503s) the totals still hold exactly,
 with no envelope sent while the limit holds.
 
@@ -61,13 +64,17 @@ def sample_rate(item):
 
 
 def totals(record, sent):
-    """What the project's items add up to: the counter's sum, the histogram's data points
-    (Σ 1/rate) and sum (Σ value/rate), the gauge's values."""
+    """What Sentry shows of the project's items: the counter's sum; the histogram's count()
+    (Σ 1/rate) and sum() (Σ value/rate), extrapolated with each item's sample rate, and its
+    min() and max(), which Sentry does not extrapolate; the gauge's values."""
     distribution = items(record, sent["histogram"]["name"], "distribution")
+    values = [m["value"] for m in distribution]
     return {
         "counter": sum(m["value"] for m in items(record, sent["counter"]["name"], "counter")),
         "histogram_count": sum(1 / sample_rate(m) for m in distribution),
         "histogram_sum": sum(m["value"] / sample_rate(m) for m in distribution),
+        "histogram_min": min(values, default=None),
+        "histogram_max": max(values, default=None),
         "gauge": {m["value"] for m in items(record, sent["gauge"]["name"], "gauge")},
     }
 
@@ -96,12 +103,24 @@ def assert_exact_totals(record, sent):
     assert not record["trace_metric_notes"], f"what relay would change: {record['trace_metric_notes']}"
     t = totals(record, sent)
     assert t["counter"] == sent["counter"]["total"], (t, items(record, sent["counter"]["name"], "counter"))
-    # Each rate is 1/n for a bucket of n data points: Σ 1/rate is whole, up to float rounding.
+    # Each rate is 1/n for n data points: Σ 1/rate is whole, up to float rounding.
     assert round(t["histogram_count"], 6) == sent["histogram"]["count"], t
-    assert abs(t["histogram_sum"] - sent["histogram"]["sum"]) <= 0.1 * sent["histogram"]["sum"], t
+    assert abs(t["histogram_sum"] - sent["histogram"]["sum"]) <= 0.01 * sent["histogram"]["sum"], t
+    assert (t["histogram_min"], t["histogram_max"]) == (sent["histogram"]["min"], sent["histogram"]["max"]), t
     assert t["gauge"] == {sent["gauge"]["value"]}, t
     for item in record["trace_metrics"]:
         assert 0 < sample_rate(item) <= 1, item
+        assert_resource_keys(item, sent["service"])
+
+
+def assert_resource_keys(item, service):
+    """The resource's attributes under `resource.<key>`, as Relay converts OTLP spans and logs,
+    none under their bare key."""
+    attributes = item.get("attributes", {})
+    assert attributes.get("resource.service.name") == {"type": "string", "value": service}, attributes
+    assert attributes.get("resource.telemetry.sdk.language", {}).get("value") == "python", attributes
+    bare = {"service.name", "telemetry.sdk.language", "telemetry.sdk.name"} & attributes.keys()
+    assert not bare, f"bare resource keys {bare}: {attributes}"
 
 
 def assert_envelopes(record):

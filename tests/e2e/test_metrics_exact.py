@@ -5,6 +5,11 @@ within the restart rule after a crash with the persistent queue, and within the 
 (never more than was counted; less by exactly what is counted as dropped) with hundreds of
 thousands of series. The cap counts what Sentry accepted, not attempts.
 
+A cumulative histogram's points are sent as deltas whose min and max are the series' whole
+life's: Sentry shows each delta's count and sum, and its min and max only where the delta
+holds them (a new lowest or highest value), so the min and max Sentry shows over all of them
+are the sender's.
+
 The points are OTLP/HTTP protobuf requests built here: each test knows every series' true
 total. The stand-in sums the `counter` items it received by name (`counter_sums`)."""
 
@@ -20,6 +25,8 @@ from harness import attribute, post
 
 HOUR_NS = 3600 * 10**9
 METRICS_PATH = "/v1/metrics"
+# The OpenTelemetry SDKs' default explicit bucket bounds.
+SDK_BOUNDS = (0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
 
 
 def counters(service, points, start_ns):
@@ -41,6 +48,35 @@ def counters(service, points, start_ns):
         for key, text in (attributes[0] if attributes else {}).items():
             point.attributes.append(attribute(key, text))
     return ExportMetricsServiceRequest(resource_metrics=[resource])
+
+
+def cumulative_histogram(service, name, recorded, start_ns):
+    """One request of a cumulative histogram's points: `recorded` is [(time_ns, values)], each
+    point holding every value recorded up to its time, with the SDKs' default bounds."""
+    resource = ResourceMetrics()
+    resource.resource.attributes.append(attribute("service.name", service))
+    metric = resource.scope_metrics.add().metrics.add()
+    metric.name, metric.unit = name, "ms"
+    metric.histogram.aggregation_temporality = AGGREGATION_TEMPORALITY_CUMULATIVE
+    for time_ns, values in recorded:
+        point = metric.histogram.data_points.add()
+        point.start_time_unix_nano, point.time_unix_nano = start_ns, time_ns
+        point.count, point.sum, point.min, point.max = len(values), sum(values), min(values), max(values)
+        point.explicit_bounds.extend(SDK_BOUNDS)
+        counts = [0] * (len(SDK_BOUNDS) + 1)
+        for value in values:
+            counts[next((i for i, b in enumerate(SDK_BOUNDS) if value <= b), len(SDK_BOUNDS))] += 1
+        point.bucket_counts.extend(counts)
+    return ExportMetricsServiceRequest(resource_metrics=[resource])
+
+
+def distribution_seen(items):
+    """What Sentry shows of distribution items: count() and sum() extrapolated with each item's
+    sentry.client_sample_rate (Σ 1/rate, Σ value/rate), min() and max() as they are."""
+    rate = [m.get("attributes", {}).get("sentry.client_sample_rate", {}).get("value", 1.0) for m in items]
+    values = [m["value"] for m in items]
+    return {"count": sum(1 / r for r in rate), "sum": sum(v / r for v, r in zip(values, rate)),
+            "min": min(values, default=None), "max": max(values, default=None)}
 
 
 def sentry_config(standin, **extra):
@@ -275,3 +311,47 @@ def test_a_counter_over_a_minute_of_503s_a_rate_limit_and_a_restart_sums_to_the_
     statuses = envelope_statuses(standin, project)
     assert statuses.count(503) == 4 and statuses.count(429) == 2, statuses
     assert sums == want
+
+
+def test_a_cumulative_histograms_deltas_show_the_senders_count_sum_min_and_max(start_standin, launch_collector):
+    """10, 20, 30, 40; then 5 and 50 (a new min and max: the delta holds them); then 30 and 45
+    (min and max unchanged: they only bound the delta, which must not show them). Three points
+    of one cumulative series, each in its own batch."""
+    project, name = "metrics-histogram", "checkout.duration"
+    standin = start_standin("--projects", project)
+    collector = launch_collector(collector_config(sentry_config(standin), batch_timeout="200ms",
+                                                  signals=("metrics",)))
+    start_ns = time.time_ns()
+    steps = ([10, 20, 30, 40], [5, 50], [30, 45])
+    recorded, shown = [], []
+
+    def histogram_items():
+        kept = standin.records()["projects"][project]["trace_metrics"]
+        return [m for m in kept if m.get("name") == name and m.get("type") == "distribution"]
+
+    for values in steps:
+        recorded.extend(values)
+        before = len(histogram_items())
+        post(collector, METRICS_PATH, cumulative_histogram(project, name, [(time.time_ns(), list(recorded))],
+                                                           start_ns))
+        wait_until(f"the items of {values}", lambda: len(histogram_items()) > before, timeout=30)
+        time.sleep(0.5)
+        shown.append(distribution_seen(histogram_items()[before:]))
+
+    record = standin.records()["projects"][project]
+    assert not record["trace_metric_drops"] and not record["trace_metric_notes"], record
+    for values, seen in zip(steps, shown):
+        assert round(seen["count"], 6) == len(values), (values, seen)
+        assert abs(seen["sum"] - sum(values)) <= 1e-9 * sum(values), (values, seen)
+    assert (shown[0]["min"], shown[0]["max"]) == (10, 40), shown[0]
+    assert (shown[1]["min"], shown[1]["max"]) == (5, 50), shown[1]
+    # Their bucket (25, 50] within the series' [5, 50]: neither bound shown as a value.
+    assert 25 <= shown[2]["min"] and shown[2]["max"] < 50, shown[2]
+    total = distribution_seen(histogram_items())
+    assert round(total["count"], 6) == len(recorded)
+    assert abs(total["sum"] - sum(recorded)) <= 0.01 * sum(recorded), total
+    assert (total["min"], total["max"]) == (min(recorded), max(recorded)), total
+    for item in histogram_items():
+        attributes = item.get("attributes", {})
+        assert attributes.get("resource.service.name") == {"type": "string", "value": project}, attributes
+        assert "service.name" not in attributes, attributes

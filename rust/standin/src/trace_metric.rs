@@ -16,7 +16,10 @@
 //!   and replaces each run of characters outside `[a-zA-Z0-9_.]` with `_`;
 //!   `normalize_metric_unit` turns a unit outside the duration, information and fraction
 //!   families into `none`; `eap::normalize_attribute_types` removes an attribute whose `type`
-//!   (`boolean`, `integer`, `double`, `string`) does not match its `value`.
+//!   (`boolean`, `integer`, `double`, `string`, `array`) does not match its `value`: an
+//!   `integer` must fit an i64 (relay#5621), a `double` may be any number, an `array` (relay#5394,
+//!   Relay 25.12.1) must hold only strings, only booleans or only numbers (`null`s aside;
+//!   empty is fine: `is_supported_array`), not nested arrays or objects.
 //! - `store::convert`: `timestamp` (seconds or RFC 3339), `trace_id` (a UUID, dashes or not),
 //!   `name`, `type` and a numeric `value` are required, else the trace metric is dropped
 //!   (`invalid_trace_metric`); the attribute `sentry.client_sample_rate` is used only when it is
@@ -188,15 +191,7 @@ fn check_attributes(attributes: &Value, notes: &mut Vec<Note>) {
         let path = format!("attributes.{key}");
         let ty = attribute.get("type").and_then(Value::as_str);
         let value = attribute.get("value").filter(|v| !v.is_null());
-        let matches = match (ty, value) {
-            (Some("boolean"), Some(Value::Bool(_))) | (Some("string"), Some(Value::String(_))) => {
-                true
-            }
-            (Some("integer"), Some(Value::Number(n))) => n.is_i64() || n.is_u64(),
-            (Some("double"), Some(Value::Number(_))) => true,
-            _ => false,
-        };
-        if !matches {
+        if !type_matches(ty, value) {
             notes.push(note(
                 path,
                 "type missing, unknown or not matching the value: relay removes the attribute",
@@ -211,6 +206,36 @@ fn check_attributes(attributes: &Value, notes: &mut Vec<Note>) {
                 "not a number in (0, 1]: relay ignores it and counts the item once",
             ));
         }
+    }
+}
+
+/// Relay's `normalize_attribute_types`: whether an attribute of type `ty` keeps `value`.
+fn type_matches(ty: Option<&str>, value: Option<&Value>) -> bool {
+    match (ty, value) {
+        (Some("boolean"), Some(Value::Bool(_))) | (Some("string"), Some(Value::String(_))) => true,
+        // A u64 above i64::MAX does not fit (relay#5621).
+        (Some("integer"), Some(Value::Number(n))) => n.is_i64(),
+        (Some("double"), Some(Value::Number(_))) => true,
+        (Some("array"), Some(Value::Array(elements))) => is_supported_array(elements),
+        _ => false,
+    }
+}
+
+/// Relay's `is_supported_array`: elements of one kind (strings, booleans, or numbers of any
+/// representation), `null`s aside; no nested arrays or objects.
+fn is_supported_array(elements: &[Value]) -> bool {
+    let kind = |v: &Value| match v {
+        Value::String(_) => Some(0),
+        Value::Bool(_) => Some(1),
+        Value::Number(_) => Some(2),
+        Value::Array(_) | Value::Object(_) => Some(3),
+        Value::Null => None,
+    };
+    let mut kinds = elements.iter().filter_map(kind);
+    match kinds.next() {
+        None => true,
+        Some(3) => false,
+        Some(first) => kinds.all(|k| k == first),
     }
 }
 
@@ -379,6 +404,106 @@ mod tests {
                 "attributes.f"
             ]
         );
+    }
+
+    #[test]
+    fn attribute_types_are_checked_as_relay_normalizes_them() {
+        // (case, attribute, kept)
+        let cases = [
+            (
+                "strings",
+                json!({"type": "array", "value": ["a", "b"]}),
+                true,
+            ),
+            (
+                "booleans",
+                json!({"type": "array", "value": [true, false]}),
+                true,
+            ),
+            (
+                "integers and doubles",
+                json!({"type": "array", "value": [1, 2.5, -3]}),
+                true,
+            ),
+            ("empty", json!({"type": "array", "value": []}), true),
+            (
+                "nulls aside",
+                json!({"type": "array", "value": [null, "a", null]}),
+                true,
+            ),
+            (
+                "only nulls",
+                json!({"type": "array", "value": [null]}),
+                true,
+            ),
+            ("mixed", json!({"type": "array", "value": [1, "a"]}), false),
+            (
+                "nested array",
+                json!({"type": "array", "value": [[1], [2]]}),
+                false,
+            ),
+            (
+                "objects",
+                json!({"type": "array", "value": [{"a": 1}]}),
+                false,
+            ),
+            (
+                "an array typed string",
+                json!({"type": "string", "value": ["a"]}),
+                false,
+            ),
+            (
+                "text typed array",
+                json!({"type": "array", "value": "[\"a\"]"}),
+                false,
+            ),
+            (
+                "an i64",
+                json!({"type": "integer", "value": i64::MIN}),
+                true,
+            ),
+            (
+                "a u64 within i64",
+                json!({"type": "integer", "value": 42u64}),
+                true,
+            ),
+            (
+                "a u64 above i64",
+                json!({"type": "integer", "value": u64::MAX}),
+                false,
+            ),
+            (
+                "a u64 as double",
+                json!({"type": "double", "value": u64::MAX}),
+                true,
+            ),
+            (
+                "object typed",
+                json!({"type": "object", "value": {"a": 1}}),
+                false,
+            ),
+        ];
+        for (name, attribute, kept) in cases {
+            let metric = with("attributes", Some(json!({ "a": attribute })));
+            let want: Vec<String> = match kept {
+                true => vec![],
+                false => vec!["attributes.a".into()],
+            };
+            assert_eq!(paths(&metric), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_array_counts_its_elements_toward_the_size_limit() {
+        let fields = |value: Value| {
+            let metric = json!({"name": "m", "value": 1, "attributes": {
+                "k": {"type": "array", "value": value}
+            }});
+            canonical_size(metric.as_object().expect("object"))
+        };
+        assert_eq!(fields(json!(["ab", "c"])), 1 + 8 + 1 + 3);
+        assert_eq!(fields(json!([1, 2.5, true])), 1 + 8 + 1 + 17);
+        assert_eq!(fields(json!([])), 1 + 8 + 1);
     }
 
     #[test]

@@ -595,6 +595,7 @@ mod tests {
             max: Some(20.0),
             bounds: vec![5.0, 10.0],
             counts: vec![1, 2, 3],
+            ..Histogram::default()
         });
         for point in [packed.concat(), unpacked.concat()] {
             let decoded = histogram_of(&point);

@@ -1,8 +1,9 @@
 //! OpenTelemetry metrics as Sentry trace metrics. Sentry ingests no OTLP metrics, but takes
 //! `trace_metric` items (counter, gauge, distribution) in envelopes: [`decode`] reads a
 //! project's OTLP metrics into the [`model`], [`filter`] keeps the names asked for, [`series`]
-//! turns cumulative points into deltas, and [`items`] makes the Sentry items, with units from
-//! [`units`].
+//! turns cumulative points into deltas, and [`items`] makes the Sentry items: a histogram's
+//! from [`buckets`] by [`histogram`]'s rule, attributes by [`attributes`], units by
+//! [`units`], within Relay's limits ([`size`]).
 //!
 //! What is sent, what is lost and what is never counted twice is specified in
 //! `docs/design.md` ("Trace metrics and the collector's retries"); in short: a series' state
@@ -12,11 +13,15 @@
 //! time ([`Metrics::serialize`]). A retried batch's settled points are then stale and make
 //! nothing; the others make the same deltas again.
 
+pub mod attributes;
+pub mod buckets;
 pub mod decode;
 pub mod filter;
+pub mod histogram;
 pub mod items;
 pub mod model;
 pub mod series;
+pub mod size;
 pub mod units;
 
 use std::collections::{HashMap, HashSet};
@@ -35,7 +40,8 @@ use model::{Kind, Metric, Point, ResourceMetrics, Temporality};
 use series::{series_key, Change, Commit, SeriesKey, SeriesTable};
 
 /// Items per envelope at most (one `trace_metric` container each): Sentry's SDKs flush
-/// their metric buffers at this size.
+/// their metric buffers at this size. An envelope also holds no more bytes than Relay takes
+/// in one container ([`size::MAX_CONTAINER_BYTES`]).
 pub const MAX_ITEMS_PER_ENVELOPE: usize = 1000;
 /// Project locks kept before the unused ones are forgotten.
 const PRUNE_LOCKS_ABOVE: usize = 4096;
@@ -90,8 +96,9 @@ pub struct Converted {
     /// Items of points whose series found no room (one for a point that would set a
     /// baseline).
     pub series_limit: u64,
-    /// Items over Sentry's size limit even after their attributes were cut (a name of
-    /// kilobytes): Relay would drop them after accepting their envelope.
+    /// Items of points over Relay's limits ([`size`]): an item above 1 MiB by Relay's measure
+    /// (Relay would drop it after accepting its envelope), or a point whose items are more
+    /// than one envelope may hold (Relay would refuse it).
     pub too_large: u64,
 }
 
@@ -100,8 +107,6 @@ pub struct Converted {
 struct Settles {
     /// Where its point's series moves, and the series of points that sent nothing after it.
     commits: Vec<Commit>,
-    /// Its items whose attributes were cut to fit Sentry's size limit.
-    cut: u64,
 }
 
 /// What a project's metrics batch became, envelope by envelope (see [`Metrics::settle`]).
@@ -109,7 +114,8 @@ struct Settles {
 pub struct Settled {
     /// Items Sentry accepted.
     pub sent: u64,
-    /// Of those, items whose attributes were cut.
+    /// Of those, items whose attributes were cut: none since the items follow Relay's own
+    /// size rule, which cuts nothing (kept for the `metric_items_cut` counter until it goes).
     pub cut: u64,
 }
 
@@ -217,7 +223,6 @@ impl Metrics {
         let mut settled = Settled::default();
         for group in accepted.into_iter().flat_map(points) {
             settled.sent += group.items.len() as u64;
-            settled.cut += converted.groups.get(group.point).map_or(0, |g| g.cut);
         }
         let count = u32::try_from(settled.sent).unwrap_or(u32::MAX);
         locked(&self.cap).record(slug, count, now);
@@ -274,7 +279,8 @@ struct Batch<'m> {
     pending: HashMap<SeriesKey, Pending>,
     /// The bytes of the series this batch adds to the table.
     reserved: usize,
-    groups: Vec<ItemGroup>,
+    /// Each point's items, with the bytes of a container of them alone.
+    groups: Vec<(ItemGroup, usize)>,
     /// Commits applied at once: points that send nothing, their series sending nothing before.
     settled: Vec<Commit>,
     converted: Converted,
@@ -355,8 +361,8 @@ impl Batch<'_> {
         self.pending.insert(commit.key(), Pending { commit, sends });
     }
 
-    /// The items of one point to send, unless they are none, over the cap or over Sentry's
-    /// size limit.
+    /// The items of one point to send, unless they are none, over the cap or over Relay's
+    /// limits.
     fn point(
         &mut self,
         source: &items::Source<'_>,
@@ -392,12 +398,12 @@ impl Batch<'_> {
         let point = self.converted.groups.len();
         self.converted.groups.push(Settles {
             commits: commit.into_iter().collect(),
-            cut: made.cut,
         });
-        self.groups.push(ItemGroup {
+        let group = ItemGroup {
             point,
             items: made.items,
-        });
+        };
+        self.groups.push((group, made.bytes));
     }
 }
 
@@ -489,18 +495,28 @@ fn trace_id(key: SeriesKey, point: &Point) -> [u8; 16] {
     id
 }
 
-/// `groups` in envelopes of at most [`MAX_ITEMS_PER_ENVELOPE`] items (a point's items stay
+/// `groups` (each with the bytes of a container of its items alone) in envelopes of at most
+/// [`MAX_ITEMS_PER_ENVELOPE`] items and [`size::MAX_CONTAINER_BYTES`] (a point's items stay
 /// together).
-fn envelopes(groups: Vec<ItemGroup>) -> Vec<EnvelopePiece> {
+fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
     let mut pieces = Vec::new();
     let mut current: Vec<ItemGroup> = Vec::new();
-    let mut items = 0;
-    for group in groups {
-        if items + group.items.len() > MAX_ITEMS_PER_ENVELOPE && !current.is_empty() {
+    let (mut items, mut bytes) = (0, size::container_bytes([]));
+    for (group, group_bytes) in groups {
+        // The items' JSON, and a comma before them after another point's.
+        let comma = usize::from(!current.is_empty());
+        let adds = group_bytes.saturating_sub(size::container_bytes([])) + comma;
+        let over = items + group.items.len() > MAX_ITEMS_PER_ENVELOPE
+            || bytes.saturating_add(adds) > size::MAX_CONTAINER_BYTES;
+        let adds = if over && !current.is_empty() {
             pieces.push(EnvelopePiece::TraceMetrics(std::mem::take(&mut current)));
-            items = 0;
-        }
+            (items, bytes) = (0, size::container_bytes([]));
+            adds - comma
+        } else {
+            adds
+        };
         items += group.items.len();
+        bytes = bytes.saturating_add(adds);
         current.push(group);
     }
     if !current.is_empty() {
@@ -755,44 +771,55 @@ mod tests {
     }
 
     #[test]
-    fn envelopes_hold_whole_points_up_to_their_limit() {
-        let group = |point, n| ItemGroup {
-            point,
-            items: vec![
-                sentry_types::protocol::v7::Metric {
-                    r#type: MetricType::Gauge,
-                    name: "g".into(),
-                    value: 1.0,
-                    timestamp: std::time::SystemTime::UNIX_EPOCH,
-                    trace_id: [1; 16].into(),
-                    span_id: None,
-                    unit: None,
-                    attributes: Default::default(),
-                };
-                n
-            ],
+    fn envelopes_hold_whole_points_up_to_their_limits() {
+        // A point of `n` items whose container alone takes `bytes`.
+        let group = |point, n, bytes| {
+            let item = sentry_types::protocol::v7::Metric {
+                r#type: MetricType::Gauge,
+                name: "g".into(),
+                value: 1.0,
+                timestamp: std::time::SystemTime::UNIX_EPOCH,
+                trace_id: [1; 16].into(),
+                span_id: None,
+                unit: None,
+                attributes: Default::default(),
+            };
+            let items = vec![item; n];
+            (ItemGroup { point, items }, bytes)
         };
         let sizes = |pieces: Vec<EnvelopePiece>| -> Vec<Vec<usize>> {
             pieces
                 .iter()
                 .map(|p| match p {
-                    EnvelopePiece::TraceMetrics(groups) => {
-                        groups.iter().map(|g| g.items.len()).collect()
-                    }
+                    EnvelopePiece::TraceMetrics(groups) => groups.iter().map(|g| g.point).collect(),
                     EnvelopePiece::Error(_) => Vec::new(),
                 })
                 .collect()
         };
         let limit = MAX_ITEMS_PER_ENVELOPE;
-        let groups = vec![
-            group(0, limit - 1),
-            group(1, 2),
-            group(2, limit + 5),
-            group(3, 1),
+        let small = 1_000;
+        let by_count = vec![
+            group(0, limit - 1, small),
+            group(1, 2, small),
+            group(2, limit + 5, small),
+            group(3, 1, small),
         ];
         assert_eq!(
-            sizes(envelopes(groups)),
-            [vec![limit - 1], vec![2], vec![limit + 5], vec![1]]
+            sizes(envelopes(by_count)),
+            [vec![0], vec![1], vec![2], vec![3]]
+        );
+        let five_mib = 5 << 20;
+        let by_bytes = vec![
+            group(0, 5, five_mib),
+            group(1, 5, five_mib),
+            group(2, 5, five_mib),
+            group(3, 1, small),
+            group(4, 14, size::MAX_CONTAINER_BYTES),
+        ];
+        assert_eq!(
+            sizes(envelopes(by_bytes)),
+            [vec![0, 1], vec![2, 3], vec![4]],
+            "at most 12 MiB of items each"
         );
         assert!(envelopes(Vec::new()).is_empty());
     }

@@ -85,6 +85,8 @@ pub struct Histogram {
     pub sum: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Whether `min` and `max` are values of this point.
+    pub attained: Attained,
     pub bounds: Vec<f64>,
     pub counts: Vec<u64>,
 }
@@ -95,11 +97,32 @@ pub struct ExponentialHistogram {
     pub sum: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Whether `min` and `max` are values of this point.
+    pub attained: Attained,
     pub scale: i32,
     pub zero_count: u64,
     pub zero_threshold: f64,
     pub positive: Buckets,
     pub negative: Buckets,
+}
+
+/// Whether a histogram's `min` and `max` are values it holds (as received: OTLP's min and max
+/// are those of the point's own values), or only bound them: the delta of two cumulative
+/// points carries the later one's min and max, those of the series' whole life, which the
+/// delta's values may not reach (see [`super::series`] for when they are known to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attained {
+    pub min: bool,
+    pub max: bool,
+}
+
+impl Default for Attained {
+    fn default() -> Self {
+        Attained {
+            min: true,
+            max: true,
+        }
+    }
 }
 
 /// Consecutive exponential buckets from index `offset`.

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value as Json;
 
-use super::model::{Buckets, ExponentialHistogram, Histogram, Point, Summary, Value};
+use super::model::{Attained, Buckets, ExponentialHistogram, Histogram, Point, Summary, Value};
 use crate::clock::Instant;
 use crate::errors::otlp::Attributes;
 
@@ -429,8 +429,9 @@ fn difference(last: &Value, now: &Value) -> Difference {
     delta.map_or(Difference::Reset, Difference::Delta)
 }
 
-/// `None` (a reset) when the bounds changed or a count fell. Min and max stay as received:
-/// bounds of the whole cumulative window, they still bound the delta's values.
+/// `None` (a reset) when the bounds changed or a count fell. Min and max stay as received
+/// (those of the series' whole life, they bound the delta's values), attained as
+/// [`attained_in_delta`] says.
 fn histogram_delta(last: &Histogram, now: &Histogram) -> Option<Histogram> {
     if !same_floats(&last.bounds, &now.bounds) || last.counts.len() != now.counts.len() {
         return None;
@@ -446,9 +447,31 @@ fn histogram_delta(last: &Histogram, now: &Histogram) -> Option<Histogram> {
         sum: sum_delta(last.sum, now.sum),
         min: now.min,
         max: now.max,
+        attained: attained_in_delta(last.count, (last.min, last.max), (now.min, now.max)),
         bounds: now.bounds.clone(),
         counts,
     })
+}
+
+/// Whether the min and max of cumulative point `now` are values of its delta over `last`
+/// (`(min, max)` each, `last` holding `last_count` values). Both are over the series' whole
+/// life, so the delta's own extremes are known only where `now`'s moved: a min below the last
+/// one was recorded in the delta and is its min; an unchanged one may be an older value's, and
+/// then only bounds the delta. Over a last point of no values, the delta is all of `now`.
+fn attained_in_delta(
+    last_count: u64,
+    (last_min, last_max): (Option<f64>, Option<f64>),
+    (now_min, now_max): (Option<f64>, Option<f64>),
+) -> Attained {
+    // (None is none to doubt: as received.)
+    let moved = |last: Option<f64>, now: Option<f64>, beyond: fn(f64, f64) -> bool| match now {
+        None => true,
+        Some(now) => last_count == 0 || last.is_some_and(|last| beyond(now, last)),
+    };
+    Attained {
+        min: moved(last_min, now_min, |now, last| now < last),
+        max: moved(last_max, now_max, |now, last| now > last),
+    }
 }
 
 /// Bit for bit, so that NaN bounds compare equal to themselves.
@@ -470,6 +493,7 @@ fn exponential_delta(
         sum: sum_delta(last.sum, now.sum),
         min: now.min,
         max: now.max,
+        attained: attained_in_delta(last.count, (last.min, last.max), (now.min, now.max)),
         scale: now.scale,
         zero_count: now.zero_count.checked_sub(last.zero_count)?,
         zero_threshold: now.zero_threshold,
@@ -872,6 +896,7 @@ mod tests {
             max: None,
             bounds: bounds.to_vec(),
             counts: counts.to_vec(),
+            ..Histogram::default()
         }
     }
 
@@ -887,6 +912,10 @@ mod tests {
         let difference = Histogram {
             min: Some(0.5),
             max: Some(9.0),
+            attained: Attained {
+                min: false,
+                max: false,
+            },
             ..histogram(4, Some(14.0), &bounds, &[1, 1, 2])
         };
         let new_bounds = histogram(7, Some(20.0), &[1.0, 10.0], &[2, 3, 2]);
@@ -927,6 +956,100 @@ mod tests {
             let expected = expected.map(|(delta, start)| (Value::Histogram(delta), start));
             assert_eq!(sent, expected, "{name}");
         }
+    }
+
+    #[test]
+    fn a_deltas_min_and_max_are_its_own_only_where_they_moved() {
+        // (case, last (count, min, max), now (min, max), attained (min, max))
+        type Case = (
+            &'static str,
+            (u64, Option<f64>, Option<f64>),
+            (f64, f64),
+            (bool, bool),
+        );
+        let cases: &[Case] = &[
+            (
+                "both unchanged: bounds",
+                (3, Some(1.0), Some(9.0)),
+                (1.0, 9.0),
+                (false, false),
+            ),
+            (
+                "a new min",
+                (3, Some(1.0), Some(9.0)),
+                (0.5, 9.0),
+                (true, false),
+            ),
+            (
+                "a new max",
+                (3, Some(1.0), Some(9.0)),
+                (1.0, 12.0),
+                (false, true),
+            ),
+            (
+                "both new",
+                (3, Some(1.0), Some(9.0)),
+                (0.5, 12.0),
+                (true, true),
+            ),
+            (
+                "none before: bounds",
+                (3, None, None),
+                (1.0, 9.0),
+                (false, false),
+            ),
+            (
+                "no values before: all of it",
+                (0, None, None),
+                (1.0, 9.0),
+                (true, true),
+            ),
+        ];
+        let bounds = [5.0];
+        for (name, (count, min, max), (now_min, now_max), (want_min, want_max)) in cases {
+            let last = Histogram {
+                min: *min,
+                max: *max,
+                ..histogram(*count, Some(0.0), &bounds, &[*count, 0])
+            };
+            let now = Histogram {
+                min: Some(*now_min),
+                max: Some(*now_max),
+                ..histogram(count + 2, Some(10.0), &bounds, &[*count + 1, 1])
+            };
+            let Some(delta) = histogram_delta(&last, &now) else {
+                panic!("{name}: a delta");
+            };
+            let want = Attained {
+                min: *want_min,
+                max: *want_max,
+            };
+            assert_eq!(delta.attained, want, "{name}");
+            assert_eq!(
+                (delta.min, delta.max),
+                (now.min, now.max),
+                "{name}: as bounds"
+            );
+            let Some(exponential) = exponential_delta(
+                &ExponentialHistogram {
+                    min: *min,
+                    max: *max,
+                    count: *count,
+                    ..ExponentialHistogram::default()
+                },
+                &ExponentialHistogram {
+                    min: now.min,
+                    max: now.max,
+                    count: count + 2,
+                    ..ExponentialHistogram::default()
+                },
+            ) else {
+                panic!("{name}: an exponential delta");
+            };
+            assert_eq!(exponential.attained, want, "{name}: exponential");
+        }
+        let whole = histogram(2, Some(3.0), &bounds, &[2, 0]);
+        assert_eq!(whole.attained, Attained::default(), "a point as received");
     }
 
     fn exponential(
