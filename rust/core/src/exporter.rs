@@ -549,7 +549,6 @@ impl Exporter {
             .metrics
             .settle(&part.slug, converted, &accepted, &retried, known, now);
         self.telemetry.metric_items_sent(settled.sent);
-        self.telemetry.metric_items_cut(settled.cut);
         sent.any_sent = settled.sent > 0;
         sent
     }
@@ -573,7 +572,7 @@ impl Exporter {
             (
                 ItemDrop::Ingest(DropReason::TooLarge),
                 converted.too_large,
-                "over Sentry's 2 KB per trace metric, even with their attributes cut",
+                "over Sentry's limit per trace metric (1 MiB) or per envelope",
             ),
         ];
         for (reason, items, detail) in dropped {

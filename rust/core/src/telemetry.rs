@@ -130,7 +130,6 @@ pub struct Telemetry {
     metric_points_received: AtomicU64,
     metric_items_sent: AtomicU64,
     metric_points_excluded: AtomicU64,
-    metric_items_cut: AtomicU64,
     metric_items_dropped: ByLabel,
     metric_series: AtomicU64,
     metric_series_bytes: AtomicU64,
@@ -244,11 +243,6 @@ impl Telemetry {
         self.metric_items_sent.fetch_add(items, Ordering::Relaxed);
     }
 
-    /// Trace metric items whose attributes were cut to fit Sentry's size limit.
-    pub fn metric_items_cut(&self, items: u64) {
-        self.metric_items_cut.fetch_add(items, Ordering::Relaxed);
-    }
-
     /// Trace metric items not sent, for good, by [`ItemDrop::label`].
     pub fn metric_items_dropped(&self, reason: ItemDrop, items: u64) {
         add_by_label(&self.metric_items_dropped, reason.label(), items);
@@ -328,7 +322,6 @@ impl Telemetry {
             metric("metric_points_received", "OpenTelemetry metric data points received", "{points}", "counter", one(load(&self.metric_points_received))),
             metric("metric_points_excluded", "Metric data points left out by metrics.include / exclude, or unreadable", "{points}", "counter", one(load(&self.metric_points_excluded))),
             metric("metric_items_sent", "Sentry trace metric items accepted by Sentry", "{items}", "counter", one(load(&self.metric_items_sent))),
-            metric("metric_items_cut", "Trace metric items whose attributes were cut to fit Sentry's 2 KB limit", "{items}", "counter", one(load(&self.metric_items_cut))),
             metric("metric_items_dropped", "Trace metric items not sent, for good, by reason", "{items}", "counter", items_dropped),
             metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
             metric("metric_series_bytes", "Bytes of the metric series' state, bounded by metrics.max_series_mib", "By", "gauge", one(load(&self.metric_series_bytes))),
@@ -409,7 +402,6 @@ mod tests {
         assert_eq!(point(&s, "error_events_retrying_bytes", json!({})), 4096);
         t.metric_points_received(7);
         t.metric_items_sent(5);
-        t.metric_items_cut(1);
         t.metric_items_dropped(ItemDrop::Capped, 2);
         t.metric_series(SeriesUse {
             held: 3,
@@ -419,7 +411,6 @@ mod tests {
         let s = t.snapshot(9);
         assert_eq!(point(&s, "metric_points_received", json!({})), 7);
         assert_eq!(point(&s, "metric_items_sent", json!({})), 5);
-        assert_eq!(point(&s, "metric_items_cut", json!({})), 1);
         assert_eq!(
             point(&s, "metric_items_dropped", json!({"reason": "capped"})),
             2
@@ -503,7 +494,7 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 29);
+        assert_eq!(names.len(), 28);
         assert_eq!(
             point(
                 &s,

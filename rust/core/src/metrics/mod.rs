@@ -114,9 +114,6 @@ struct Settles {
 pub struct Settled {
     /// Items Sentry accepted.
     pub sent: u64,
-    /// Of those, items whose attributes were cut: none since the items follow Relay's own
-    /// size rule, which cuts nothing (kept for the `metric_items_cut` counter until it goes).
-    pub cut: u64,
 }
 
 /// The trace metrics of one exporter: its filter, cap and series.
