@@ -77,8 +77,9 @@ ALLOWED_NODE = {
         "handled": (
             "whether a rejection is handled is known only to the process (Node's "
             "'unhandledRejection' event, which @sentry/node listens to); OTel JS writes no "
-            "exception.escaped, and the instrumentation that records the error rethrows it "
-            "without knowing whether a caller catches it"),
+            "exception.escaped, and Node's server instrumentations record no exception on their "
+            "spans, so one recorded on a server span was recorded by code that caught it (here "
+            "the reference's own handler, which rethrows): errors/capture.rs takes it as caught"),
     },
 }
 
