@@ -251,35 +251,23 @@ def check_parity(records, cases, allowed_by_case, language):
     return failures
 
 
-def test_python_events_match_sentry_python(start_standin, start_collector, tmp_path):
+# Per language: its reference client, the errors.in_app_include a service of it would set, and
+# the differences allowed.
+REFERENCES = {
+    "python": (python_reference, (), ALLOWED_PYTHON),
+    "node": (node_reference, (), ALLOWED_NODE),
+    "java": (java_reference, (JAVA_APP_PACKAGE,), ALLOWED_JAVA),
+}
+
+
+@pytest.mark.parametrize("language", REFERENCES)
+def test_events_match_the_runtimes_sentry_sdk(language, start_standin, start_collector, tmp_path):
+    reference, in_app_include, allowed = REFERENCES[language]
     standin = start_standin("--projects", f"{OURS},{THEIRS}")
-    collector = start_collector(sentry_config(standin))
-    sent = python_reference(collector, reference_dsn(standin), OURS)
-    print(f"sentry-python {sent['sdk']}")
+    collector = start_collector(sentry_config(standin, in_app_include))
+    sent = reference(collector, reference_dsn(standin), OURS)
+    print(f"{language}: {sent['sdk']}")
     records = collect(standin, sent["cases"])
     keep(tmp_path, records)
-    failures = check_parity(records, sent["cases"], ALLOWED_PYTHON, "python")
-    assert failures == [], "\n".join(failures)
-
-
-def test_node_events_match_sentry_node(start_standin, start_collector, tmp_path):
-    standin = start_standin("--projects", f"{OURS},{THEIRS}")
-    collector = start_collector(sentry_config(standin))
-    sent = node_reference(collector, reference_dsn(standin), OURS)
-    print(f"@sentry/node {sent['sdk']}")
-    records = collect(standin, sent["cases"])
-    keep(tmp_path, records)
-    failures = check_parity(records, sent["cases"], ALLOWED_NODE, "node")
-    assert failures == [], "\n".join(failures)
-
-
-def test_java_events_match_sentry_java(start_standin, start_collector, tmp_path):
-    standin = start_standin("--projects", f"{OURS},{THEIRS}")
-    collector = start_collector(sentry_config(standin, in_app_include=[JAVA_APP_PACKAGE]))
-    sent = java_reference(collector, reference_dsn(standin), OURS)
-    print(f"sentry-java {sent['sdk']}")
-    assert set(sent["cases"]) == {"caught", "logged", "escaped", "warning"}, sent
-    records = collect(standin, sent["cases"])
-    keep(tmp_path, records)
-    failures = check_parity(records, sent["cases"], ALLOWED_JAVA, "java")
+    failures = check_parity(records, sent["cases"], allowed, language)
     assert failures == [], "\n".join(failures)

@@ -68,10 +68,7 @@ impl Severity {
             ("emergency", Severity::Fatal),
             ("alert", Severity::Fatal),
         ];
-        known
-            .iter()
-            .find(|(known, _)| name.eq_ignore_ascii_case(known))
-            .map(|&(_, severity)| severity)
+        named(&known, name)
     }
 
     /// A record's severity: its number, else its text. `None` when it gives neither: a record
@@ -90,11 +87,7 @@ impl Severity {
             ("error", Severity::Error),
             ("fatal", Severity::Fatal),
         ];
-        names
-            .iter()
-            .find(|(name, _)| setting.eq_ignore_ascii_case(name))
-            .map(|&(_, severity)| severity)
-            .ok_or_else(|| UnknownSeverity(setting.to_owned()))
+        named(&names, setting).ok_or_else(|| UnknownSeverity(setting.to_owned()))
     }
 
     /// The Sentry level of an issue at this severity.
@@ -113,6 +106,14 @@ impl Severity {
     pub fn admits(self, severity: Option<Severity>) -> bool {
         severity.is_none_or(|s| s >= self)
     }
+}
+
+/// The severity `text` names in `names`, in any case.
+fn named(names: &[(&str, Severity)], text: &str) -> Option<Severity> {
+    names
+        .iter()
+        .find(|(name, _)| text.eq_ignore_ascii_case(name))
+        .map(|&(_, severity)| severity)
 }
 
 #[cfg(test)]

@@ -518,13 +518,7 @@ fn build(mut nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
             .rev()
             .map(|index| {
                 let mut exception = build_one(&mut nodes[index]);
-                if nodes[index].group {
-                    set_mechanism_data(
-                        &mut exception,
-                        mechanism_keys::IS_EXCEPTION_GROUP,
-                        true.into(),
-                    );
-                }
+                mark_group(&mut exception, nodes[index].group);
                 exception
             })
             .collect();
@@ -566,16 +560,17 @@ fn build(mut nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
             if let Some(source) = source {
                 set_mechanism_data(&mut exception, mechanism_keys::SOURCE, source.into());
             }
-            if nodes[index].group {
-                set_mechanism_data(
-                    &mut exception,
-                    mechanism_keys::IS_EXCEPTION_GROUP,
-                    true.into(),
-                );
-            }
+            mark_group(&mut exception, nodes[index].group);
             exception
         })
         .collect()
+}
+
+/// Marks an exception group as sentry-python marks it (only `true` is written).
+fn mark_group(exception: &mut Exception, group: bool) {
+    if group {
+        set_mechanism_data(exception, mechanism_keys::IS_EXCEPTION_GROUP, true.into());
+    }
 }
 
 /// One exception: its header's type and value, its frames.
