@@ -205,7 +205,9 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     match (header, runtime, ty) {
         // OpenTelemetry Python's span events name the class with its module (`__main__`
         // too, which the traceback leaves out, and nested classes the text cannot tell).
-        (_, Some(Runtime::Python), Some(ty)) if ty.contains('.') => {
+        (_, Some(Runtime::Python), Some(ty))
+            if ty.contains('.') && !stacktrace::split_python_type(&ty).1.is_empty() =>
+        {
             let (module, name) = stacktrace::split_python_type(&ty);
             exception.module = module.map(str::to_owned);
             exception.ty = name.to_owned();
@@ -795,6 +797,29 @@ mod tests {
                 })
                 .collect();
             assert_eq!(links, want, "{language}");
+        }
+    }
+
+    #[test]
+    fn a_python_type_is_split_into_module_and_class() {
+        let table = [
+            (
+                "shop_errors.PaymentDeclined",
+                Some("shop_errors"),
+                "PaymentDeclined",
+            ),
+            ("__main__.Outer.Inner", Some("__main__"), "Outer.Inner"),
+            ("KeyError", None, "KeyError"),
+            ("broken.", None, "broken."),
+        ];
+        for (ty, module, name) in table {
+            let event = build_json(&span_event(vec![("exception.type".into(), json!(ty))]));
+            let raised = &event["exception"]["values"][0];
+            assert_eq!(
+                (raised["module"].as_str(), raised["type"].as_str()),
+                (module, Some(name)),
+                "{ty}"
+            );
         }
     }
 
