@@ -202,22 +202,23 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     let raised = stacktrace::raised_index(&values);
     let header = header_names(found, runtime, &values[raised]);
     let exception = &mut values[raised];
-    match (header, runtime, ty) {
-        // OpenTelemetry Python's span events name the class with its module (`__main__`
-        // too, which the traceback leaves out, and nested classes the text cannot tell).
-        (_, Some(Runtime::Python), Some(ty))
-            if ty.contains('.') && !stacktrace::split_python_type(&ty).1.is_empty() =>
-        {
-            let (module, name) = stacktrace::split_python_type(&ty);
-            exception.module = module.map(str::to_owned);
-            exception.ty = name.to_owned();
+    // OpenTelemetry Python's span events name the class with its module (`__main__` too,
+    // which the traceback leaves out, and nested classes the text cannot tell).
+    let qualified = match (&found.origin, runtime, &ty) {
+        (Origin::ErrorSpan, _, _) => None,
+        (_, Some(Runtime::Python), Some(ty)) if ty.contains('.') => {
+            Some(stacktrace::split_python_type(ty)).filter(|(_, name)| !name.is_empty())
         }
-        (true, _, _) => {}
-        (false, _, ty) => {
-            exception.ty = ty
-                .or_else(|| Some(exception.ty.clone()).filter(|t| !t.is_empty()))
-                .unwrap_or_else(|| "Error".into());
-        }
+        _ => None,
+    };
+    if let Some((module, name)) = qualified {
+        exception.module = module.map(str::to_owned);
+        exception.ty = name.to_owned();
+    } else if !header {
+        exception.ty = ty
+            .clone()
+            .or_else(|| Some(exception.ty.clone()).filter(|t| !t.is_empty()))
+            .unwrap_or_else(|| "Error".into());
     }
     if !header || exception.value.is_none() {
         exception.value = value.or_else(|| exception.value.take());
@@ -812,6 +813,13 @@ mod tests {
             ("KeyError", None, "KeyError"),
             ("broken.", None, "broken."),
         ];
+        let mut failed = span_event(Vec::new());
+        failed.origin = Origin::ErrorSpan;
+        let mut span = (*span()).clone();
+        span.name = "GET /orders.json".into();
+        failed.span = Some(Arc::new(span));
+        let event = build_json(&failed);
+        assert_eq!(event["exception"]["values"][0]["type"], "GET /orders.json");
         for (ty, module, name) in table {
             let event = build_json(&span_event(vec![("exception.type".into(), json!(ty))]));
             let raised = &event["exception"]["values"][0];
