@@ -2,6 +2,9 @@
 written per test), and the OTLP clients that feed it. The pieces themselves are in harness.py,
 shared with scripts/soak.py and bench/run.py; the tests import them from here or from there."""
 
+import json
+import shutil
+
 import pytest
 
 from harness import (  # noqa: F401 (re-exported for the tests)
@@ -10,6 +13,18 @@ from harness import (  # noqa: F401 (re-exported for the tests)
     MemoryCgroup, start_collector as _start_collector, start_standin as _start_standin, telemetrygen_path, validate,
     value, projects_value, wait_until,
 )
+
+
+def run_node_client(package, *args):
+    """Runs `package`'s index.js (its packages installed with `npm ci` the first time) with
+    `args`; returns the JSON of its last line of output."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("node and npm are needed for the Node.js clients (Node 20.19 or later)")
+    if not (package / "node_modules").is_dir():
+        run([npm, "ci", "--no-audit", "--no-fund", "--prefix", package], timeout=300)
+    out = run([node, package / "index.js", *args])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture

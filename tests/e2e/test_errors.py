@@ -10,14 +10,11 @@ The stand-in checks each event as relay's event processing does: `event_drops` l
 relay would drop, `event_notes` what it would change in those it keeps; both must stay empty."""
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import run, wait_until
+from conftest import run, run_node_client, wait_until
 
 HERE = Path(__file__).parent
 PYTHON_CLIENT = HERE / "exceptions_client.py"
@@ -48,14 +45,8 @@ def python_client(collector, service, version, environment):
 
 
 def node_client(collector, service, version, environment):
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("node and npm are needed for the Node.js client (Node 18.19 or 20.6 and later)")
-    if not (NODE_CLIENT / "node_modules").is_dir():
-        run([npm, "ci", "--no-audit", "--no-fund", "--prefix", NODE_CLIENT], timeout=300)
-    out = run([node, NODE_CLIENT / "index.js", "--endpoint", collector.http_endpoint, "--service", service,
-               "--version", version, "--environment", environment])
-    return json.loads(out.strip().splitlines()[-1])
+    return run_node_client(NODE_CLIENT, "--endpoint", collector.http_endpoint, "--service", service,
+                           "--version", version, "--environment", environment)
 
 
 def main_exception(event):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run, wait_until
+from conftest import ROOT, run, run_node_client, wait_until
 from parity import compare, decisive, differences, explain, is_allowed
 
 HERE = Path(__file__).parent
@@ -131,14 +131,8 @@ def python_reference(collector, dsn, service):
 
 
 def node_reference(collector, dsn, service):
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("node and npm are needed for the Node.js reference (Node 18.19 or 20.6 and later)")
-    if not (NODE_REFERENCE / "node_modules").is_dir():
-        run([npm, "ci", "--no-audit", "--no-fund", "--prefix", NODE_REFERENCE], timeout=300)
-    out = run([node, NODE_REFERENCE / "index.js", "--endpoint", collector.http_endpoint, "--dsn", dsn,
-               "--service", service])
-    return json.loads(out.strip().splitlines()[-1])
+    return run_node_client(NODE_REFERENCE, "--endpoint", collector.http_endpoint, "--dsn", dsn,
+                           "--service", service)
 
 
 def sources_digest():
