@@ -120,7 +120,7 @@ typedef uint32_t SentrySignal;
 /*
  An exporter: config, endpoint cache, and (once started) its own runtime.
  */
-typedef struct SentryExporter SentryExporter;
+typedef struct SentryCore SentryCore;
 
 /*
  One structured field of a log line (`project`, `status`, `reason`, `count`, ...). Borrowed:
@@ -255,7 +255,7 @@ SentryResult sentry_exporter_new(const uint8_t *config_json,
                                  uint8_t *error_buf,
                                  size_t error_buf_len,
                                  size_t *error_len,
-                                 struct SentryExporter **exporter_out);
+                                 struct SentryCore **exporter_out);
 
 /*
  Starts the exporter's runtime. Starting twice is fine.
@@ -263,7 +263,7 @@ SentryResult sentry_exporter_new(const uint8_t *config_json,
  # Safety
  `exporter` must come from `sentry_exporter_new` and not be freed.
  */
-SentryResult sentry_exporter_start(const struct SentryExporter *exporter);
+SentryResult sentry_exporter_start(const struct SentryCore *exporter);
 
 /*
  Exports one OTLP protobuf request (`ExportTraceServiceRequest` or
@@ -276,7 +276,7 @@ SentryResult sentry_exporter_start(const struct SentryExporter *exporter);
  `exporter` as for `sentry_exporter_start`; `request` must point to
  `request_len` readable bytes (may be NULL when 0); `outcome_out` writable.
  */
-SentryResult sentry_exporter_export(const struct SentryExporter *exporter,
+SentryResult sentry_exporter_export(const struct SentryCore *exporter,
                                     uint32_t signal,
                                     const uint8_t *request,
                                     size_t request_len,
@@ -293,7 +293,7 @@ SentryResult sentry_exporter_export(const struct SentryExporter *exporter,
  # Safety
  As `sentry_exporter_export`; `routing_out` writable.
  */
-SentryResult sentry_exporter_route(const struct SentryExporter *exporter,
+SentryResult sentry_exporter_route(const struct SentryCore *exporter,
                                    uint32_t signal,
                                    const uint8_t *request,
                                    size_t request_len,
@@ -309,7 +309,7 @@ SentryResult sentry_exporter_route(const struct SentryExporter *exporter,
  `exporter` as for `sentry_exporter_start`; `slugs` must point to `slugs_len` readable bytes
  (may be NULL when 0); `kept_out` writable.
  */
-SentryResult sentry_exporter_restore_queues(const struct SentryExporter *exporter,
+SentryResult sentry_exporter_restore_queues(const struct SentryCore *exporter,
                                             const uint8_t *slugs,
                                             size_t slugs_len,
                                             struct SentryBytes *kept_out);
@@ -323,8 +323,7 @@ SentryResult sentry_exporter_restore_queues(const struct SentryExporter *exporte
  # Safety
  `exporter` must come from `sentry_exporter_new` and not be freed.
  */
-SentryResult sentry_exporter_begin_shutdown(const struct SentryExporter *exporter,
-                                            uint64_t grace_ms);
+SentryResult sentry_exporter_begin_shutdown(const struct SentryCore *exporter, uint64_t grace_ms);
 
 /*
  Stops the exporter within a bound (5 s). Twice, or without start, is fine;
@@ -333,7 +332,7 @@ SentryResult sentry_exporter_begin_shutdown(const struct SentryExporter *exporte
  # Safety
  `exporter` must come from `sentry_exporter_new` and not be freed.
  */
-SentryResult sentry_exporter_shutdown(const struct SentryExporter *exporter);
+SentryResult sentry_exporter_shutdown(const struct SentryCore *exporter);
 
 /*
  Frees an exporter (shutting it down first if needed). NULL is ignored.
@@ -342,7 +341,7 @@ SentryResult sentry_exporter_shutdown(const struct SentryExporter *exporter);
  `exporter` must come from `sentry_exporter_new`, be freed once, and not be
  in use by another call.
  */
-void sentry_exporter_free(struct SentryExporter *exporter);
+void sentry_exporter_free(struct SentryCore *exporter);
 
 /*
  Writes the exporter's counters as UTF-8 JSON into `*json_out` (to be freed
@@ -353,7 +352,7 @@ void sentry_exporter_free(struct SentryExporter *exporter);
  # Safety
  `exporter` as for `sentry_exporter_start`; `json_out` writable.
  */
-SentryResult sentry_exporter_telemetry(const struct SentryExporter *exporter,
+SentryResult sentry_exporter_telemetry(const struct SentryCore *exporter,
                                        struct SentryBytes *json_out);
 
 /*
@@ -365,7 +364,7 @@ SentryResult sentry_exporter_telemetry(const struct SentryExporter *exporter,
  # Safety
  `exporter` as for `sentry_exporter_start`; `problem_out` writable.
  */
-SentryResult sentry_exporter_health(const struct SentryExporter *exporter,
+SentryResult sentry_exporter_health(const struct SentryCore *exporter,
                                     struct SentryBytes *problem_out);
 
 /*

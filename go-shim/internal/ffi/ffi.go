@@ -58,7 +58,7 @@ type Core struct {
 	// mu guards ptr: calls into the core hold it for reading, Free holds it for writing, so the
 	// handle is never freed under a running call.
 	mu  sync.RWMutex
-	ptr *C.SentryExporter
+	ptr *C.SentryCore
 	// logger is the cgo.Handle of the *zap.Logger the core's log callback writes to.
 	logger cgo.Handle
 }
@@ -70,7 +70,7 @@ func New(configJSON []byte, logger *zap.Logger) (*Core, error) {
 	handle := cgo.NewHandle(logger.WithOptions(zap.WithCaller(false)))
 	buf := make([]byte, errorBufLen)
 	var n C.size_t
-	var ptr *C.SentryExporter
+	var ptr *C.SentryCore
 	code := C.sentry_exporter_new(bytesPtr(configJSON), C.size_t(len(configJSON)),
 		C.SentryLogCallback(C.sentryGoLog), C.size_t(handle),
 		bytesPtr(buf), C.size_t(len(buf)), &n, &ptr)

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::time::{clock_gettime, ClockId};
-use sentry_exporter_core::errors::stacktrace::{parse, Runtime};
+use sentry_exporter_core::issues::stacktrace::{parse, Runtime};
 
 const SIZE: usize = 4 << 20;
 const MAX_CPU: Duration = Duration::from_millis(100);

@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::errors::severity::{Severity, UnknownSeverity};
+use crate::issues::severity::{Severity, UnknownSeverity};
 use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
-use crate::metrics::filter::{NameFilter, NamePattern};
+use crate::trace_metrics::filter::{NameFilter, NamePattern};
 use crate::slug::{Slug, SlugError};
 
 /// The config as it arrives, before validation. Keys follow the YAML. Every key is required:

@@ -32,7 +32,7 @@ fn later_by(now: Instant, after: Duration) -> Instant {
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub enum CoreError {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("invalid configuration: {0}")]
@@ -58,10 +58,10 @@ enum State {
     ShutDown,
 }
 
-pub struct Service {
+pub struct Core {
     exporter: Arc<Exporter>,
     state: Mutex<State>,
-    /// When every export must end because the host is stopping (see [`Service::begin_shutdown`]).
+    /// When every export must end because the host is stopping (see [`Core::begin_shutdown`]).
     stop_at: watch::Sender<Option<Instant>>,
     in_flight: Arc<(Mutex<usize>, Condvar)>,
 }
@@ -84,11 +84,11 @@ impl Drop for InFlight {
     }
 }
 
-impl Service {
-    pub fn new(config_json: &[u8], logger: Logger) -> Result<Service, ServiceError> {
+impl Core {
+    pub fn new(config_json: &[u8], logger: Logger) -> Result<Core, CoreError> {
         let config = Config::from_json(config_json)?;
         let exporter = Exporter::new(&config, logger)?;
-        Ok(Service {
+        Ok(Core {
             exporter: Arc::new(exporter),
             state: Mutex::new(State::Created),
             stop_at: watch::Sender::new(None),
@@ -101,11 +101,11 @@ impl Service {
     }
 
     /// Builds the runtime. Starting twice is a no-op; after shutdown it fails.
-    pub fn start(&self) -> Result<(), ServiceError> {
+    pub fn start(&self) -> Result<(), CoreError> {
         let mut state = self.state();
         match *state {
             State::Running { .. } => Ok(()),
-            State::ShutDown => Err(ServiceError::ShutDown),
+            State::ShutDown => Err(CoreError::ShutDown),
             State::Created => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(
@@ -115,7 +115,7 @@ impl Service {
                     .on_thread_start(crate::sigpipe::block_on_this_thread)
                     .enable_all()
                     .build()
-                    .map_err(ServiceError::Runtime)?;
+                    .map_err(CoreError::Runtime)?;
                 let (stop, _) = watch::channel(false);
                 runtime.spawn(self.exporter.background());
                 runtime.spawn(self.exporter.clone().retry_owed(self.stop_at.subscribe()));
@@ -132,10 +132,10 @@ impl Service {
         signal: Signal,
         request: &[u8],
         timeout: Option<Duration>,
-    ) -> Result<ExportOutcome, ServiceError> {
+    ) -> Result<ExportOutcome, CoreError> {
         let (handle, mut stopped, _in_flight) = match &*self.state() {
-            State::Created => return Err(ServiceError::NotStarted),
-            State::ShutDown => return Err(ServiceError::ShutDown),
+            State::Created => return Err(CoreError::NotStarted),
+            State::ShutDown => return Err(CoreError::ShutDown),
             State::Running { runtime, stop } => (
                 runtime.handle().clone(),
                 stop.subscribe(),
@@ -152,24 +152,24 @@ impl Service {
             // release build answers them as an invalid request.
             #[cfg(feature = "fault-injection")]
             if request == b"fault-injection-panic" {
-                panic!("injected panic (fault-injection) in Service::export");
+                panic!("injected panic (fault-injection) in Core::export");
             }
             let clock = exporter.clock();
             let own = later_by(clock.now(), timeout.unwrap_or(NO_TIMEOUT));
             let deadline = Deadline::new(own, stop_at, clock);
             tokio::select! {
                 biased;
-                _ = stopped.wait_for(|stop| *stop) => Err(ServiceError::ShutDown),
+                _ = stopped.wait_for(|stop| *stop) => Err(CoreError::ShutDown),
                 outcome = exporter.export(signal, request, &deadline) => Ok(outcome?),
             }
         })
     }
 
     /// Where each resource of `request` goes, sending nothing (see [`Exporter::route`]).
-    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, ServiceError> {
+    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, CoreError> {
         match &*self.state() {
-            State::Created => return Err(ServiceError::NotStarted),
-            State::ShutDown => return Err(ServiceError::ShutDown),
+            State::Created => return Err(CoreError::NotStarted),
+            State::ShutDown => return Err(CoreError::ShutDown),
             State::Running { .. } => {}
         }
         Ok(self.exporter.route(signal, request)?)
@@ -207,7 +207,7 @@ impl Service {
 
     /// The host is stopping: exports in flight and later ones end by `grace` from now, and
     /// hand back what they could not send by then. Sentry may not answer at all, and the host
-    /// drains its queue through these exports before it calls [`Service::shutdown`]: without
+    /// drains its queue through these exports before it calls [`Core::shutdown`]: without
     /// this bound each queued batch would wait its whole timeout. Never extends an earlier call.
     pub fn begin_shutdown(&self, grace: Duration) {
         let at = later_by(self.exporter.clock().now(), grace);

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::errors::EventDrop;
+use crate::issues::EventDrop;
 use crate::health::Health;
-use crate::metrics::{ItemDrop, SeriesUse};
+use crate::trace_metrics::{ItemDrop, SeriesUse};
 use crate::outcome::{DropReason, RetryReason};
 use crate::signal::Signal;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sentry_exporter_core::errors::stacktrace::{
+use sentry_exporter_core::issues::stacktrace::{
     apply_in_app, mechanism_keys, parse, raised_index, Runtime, MAX_FRAMES,
 };
 use sentry_types::protocol::v7::{Exception, Frame};

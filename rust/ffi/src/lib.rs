@@ -13,7 +13,7 @@ use sentry_exporter_core::heap;
 use sentry_exporter_core::log::panic_message;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::{
-    ExportOutcome, Field, FieldValue, Level, Logger, Routing, Service, ServiceError, Signal,
+    ExportOutcome, Field, FieldValue, Level, Logger, Routing, Core, CoreError, Signal,
 };
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
@@ -97,8 +97,8 @@ pub enum SentryLogLevel {
 }
 
 /// An exporter: config, endpoint cache, and (once started) its own runtime.
-pub struct SentryExporter {
-    service: Service,
+pub struct SentryCore {
+    core: Core,
 }
 
 /// Bytes owned by Rust, valid until the struct holding them is freed.
@@ -216,8 +216,8 @@ impl BoundaryResult for () {
 ///
 /// ```text
 /// ffi_boundary! { sentry_exporter_export:   // the entry point, named in logged panics
-///     exporter exporter;                     // optional: `*const SentryExporter`, rebound
-///                                            // as `&SentryExporter`
+///     exporter exporter;                     // optional: `*const SentryCore`, rebound
+///                                            // as `&SentryCore`
 ///     bytes request, request_len;            // any number: `(ptr, len)` rebound as `&[u8]`
 ///                                            // (NULL allowed when `len` is 0)
 ///     non_null outcome_out;                  // any number: pointers that must not be NULL
@@ -276,7 +276,7 @@ fn guard<R: BoundaryResult>(body: impl FnOnce() -> R) -> R {
 /// sees more than the bare `SentryResult::Panic`. The exporter stays usable: the core's locks
 /// tolerate poisoning and its in-flight count is kept by a drop guard.
 fn guard_logged<R: BoundaryResult>(
-    exporter: &SentryExporter,
+    exporter: &SentryCore,
     entry: &str,
     body: impl FnOnce() -> R,
 ) -> R {
@@ -287,7 +287,7 @@ fn guard_logged<R: BoundaryResult>(
     let message = panic_message(payload.as_ref());
     // Logging must not let a second panic (say, in formatting) escape either.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        exporter.service.logger().log(
+        exporter.core.logger().log(
             Level::Error,
             format!("{entry}: the core panicked (caught at the C boundary): {message}"),
         )
@@ -347,14 +347,14 @@ unsafe fn bytes_free(bytes: &SentryBytes) {
     }
 }
 
-fn result_of(error: &ServiceError) -> SentryResult {
+fn result_of(error: &CoreError) -> SentryResult {
     match error {
-        ServiceError::Config(_) | ServiceError::Client(_) => SentryResult::InvalidConfig,
-        ServiceError::NotStarted => SentryResult::NotStarted,
-        ServiceError::ShutDown => SentryResult::ShutDown,
-        ServiceError::Runtime(_) => SentryResult::RuntimeFailed,
-        ServiceError::InvalidRequest(_) => SentryResult::InvalidRequest,
-        ServiceError::MemoryFull(_) => SentryResult::MemoryFull,
+        CoreError::Config(_) | CoreError::Client(_) => SentryResult::InvalidConfig,
+        CoreError::NotStarted => SentryResult::NotStarted,
+        CoreError::ShutDown => SentryResult::ShutDown,
+        CoreError::Runtime(_) => SentryResult::RuntimeFailed,
+        CoreError::InvalidRequest(_) => SentryResult::InvalidRequest,
+        CoreError::MemoryFull(_) => SentryResult::MemoryFull,
     }
 }
 
@@ -453,17 +453,17 @@ pub unsafe extern "C" fn sentry_exporter_new(
     error_buf: *mut u8,
     error_buf_len: usize,
     error_len: *mut usize,
-    exporter_out: *mut *mut SentryExporter,
+    exporter_out: *mut *mut SentryCore,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_new:
         bytes config_json, config_json_len;
         non_null exporter_out;
         => {
-            match Service::new(config_json, logger(log_callback, log_context)) {
-                Ok(service) => {
+            match Core::new(config_json, logger(log_callback, log_context)) {
+                Ok(core) => {
                     trim::start();
                     write_message("", error_buf, error_buf_len, error_len);
-                    *exporter_out = Box::into_raw(Box::new(SentryExporter { service }));
+                    *exporter_out = Box::into_raw(Box::new(SentryCore { core }));
                     SentryResult::Ok
                 }
                 Err(e) => {
@@ -480,12 +480,12 @@ pub unsafe extern "C" fn sentry_exporter_new(
 /// # Safety
 /// `exporter` must come from `sentry_exporter_new` and not be freed.
 #[no_mangle]
-pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryExporter) -> SentryResult {
+pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryCore) -> SentryResult {
     ffi_boundary! { sentry_exporter_start:
         exporter exporter;
         => {
             exporter
-                .service
+                .core
                 .start()
                 .map_or_else(|e| result_of(&e), |_| SentryResult::Ok)
         }
@@ -503,7 +503,7 @@ pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryExporter) 
 /// `request_len` readable bytes (may be NULL when 0); `outcome_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_export(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     signal: u32,
     request: *const u8,
     request_len: usize,
@@ -519,7 +519,7 @@ pub unsafe extern "C" fn sentry_exporter_export(
                 return SentryResult::InvalidSignal;
             };
             let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-            match exporter.service.export(signal, request, timeout) {
+            match exporter.core.export(signal, request, timeout) {
                 Ok(outcome) => {
                     *outcome_out = Box::into_raw(Box::new(outcome_to_c(outcome)));
                     SentryResult::Ok
@@ -540,7 +540,7 @@ pub unsafe extern "C" fn sentry_exporter_export(
 /// As `sentry_exporter_export`; `routing_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_route(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     signal: u32,
     request: *const u8,
     request_len: usize,
@@ -554,7 +554,7 @@ pub unsafe extern "C" fn sentry_exporter_route(
             let Some(signal) = signal_of(signal) else {
                 return SentryResult::InvalidSignal;
             };
-            match exporter.service.route(signal, request) {
+            match exporter.core.route(signal, request) {
                 Ok(routing) => {
                     *routing_out = Box::into_raw(Box::new(routing_to_c(routing)));
                     SentryResult::Ok
@@ -575,7 +575,7 @@ pub unsafe extern "C" fn sentry_exporter_route(
 /// (may be NULL when 0); `kept_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_restore_queues(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     slugs: *const u8,
     slugs_len: usize,
     kept_out: *mut SentryBytes,
@@ -587,7 +587,7 @@ pub unsafe extern "C" fn sentry_exporter_restore_queues(
         => {
             let text = String::from_utf8_lossy(slugs);
             let slugs: Vec<Slug> = text.lines().filter_map(|line| Slug::parse(line).ok()).collect();
-            let kept = exporter.service.restore_queues(&slugs);
+            let kept = exporter.core.restore_queues(&slugs);
             let kept: Vec<&str> = kept.iter().map(Slug::as_str).collect();
             *kept_out = bytes_out(kept.join("\n").into_bytes());
             SentryResult::Ok
@@ -664,14 +664,14 @@ fn outcome_to_c(outcome: ExportOutcome) -> SentryExportOutcome {
 /// `exporter` must come from `sentry_exporter_new` and not be freed.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_begin_shutdown(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     grace_ms: u64,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_begin_shutdown:
         exporter exporter;
         => {
             exporter
-                .service
+                .core
                 .begin_shutdown(Duration::from_millis(grace_ms));
             SentryResult::Ok
         }
@@ -684,11 +684,11 @@ pub unsafe extern "C" fn sentry_exporter_begin_shutdown(
 /// # Safety
 /// `exporter` must come from `sentry_exporter_new` and not be freed.
 #[no_mangle]
-pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryExporter) -> SentryResult {
+pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryCore) -> SentryResult {
     ffi_boundary! { sentry_exporter_shutdown:
         exporter exporter;
         => {
-            exporter.service.shutdown();
+            exporter.core.shutdown();
             SentryResult::Ok
         }
     }
@@ -700,12 +700,12 @@ pub unsafe extern "C" fn sentry_exporter_shutdown(exporter: *const SentryExporte
 /// `exporter` must come from `sentry_exporter_new`, be freed once, and not be
 /// in use by another call.
 #[no_mangle]
-pub unsafe extern "C" fn sentry_exporter_free(exporter: *mut SentryExporter) {
+pub unsafe extern "C" fn sentry_exporter_free(exporter: *mut SentryCore) {
     ffi_boundary! { sentry_exporter_free:
         non_null exporter;
         => {
             let exporter = Box::from_raw(exporter);
-            exporter.service.shutdown();
+            exporter.core.shutdown();
         }
     }
 }
@@ -719,14 +719,14 @@ pub unsafe extern "C" fn sentry_exporter_free(exporter: *mut SentryExporter) {
 /// `exporter` as for `sentry_exporter_start`; `json_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_telemetry(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     json_out: *mut SentryBytes,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_telemetry:
         exporter exporter;
         non_null json_out;
         => {
-            *json_out = bytes_out(exporter.service.telemetry_json().into_bytes());
+            *json_out = bytes_out(exporter.core.telemetry_json().into_bytes());
             SentryResult::Ok
         }
     }
@@ -741,14 +741,14 @@ pub unsafe extern "C" fn sentry_exporter_telemetry(
 /// `exporter` as for `sentry_exporter_start`; `problem_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_health(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     problem_out: *mut SentryBytes,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_health:
         exporter exporter;
         non_null problem_out;
         => {
-            *problem_out = match exporter.service.health_problem() {
+            *problem_out = match exporter.core.health_problem() {
                 Some(problem) => bytes_out(problem.into_bytes()),
                 None => SentryBytes {
                     ptr: std::ptr::null(),

@@ -51,7 +51,7 @@ unsafe extern "C" fn record(
 
 /// An exporter made from `json` whose log lines land in the returned list (which must outlive
 /// it).
-fn logging_exporter(json: &str) -> (*mut SentryExporter, std::sync::Arc<Lines>) {
+fn logging_exporter(json: &str) -> (*mut SentryCore, std::sync::Arc<Lines>) {
     let lines = std::sync::Arc::new(Lines::default());
     let mut out = ptr::null_mut();
     let result = unsafe {
@@ -70,7 +70,7 @@ fn logging_exporter(json: &str) -> (*mut SentryExporter, std::sync::Arc<Lines>) 
     (out, lines)
 }
 
-fn new_exporter(json: &str) -> Result<*mut SentryExporter, (SentryResult, String)> {
+fn new_exporter(json: &str) -> Result<*mut SentryCore, (SentryResult, String)> {
     let mut buf = [0u8; 256];
     let mut len = 0usize;
     let mut out = ptr::null_mut();
@@ -93,7 +93,7 @@ fn new_exporter(json: &str) -> Result<*mut SentryExporter, (SentryResult, String
 }
 
 fn export(
-    exporter: *const SentryExporter,
+    exporter: *const SentryCore,
     signal: u32,
     request: &[u8],
 ) -> Result<*mut SentryExportOutcome, SentryResult> {
@@ -281,7 +281,7 @@ fn logs_reach_the_callback_with_their_level() {
 #[test]
 fn log_fields_reach_the_callback() {
     let (exporter, lines) = logging_exporter(&CONFIG);
-    let logger = unsafe { &*exporter }.service.logger().clone();
+    let logger = unsafe { &*exporter }.core.logger().clone();
     logger.log_with(
         Level::Warn,
         "project p: 3 spans dropped",
@@ -304,7 +304,7 @@ fn log_fields_reach_the_callback() {
 }
 
 /// The exporter's telemetry, as `sentry_exporter_telemetry` writes it.
-fn telemetry(exporter: *const SentryExporter) -> serde_json::Value {
+fn telemetry(exporter: *const SentryCore) -> serde_json::Value {
     let mut json = SentryBytes {
         ptr: ptr::null(),
         len: 0,
@@ -352,7 +352,7 @@ fn telemetry_is_json_listing_every_metric() {
 }
 
 /// The traces items the exporter counted as dropped for `reason` (its telemetry).
-fn dropped(exporter: *const SentryExporter, reason: &str) -> u64 {
+fn dropped(exporter: *const SentryCore, reason: &str) -> u64 {
     let parsed = telemetry(exporter);
     let metrics = parsed["metrics"].as_array().unwrap();
     let items_dropped = metrics
@@ -368,7 +368,7 @@ fn dropped(exporter: *const SentryExporter, reason: &str) -> u64 {
 }
 
 /// The health problem as text; `None` when the exporter reports none.
-fn health(exporter: *const SentryExporter) -> Option<String> {
+fn health(exporter: *const SentryCore) -> Option<String> {
     let mut problem = SentryBytes {
         ptr: ptr::null(),
         len: 99,
@@ -430,7 +430,7 @@ fn health_names_the_problem_once_sentry_cannot_be_used() {
     }
 }
 
-/// The request that makes a core built with `fault-injection` panic in `Service::export`, outside
+/// The request that makes a core built with `fault-injection` panic in `Core::export`, outside
 /// the per-project work, where only the C boundary catches the panic. It is no OTLP protobuf
 /// message (field 12 with the invalid wire type 6).
 const FAULT_INJECTION_PANIC_REQUEST: &[u8] = b"fault-injection-panic";
@@ -540,7 +540,7 @@ fn a_panic_becomes_an_error_code() {
 #[test]
 fn the_boundary_checks_each_argument_before_the_body() {
     unsafe fn entry(
-        exporter: *const SentryExporter,
+        exporter: *const SentryCore,
         request: *const u8,
         request_len: usize,
         out: *mut u64,
@@ -550,7 +550,7 @@ fn the_boundary_checks_each_argument_before_the_body() {
             bytes request, request_len;
             non_null out;
             => {
-                let _: &SentryExporter = exporter;
+                let _: &SentryCore = exporter;
                 if request == b"panic" {
                     panic!("asked to");
                 }

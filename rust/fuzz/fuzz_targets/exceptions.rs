@@ -28,9 +28,9 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use sentry_exporter_core::errors::event::{self, Options, MAX_EVENT};
-use sentry_exporter_core::errors::scan::{scan, Sources};
-use sentry_exporter_core::errors::severity::Severity;
+use sentry_exporter_core::issues::event::{self, Options, MAX_EVENT};
+use sentry_exporter_core::issues::scan::{scan, Sources};
+use sentry_exporter_core::issues::severity::Severity;
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::testdata::{
     exception_log, exception_span, logs_request, string_attribute, traces_request, Resource,

@@ -15,11 +15,11 @@
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
-use sentry_exporter_core::metrics::decode::{resources, Decoded};
-use sentry_exporter_core::metrics::items::{
+use sentry_exporter_core::trace_metrics::decode::{resources, Decoded};
+use sentry_exporter_core::trace_metrics::items::{
     items, plan, Items, Source, MAX_BUCKET_ITEMS, MAX_ITEM_BYTES,
 };
-use sentry_exporter_core::metrics::model::Value;
+use sentry_exporter_core::trace_metrics::model::Value;
 use sentry_exporter_fuzz::cost::{assert_linear, Cost};
 
 /// Each item's texts are bounded and each takes some bytes of the request (a bucket at least

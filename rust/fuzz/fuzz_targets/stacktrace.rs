@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sentry_exporter_core::errors::stacktrace::{
+use sentry_exporter_core::issues::stacktrace::{
     apply_in_app, parse, Runtime, MAX_EXCEPTIONS, MAX_FRAMES,
 };
 use sentry_exporter_fuzz::cost::{assert_linear, assert_per_byte, measure, Cost};

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::answer::nothing_rejected;
 use super::post::{Post, Poster};
 use super::{Answer, Piece, Transport};
-use crate::errors::stacktrace::mechanism_keys;
+use crate::issues::stacktrace::mechanism_keys;
 use crate::ingest::endpoint::IngestEndpoint;
 use crate::ratelimit::Category;
 
@@ -88,7 +88,7 @@ impl Piece for EnvelopePiece {
     fn shrink(&self) -> Option<EnvelopePiece> {
         match self {
             EnvelopePiece::Error(event) => {
-                crate::errors::event::essentials(event).map(|e| EnvelopePiece::Error(Box::new(e)))
+                crate::issues::event::essentials(event).map(|e| EnvelopePiece::Error(Box::new(e)))
             }
             EnvelopePiece::TraceMetrics(_) => None,
         }

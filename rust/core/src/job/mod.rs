@@ -111,7 +111,7 @@ impl<P: Piece> Job<P> {
 
     /// A job of `pieces`, sent one after the other; with `in_order`, none is sent once one
     /// before it must be retried (trace metrics: a series' state moves on only through an
-    /// unbroken run of settled points, see [`crate::metrics`]).
+    /// unbroken run of settled points, see [`crate::trace_metrics`]).
     pub fn in_order(pieces: Vec<P>) -> Job<P> {
         Job::of(pieces, true)
     }

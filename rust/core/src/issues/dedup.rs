@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::otlp;
+use crate::otlp_messages as otlp;
 use super::scan::{Found, Origin};
 use crate::clock::Instant;
 
@@ -100,8 +100,8 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errors::otlp::{LogRecord, SpanEvent};
-    use crate::errors::scan::Found;
+    use crate::otlp_messages::{LogRecord, SpanEvent};
+    use crate::issues::scan::Found;
     use serde_json::json;
     use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! data points, decoded from OTLP bytes by [`super::decode`]. Values are as received
 //! (cumulative or delta); [`super::series`] turns cumulative ones into deltas.
 
-use crate::errors::otlp::Attributes;
+use crate::otlp_messages::Attributes;
 
 /// One resource's metrics.
 #[derive(Debug, Clone, Default, PartialEq)]

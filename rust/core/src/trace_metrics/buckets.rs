@@ -173,7 +173,7 @@ fn indexed(counts: &[u64], offset: i32) -> impl DoubleEndedIterator<Item = (i64,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::model::Buckets;
+    use crate::trace_metrics::model::Buckets;
 
     fn ranges(buckets: &[Bucket]) -> Vec<(Option<f64>, Option<f64>, u64)> {
         let range = |b: &Bucket| (b.range.lower, b.range.upper, b.count);

@@ -5,7 +5,7 @@
 use sentry_types::protocol::v7::{Level, Mechanism};
 use serde_json::Value as Json;
 
-use super::otlp;
+use crate::otlp_messages as otlp;
 use super::scan::{Found, Origin};
 use super::severity::Severity;
 use super::stacktrace::Runtime;
@@ -89,7 +89,7 @@ pub fn level(found: &Found, runtime: Option<Runtime>) -> Level {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errors::otlp::{LogRecord, Span, SpanEvent};
+    use crate::otlp_messages::{LogRecord, Span, SpanEvent};
     use serde_json::json;
     use std::sync::Arc;
 

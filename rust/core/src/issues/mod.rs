@@ -8,7 +8,6 @@
 pub mod capture;
 pub mod dedup;
 pub mod event;
-pub mod otlp;
 pub mod owed;
 pub mod scan;
 pub mod severity;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use memchr::memmem;
 
-use super::otlp::{self, Attributes, LogRecord, Span};
+use crate::otlp_messages::{self as otlp, Attributes, LogRecord, Span};
 use super::severity::Severity;
 use crate::signal::OtlpSignal;
 use crate::wire::{field, fields, WireError};

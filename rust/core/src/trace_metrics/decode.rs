@@ -14,7 +14,7 @@
 //! Optional doubles that are not finite (`sum`, `min`, `max`, a quantile's value) are read
 //! as absent. Malformed protobuf anywhere fails the whole request.
 
-use crate::errors::otlp::{push_attribute, resource_attributes, scope_name, Attributes};
+use crate::otlp_messages::{push_attribute, resource_attributes, scope_name, Attributes};
 use crate::wire::{fields, Field, Value as Wire, WireError};
 
 use super::model::{

@@ -30,7 +30,7 @@ use serde_json::Value as Json;
 
 use super::model::{Attained, Buckets, ExponentialHistogram, Histogram, Point, Summary, Value};
 use crate::clock::Instant;
-use crate::errors::otlp::Attributes;
+use crate::otlp_messages::Attributes;
 
 /// How long the least recently committed series must have been idle before a new series takes
 /// its place: a series reported every few minutes is not pushed out by a burst of new ones.

@@ -23,7 +23,7 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use super::capture;
-use super::otlp::{self, Attributes, Span};
+use crate::otlp_messages::{self as otlp, Attributes, Span};
 use super::scan::{Found, Origin};
 use super::stacktrace::{self, mechanism_keys, Runtime};
 use crate::cut::{cut, cut_in_place};
@@ -548,7 +548,7 @@ pub fn serialized_len(event: &Event<'_>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errors::otlp::{LogRecord, SpanEvent};
+    use crate::otlp_messages::{LogRecord, SpanEvent};
     use serde_json::json;
     use std::sync::Arc;
 

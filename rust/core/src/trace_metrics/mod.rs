@@ -525,7 +525,7 @@ fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::filter::NamePattern;
+    use crate::trace_metrics::filter::NamePattern;
     use crate::testdata::{cumulative_counter, metrics_request};
     use sentry_types::protocol::v7::MetricType;
 

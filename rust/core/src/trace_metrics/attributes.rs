@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use sentry_types::protocol::v7::{LogAttribute, Map};
 use serde_json::Value as Json;
 
-use crate::errors::otlp::{get_str, Attributes};
+use crate::otlp_messages::{get_str, Attributes};
 
 /// Attributes as a trace metric item carries them.
 pub type SentryAttributes = Map<Cow<'static, str>, LogAttribute>;
