@@ -10,7 +10,7 @@ use common::{wait_for, Standin};
 use sentry_exporter_core::testdata::{
     exception, exception_log, exception_span, logs_request, traces_request, Resource,
 };
-use sentry_exporter_core::{Service, Signal};
+use sentry_exporter_core::{Core, Signal};
 use serde_json::{json, Value};
 
 /// A Python traceback as `exception.stacktrace` carries it.
@@ -59,7 +59,7 @@ fn envelope_requests(standin: &Standin) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn metric(service: &Service, name: &str, attributes: Value) -> u64 {
+fn metric(service: &Core, name: &str, attributes: Value) -> u64 {
     let telemetry: Value = serde_json::from_str(&service.telemetry_json()).unwrap();
     let metric = telemetry["metrics"]
         .as_array()
@@ -74,7 +74,7 @@ fn metric(service: &Service, name: &str, attributes: Value) -> u64 {
 }
 
 fn export(
-    service: &Service,
+    service: &Core,
     signal: Signal,
     request: &[u8],
 ) -> sentry_exporter_core::ExportOutcome {

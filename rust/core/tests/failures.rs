@@ -334,7 +334,7 @@ fn a_400_is_halved_until_the_refused_item_is_alone() {
 
 #[test]
 fn repeated_refusals_warn_once_not_once_per_batch() {
-    use sentry_exporter_core::{Level, Logger, Service};
+    use sentry_exporter_core::{Level, Logger, Core};
     use std::sync::{Arc, Mutex};
     let standin = Standin::with_projects(&["p1"]);
     standin
@@ -347,7 +347,7 @@ fn repeated_refusals_warn_once_not_once_per_batch() {
         }
     });
     let config = testdata::config(&standin.running.api, &standin.running.token);
-    let service = Service::new(config.to_string().as_bytes(), logger).unwrap();
+    let service = Core::new(config.to_string().as_bytes(), logger).unwrap();
     service.start().unwrap();
     for i in 0..5 {
         let outcome = service

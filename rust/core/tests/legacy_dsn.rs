@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{distinct, export_signal_until_sent, logs, total, traces, Standin};
 use sentry_exporter_core::testdata;
-use sentry_exporter_core::{Logger, Service, Signal};
+use sentry_exporter_core::{Logger, Core, Signal};
 use serde_json::{json, Value};
 
 /// The DSN of `project`, built as Sentry shows it; the stand-in's records are reset after, so
@@ -24,12 +24,12 @@ fn dsn_of(standin: &Standin, project: &str) -> String {
     format!("{scheme}://{key}@{host}/{id}")
 }
 
-fn dsn_exporter(dsn: &str, extra: Value) -> Service {
+fn dsn_exporter(dsn: &str, extra: Value) -> Core {
     let mut config = testdata::config("", "");
     config["org_slug"] = json!("");
     config["dsn"] = json!(dsn);
     common::merge(&mut config, extra);
-    let service = Service::new(config.to_string().as_bytes(), Logger::discard()).unwrap();
+    let service = Core::new(config.to_string().as_bytes(), Logger::discard()).unwrap();
     service.start().unwrap();
     service
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::Standin;
 use sentry_exporter_core::testdata::{cumulative_counter, cumulative_histogram, metrics_request};
-use sentry_exporter_core::{ExportOutcome, Service, Signal};
+use sentry_exporter_core::{ExportOutcome, Core, Signal};
 use serde_json::{json, Value};
 
 /// Nanoseconds since the epoch, `secs` from now.
@@ -17,7 +17,7 @@ fn at(secs: u64) -> u64 {
     (now + Duration::from_secs(secs)).as_nanos() as u64
 }
 
-fn export(service: &Service, request: &[u8]) -> ExportOutcome {
+fn export(service: &Core, request: &[u8]) -> ExportOutcome {
     service
         .export(Signal::Metrics, request, Some(Duration::from_secs(10)))
         .unwrap()

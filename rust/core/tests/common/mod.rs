@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sentry_exporter_core::testdata::{self, logs_request, traces_request, Resource};
-use sentry_exporter_core::{ExportOutcome, Logger, Service, Signal};
+use sentry_exporter_core::{ExportOutcome, Logger, Core, Signal};
 use serde_json::Value;
 
 pub struct Standin {
@@ -110,10 +110,10 @@ impl Standin {
         self.records()["projects"][project]["spans"].clone()
     }
 
-    pub fn exporter(&self, extra: Value) -> Service {
+    pub fn exporter(&self, extra: Value) -> Core {
         let mut config = testdata::config(&self.running.api, &self.running.token);
         merge(&mut config, extra);
-        let service = Service::new(config.to_string().as_bytes(), Logger::discard()).unwrap();
+        let service = Core::new(config.to_string().as_bytes(), Logger::discard()).unwrap();
         service.start().unwrap();
         service
     }
@@ -145,12 +145,12 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Exports as the collector's queue would: what comes back is sent again
 /// (without waiting its delay) until nothing is left.
-pub fn export_until_sent(service: &Service, request: Vec<u8>) -> Vec<ExportOutcome> {
+pub fn export_until_sent(service: &Core, request: Vec<u8>) -> Vec<ExportOutcome> {
     export_signal_until_sent(service, Signal::Traces, request)
 }
 
 pub fn export_signal_until_sent(
-    service: &Service,
+    service: &Core,
     signal: Signal,
     request: Vec<u8>,
 ) -> Vec<ExportOutcome> {
