@@ -79,6 +79,7 @@ contrib: pins $(OCB) core
 ## check: the inner loop, a couple of minutes on a warm build: cargo fmt, clippy, gofmt, go
 ##   vet, the Rust tests, the Go tests with the release core (race detector)
 check: lint rust-test go-test
+	python3 scripts/structure.py
 
 ## setup: what `make test` needs beyond Go, Rust, Python 3 and a C compiler (podman, python3-venv,
 ##   rustfmt, clippy): installs it with apt-get or rustup, or stops saying what to install

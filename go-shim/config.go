@@ -2,6 +2,7 @@ package sentryexporter // import "github.com/otelcol-sentry/sentryexporter"
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -182,6 +183,19 @@ type coreTLS struct {
 	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
 }
 
+// routingAttribute is routing.project_from_attribute as the core takes it. The dsn mode
+// routes nothing, so there the default attribute stands for no setting and goes as empty;
+// the core refuses any other, which would be ignored. The default is defined once, in
+// createDefaultConfig: the core has none of its own.
+func (c *Config) routingAttribute() string {
+	attribute := c.Routing.ProjectFromAttribute
+	// The core takes a blank dsn as none.
+	if strings.TrimSpace(string(c.DSN)) != "" && attribute == defaultProjectFromAttribute {
+		return ""
+	}
+	return attribute
+}
+
 // coreJSON is the one place that turns the Config into the core's JSON. It holds the auth
 // token and the DSN in clear: never log it.
 //
@@ -224,7 +238,7 @@ func (c *Config) coreJSON() ([]byte, error) {
 		MaxProjectQueues:   c.MaxProjectQueues,
 		CoreMemoryLimitMiB: c.CoreMemoryLimitMiB,
 		Routing: coreRouting{
-			ProjectFromAttribute:      c.Routing.ProjectFromAttribute,
+			ProjectFromAttribute:      c.routingAttribute(),
 			AttributeToProjectMapping: mapping,
 			FallbackProject:           c.Routing.FallbackProject,
 		},

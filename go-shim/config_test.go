@@ -278,6 +278,39 @@ func TestCoreJSONLegacyKeys(t *testing.T) {
 	assert.Equal(t, "[REDACTED]", cfg.DSN.String())
 }
 
+// The dsn mode routes nothing: the default routing attribute goes to the core as no setting,
+// any other as set (the core refuses it).
+func TestCoreJSONRoutingAttribute(t *testing.T) {
+	tests := []struct {
+		name      string
+		dsn       string
+		attribute string
+		want      string
+	}{
+		{name: "organization, default", attribute: "service.name", want: "service.name"},
+		{name: "organization, set", attribute: "k8s.namespace.name", want: "k8s.namespace.name"},
+		{name: "dsn, default", dsn: "https://key@o1.ingest.sentry.io/42", attribute: "service.name", want: ""},
+		{name: "dsn, set", dsn: "https://key@o1.ingest.sentry.io/42", attribute: "k8s.namespace.name", want: "k8s.namespace.name"},
+		{name: "blank dsn is none", dsn: "  ", attribute: "service.name", want: "service.name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.DSN = configopaque.String(tt.dsn)
+			cfg.Routing.ProjectFromAttribute = tt.attribute
+			raw, err := cfg.coreJSON()
+			require.NoError(t, err)
+			var got struct {
+				Routing struct {
+					ProjectFromAttribute string `json:"project_from_attribute"`
+				} `json:"routing"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &got))
+			assert.Equal(t, tt.want, got.Routing.ProjectFromAttribute)
+		})
+	}
+}
+
 func TestCoreJSONHTTPTimeout(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -27,6 +27,10 @@ func NewFactory() exporter.Factory {
 }
 
 // createDefaultConfig holds every default; factory_test.go asserts each of them.
+// defaultProjectFromAttribute is the resource attribute routed by when the config names none:
+// the service name. The one definition of this default (coreJSON reads it for the dsn mode).
+const defaultProjectFromAttribute = "service.name"
+
 func createDefaultConfig() component.Config {
 	clientConfig := confighttp.NewDefaultClientConfig()
 	// Override: each HTTP request to Sentry gives up after 30 s (confighttp: no limit).
@@ -55,7 +59,7 @@ func createDefaultConfig() component.Config {
 		MaxProjectQueues: 200,
 		Routing: RoutingConfig{
 			// Override: route by the service name (Go zero value: empty).
-			ProjectFromAttribute: "service.name",
+			ProjectFromAttribute: defaultProjectFromAttribute,
 		},
 		// Override: exceptions become error events, from spans and log records, at most 600
 		// per project and minute (Go zero values: off, no bound).

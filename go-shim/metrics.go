@@ -21,8 +21,9 @@ import (
 // metricPrefix puts our metrics beside the collector's own (otelcol_exporter_...).
 const metricPrefix = "otelcol_exporter_sentry_"
 
-// coreSnapshot is the part of the core's telemetry JSON read here: its metrics. (The core's
-// health, also in that JSON, is read through ffi.Core.Health: see status.go.)
+// coreSnapshot is the core's telemetry JSON (sentry_exporter_telemetry): its metrics, the only
+// thing it holds. The core's health is not in it: it comes from its own call,
+// ffi.Core.Health (sentry_exporter_health; see status.go).
 type coreSnapshot struct {
 	Metrics []coreMetric `json:"metrics"`
 }

@@ -98,15 +98,25 @@ typedef uint32_t SentryLogFieldKind;
 #endif // __cplusplus
 
 /*
- Values of the `signal` argument of `sentry_exporter_export`.
+ Values of the `signal` argument of `sentry_exporter_export` and `sentry_exporter_route`:
+ the kind of OTLP request they are handed.
  */
 enum SentrySignal
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
+  /*
+   Traces: an `ExportTraceServiceRequest`.
+   */
   SENTRY_SIGNAL_TRACES = 0,
+  /*
+   Logs: an `ExportLogsServiceRequest`.
+   */
   SENTRY_SIGNAL_LOGS = 1,
+  /*
+   Metrics: an `ExportMetricsServiceRequest` (sent to Sentry as trace metrics).
+   */
   SENTRY_SIGNAL_METRICS = 2,
 };
 #ifndef __cplusplus
@@ -266,9 +276,9 @@ SentryResult sentry_exporter_new(const uint8_t *config_json,
 SentryResult sentry_exporter_start(const struct SentryCore *exporter);
 
 /*
- Exports one OTLP protobuf request (`ExportTraceServiceRequest` or
- `ExportLogsServiceRequest`, per `signal`), blocking until done or
- `timeout_ms` (0: no timeout). The request is only borrowed for the call.
+ Exports one OTLP protobuf request of `signal` (a `SentrySignal`): traces
+ (`ExportTraceServiceRequest`), logs (`ExportLogsServiceRequest`) or metrics
+ (`ExportMetricsServiceRequest`), blocking until done or `timeout_ms` (0: no timeout). The request is only borrowed for the call.
  On `OK`, `*outcome_out` must be freed with `sentry_export_outcome_free`.
  Safe to call from many threads at once.
 
@@ -284,10 +294,11 @@ SentryResult sentry_exporter_export(const struct SentryCore *exporter,
                                     struct SentryExportOutcome **outcome_out);
 
 /*
- Tells where each resource of one OTLP protobuf request (of `signal`) goes, sending
- nothing, so that the host can queue each project's resources apart; then it exports each
- project's resources with `sentry_exporter_export`. Items of resources that go to no project
- are counted and logged here. On `OK`, `*routing_out` must be freed with
+ Tells where each resource of one OTLP protobuf request of `signal` (traces, logs or
+ metrics, as for `sentry_exporter_export`) goes, sending nothing, so that the host can queue
+ each project's resources apart; then it exports each project's resources with
+ `sentry_exporter_export`. Items of resources that go to no project are counted and logged
+ here. On `OK`, `*routing_out` must be freed with
  `sentry_routing_free`. Safe to call from many threads at once.
 
  # Safety

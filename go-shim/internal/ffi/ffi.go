@@ -96,9 +96,10 @@ func (c *Core) Start() error {
 	return resultError("sentry_exporter_start", resultCode(C.sentry_exporter_start(c.ptr)), "")
 }
 
-// Export sends one request (protobuf ExportTraceServiceRequest or ExportLogsServiceRequest)
-// and blocks until the core is done with it or timeout has passed (0: no timeout). req is
-// only borrowed for the call.
+// Export sends one protobuf request of signal: traces (ExportTraceServiceRequest), logs
+// (ExportLogsServiceRequest) or metrics (ExportMetricsServiceRequest), and blocks until the
+// core is done with it or timeout has passed (0: no timeout). req is only borrowed for the
+// call.
 func (c *Core) Export(signal Signal, req []byte, timeout time.Duration) (Outcome, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -125,9 +126,10 @@ func (c *Core) Export(signal Signal, req []byte, timeout time.Duration) (Outcome
 	}, nil
 }
 
-// Route tells where each resource of req goes, sending nothing; each project's resources are
-// then exported on their own. Items of resources that go to no project are counted and logged
-// by the core here. req is only borrowed for the call.
+// Route tells where each resource of req (a request of signal: traces, logs or metrics, as
+// for Export) goes, sending nothing; each project's resources are then exported on their own.
+// Items of resources that go to no project are counted and logged by the core here. req is
+// only borrowed for the call.
 func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -135,9 +135,7 @@ fn reported() -> Vec<(String, Option<Runtime>, String)> {
     python.push_str("RecursionError: maximum recursion depth exceeded\n");
     let mut jvm = "java.lang.IllegalStateException: boom\n".to_owned();
     for i in 0..250 {
-        jvm.push_str(&format!(
-            "\tat com.acme.Core.call{i}(Core.java:{i})\n"
-        ));
+        jvm.push_str(&format!("\tat com.acme.Core.call{i}(Core.java:{i})\n"));
     }
     jvm.push_str("Caused by: java.io.IOException: closed\n\tat com.acme.Io.read(Io.java:1)\n");
     while jvm.len() < SIZE {

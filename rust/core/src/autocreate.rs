@@ -21,6 +21,7 @@ use crate::ingest::endpoint::from_keys;
 use crate::log::{panic_message, Field, Level, Logger};
 use crate::mgmt::{Management, MgmtError};
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::telemetry::Telemetry;
 
 /// Creations pending at once; more wait for a later retry of their data.
@@ -129,7 +130,7 @@ impl AutoCreator {
         platform: &'static str,
         now: Instant,
     ) -> Admission {
-        let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slugs = locked(&self.slugs);
         match slugs.get(slug) {
             Some(SlugState::InProgress) => return Admission::InProgress,
             Some(SlugState::Failed { until, reason }) if now < *until => {
@@ -174,7 +175,7 @@ impl AutoCreator {
 
     async fn create(self: Arc<Self>, slug: Slug, platform: &'static str) {
         let result = contained(self.create_project(&slug, platform)).await;
-        let mut slugs = self.slugs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slugs = locked(&self.slugs);
         match result {
             Ok(created) => {
                 if created {

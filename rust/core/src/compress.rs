@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use flate2::{Compress, Crc, FlushCompress, Status};
 
 use crate::config::Compression;
+use crate::sync::locked;
 
 /// Idle compressors, each taken by one request at a time.
 struct Pool<T>(Mutex<Vec<T>>);
@@ -24,7 +25,7 @@ impl<T> Pool<T> {
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.0)
     }
 
     /// Runs `f` with an idle compressor, or a new one from `make`; keeps it afterwards

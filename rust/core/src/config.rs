@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::issues::severity::{Severity, UnknownSeverity};
 use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
-use crate::trace_metrics::filter::{NameFilter, NamePattern};
+use crate::issues::severity::{Severity, UnknownSeverity};
 use crate::slug::{Slug, SlugError};
+use crate::trace_metrics::filter::{NameFilter, NamePattern};
 
 /// The config as it arrives, before validation. Keys follow the YAML. Every key is required:
 /// the Go component sends them all, with the defaults of `createDefaultConfig()`, the one place
@@ -123,7 +123,7 @@ impl Compression {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RoutingConfig {
     pub project_from_attribute: String,
     pub attribute_to_project_mapping: HashMap<String, Slug>,
@@ -356,9 +356,6 @@ impl Config {
     }
 }
 
-/// The service name the default routing reads.
-const DEFAULT_ROUTING_ATTRIBUTE: &str = "service.name";
-
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let destination = match self.dsn.trim() {
@@ -368,12 +365,17 @@ impl RawConfig {
                 Destination::Dsn(from_dsn(dsn).map_err(|e| error("dsn", Problem::BadDsn(e)))?)
             }
         };
+        let routing = match &destination {
+            Destination::Organization(_) => self.routing.validate()?,
+            // `dsn_alone` refused every routing setting: one project takes everything.
+            Destination::Dsn(_) => RoutingConfig::default(),
+        };
         let mut http = self.http.validate()?;
         // The legacy top-level key means the one of http.tls.
         http.tls.insecure_skip_verify |= self.insecure_skip_verify;
         Ok(Config {
             destination,
-            routing: self.routing.validate()?,
+            routing,
             http,
             environment: Some(self.environment).filter(|e| !e.trim().is_empty()),
             errors: self.errors.validate()?,
@@ -422,9 +424,10 @@ impl RawConfig {
             ("auth_token", !self.auth_token.trim().is_empty()),
             ("auto_create_projects", self.auto_create_projects),
             ("team", !self.team.is_empty()),
+            // The Go component sends its default attribute as empty in this mode.
             (
                 "routing.project_from_attribute",
-                routing.project_from_attribute != DEFAULT_ROUTING_ATTRIBUTE,
+                !routing.project_from_attribute.trim().is_empty(),
             ),
             (
                 "routing.attribute_to_project_mapping",
@@ -899,12 +902,14 @@ mod tests {
         assert!(!err.to_string().contains("TOKEN"));
     }
 
-    /// The legacy config: `dsn` and the Go component's defaults for the rest.
+    /// The legacy config: `dsn` and the Go component's defaults for the rest, as it sends
+    /// them in this mode (the routing attribute empty).
     fn legacy(dsn: &str) -> Value {
         let mut config = base();
         for key in ["url", "org_slug", "auth_token"] {
             config[key] = json!("");
         }
+        config["routing"]["project_from_attribute"] = json!("");
         config["dsn"] = json!(dsn);
         config
     }
@@ -975,6 +980,15 @@ mod tests {
                 legacy_with(
                     &["routing", "project_from_attribute"],
                     json!("k8s.namespace.name"),
+                ),
+                "dsn: cannot be used with routing.project_from_attribute",
+            ),
+            (
+                // The core knows no default: the Go component sends its own as empty here.
+                "routing attribute of the organization mode's default",
+                legacy_with(
+                    &["routing", "project_from_attribute"],
+                    json!("service.name"),
                 ),
                 "dsn: cannot be used with routing.project_from_attribute",
             ),

@@ -13,6 +13,7 @@ use crate::ingest::endpoint::{from_keys, DsnError, IngestEndpoint};
 use crate::mgmt::models::ProjectKey;
 use crate::mgmt::MgmtError;
 use crate::slug::Slug;
+use crate::sync::locked;
 
 /// How long a 404 for a slug is believed.
 pub const NOT_FOUND_TTL: Duration = Duration::from_secs(60);
@@ -85,7 +86,7 @@ impl Default for EndpointCache {
 
 impl EndpointCache {
     fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.slots)
     }
 
     fn slot(&self, slug: &Slug) -> SharedSlot {

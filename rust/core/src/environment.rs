@@ -5,12 +5,13 @@
 
 use std::borrow::Cow;
 
+use crate::release::ENVIRONMENT_ATTRIBUTES;
 use crate::wire::{field, fields, rewrite_resource_blocks, wrap, Value, WireError};
 
 /// The attribute set, as the semantic conventions name it today.
-pub const ATTRIBUTE: &str = "deployment.environment.name";
+pub const ATTRIBUTE: &str = ENVIRONMENT_ATTRIBUTES[0];
 /// Attributes that already state an environment: the resource keeps its own.
-const STATED_BY: [&str; 2] = [ATTRIBUTE, "deployment.environment"];
+const STATED_BY: [&str; 2] = ENVIRONMENT_ATTRIBUTES;
 
 /// The attribute to add, encoded once.
 #[derive(Debug, Clone, PartialEq, Eq)]

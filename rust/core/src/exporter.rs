@@ -1,78 +1,68 @@
-//! The driver of one batch: route it, run one [`Job`] per project (concurrently, bounded)
-//! against the ports (the [`Resolver`] for endpoints, [`AutoCreator`] for creations, a
-//! [`Transport`] for ingest), and count the outcomes in one [`Tally`]. It decides nothing
-//! itself: the job does.
+//! The exporter as the host drives it: a batch prepared ([`crate::prepare`]), routed
+//! ([`crate::routing`]), and each project's part run through every payload that takes its
+//! signal ([`crate::payload`]) by the [`Driver`], concurrently and bounded; what they count is
+//! added up in one [`Tally`]. It knows no payload: each plugs in through the same trait.
 
-use std::borrow::Cow;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, StreamExt};
-use futures_util::FutureExt;
 
-use crate::autocreate::{Admission, AutoCreator};
+use crate::autocreate::AutoCreator;
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, Destination, OrganizationConfig};
 use crate::deadline::{Deadline, StopAt};
+use crate::driver::{Driver, Exports, MAX_CONCURRENT_PROJECTS};
 use crate::endpoint_cache::EndpointCache;
 use crate::environment::Environment;
-use crate::issues::{Errors, EventDrop, Settled};
+use crate::forward::Forward;
 use crate::http::{build_client, ClientError};
 use crate::ingest::endpoint::IngestEndpoint;
-use crate::ingest::envelope::{EnvelopePiece, EnvelopeTransport};
-use crate::ingest::otlp::{OtlpPiece, OtlpTransport};
-use crate::ingest::{Answer, Piece, Poster, Transport};
-use crate::job::{Action, Event, Job, Resolved};
-use crate::log::{panic_message, Field, Level, Logger};
+use crate::ingest::envelope::EnvelopeTransport;
+use crate::ingest::otlp::OtlpTransport;
+use crate::ingest::Poster;
+use crate::issues::Issues;
+use crate::log::{Field, Logger};
 use crate::memory::{available_memory, CoreMemory};
-use crate::trace_metrics::{Converted, ItemDrop, Metrics};
 use crate::mgmt::MgmtClient;
 use crate::org::Organization;
-use crate::outcome::{DropReason, Outcome, RetryReason};
+use crate::outcome::Counted;
+use crate::payload::Part;
 use crate::preload::preload;
+use crate::prepare::Prepare;
 use crate::queues::ProjectQueues;
 use crate::ratelimit::RateLimits;
 use crate::redact::Redactor;
 use crate::resolve::{EndpointSource, Resolver};
-use crate::routing::{ProjectPart, Router};
-use crate::signal::{OtlpSignal, Signal};
+use crate::routing::Router;
+use crate::signal::Signal;
 use crate::slug::Slug;
-use crate::tally::{Counters, ExportOutcome, Retryable, Tally, Warnings, WARNING_INTERVAL};
+use crate::tally::{Counters, ExportOutcome, Tally, Warnings, WARNING_INTERVAL};
 use crate::telemetry::Telemetry;
+use crate::trace_metrics::{MetricState, TraceMetrics};
 use crate::wire::WireError;
 
-/// Projects of one batch sent at the same time.
-const MAX_CONCURRENT_PROJECTS: usize = 16;
-/// Error events of one project sent at the same time (one envelope each).
-const MAX_CONCURRENT_EVENTS: usize = 4;
-/// How often owed error events are looked at, and how long one retry may take.
-const OWED_TICK: Duration = Duration::from_secs(1);
-const OWED_SEND_BOUND: Duration = Duration::from_secs(30);
+/// How often the payloads' own retries are looked at, and how long one round may take.
+const RETRY_TICK: Duration = Duration::from_secs(1);
+const RETRY_BOUND: Duration = Duration::from_secs(30);
 
 pub struct Exporter {
     router: Router,
-    resolver: EndpointSource,
-    /// The legacy `environment`, added to resources that state none.
-    environment: Option<Environment>,
-    autocreate: Option<Arc<AutoCreator>>,
-    otlp: OtlpTransport,
-    envelopes: EnvelopeTransport,
-    /// Error events from exceptions; `None` when `errors.enabled` is false.
-    errors: Option<Errors>,
-    metrics: Metrics,
-    limits: Arc<RateLimits>,
+    prepare: Prepare,
+    driver: Driver,
+    /// Every kind of payload, each run for the batches of the signals it takes.
+    payloads: Vec<Box<dyn Exports>>,
+    otlp: Arc<OtlpTransport>,
+    envelopes: Arc<EnvelopeTransport>,
     /// The bound on the core's heap: no export starts above it.
     memory: CoreMemory,
     /// The projects that have a queue of their own in the host.
     queues: Mutex<ProjectQueues>,
     telemetry: Arc<Telemetry>,
-    clock: Arc<dyn Clock>,
-    /// Every message it logs is cleaned by `redactor`.
-    logger: Logger,
-    /// Cleans the texts handed out otherwise: outcome problems, the health problem.
+    /// Cleans the texts handed out otherwise: outcome problems, the health problem. Every
+    /// message the driver's logger logs is cleaned by it too.
     redactor: Arc<Redactor>,
-    warnings: Warnings,
+    warnings: Arc<Warnings>,
 }
 
 impl Exporter {
@@ -86,66 +76,56 @@ impl Exporter {
         let logger = logger.redacting(redactor.clone());
         let http = build_client(&config.http, &logger)?;
         let telemetry = Arc::new(Telemetry::default());
-        let ports = Ports {
-            http: &http,
-            logger: &logger,
-            telemetry: &telemetry,
-            clock: &clock,
-        };
-        let (router, resolver, autocreate) = match &config.destination {
-            Destination::Organization(org) => {
-                let (resolver, autocreate) = ports.organization(org);
-                let resolver = EndpointSource::Lookup(resolver);
-                (Router::new(&config.routing), resolver, autocreate)
-            }
-            Destination::Dsn(endpoint) => {
-                let resolver = EndpointSource::Fixed(Arc::new(endpoint.clone()));
-                (Router::fixed(dsn_project(endpoint)), resolver, None)
-            }
-        };
+        let warnings = Arc::new(Warnings::new(logger.clone()));
         let limits = Arc::new(RateLimits::default());
+        let poster = Poster::new(
+            http.clone(),
+            config.http.compression,
+            telemetry.clone(),
+            limits.clone(),
+            clock.clone(),
+        );
+        let otlp = Arc::new(OtlpTransport::new(poster.clone()));
+        let envelopes = Arc::new(EnvelopeTransport::new(poster));
+        let (router, resolver, autocreate) =
+            destination(config, &http, &logger, &telemetry, &clock);
         let memory = CoreMemory::new(config.core_memory_limit, available_memory());
         telemetry.core_memory_limit(memory.limit());
-        let poster = || {
-            let (telemetry, limits) = (telemetry.clone(), limits.clone());
-            Poster::new(
-                http.clone(),
-                config.http.compression,
-                telemetry,
-                limits,
-                clock.clone(),
-            )
-        };
+        let payloads = payloads(config, &otlp, &envelopes, &telemetry, &warnings, &*clock);
         Ok(Exporter {
             router,
-            environment: config.environment.as_deref().and_then(Environment::new),
-            otlp: OtlpTransport::new(poster()),
-            envelopes: EnvelopeTransport::new(poster()),
-            errors: Errors::new(&config.errors),
-            metrics: Metrics::new(&config.metrics, unix_nanos(clock.wall())),
-            resolver,
-            autocreate,
-            limits,
+            prepare: Prepare {
+                environment: config.environment.as_deref().and_then(Environment::new),
+            },
+            driver: Driver {
+                resolver,
+                autocreate,
+                limits,
+                clock,
+                logger,
+            },
+            payloads,
+            otlp,
+            envelopes,
             memory,
             queues: Mutex::new(ProjectQueues::new(config.max_project_queues)),
             telemetry,
-            clock,
-            warnings: Warnings::new(logger.clone()),
-            logger,
             redactor,
+            warnings,
         })
     }
 
     /// The background work of a started exporter: loading every project's
     /// endpoint (none in `dsn` mode). Runs on the exporter's runtime until done or shut down.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let work = self.resolver.lookups().map(|resolver| {
+        let driver = &self.driver;
+        let work = driver.resolver.lookups().map(|resolver| {
             preload(
                 resolver.mgmt.clone(),
                 resolver.endpoints.clone(),
                 resolver.org.clone(),
-                self.logger.clone(),
-                self.clock.clone(),
+                driver.logger.clone(),
+                driver.clock.clone(),
             )
         });
         async move {
@@ -157,7 +137,7 @@ impl Exporter {
 
     /// Projects whose ingest endpoint is known.
     pub fn known_projects(&self) -> usize {
-        self.resolver.known_projects()
+        self.driver.resolver.known_projects()
     }
 
     /// Projects this exporter created.
@@ -167,7 +147,7 @@ impl Exporter {
 
     /// The logger of the core: the host's, with every message cleaned of secrets.
     pub fn logger(&self) -> &Logger {
-        &self.logger
+        &self.driver.logger
     }
 
     /// The exporter's counters, as described by [`Telemetry::snapshot`].
@@ -184,7 +164,12 @@ impl Exporter {
 
     /// The core's one clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
-        self.clock.clone()
+        self.driver.clock.clone()
+    }
+
+    /// The driver of every job.
+    pub fn driver(&self) -> &Driver {
+        &self.driver
     }
 
     /// The transport of OTLP spans and log records.
@@ -214,46 +199,48 @@ impl Exporter {
             Field::str("reason", "core_memory"),
         ];
         let message = || format!("{full}; exports wait in their queues until it falls");
-        self.warnings
-            .warn("core_memory", message, &fields, &*self.clock);
+        let now = self.driver.clock.now();
+        self.warnings.warn("core_memory", message, &fields, now);
         Err(full)
     }
 
-    /// Exports one OTLP request; each project gets until `deadline`.
+    /// Exports one OTLP request of `signal`: each project's part through every payload that
+    /// takes the signal, each project within `deadline`.
     pub async fn export(
         &self,
         signal: Signal,
         request: &[u8],
         deadline: &Deadline,
     ) -> Result<ExportOutcome, WireError> {
-        let signal = match signal {
-            Signal::Traces => OtlpSignal::Traces,
-            Signal::Logs => OtlpSignal::Logs,
-            Signal::Metrics => return self.export_metrics(request, deadline).await,
-        };
-        let request = self.with_environment(signal.into(), request)?;
-        let request = self.repair_strings(signal, &request);
+        let now = self.driver.clock.now();
+        let telemetry = &self.telemetry;
+        let request = (self.prepare).prepared(signal, request, telemetry, &self.warnings, now)?;
         let request = &*request;
         let routed = self.router.route(request)?;
-        let mut tally = Tally::new(signal.into(), self.counters());
+        let mut tally = Tally::new(self.counters());
         for (reason, items) in &routed.dropped {
-            tally.unrouted(*reason, *items);
+            tally.unrouted(signal, *reason, *items);
         }
+        let payloads: Vec<&dyn Exports> = (self.payloads.iter().map(|p| &**p))
+            .filter(|p| p.takes(signal))
+            .collect();
         let parts = stream::iter(&routed.parts)
-            .map(|part| async move {
-                let events = self.events_of(signal, part, request);
-                let data = self.run_part(signal, part, request, deadline);
-                let (outcomes, ()) =
-                    futures_util::future::join(data, self.send_events(part, events, deadline))
-                        .await;
-                (part, outcomes)
+            .map(|routed| {
+                let payloads = &payloads;
+                async move {
+                    let part = Part::new(signal, routed, request);
+                    let runs = payloads
+                        .iter()
+                        .map(|p| p.export(&self.driver, &part, deadline));
+                    (routed, futures_util::future::join_all(runs).await)
+                }
             })
             .buffered(MAX_CONCURRENT_PROJECTS)
             .collect::<Vec<_>>()
             .await;
-        for (part, outcomes) in parts {
-            for outcome in outcomes {
-                tally.add(&part.slug, outcome);
+        for (routed, counted) in parts {
+            for counted in counted.into_iter().flatten() {
+                tally.add(&routed.slug, counted);
             }
         }
         Ok(tally.finish())
@@ -264,19 +251,18 @@ impl Exporter {
     /// The dropped resources' items are counted and logged here, once: each project's own
     /// export routes its resources again and finds none to drop.
     pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, WireError> {
-        let request = self.with_environment(signal, request)?;
+        let request = self.prepare.with_environment(signal, request)?;
         // The router reads a routing attribute's invalid UTF-8 as the export repairs it.
         let routed = self.router.route(&request)?;
-        let mut tally = Tally::new(signal, self.counters());
+        let mut tally = Tally::new(self.counters());
         for (reason, items) in &routed.dropped {
-            tally.unrouted(*reason, *items);
+            tally.unrouted(signal, *reason, *items);
         }
         tally.finish();
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let own_queue = routed
-            .parts
-            .iter()
-            .map(|part| queues.own_queue(&part.slug, self.resolver.is_known(&part.slug)))
+        let resolver = &self.driver.resolver;
+        let own_queue = (routed.parts.iter())
+            .map(|part| queues.own_queue(&part.slug, resolver.is_known(&part.slug)))
             .collect();
         drop(queues);
         Ok(Routing {
@@ -297,518 +283,147 @@ impl Exporter {
             .collect()
     }
 
-    /// `request` with the legacy `environment` added to the resources of spans and log records
-    /// that state none; metrics requests as they are (their path reads resources itself).
-    fn with_environment<'r>(
-        &self,
-        signal: Signal,
-        request: &'r [u8],
-    ) -> Result<Cow<'r, [u8]>, WireError> {
-        match (&self.environment, signal) {
-            (Some(environment), Signal::Traces | Signal::Logs) => environment.apply(request),
-            _ => Ok(Cow::Borrowed(request)),
-        }
-    }
-
-    /// `request` with invalid UTF-8 in its strings replaced, counted and warned about: Sentry
-    /// would refuse the whole request for one bad string.
-    fn repair_strings<'r>(&self, signal: OtlpSignal, request: &'r [u8]) -> Cow<'r, [u8]> {
-        let repaired = crate::utf8::repair(signal, request);
-        if repaired.strings > 0 {
-            let (signal, strings) = (Signal::from(signal), repaired.strings);
-            self.telemetry.strings_repaired(signal, strings);
-            let message = || {
-                format!(
-                    "{strings} string fields of {} held invalid UTF-8, replaced with U+FFFD to be sent",
-                    signal.item_name()
-                )
-            };
-            let fields = [
-                Field::str("signal", signal.name()),
-                Field::u64("count", strings),
-            ];
-            let key = format!("invalid_utf8:{}", signal.name());
-            self.warnings.warn(&key, message, &fields, &*self.clock);
-        }
-        repaired.request
-    }
-
     fn counters(&self) -> Counters<'_> {
         Counters {
             telemetry: &self.telemetry,
             warnings: &self.warnings,
             redactor: &self.redactor,
-            logger: &self.logger,
-            clock: &*self.clock,
+            logger: &self.driver.logger,
+            clock: &*self.driver.clock,
         }
     }
 
-    /// One project's job, with a panic kept to this project: its data comes back to be
-    /// retried, and what the batch's other projects did stands, so a retry never sends their
-    /// data twice.
-    async fn run_part(
-        &self,
-        signal: OtlpSignal,
-        part: &ProjectPart,
-        request: &[u8],
-        deadline: &Deadline,
-    ) -> Vec<Outcome<OtlpPiece>> {
-        let piece = || OtlpPiece {
-            signal,
-            request: crate::release::stamped(signal, part.request(request)),
-            items: part.items,
-        };
-        let platform = part.platform.unwrap_or(crate::platform::OTHER);
-        let job = Job::new(piece()).with_platform(platform);
-        self.contained(&part.slug, job, &self.otlp, deadline, piece)
-            .await
-    }
-
-    /// [`Exporter::run_job`], with a panic kept to this job: logged, and its data (`piece`)
-    /// handed back to be retried.
-    async fn contained<P: Piece>(
-        &self,
-        slug: &Slug,
-        job: Job<P>,
-        transport: &impl Transport<P>,
-        deadline: &Deadline,
-        piece: impl FnOnce() -> P,
-    ) -> Vec<Outcome<P>> {
-        let work = self.run_job(slug, job, transport, deadline);
-        AssertUnwindSafe(work)
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|payload| {
-                let reason = panic_message(&*payload).to_owned();
-                let problem = format!("project {slug}: the exporter panicked: {reason}");
-                self.logger.log(Level::Error, problem);
-                let piece = piece();
-                let items = piece.items();
-                let reason = RetryReason::Panicked(reason);
-                vec![Outcome::Retry {
-                    piece,
-                    items,
-                    reason,
-                    delay: None,
-                }]
-            })
-    }
-
-    /// Does what `job` asks until it is done: lookups, creations and sends, each within
-    /// `deadline`.
-    pub async fn run_job<P: Piece>(
-        &self,
-        slug: &Slug,
-        mut job: Job<P>,
-        transport: &impl Transport<P>,
-        deadline: &Deadline,
-    ) -> Vec<Outcome<P>> {
-        let mut event = Event::Start;
-        loop {
-            event = match job.step(event, self.clock.now(), &self.limits) {
-                Action::LookUp => Event::LookedUp(self.resolve(slug, deadline).await),
-                Action::LookUpAgain { stale } => {
-                    self.resolver.evict(slug, &stale).await;
-                    Event::LookedUp(self.resolve(slug, deadline).await)
-                }
-                Action::RequestCreation { platform } => Event::Admitted(match &self.autocreate {
-                    Some(creator) => creator.request(slug, platform, self.clock.now()),
-                    None => Admission::Off,
-                }),
-                Action::Send { endpoint, piece } => {
-                    #[cfg(feature = "fault-injection")]
-                    injected_panic(slug);
-                    let send = transport.send(endpoint, piece);
-                    Event::Answered(deadline.within(send).await.unwrap_or_else(|_| {
-                        // Cut off, the request may have reached Sentry: as no answer in time.
-                        let reason = "export timeout reached while sending".into();
-                        Answer::TimedOut { reason }
-                    }))
-                }
-                Action::Done(outcomes) => return outcomes,
-            }
+    /// Counts what the payloads' own retries came to (no batch's outcome).
+    fn count(&self, counted: Vec<(Slug, Counted)>) {
+        let mut tally = Tally::new(self.counters());
+        for (slug, counted) in counted {
+            tally.add(&slug, counted);
         }
-    }
-
-    /// Exports one OTLP metrics request: per project, its metrics as trace metric items.
-    async fn export_metrics(
-        &self,
-        request: &[u8],
-        deadline: &Deadline,
-    ) -> Result<ExportOutcome, WireError> {
-        let routed = self.router.route(request)?;
-        let mut tally = Tally::new(Signal::Metrics, self.counters());
-        for (reason, items) in &routed.dropped {
-            tally.unrouted(*reason, *items);
-        }
-        let parts = stream::iter(&routed.parts)
-            .map(|part| async move { (part, self.run_metrics_part(part, request, deadline).await) })
-            .buffered(MAX_CONCURRENT_PROJECTS)
-            .collect::<Vec<_>>()
-            .await;
-        for (part, ended) in parts {
-            match ended {
-                Ok(items) => tally.accepted(&part.slug, items),
-                Err(outcome) => tally.add(&part.slug, outcome),
-            }
-        }
-        self.telemetry.metric_series(self.metrics.series());
-        Ok(tally.finish())
-    }
-
-    /// One project's metrics of a batch: converted, sent, and their series moved on for what
-    /// Sentry settled. When an envelope must be retried the project's whole part comes back
-    /// to the collector: its settled points are stale then, and make nothing again.
-    /// `Ok`: all accepted (the part's metrics); else what became of the part.
-    async fn run_metrics_part(
-        &self,
-        part: &ProjectPart,
-        request: &[u8],
-        deadline: &Deadline,
-    ) -> Result<u64, Outcome<MetricsPart>> {
-        let _one_batch_at_a_time = self.metrics.serialize(&part.slug).await;
-        let blocks = part.blocks.iter().map(|range| &request[range.clone()]);
-        let mut converted = match self.metrics.convert(&part.slug, blocks, self.clock.now()) {
-            Ok(converted) => converted,
-            Err(e) => {
-                let detail = format!("the metrics could not be read: {e}");
-                return Err(Outcome::Dropped {
-                    items: part.items,
-                    reason: DropReason::Rejected,
-                    detail,
-                });
-            }
-        };
-        let items = part.items;
-        let sent = self.send_metrics(part, &mut converted, deadline).await;
-        if let Some((reason, delay)) = sent.retry {
-            // Counted when the batch is done: a retry reads its points again.
-            return Err(Outcome::Retry {
-                piece: MetricsPart(part.request(request)),
-                items,
-                reason,
-                delay,
-            });
-        }
-        self.count_conversion(&part.slug, &converted);
-        match sent.dropped {
-            Some((reason, detail)) if !sent.any_sent => Err(Outcome::Dropped {
-                items,
-                reason,
-                detail,
-            }),
-            // Items dropped beside accepted ones were counted as items.
-            _ => Ok(items),
-        }
-    }
-
-    /// Sends `converted`'s envelopes of `part` in order, none after one to retry, and moves
-    /// their series on for what Sentry settled.
-    async fn send_metrics(
-        &self,
-        part: &ProjectPart,
-        converted: &mut Converted,
-        deadline: &Deadline,
-    ) -> MetricsSent {
-        let platform = part.platform.unwrap_or(crate::platform::OTHER);
-        let job = Job::in_order(std::mem::take(&mut converted.pieces)).with_platform(platform);
-        let empty = || EnvelopePiece::TraceMetrics(Vec::new());
-        let outcomes = self
-            .contained(&part.slug, job, &self.envelopes, deadline, empty)
-            .await;
-        let mut sent = MetricsSent::default();
-        let (mut accepted, mut retried) = (Vec::new(), Vec::new());
-        let mut known = true;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Sent { piece, .. } => accepted.push(piece),
-                Outcome::Dropped {
-                    items,
-                    reason,
-                    detail,
-                } => {
-                    self.items_dropped(&part.slug, ItemDrop::Ingest(reason), items, &detail);
-                    sent.dropped = Some((reason, detail));
-                }
-                Outcome::Retry {
-                    piece,
-                    reason,
-                    delay,
-                    ..
-                } => {
-                    known &= !matches!(reason, RetryReason::Panicked(_));
-                    if sent.retry.as_ref().is_none_or(|(_, d)| delay > *d) {
-                        sent.retry = Some((reason, delay));
-                    }
-                    retried.push(piece);
-                }
-            }
-        }
-        let now = self.clock.now();
-        let settled = self
-            .metrics
-            .settle(&part.slug, converted, &accepted, &retried, known, now);
-        self.telemetry.metric_items_sent(settled.sent);
-        sent.any_sent = settled.sent > 0;
-        sent
-    }
-
-    /// What the conversion of a batch left out, counted once the batch is done.
-    fn count_conversion(&self, slug: &Slug, converted: &Converted) {
-        let telemetry = &self.telemetry;
-        telemetry.metric_points_received(converted.points);
-        telemetry.metric_points_excluded(converted.excluded + converted.unreadable);
-        let dropped = [
-            (
-                ItemDrop::Capped,
-                converted.capped,
-                "over metrics.max_items_per_minute",
-            ),
-            (
-                ItemDrop::SeriesLimit,
-                converted.series_limit,
-                "their series found no room in metrics.max_series_mib",
-            ),
-            (
-                ItemDrop::Ingest(DropReason::TooLarge),
-                converted.too_large,
-                "over Sentry's limit per trace metric (1 MiB) or per envelope",
-            ),
-        ];
-        for (reason, items, detail) in dropped {
-            if items > 0 {
-                self.items_dropped(slug, reason, items, detail);
-            }
-        }
-    }
-
-    fn items_dropped(&self, slug: &Slug, reason: ItemDrop, items: u64, detail: &str) {
-        self.telemetry.metric_items_dropped(reason, items);
-        self.warn_dropped(slug, "trace metric items", reason.label(), items, detail);
-    }
-
-    /// The error events of `part`'s exceptions, counted as found (deduplicated, capped).
-    /// A span or log record that cannot be read makes no event and is still sent as it is.
-    fn events_of(
-        &self,
-        signal: OtlpSignal,
-        part: &ProjectPart,
-        request: &[u8],
-    ) -> Vec<EnvelopePiece> {
-        let Some(errors) = &self.errors else {
-            return Vec::new();
-        };
-        let blocks = part.blocks.iter().map(|range| &request[range.clone()]);
-        let (now, wall) = (self.clock.now(), self.clock.wall());
-        let slug = &part.slug;
-        match errors.derive(signal, slug, blocks, now, wall) {
-            Ok(derived) => {
-                self.telemetry
-                    .error_events_deduplicated(derived.deduplicated);
-                if derived.capped > 0 {
-                    self.event_dropped(
-                        slug,
-                        EventDrop::Capped,
-                        derived.capped,
-                        "over errors.max_per_minute",
-                    );
-                }
-                derived
-                    .events
-                    .into_iter()
-                    .map(|e| EnvelopePiece::Error(Box::new(e)))
-                    .collect()
-            }
-            Err(e) => {
-                let message =
-                    || format!("project {slug}: exceptions not read, no error events made: {e}");
-                let fields = [Field::str("project", slug.as_str())];
-                self.warnings.warn(
-                    &format!("unread_exceptions:{slug}"),
-                    message,
-                    &fields,
-                    &*self.clock,
-                );
-                Vec::new()
-            }
-        }
-    }
-
-    /// Sends `part`'s error events, each in its own envelope.
-    async fn send_events(
-        &self,
-        part: &ProjectPart,
-        events: Vec<EnvelopePiece>,
-        deadline: &Deadline,
-    ) {
-        let platform = part.platform.unwrap_or(crate::platform::OTHER);
-        stream::iter(events)
-            .for_each_concurrent(MAX_CONCURRENT_EVENTS, |piece| {
-                self.send_event(&part.slug, platform, piece, 1, deadline)
-            })
-            .await;
-    }
-
-    /// One attempt (the `attempts`-th) to send one error event; what failed is owed.
-    async fn send_event(
-        &self,
-        slug: &Slug,
-        platform: &'static str,
-        piece: EnvelopePiece,
-        attempts: u32,
-        deadline: &Deadline,
-    ) {
-        let Some(errors) = &self.errors else { return };
-        let job = Job::new(piece.clone()).with_platform(platform);
-        let outcomes = self
-            .contained(slug, job, &self.envelopes, deadline, || piece)
-            .await;
-        let now = self.clock.now();
-        for outcome in outcomes {
-            match errors.settle(slug, platform, outcome, attempts, now) {
-                Settled::Sent => self.telemetry.error_event_sent(),
-                Settled::Owed => {}
-                Settled::Dropped(reason, detail) => self.event_dropped(slug, reason, 1, &detail),
-            }
-        }
-        self.telemetry.error_events_owed(errors.owed());
-    }
-
-    fn event_dropped(&self, slug: &Slug, reason: EventDrop, events: u64, detail: &str) {
-        self.telemetry.error_events_dropped(reason, events);
-        self.warn_dropped(slug, "error events", reason.label(), events, detail);
-    }
-
-    /// A throttled warning that `count` `what` of `slug` were dropped, for `label`: it says
-    /// all such drops since the last one.
-    fn warn_dropped(
-        &self,
-        slug: &Slug,
-        what: &'static str,
-        label: &'static str,
-        count: u64,
-        detail: &str,
-    ) {
-        let (shown_slug, detail) = (slug.clone(), detail.to_owned());
-        let message =
-            move |n| format!("project {shown_slug}: {n} {what} dropped ({label}): {detail}");
-        let key = format!("{what}:{label}:{slug}");
-        let cause = (Some(slug.as_str()), label);
-        (self.warnings).dropped(&key, count, cause, Box::new(message), &*self.clock);
+        tally.finish();
     }
 
     /// Says the drops held since their last warning: every [`WARNING_INTERVAL`] until the
     /// runtime stops (then [`Exporter::flush_warnings`] says the rest).
     pub async fn flush_warnings_every_interval(self: Arc<Self>) {
         loop {
-            self.clock.sleep(WARNING_INTERVAL / 4).await;
-            self.warnings.flush(self.clock.now(), false);
+            self.driver.clock.sleep(WARNING_INTERVAL / 4).await;
+            self.warnings.flush(self.driver.clock.now(), false);
         }
     }
 
     /// Says every drop not said yet (at shutdown).
     pub fn flush_warnings(&self) {
-        self.warnings.flush(self.clock.now(), true);
+        self.warnings.flush(self.driver.clock.now(), true);
     }
 
-    /// Sends the owed error events as they fall due, until the runtime stops; each attempt
-    /// ends within 30 s (`OWED_SEND_BOUND`) or the host's shutdown deadline (`stop`).
-    pub async fn retry_owed(self: Arc<Self>, stop: StopAt) {
-        let Some(errors) = &self.errors else { return };
+    /// Sends what the payloads keep to retry themselves (error events Sentry did not take
+    /// yet) as it falls due, until the runtime stops; each round ends within 30 s
+    /// (`RETRY_BOUND`) or the host's shutdown deadline (`stop`).
+    pub async fn retry_kept(self: Arc<Self>, stop: StopAt) {
+        let clock = self.driver.clock.clone();
         loop {
-            self.clock.sleep(OWED_TICK).await;
-            let due = errors.take_due(self.clock.now());
-            let own = self.clock.now() + OWED_SEND_BOUND;
-            let deadline = Deadline::new(own, stop.clone(), self.clock.clone());
-            stream::iter(due)
-                .for_each_concurrent(MAX_CONCURRENT_EVENTS, |owed| {
-                    let (slug, attempts) = (owed.slug.clone(), owed.attempts + 1);
-                    let deadline = &deadline;
-                    let this = &self;
-                    async move {
-                        match owed.piece() {
-                            Ok(piece) => {
-                                this.send_event(&slug, owed.platform, piece, attempts, deadline)
-                                    .await
-                            }
-                            Err(e) => {
-                                let detail = format!("could not be read back to retry it: {e}");
-                                this.event_dropped(&slug, EventDrop::RetryQueueFull, 1, &detail)
-                            }
-                        }
-                    }
-                })
-                .await;
+            clock.sleep(RETRY_TICK).await;
+            let own = clock.now() + RETRY_BOUND;
+            let deadline = Deadline::new(own, stop.clone(), clock.clone());
+            for payload in &self.payloads {
+                let counted = payload.retry_due(&self.driver, &deadline).await;
+                self.count(counted);
+            }
         }
     }
 
-    /// The exporter stops: the error events still owed are dropped, and counted.
-    pub fn abandon_owed(&self) {
-        let Some(errors) = &self.errors else { return };
-        let owed = errors.take_all();
-        for event in &owed {
-            let detail = "still waiting to be retried when the exporter stopped";
-            self.event_dropped(&event.slug, EventDrop::Shutdown, 1, detail);
+    /// The exporter stops: what the payloads still keep is dropped, and counted.
+    pub fn abandon_kept(&self) {
+        for payload in &self.payloads {
+            self.count(payload.abandon());
         }
-        self.telemetry.error_events_owed((0, 0));
-    }
-
-    async fn resolve(&self, slug: &Slug, deadline: &Deadline) -> Resolved {
-        let found = deadline.within(self.resolver.resolve(slug)).await;
-        found.unwrap_or(Resolved::DeadlineReached)
     }
 }
 
-/// Test-only hook (feature `fault-injection`, absent from release builds): a panic deep inside
-/// an export, after a lookup, while the batch's other projects are in flight.
-#[cfg(feature = "fault-injection")]
-fn injected_panic(slug: &Slug) {
-    if slug.as_str() == "fault-injection-panic" {
-        panic!("injected panic (fault-injection) in the export of project {slug}");
+/// The router, the resolver of endpoints and (when on) the creator of projects, for the
+/// configured destination.
+fn destination(
+    config: &Config,
+    http: &reqwest::Client,
+    logger: &Logger,
+    telemetry: &Arc<Telemetry>,
+    clock: &Arc<dyn Clock>,
+) -> (Router, EndpointSource, Option<Arc<AutoCreator>>) {
+    match &config.destination {
+        Destination::Organization(org) => {
+            let (resolver, autocreate) = organization(org, http, logger, telemetry, clock);
+            let resolver = EndpointSource::Lookup(resolver);
+            (Router::new(&config.routing), resolver, autocreate)
+        }
+        Destination::Dsn(endpoint) => {
+            let resolver = EndpointSource::Fixed(Arc::new(endpoint.clone()));
+            (Router::fixed(dsn_project(endpoint)), resolver, None)
+        }
     }
 }
 
-/// What the construction of the management API's ports needs.
-struct Ports<'a> {
-    http: &'a reqwest::Client,
-    logger: &'a Logger,
-    telemetry: &'a Arc<Telemetry>,
-    clock: &'a Arc<dyn Clock>,
-}
-
-impl Ports<'_> {
-    /// The resolver (management API, endpoint cache, organization) and, when on, the creator
-    /// of projects.
-    fn organization(&self, config: &OrganizationConfig) -> (Resolver, Option<Arc<AutoCreator>>) {
-        let (telemetry, clock) = (self.telemetry, self.clock);
-        let endpoints = Arc::new(EndpointCache::default());
-        let mgmt = Arc::new(MgmtClient::new(
-            self.http.clone(),
-            &config.url,
-            config.org_slug.clone(),
-            config.auth_token.clone(),
+/// The resolver (management API, endpoint cache, organization) and, when on, the creator
+/// of projects.
+fn organization(
+    config: &OrganizationConfig,
+    http: &reqwest::Client,
+    logger: &Logger,
+    telemetry: &Arc<Telemetry>,
+    clock: &Arc<dyn Clock>,
+) -> (Resolver, Option<Arc<AutoCreator>>) {
+    let endpoints = Arc::new(EndpointCache::default());
+    let mgmt = Arc::new(MgmtClient::new(
+        http.clone(),
+        &config.url,
+        config.org_slug.clone(),
+        config.auth_token.clone(),
+        telemetry.clone(),
+        clock.clone(),
+    ));
+    let org = Arc::new(Organization::new(
+        config.org_slug.clone(),
+        shown_url(&config.url),
+        telemetry.clone(),
+    ));
+    let autocreate = config.auto_create_projects.then(|| {
+        Arc::new(AutoCreator::new(
+            mgmt.clone(),
+            endpoints.clone(),
+            logger.clone(),
             telemetry.clone(),
             clock.clone(),
-        ));
-        let org = Arc::new(Organization::new(
-            config.org_slug.clone(),
-            shown_url(&config.url),
-            telemetry.clone(),
-        ));
-        let autocreate = config.auto_create_projects.then(|| {
-            Arc::new(AutoCreator::new(
-                mgmt.clone(),
-                endpoints.clone(),
-                self.logger.clone(),
-                telemetry.clone(),
-                clock.clone(),
-                config.team.clone(),
-                config.max_created_projects,
-            ))
-        });
-        let resolver = Resolver::new(endpoints, mgmt, org, clock.clone());
-        (resolver, autocreate)
+            config.team.clone(),
+            config.max_created_projects,
+        ))
+    });
+    let resolver = Resolver::new(endpoints, mgmt, org, clock.clone());
+    (resolver, autocreate)
+}
+
+/// Every payload: spans and log records forwarded, error events made of their exceptions
+/// (unless `errors.enabled` is false), trace metrics made of metrics.
+fn payloads(
+    config: &Config,
+    otlp: &Arc<OtlpTransport>,
+    envelopes: &Arc<EnvelopeTransport>,
+    telemetry: &Arc<Telemetry>,
+    warnings: &Arc<Warnings>,
+    clock: &dyn Clock,
+) -> Vec<Box<dyn Exports>> {
+    let mut payloads: Vec<Box<dyn Exports>> = vec![Box::new(Forward::new(otlp.clone()))];
+    let issues = Issues::new(
+        &config.errors,
+        envelopes.clone(),
+        telemetry.clone(),
+        warnings.clone(),
+    );
+    if let Some(issues) = issues {
+        payloads.push(Box::new(issues));
     }
+    let state = MetricState::new(&config.metrics, unix_nanos(clock.wall()));
+    let metrics = TraceMetrics::new(state, envelopes.clone(), telemetry.clone());
+    payloads.push(Box::new(metrics));
+    payloads
 }
 
 /// The name the DSN's project goes by in telemetry and messages: `dsn-{project id}` (a slug
@@ -836,24 +451,6 @@ pub struct Routing {
     /// For each resource of the request, in order: the index in `projects` of its project,
     /// `None` when it is dropped.
     pub resources: Vec<Option<usize>>,
-}
-
-/// What became of one project's trace metric envelopes.
-#[derive(Default)]
-struct MetricsSent {
-    /// The longest delay asked by an envelope to retry, with its reason.
-    retry: Option<(RetryReason, Option<Duration>)>,
-    dropped: Option<(DropReason, String)>,
-    any_sent: bool,
-}
-
-/// A project's OTLP metrics request, handed back to the collector whole to be retried.
-pub struct MetricsPart(Vec<u8>);
-
-impl Retryable for MetricsPart {
-    fn into_request(self) -> Vec<u8> {
-        self.0
-    }
 }
 
 /// Nanoseconds since the Unix epoch (0 before it).

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::mgmt::MgmtError;
+use crate::sync::locked;
 
 /// Something the exporter saw that tells about Sentry's health.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +44,7 @@ pub struct Health {
 
 impl Health {
     fn problems(&self) -> std::sync::MutexGuard<'_, BTreeMap<Cause, String>> {
-        self.problems.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.problems)
     }
 
     /// Updates the causes with what `seen` shows.

@@ -118,7 +118,7 @@ impl Core {
                     .map_err(CoreError::Runtime)?;
                 let (stop, _) = watch::channel(false);
                 runtime.spawn(self.exporter.background());
-                runtime.spawn(self.exporter.clone().retry_owed(self.stop_at.subscribe()));
+                runtime.spawn(self.exporter.clone().retry_kept(self.stop_at.subscribe()));
                 runtime.spawn(self.exporter.clone().flush_warnings_every_interval());
                 *state = State::Running { runtime, stop };
                 Ok(())
@@ -228,7 +228,7 @@ impl Core {
             return;
         };
         stop.send_replace(true);
-        self.exporter.abandon_owed();
+        self.exporter.abandon_kept();
         let (count, changed) = &*self.in_flight;
         let count = count.lock().unwrap_or_else(|e| e.into_inner());
         let _ = changed

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::clock::Instant;
 
 use crate::redact::Redactor;
+use crate::sync::locked;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -154,7 +155,7 @@ impl Throttle {
     }
 
     pub fn allow(&self, key: &str, now: Instant) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = locked(&self.last);
         match last.get(key) {
             Some(at) if now.saturating_duration_since(*at) < self.interval => false,
             _ => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::clock::Instant;
 
 use crate::slug::Slug;
+use crate::sync::locked;
 
 #[derive(Debug, Default)]
 pub struct LookupsInFlight {
@@ -31,7 +32,7 @@ impl Drop for Running {
 
 impl LookupsInFlight {
     fn started(&self) -> std::sync::MutexGuard<'_, HashMap<Slug, Instant>> {
-        self.started.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.started)
     }
 
     /// When the running lookup of `slug` started; when none runs, one starts `now` and the

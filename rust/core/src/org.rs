@@ -12,6 +12,7 @@ use crate::clock::Instant;
 use crate::health::Seen;
 use crate::mgmt::MgmtError;
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::telemetry::Telemetry;
 
 /// An organization found is believed this long: a 404 storm after it checks again.
@@ -56,7 +57,7 @@ impl Organization {
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, Option<(OrgState, Instant)>> {
-        self.known.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.known)
     }
 
     /// Why data waits while the organization is missing: for the status and the export error.

@@ -98,7 +98,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// A trace or span id: `None` when absent, of the wrong length, or all zeros (OTLP's "none").
-fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+pub fn nonzero_id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     let id: [u8; N] = bytes.try_into().ok()?;
     (id != [0; N]).then_some(id)
 }
@@ -140,9 +140,9 @@ pub fn span(bytes: &[u8]) -> Result<Span, WireError> {
     for f in fields(bytes) {
         let f = f?;
         match (f.number, f.value) {
-            (1, Value::Bytes(b)) => span.trace_id = id(b),
-            (2, Value::Bytes(b)) => span.span_id = id(b),
-            (4, Value::Bytes(b)) => span.parent_span_id = id(b),
+            (1, Value::Bytes(b)) => span.trace_id = nonzero_id(b),
+            (2, Value::Bytes(b)) => span.span_id = nonzero_id(b),
+            (4, Value::Bytes(b)) => span.parent_span_id = nonzero_id(b),
             (5, Value::Bytes(b)) => span.name = String::from_utf8_lossy(b).into_owned(),
             (6, Value::Varint(kind)) => span.kind = kind,
             (8, Value::Fixed64(t)) => span.end_time_unix_nano = u64::from_le_bytes(*t),
@@ -245,8 +245,8 @@ pub fn log_record(bytes: &[u8]) -> Result<LogRecord, WireError> {
             (3, Value::Bytes(s)) => record.severity_text = String::from_utf8_lossy(s).into_owned(),
             (5, Value::Bytes(body)) => record.body = any_value(body, 0)?,
             (6, Value::Bytes(kv)) => push_attribute(kv, &mut record.attributes)?,
-            (9, Value::Bytes(b)) => record.trace_id = id(b),
-            (10, Value::Bytes(b)) => record.span_id = id(b),
+            (9, Value::Bytes(b)) => record.trace_id = nonzero_id(b),
+            (10, Value::Bytes(b)) => record.span_id = nonzero_id(b),
             (11, Value::Fixed64(t)) => record.observed_time_unix_nano = u64::from_le_bytes(*t),
             _ => {}
         }

@@ -1,11 +1,42 @@
-//! What became of data: one project's piece is sent, dropped for a [`DropReason`], or handed
-//! back for a [`RetryReason`] after a delay. Reasons carry bounded labels for telemetry and
-//! the details for the problem text.
+//! The one vocabulary of what became of data. A job's piece is sent, dropped for a
+//! [`DropReason`], or to be retried for a [`RetryReason`] ([`Outcome`]); a payload's settle
+//! rule makes of its outcomes what the tally counts ([`Counted`], in a [`Unit`]). Reasons
+//! carry bounded labels for telemetry and details for the problem text.
 
 use std::fmt;
 use std::time::Duration;
 
-/// Why items were dropped (never to be retried).
+use crate::signal::Signal;
+
+/// Defines a reason's `label()` by one match and its `LABELS` from the same arms: a label
+/// cannot be counted without being published (telemetry lists every one, zeros included),
+/// and a variant without a label does not compile.
+macro_rules! labels {
+    // Fieldless reasons also list every value.
+    ($reason:ident { $($variant:ident => $label:literal,)+ }) => {
+        impl $reason {
+            /// Every reason, in the order of [`Self::LABELS`].
+            pub const ALL: &'static [$reason] = &[$($reason::$variant),+];
+        }
+        labels!($reason { $($reason::$variant => $label,)+ } with_patterns);
+    };
+    ($reason:ident { $($pattern:pat => $label:literal,)+ } $(with_patterns)?) => {
+        impl $reason {
+            /// Every label of [`Self::label`], in the order of its arms.
+            pub const LABELS: &'static [&'static str] = &[$($label),+];
+
+            /// A bounded label, one of [`Self::LABELS`].
+            pub fn label(&self) -> &'static str {
+                match self {
+                    $($pattern => $label,)+
+                }
+            }
+        }
+    };
+}
+
+/// Why items were dropped, never to be retried: spans, log records, metric data points,
+/// error events and trace metric items alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
     /// The routing attribute is absent, empty or not a string.
@@ -14,41 +45,41 @@ pub enum DropReason {
     InvalidSlug,
     /// The project does not exist and is not (or may no longer be) created.
     ProjectNotFound,
-    /// Sentry refused the data (400, 415, 403 other than a moved project).
+    /// Sentry refused the data (400, 415, 403 other than a moved project), or it could not be
+    /// read to be converted.
     Rejected,
     /// Sentry refused the data because a feature is off (403 `FeatureDisabled`).
     FeatureDisabled,
-    /// A single item larger than Sentry accepts (413).
+    /// A single item larger than Sentry accepts (413), or over Relay's limits.
     TooLarge,
     /// Accepted requests whose OTLP `partial_success` rejected some items.
     PartialSuccess,
+    /// Over the project's cap per minute (`errors.max_per_minute`,
+    /// `metrics.max_items_per_minute`).
+    Capped,
+    /// The metric series found no room in `metrics.max_series_mib`.
+    SeriesLimit,
+    /// An error event failed while the events waiting to be retried filled their bound.
+    RetryQueueFull,
+    /// Still waiting to be retried when the exporter stopped.
+    Shutdown,
 }
 
-impl DropReason {
-    pub const ALL: [DropReason; 7] = [
-        DropReason::MissingAttribute,
-        DropReason::InvalidSlug,
-        DropReason::ProjectNotFound,
-        DropReason::Rejected,
-        DropReason::FeatureDisabled,
-        DropReason::TooLarge,
-        DropReason::PartialSuccess,
-    ];
+labels!(DropReason {
+    MissingAttribute => "missing_attribute",
+    InvalidSlug => "invalid_slug",
+    ProjectNotFound => "project_not_found",
+    Rejected => "rejected",
+    FeatureDisabled => "feature_disabled",
+    TooLarge => "too_large",
+    PartialSuccess => "partial_success",
+    Capped => "capped",
+    SeriesLimit => "series_limit",
+    RetryQueueFull => "retry_queue_full",
+    Shutdown => "shutdown",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::MissingAttribute => "missing_attribute",
-            DropReason::InvalidSlug => "invalid_slug",
-            DropReason::ProjectNotFound => "project_not_found",
-            DropReason::Rejected => "rejected",
-            DropReason::FeatureDisabled => "feature_disabled",
-            DropReason::TooLarge => "too_large",
-            DropReason::PartialSuccess => "partial_success",
-        }
-    }
-}
-
-/// Why data goes back to the collector, to be sent again later.
+/// Why data is to be sent again later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryReason {
     /// Held back, not sent: a rate limit Sentry announced earlier holds for `wait` more.
@@ -79,43 +110,21 @@ pub enum RetryReason {
     Panicked(String),
 }
 
-impl RetryReason {
-    pub const LABELS: [&'static str; 13] = [
-        "rate_limited",
-        "too_many_requests",
-        "being_created",
-        "creation_queue_full",
-        "creation_failed",
-        "lookup_pending",
-        "lookup_failed",
-        "organization_missing",
-        "key_refused",
-        "timed_out",
-        "unavailable",
-        "export_timeout",
-        "panicked",
-    ];
-
-    /// A bounded label, one of [`RetryReason::LABELS`].
-    pub fn label(&self) -> &'static str {
-        let index = match self {
-            RetryReason::RateLimited { .. } => 0,
-            RetryReason::TooManyRequests { .. } => 1,
-            RetryReason::BeingCreated => 2,
-            RetryReason::CreationQueueFull => 3,
-            RetryReason::CreationFailed(_) => 4,
-            RetryReason::LookupPending { .. } => 5,
-            RetryReason::LookupFailed(_) => 6,
-            RetryReason::OrganizationMissing(_) => 7,
-            RetryReason::KeyRefused { .. } => 8,
-            RetryReason::TimedOut(_) => 9,
-            RetryReason::Unavailable(_) => 10,
-            RetryReason::ExportTimeout => 11,
-            RetryReason::Panicked(_) => 12,
-        };
-        RetryReason::LABELS[index]
-    }
-}
+labels!(RetryReason {
+    RetryReason::RateLimited { .. } => "rate_limited",
+    RetryReason::TooManyRequests { .. } => "too_many_requests",
+    RetryReason::BeingCreated => "being_created",
+    RetryReason::CreationQueueFull => "creation_queue_full",
+    RetryReason::CreationFailed(_) => "creation_failed",
+    RetryReason::LookupPending { .. } => "lookup_pending",
+    RetryReason::LookupFailed(_) => "lookup_failed",
+    RetryReason::OrganizationMissing(_) => "organization_missing",
+    RetryReason::KeyRefused { .. } => "key_refused",
+    RetryReason::TimedOut(_) => "timed_out",
+    RetryReason::Unavailable(_) => "unavailable",
+    RetryReason::ExportTimeout => "export_timeout",
+    RetryReason::Panicked(_) => "panicked",
+});
 
 impl fmt::Display for RetryReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,4 +183,70 @@ pub enum Outcome<P> {
         reason: RetryReason,
         delay: Option<Duration>,
     },
+}
+
+/// What a count counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Spans, log records or metric data points, as the collector hands them over.
+    Items(Signal),
+    /// Sentry error events made from exceptions.
+    ErrorEvents,
+    /// Sentry trace metric items made from metric data points.
+    TraceMetricItems,
+}
+
+impl Unit {
+    /// The word for these items, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Items(signal) => signal.item_name(),
+            Unit::ErrorEvents => "error events",
+            Unit::TraceMetricItems => "trace metric items",
+        }
+    }
+}
+
+/// What the tally counts: what a payload's settle rule made of its outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counted {
+    /// Accepted; `rejected` of the `items` were refused through OTLP `partial_success`.
+    Sent {
+        unit: Unit,
+        items: u64,
+        rejected: u64,
+        message: String,
+    },
+    Dropped {
+        unit: Unit,
+        items: u64,
+        reason: DropReason,
+        detail: String,
+    },
+    /// Handed back to the collector, to be retried after `delay`: only the collector's own
+    /// items can be, in `request`, an OTLP request of `signal` holding them alone.
+    Retry {
+        signal: Signal,
+        request: Vec<u8>,
+        items: u64,
+        reason: RetryReason,
+        delay: Option<Duration>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn labels_are_distinct_and_snake_case() {
+        for labels in [DropReason::LABELS, RetryReason::LABELS] {
+            let distinct: HashSet<_> = labels.iter().collect();
+            assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+            for label in labels {
+                assert!(label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            }
+        }
+    }
 }

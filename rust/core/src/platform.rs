@@ -1,5 +1,6 @@
-//! The Sentry platform of a project created for a service, from the OpenTelemetry SDK
-//! language its resource declares (`telemetry.sdk.language`).
+//! The Sentry platform of a project created for a service, and of the error events made of
+//! its exceptions, from the OpenTelemetry SDK language its resource declares
+//! (`telemetry.sdk.language`).
 //!
 //! Two sources of Sentry's, together:
 //! - Relay's mapping of OTel SDK languages to Sentry platforms, `otel_resource_to_platform` in
@@ -38,6 +39,17 @@ pub fn of(language: &str) -> &'static str {
     }
 }
 
+/// The *event* platform of an error event from a service of SDK `language`: Relay's own
+/// mapping, from the same table as [`of`]; `other` where events have no platform.
+pub fn of_event(language: &str) -> &'static str {
+    match of(language) {
+        // Relay's id of .NET: the event platform, which project creation refuses.
+        "dotnet" => "csharp",
+        "rust" => OTHER,
+        platform => platform,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +76,26 @@ mod tests {
         ];
         for (language, platform) in table {
             assert_eq!(of(language), platform, "language {language:?}");
+        }
+    }
+
+    #[test]
+    fn events_take_relays_platform_and_other_where_events_have_none() {
+        let table = [
+            ("nodejs", "node"),
+            ("webjs", "javascript"),
+            ("dotnet", "csharp"),
+            ("go", "go"),
+            ("java", "java"),
+            ("php", "php"),
+            ("python", "python"),
+            ("ruby", "ruby"),
+            ("rust", "other"),
+            ("cpp", "other"),
+            ("", "other"),
+        ];
+        for (language, platform) in table {
+            assert_eq!(of_event(language), platform, "language {language:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::clock::Instant;
 
 use crate::signal::Signal;
+use crate::sync::locked;
 
 /// Limits longer than this (one day) are cut to it, so no deadline overflows;
 /// a longer one is re-announced by the next answer anyway.
@@ -285,7 +286,7 @@ impl RateLimits {
         if limits.is_empty() {
             return;
         }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = locked(&self.state);
         state.keys.retain(|_, d| !d.expired(now));
         for limit in &limits {
             match limit.scope {
@@ -307,7 +308,7 @@ impl RateLimits {
         now: Instant,
     ) -> Option<Duration> {
         let category = category.into();
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = locked(&self.state);
         let key = state.keys.get(public_key).and_then(|d| d.of(category));
         let until = key.max(state.organization.of(category))?;
         (until > now).then(|| until - now)

@@ -16,16 +16,41 @@
 
 use std::borrow::Cow;
 
+use serde_json::Value as Json;
+
+use crate::otlp_messages::get_str;
 use crate::signal::OtlpSignal;
 use crate::wire::{
     field, fields, put_field, put_header, rewrite_resource_blocks, varint_len, Value, WireError,
 };
 
-const RELEASE: &str = "sentry.release";
-const ENVIRONMENT: &str = "sentry.environment";
-/// The environment attributes of a resource, the current name first.
-const ENVIRONMENT_NAME: &[u8] = b"deployment.environment.name";
-const ENVIRONMENT_LEGACY: &[u8] = b"deployment.environment";
+/// The resource attribute that states a service's release.
+pub const VERSION_ATTRIBUTE: &str = "service.version";
+/// The resource attributes that state an environment, in the order they are taken: the
+/// semantic conventions' current name, then the older one.
+pub const ENVIRONMENT_ATTRIBUTES: [&str; 2] =
+    ["deployment.environment.name", "deployment.environment"];
+/// Where Sentry's release and environment filters read them on spans, logs and trace metrics.
+pub const SENTRY_RELEASE: &str = "sentry.release";
+pub const SENTRY_ENVIRONMENT: &str = "sentry.environment";
+
+/// A decoded resource's release: its `service.version` when Sentry takes it as one
+/// ([`is_release`]). Events, trace metrics and the stamp of spans and logs all take this one.
+pub fn release_of(resource: &[(String, Json)]) -> Option<&str> {
+    get_str(resource, VERSION_ATTRIBUTE).filter(|version| is_release(version.as_bytes()))
+}
+
+/// A decoded resource's environment: the first of [`ENVIRONMENT_ATTRIBUTES`] with a value.
+pub fn environment_of(resource: &[(String, Json)]) -> Option<&str> {
+    ENVIRONMENT_ATTRIBUTES
+        .iter()
+        .find_map(|key| get_str(resource, key).filter(|value| !value.is_empty()))
+}
+
+// The same keys as the wire holds them.
+const VERSION_KEY: &[u8] = VERSION_ATTRIBUTE.as_bytes();
+const ENVIRONMENT_NAME: &[u8] = ENVIRONMENT_ATTRIBUTES[0].as_bytes();
+const ENVIRONMENT_LEGACY: &[u8] = ENVIRONMENT_ATTRIBUTES[1].as_bytes();
 
 /// `Span.attributes` and `LogRecord.attributes`.
 fn item_attributes(signal: OtlpSignal) -> u32 {
@@ -65,7 +90,7 @@ const MAX_RELEASE: usize = 200;
 /// Whether Sentry takes `version` as a release (Relay's `validate_release`): not empty, at most
 /// [`MAX_RELEASE`] bytes, no line break, tab, slash or backslash, and not `.`, `..` or
 /// `latest`.
-fn is_release(version: &[u8]) -> bool {
+pub fn is_release(version: &[u8]) -> bool {
     !version.is_empty()
         && version.len() <= MAX_RELEASE
         && !version
@@ -113,7 +138,7 @@ fn stated(block: &[u8]) -> Result<Stated<'_>, WireError> {
             };
             let (key, value) = string_key_value(key_value)?;
             let slot = match key {
-                Some(b"service.version") => &mut stated.version,
+                Some(VERSION_KEY) => &mut stated.version,
                 Some(ENVIRONMENT_NAME) => &mut stated.environment,
                 Some(ENVIRONMENT_LEGACY) => &mut stated.legacy_environment,
                 _ => continue,
@@ -160,11 +185,11 @@ fn attributes_of(number: u32, stated: &Stated<'_>) -> Vec<u8> {
         put_field(&mut out, number, &key_value);
     };
     if let Some(version) = stated.version.filter(|v| is_release(v)) {
-        put(RELEASE, version);
+        put(SENTRY_RELEASE, version);
     }
     if let (Some(name), Some(legacy)) = (stated.environment, stated.legacy_environment) {
         if name != legacy {
-            put(ENVIRONMENT, name);
+            put(SENTRY_ENVIRONMENT, name);
         }
     }
     out

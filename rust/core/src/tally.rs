@@ -1,15 +1,14 @@
-//! One place that counts what became of a batch: the [`ExportOutcome`] handed to the host,
-//! the telemetry counters, the warnings (throttled) and the problem text, from the outcomes of
-//! the batch's projects.
+//! One place that counts what became of data, in one vocabulary ([`Counted`]) for every
+//! payload: the [`ExportOutcome`] handed to the host, the telemetry counters, the warnings
+//! (throttled) and the problem text.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::clock::{Clock, Instant};
-use crate::ingest::otlp::OtlpPiece;
 use crate::log::{Field, Level, Logger, Throttle};
-use crate::outcome::{DropReason, Outcome, RetryReason};
+use crate::outcome::{Counted, DropReason, RetryReason, Unit};
 use crate::redact::Redactor;
 use crate::signal::Signal;
 use crate::slug::Slug;
@@ -40,18 +39,6 @@ pub struct ExportOutcome {
     /// Why items were dropped or must be retried, one entry per cause: at most
     /// [`MAX_LISTED_PROBLEMS`], then one entry saying how many more there were.
     pub problems: Vec<String>,
-}
-
-/// Data handed back to the collector to retry.
-pub trait Retryable {
-    /// The OTLP request holding it.
-    fn into_request(self) -> Vec<u8>;
-}
-
-impl Retryable for OtlpPiece {
-    fn into_request(self) -> Vec<u8> {
-        self.request
-    }
 }
 
 /// Causes of drops whose counts are held between warnings; beyond, new causes are held under
@@ -161,14 +148,15 @@ impl Warnings {
         (entry.held, entry.said) = (0, Some(now));
     }
 
+    /// Says a warning, unless one of `key` was said within the last interval before `now`.
     pub fn warn(
         &self,
         key: &str,
         message: impl FnOnce() -> String,
         fields: &[Field<'_>],
-        clock: &dyn Clock,
+        now: Instant,
     ) {
-        if self.throttle.allow(key, clock.now()) {
+        if self.throttle.allow(key, now) {
             self.logger.log_with(Level::Warn, message(), fields);
         }
     }
@@ -183,29 +171,29 @@ pub struct Counters<'a> {
     pub clock: &'a dyn Clock,
 }
 
-/// The outcomes of one batch, counted as they come.
+/// What became of data, counted as it comes: a batch's, or the retries the core makes itself.
 pub struct Tally<'a> {
-    signal: Signal,
     counters: Counters<'a>,
     outcome: ExportOutcome,
     problems: Problems,
 }
 
 impl<'a> Tally<'a> {
-    pub fn new(signal: Signal, counters: Counters<'a>) -> Tally<'a> {
+    pub fn new(counters: Counters<'a>) -> Tally<'a> {
         Tally {
-            signal,
             counters,
             outcome: ExportOutcome::default(),
             problems: Problems::default(),
         }
     }
 
-    /// Items the router could not give a project.
-    pub fn unrouted(&mut self, reason: DropReason, items: u64) {
+    /// Items of `signal` the router could not give a project.
+    pub fn unrouted(&mut self, signal: Signal, reason: DropReason, items: u64) {
         self.outcome.dropped += items;
-        self.counters.telemetry.dropped(self.signal, reason, items);
-        let (name, label) = (self.signal.item_name(), reason.as_str());
+        self.counters
+            .telemetry
+            .dropped(Unit::Items(signal), reason, items);
+        let (name, label) = (signal.item_name(), reason.label());
         let problem = move |n: u64| {
             format!(
                 "{n} {name} dropped: {label} (routing attribute unusable and no fallback_project)"
@@ -215,76 +203,65 @@ impl<'a> Tally<'a> {
         self.problems.push(|| problem(items));
     }
 
-    /// One outcome of `slug`'s data.
-    pub fn add(&mut self, slug: &Slug, outcome: Outcome<impl Retryable>) {
-        match outcome {
-            Outcome::Sent {
+    /// What became of some of `slug`'s data.
+    pub fn add(&mut self, slug: &Slug, counted: Counted) {
+        match counted {
+            Counted::Sent {
+                unit,
                 items,
                 rejected,
                 message,
-                ..
-            } => self.sent(slug, items, rejected, &message),
-            Outcome::Dropped {
+            } => self.sent(slug, unit, items, rejected, &message),
+            Counted::Dropped {
+                unit,
                 items,
                 reason,
                 detail,
-            } => self.dropped(slug, items, reason, &detail),
-            Outcome::Retry {
-                piece,
+            } => self.dropped(slug, unit, items, reason, &detail),
+            Counted::Retry {
+                signal,
+                request,
                 items,
                 reason,
                 delay,
-            } => self.retry(slug, piece, items, reason, delay),
+            } => self.retry(slug, signal, request, items, reason, delay),
         }
     }
 
-    /// `items` of `slug` accepted, all of them.
-    pub fn accepted(&mut self, slug: &Slug, items: u64) {
-        self.sent(slug, items, 0, "");
-    }
-
-    fn sent(&mut self, slug: &Slug, items: u64, rejected: u64, message: &str) {
-        let telemetry = self.counters.telemetry;
-        self.outcome.sent += items - rejected;
-        telemetry.sent(self.signal, items - rejected);
+    fn sent(&mut self, slug: &Slug, unit: Unit, items: u64, rejected: u64, message: &str) {
+        let accepted = items.saturating_sub(rejected);
+        self.counters.telemetry.sent(unit, accepted);
+        if let Unit::Items(_) = unit {
+            self.outcome.sent += accepted;
+        }
         if rejected == 0 {
             return;
         }
-        self.outcome.dropped += rejected;
-        telemetry.dropped(self.signal, DropReason::PartialSuccess, rejected);
-        let (items_name, shown_slug) = (self.signal.item_name(), slug.clone());
-        let message = message.to_owned();
-        let warning = move |n: u64| {
-            format!("project {shown_slug}: Sentry rejected {n} {items_name}: {message}")
-        };
-        let label = DropReason::PartialSuccess.as_str();
-        let key = format!("partial:{slug}");
-        self.warn_dropped(
-            &key,
-            rejected,
-            (Some(slug.as_str()), label),
-            Box::new(warning),
-        );
-        self.problems
-            .push(|| format!("project {slug}: Sentry rejected {rejected} {items_name}"));
+        let detail = format!("Sentry rejected them: {message}");
+        self.dropped(slug, unit, rejected, DropReason::PartialSuccess, &detail);
     }
 
-    fn dropped(&mut self, slug: &Slug, items: u64, reason: DropReason, detail: &str) {
-        self.outcome.dropped += items;
-        self.counters.telemetry.dropped(self.signal, reason, items);
-        let (name, label) = (self.signal.item_name(), reason.as_str());
+    /// Drops of the collector's own items make the batch's problems; the others (events,
+    /// trace metric items) are counted and warned about only.
+    fn dropped(&mut self, slug: &Slug, unit: Unit, items: u64, reason: DropReason, detail: &str) {
+        self.counters.telemetry.dropped(unit, reason, items);
+        let (name, label) = (unit.name(), reason.label());
         let (shown_slug, detail) = (slug.clone(), detail.to_owned());
         let problem =
             move |n: u64| format!("project {shown_slug}: {n} {name} dropped ({label}): {detail}");
-        self.problems.push(|| problem(items));
-        let key = format!("{label}:{slug}");
+        if let Unit::Items(_) = unit {
+            self.outcome.dropped += items;
+            self.problems.push(|| problem(items));
+        }
+        let key = format!("{name}:{label}:{slug}");
         self.warn_dropped(&key, items, (Some(slug.as_str()), label), Box::new(problem));
     }
 
     fn retry(
         &mut self,
         slug: &Slug,
-        piece: impl Retryable,
+        signal: Signal,
+        request: Vec<u8>,
         items: u64,
         reason: RetryReason,
         delay: Option<Duration>,
@@ -292,8 +269,8 @@ impl<'a> Tally<'a> {
         let telemetry = self.counters.telemetry;
         self.outcome.retryable += items;
         self.outcome.retry_after = self.outcome.retry_after.max(delay);
-        self.outcome.retry_request.extend(piece.into_request());
-        telemetry.failed(self.signal, &reason, items);
+        self.outcome.retry_request.extend(request);
+        telemetry.failed(signal, &reason, items);
         let fields = [
             Field::str("project", slug.as_str()),
             Field::str("status", RETRYABLE),
@@ -301,12 +278,12 @@ impl<'a> Tally<'a> {
             Field::u64("count", items),
         ];
         match &reason {
-            RetryReason::RateLimited { .. } => telemetry.rate_limited(self.signal, items),
+            RetryReason::RateLimited { .. } => telemetry.rate_limited(signal, items),
             RetryReason::TimedOut(why) => {
-                telemetry.maybe_delivered(self.signal, items);
+                telemetry.maybe_delivered(signal, items);
                 self.warn(
                     &format!("timed-out:{slug}"),
-                    || may_be_held(slug, self.signal, items, why, delay),
+                    || may_be_held(slug, signal, items, why, delay),
                     &fields,
                 );
             }
@@ -321,7 +298,7 @@ impl<'a> Tally<'a> {
 
     fn warn(&self, key: &str, message: impl FnOnce() -> String, fields: &[Field<'_>]) {
         let counters = &self.counters;
-        counters.warnings.warn(key, message, fields, counters.clock);
+        (counters.warnings).warn(key, message, fields, counters.clock.now());
     }
 
     fn warn_dropped(

@@ -8,10 +8,8 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::issues::EventDrop;
 use crate::health::Health;
-use crate::trace_metrics::{ItemDrop, SeriesUse};
-use crate::outcome::{DropReason, RetryReason};
+use crate::outcome::{DropReason, RetryReason, Unit};
 use crate::signal::Signal;
 
 /// The class of an ingest answer.
@@ -93,44 +91,58 @@ fn by_reason(counter: &ByReason, reasons: &[&'static str]) -> Vec<Value> {
         .collect()
 }
 
-/// Items by a reason label.
-type ByLabel = Mutex<BTreeMap<&'static str, u64>>;
+const UNITS: usize = 5;
 
-fn add_by_label(counter: &ByLabel, label: &'static str, n: u64) {
-    let mut counts = counter.lock().unwrap_or_else(|e| e.into_inner());
-    *counts.entry(label).or_default() += n;
+/// Where a [`Unit`]'s counts are kept.
+fn unit_index(unit: Unit) -> usize {
+    match unit {
+        Unit::Items(signal) => signal_index(signal),
+        Unit::ErrorEvents => 3,
+        Unit::TraceMetricItems => 4,
+    }
 }
 
-/// The points of a [`ByLabel`] counter: one per label, zero ones included.
-fn by_label(counter: &ByLabel, labels: &[&'static str]) -> Vec<Value> {
+/// The points of `unit`'s drops: one per reason, zero ones included.
+fn dropped_points(counter: &ByReason, unit: Unit) -> Vec<Value> {
     let counts = counter.lock().unwrap_or_else(|e| e.into_inner());
-    labels
+    let value = |reason: &str| counts.get(&(unit_index(unit), reason)).copied();
+    let attributes = |reason: &str| match unit {
+        Unit::Items(signal) => json!({"signal": signal.name(), "reason": reason}),
+        Unit::ErrorEvents | Unit::TraceMetricItems => json!({"reason": reason}),
+    };
+    DropReason::LABELS
         .iter()
-        .map(|r| json!({"attributes": {"reason": r}, "value": counts.get(r).copied().unwrap_or(0)}))
+        .map(|r| json!({"attributes": attributes(r), "value": value(r).unwrap_or(0)}))
         .collect()
+}
+
+/// What the series of trace metrics hold (see `trace_metrics::TraceMetrics::series`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesUse {
+    pub held: usize,
+    pub bytes: usize,
+    pub evicted: u64,
 }
 
 #[derive(Debug, Default)]
 pub struct Telemetry {
-    items_sent: PerSignal,
+    /// By [`unit_index`].
+    sent: [AtomicU64; UNITS],
     items_failed: ByReason,
     items_rate_limited: PerSignal,
     items_maybe_delivered: PerSignal,
-    items_dropped: ByReason,
+    /// By [`unit_index`] and reason.
+    dropped: ByReason,
     strings_repaired: PerSignal,
     ingest_requests: [AtomicU64; 5],
     mgmt_calls: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     projects_created: AtomicU64,
     project_creations_failed: AtomicU64,
-    error_events_sent: AtomicU64,
     error_events_deduplicated: AtomicU64,
-    error_events_dropped: ByLabel,
     error_events_owed: AtomicU64,
     error_events_owed_bytes: AtomicU64,
     metric_points_received: AtomicU64,
-    metric_items_sent: AtomicU64,
     metric_points_excluded: AtomicU64,
-    metric_items_dropped: ByLabel,
     metric_series: AtomicU64,
     metric_series_bytes: AtomicU64,
     metric_series_evicted: AtomicU64,
@@ -140,8 +152,9 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn sent(&self, signal: Signal, items: u64) {
-        self.items_sent.add(signal, items);
+    /// Items of `unit` Sentry accepted.
+    pub fn sent(&self, unit: Unit, items: u64) {
+        self.sent[unit_index(unit)].fetch_add(items, Ordering::Relaxed);
     }
 
     /// Items handed back to the collector to retry, by [`RetryReason::label`].
@@ -162,10 +175,11 @@ impl Telemetry {
         self.items_maybe_delivered.add(signal, items);
     }
 
-    pub fn dropped(&self, signal: Signal, reason: DropReason, items: u64) {
-        let mut dropped = self.items_dropped.lock().unwrap_or_else(|e| e.into_inner());
+    /// Items of `unit` dropped for good.
+    pub fn dropped(&self, unit: Unit, reason: DropReason, items: u64) {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
         *dropped
-            .entry((signal_index(signal), reason.as_str()))
+            .entry((unit_index(unit), reason.label()))
             .or_default() += items;
     }
 
@@ -201,20 +215,10 @@ impl Telemetry {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Error events Sentry took.
-    pub fn error_event_sent(&self) {
-        self.error_events_sent.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Exceptions that made no event: already seen.
     pub fn error_events_deduplicated(&self, events: u64) {
         self.error_events_deduplicated
             .fetch_add(events, Ordering::Relaxed);
-    }
-
-    /// Error events dropped for good, by [`EventDrop::label`].
-    pub fn error_events_dropped(&self, reason: EventDrop, events: u64) {
-        add_by_label(&self.error_events_dropped, reason.label(), events);
     }
 
     /// Error events waiting to be retried now, and their bytes.
@@ -236,16 +240,6 @@ impl Telemetry {
     pub fn metric_points_excluded(&self, points: u64) {
         self.metric_points_excluded
             .fetch_add(points, Ordering::Relaxed);
-    }
-
-    /// Trace metric items Sentry took.
-    pub fn metric_items_sent(&self, items: u64) {
-        self.metric_items_sent.fetch_add(items, Ordering::Relaxed);
-    }
-
-    /// Trace metric items not sent, for good, by [`ItemDrop::label`].
-    pub fn metric_items_dropped(&self, reason: ItemDrop, items: u64) {
-        add_by_label(&self.metric_items_dropped, reason.label(), items);
     }
 
     /// The series whose state is kept now, and how many were evicted so far.
@@ -285,11 +279,11 @@ impl Telemetry {
                 .map(|s| json!({"attributes": {"signal": s.name()}, "value": counter.get(*s)}))
                 .collect()
         };
-        let dropped = by_reason(
-            &self.items_dropped,
-            &DropReason::ALL.map(DropReason::as_str),
-        );
-        let failed = by_reason(&self.items_failed, &RetryReason::LABELS);
+        let dropped: Vec<Value> = SIGNALS
+            .iter()
+            .flat_map(|s| dropped_points(&self.dropped, Unit::Items(*s)))
+            .collect();
+        let failed = by_reason(&self.items_failed, RetryReason::LABELS);
         let requests: Vec<Value> = StatusClass::ALL
             .iter()
             .zip(&self.ingest_requests)
@@ -305,23 +299,24 @@ impl Telemetry {
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
         let heap = crate::heap::stats();
-        let events_dropped = by_label(&self.error_events_dropped, &EventDrop::LABELS);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let items_dropped = by_label(&self.metric_items_dropped, &ItemDrop::LABELS);
+        let sent = |unit: Unit| load(&self.sent[unit_index(unit)]);
+        let events_dropped = dropped_points(&self.dropped, Unit::ErrorEvents);
+        let items_dropped = dropped_points(&self.dropped, Unit::TraceMetricItems);
         json!({"metrics": [
-            metric("items_sent", "Spans, log records and metrics accepted by Sentry", "{items}", "counter", per_signal(&self.items_sent)),
+            metric("items_sent", "Spans, log records and metrics accepted by Sentry", "{items}", "counter", SIGNALS.iter().map(|s| json!({"attributes": {"signal": s.name()}, "value": sent(Unit::Items(*s))})).collect()),
             metric("items_failed", "Spans, log records and metrics handed back to the collector to retry, by reason", "{items}", "counter", failed),
             metric("items_rate_limited", "Spans, log records and metrics held back while a Sentry rate limit held", "{items}", "counter", per_signal(&self.items_rate_limited)),
             metric("items_maybe_delivered", "Spans, log records and metrics sent again after a request got no answer in time: Sentry may hold them twice", "{items}", "counter", per_signal(&self.items_maybe_delivered)),
             metric("items_dropped", "Spans, log records and metrics dropped for good, by reason", "{items}", "counter", dropped),
             metric("strings_repaired", "OTLP string fields whose invalid UTF-8 was replaced with U+FFFD before sending", "{strings}", "counter", per_signal(&self.strings_repaired)),
             metric("ingest_requests", "Requests to Sentry's ingest (OTLP and envelopes), by answer", "{requests}", "counter", requests),
-            metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(load(&self.error_events_sent))),
+            metric("error_events_sent", "Error events (from exceptions) accepted by Sentry", "{events}", "counter", one(sent(Unit::ErrorEvents))),
             metric("error_events_deduplicated", "Exceptions seen again (as a span event and a log record, or in a retried batch) that made no second event", "{events}", "counter", one(load(&self.error_events_deduplicated))),
             metric("error_events_dropped", "Error events dropped for good, by reason", "{events}", "counter", events_dropped),
             metric("metric_points_received", "OpenTelemetry metric data points received", "{points}", "counter", one(load(&self.metric_points_received))),
             metric("metric_points_excluded", "Metric data points left out by metrics.include / exclude, or unreadable", "{points}", "counter", one(load(&self.metric_points_excluded))),
-            metric("metric_items_sent", "Sentry trace metric items accepted by Sentry", "{items}", "counter", one(load(&self.metric_items_sent))),
+            metric("metric_items_sent", "Sentry trace metric items accepted by Sentry", "{items}", "counter", one(sent(Unit::TraceMetricItems))),
             metric("metric_items_dropped", "Trace metric items not sent, for good, by reason", "{items}", "counter", items_dropped),
             metric("metric_series", "Metric series whose last cumulative value is kept (for deltas)", "{series}", "gauge", one(load(&self.metric_series))),
             metric("metric_series_bytes", "Bytes of the metric series' state, bounded by metrics.max_series_mib", "By", "gauge", one(load(&self.metric_series_bytes))),
@@ -363,14 +358,14 @@ mod tests {
     #[test]
     fn snapshot_holds_every_count_under_its_labels() {
         let t = Telemetry::default();
-        t.sent(Signal::Traces, 5);
-        t.sent(Signal::Logs, 2);
+        t.sent(Unit::Items(Signal::Traces), 5);
+        t.sent(Unit::Items(Signal::Logs), 2);
         t.failed(Signal::Logs, &RetryReason::ExportTimeout, 3);
         t.rate_limited(Signal::Traces, 4);
         t.maybe_delivered(Signal::Logs, 6);
-        t.dropped(Signal::Traces, DropReason::MissingAttribute, 7);
-        t.dropped(Signal::Traces, DropReason::MissingAttribute, 1);
-        t.dropped(Signal::Logs, DropReason::TooLarge, 1);
+        t.dropped(Unit::Items(Signal::Traces), DropReason::MissingAttribute, 7);
+        t.dropped(Unit::Items(Signal::Traces), DropReason::MissingAttribute, 1);
+        t.dropped(Unit::Items(Signal::Logs), DropReason::TooLarge, 1);
         t.strings_repaired(Signal::Logs, 2);
         t.ingest_request(StatusClass::of(200));
         t.ingest_request(StatusClass::of(429));
@@ -378,10 +373,10 @@ mod tests {
         t.ingest_request(StatusClass::NoAnswer);
         t.mgmt_call("project_keys", "not_found");
         t.project_created();
-        t.error_event_sent();
+        t.sent(Unit::ErrorEvents, 1);
         t.error_events_deduplicated(2);
-        t.error_events_dropped(EventDrop::Capped, 3);
-        t.error_events_dropped(EventDrop::Ingest(DropReason::TooLarge), 1);
+        t.dropped(Unit::ErrorEvents, DropReason::Capped, 3);
+        t.dropped(Unit::ErrorEvents, DropReason::TooLarge, 1);
         t.error_events_owed((4, 4096));
         let s = t.snapshot(9);
         assert_eq!(point(&s, "error_events_sent", json!({})), 1);
@@ -401,8 +396,8 @@ mod tests {
         assert_eq!(point(&s, "error_events_retrying", json!({})), 4);
         assert_eq!(point(&s, "error_events_retrying_bytes", json!({})), 4096);
         t.metric_points_received(7);
-        t.metric_items_sent(5);
-        t.metric_items_dropped(ItemDrop::Capped, 2);
+        t.sent(Unit::TraceMetricItems, 5);
+        t.dropped(Unit::TraceMetricItems, DropReason::Capped, 2);
         t.metric_series(SeriesUse {
             held: 3,
             bytes: 300,

@@ -417,3 +417,16 @@ pub fn config(url: &str, token: &str) -> serde_json::Value {
         },
     })
 }
+
+/// An envelope transport for payloads under test that send nothing through it.
+pub fn envelope_transport() -> std::sync::Arc<crate::ingest::envelope::EnvelopeTransport> {
+    use std::sync::Arc;
+    let poster = crate::ingest::Poster::new(
+        reqwest::Client::new(),
+        crate::config::Compression::None,
+        Arc::default(),
+        Arc::default(),
+        Arc::new(crate::clock::TokioClock::new()),
+    );
+    Arc::new(crate::ingest::envelope::EnvelopeTransport::new(poster))
+}

@@ -3,32 +3,34 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::{batch, Standin};
 use sentry_exporter_core::deadline::Deadline;
 use sentry_exporter_core::exporter::Exporter;
-use sentry_exporter_core::ingest::envelope::{EnvelopePiece, ItemGroup};
 use sentry_exporter_core::ingest::otlp::OtlpPiece;
 use sentry_exporter_core::ingest::{Piece, Transport};
+use sentry_exporter_core::issues::envelope::EventPiece;
 use sentry_exporter_core::job::Job;
 use sentry_exporter_core::outcome::Outcome;
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::testdata;
+use sentry_exporter_core::trace_metrics::envelope::{ItemGroup, MetricsEnvelope};
 use sentry_exporter_core::{Config, Logger};
 use sentry_types::protocol::v7::{Event, Level, Map, Metric, MetricType};
 use serde_json::{json, Value};
 
-fn error_event() -> EnvelopePiece {
-    EnvelopePiece::Error(Box::new(Event {
+fn error_event() -> EventPiece {
+    EventPiece(Arc::new(Event {
         level: Level::Error,
         message: Some("checkout failed".into()),
         ..Default::default()
     }))
 }
 
-fn trace_metric() -> EnvelopePiece {
+fn trace_metric() -> MetricsEnvelope {
     let items = vec![Metric {
         r#type: MetricType::Counter,
         name: "orders.placed".into(),
@@ -39,13 +41,13 @@ fn trace_metric() -> EnvelopePiece {
         unit: None,
         attributes: Map::new(),
     }];
-    EnvelopePiece::TraceMetrics(vec![ItemGroup { point: 0, items }])
+    MetricsEnvelope(vec![ItemGroup { point: 0, items }])
 }
 
 fn one_span() -> OtlpPiece {
     OtlpPiece {
         signal: OtlpSignal::Traces,
-        request: batch("shop", 1, 0),
+        request: batch("shop", 1, 0).into(),
         items: 1,
     }
 }
@@ -59,7 +61,7 @@ fn summary<P>(outcomes: Vec<Outcome<P>>) -> Vec<String> {
                 items, rejected, ..
             } => format!("sent {items} ({rejected} rejected)"),
             Outcome::Dropped { items, reason, .. } => {
-                format!("dropped {items}: {}", reason.as_str())
+                format!("dropped {items}: {}", reason.label())
             }
             Outcome::Retry {
                 items,
@@ -91,15 +93,18 @@ impl Run {
         }
     }
 
-    fn send<P: Piece>(&self, piece: P, transport: &impl Transport<P>) -> Vec<String> {
+    fn send<P: Piece>(&self, piece: P, transport: &dyn Transport<P>) -> Vec<String> {
         let clock = self.exporter.clock();
         let (_stop, stop_at) = tokio::sync::watch::channel(None);
         let deadline = Deadline::new(clock.now() + Duration::from_secs(30), stop_at, clock);
         let slug = Slug::parse("shop").unwrap();
         let job = Job::new(piece);
         summary(
-            self.runtime
-                .block_on(self.exporter.run_job(&slug, job, transport, &deadline)),
+            self.runtime.block_on(
+                self.exporter
+                    .driver()
+                    .run_job(&slug, job, transport, &deadline),
+            ),
         )
     }
 

@@ -73,11 +73,7 @@ fn metric(service: &Core, name: &str, attributes: Value) -> u64 {
     point.map_or(0, |p| p["value"].as_u64().unwrap())
 }
 
-fn export(
-    service: &Core,
-    signal: Signal,
-    request: &[u8],
-) -> sentry_exporter_core::ExportOutcome {
+fn export(service: &Core, signal: Signal, request: &[u8]) -> sentry_exporter_core::ExportOutcome {
     service
         .export(signal, request, Some(Duration::from_secs(10)))
         .unwrap()

@@ -67,8 +67,9 @@ fn routes_each_service_to_its_project_with_its_key() {
         assert_eq!(
             headers["x-sentry-auth"],
             format!(
-                "Sentry sentry_key={}, sentry_version=7",
-                standin.key_of(project)
+                "Sentry sentry_key={}, sentry_version=7, sentry_client=otelcol-sentry/{}",
+                standin.key_of(project),
+                env!("CARGO_PKG_VERSION")
             ),
             "{project}"
         );

@@ -334,7 +334,7 @@ fn a_400_is_halved_until_the_refused_item_is_alone() {
 
 #[test]
 fn repeated_refusals_warn_once_not_once_per_batch() {
-    use sentry_exporter_core::{Level, Logger, Core};
+    use sentry_exporter_core::{Core, Level, Logger};
     use std::sync::{Arc, Mutex};
     let standin = Standin::with_projects(&["p1"]);
     standin

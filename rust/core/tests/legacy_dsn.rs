@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{distinct, export_signal_until_sent, logs, total, traces, Standin};
 use sentry_exporter_core::testdata;
-use sentry_exporter_core::{Logger, Core, Signal};
+use sentry_exporter_core::{Core, Logger, Signal};
 use serde_json::{json, Value};
 
 /// The DSN of `project`, built as Sentry shows it; the stand-in's records are reset after, so
@@ -27,6 +27,8 @@ fn dsn_of(standin: &Standin, project: &str) -> String {
 fn dsn_exporter(dsn: &str, extra: Value) -> Core {
     let mut config = testdata::config("", "");
     config["org_slug"] = json!("");
+    // As the Go component sends its default routing in this mode: none.
+    config["routing"]["project_from_attribute"] = json!("");
     config["dsn"] = json!(dsn);
     common::merge(&mut config, extra);
     let service = Core::new(config.to_string().as_bytes(), Logger::discard()).unwrap();

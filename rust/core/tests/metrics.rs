@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::Standin;
 use sentry_exporter_core::testdata::{cumulative_counter, cumulative_histogram, metrics_request};
-use sentry_exporter_core::{ExportOutcome, Core, Signal};
+use sentry_exporter_core::{Core, ExportOutcome, Signal};
 use serde_json::{json, Value};
 
 /// Nanoseconds since the epoch, `secs` from now.

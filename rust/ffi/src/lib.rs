@@ -13,7 +13,7 @@ use sentry_exporter_core::heap;
 use sentry_exporter_core::log::panic_message;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::{
-    ExportOutcome, Field, FieldValue, Level, Logger, Routing, Core, CoreError, Signal,
+    Core, CoreError, ExportOutcome, Field, FieldValue, Level, Logger, Routing, Signal,
 };
 
 /// Counts the core's heap use for the `core_heap_bytes` and `core_allocations` metrics.
@@ -77,12 +77,16 @@ pub enum SentryResult {
     MemoryFull = 9,
 }
 
-/// Values of the `signal` argument of `sentry_exporter_export`.
+/// Values of the `signal` argument of `sentry_exporter_export` and `sentry_exporter_route`:
+/// the kind of OTLP request they are handed.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SentrySignal {
+    /// Traces: an `ExportTraceServiceRequest`.
     Traces = 0,
+    /// Logs: an `ExportLogsServiceRequest`.
     Logs = 1,
+    /// Metrics: an `ExportMetricsServiceRequest` (sent to Sentry as trace metrics).
     Metrics = 2,
 }
 
@@ -492,9 +496,9 @@ pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryCore) -> S
     }
 }
 
-/// Exports one OTLP protobuf request (`ExportTraceServiceRequest` or
-/// `ExportLogsServiceRequest`, per `signal`), blocking until done or
-/// `timeout_ms` (0: no timeout). The request is only borrowed for the call.
+/// Exports one OTLP protobuf request of `signal` (a `SentrySignal`): traces
+/// (`ExportTraceServiceRequest`), logs (`ExportLogsServiceRequest`) or metrics
+/// (`ExportMetricsServiceRequest`), blocking until done or `timeout_ms` (0: no timeout). The request is only borrowed for the call.
 /// On `OK`, `*outcome_out` must be freed with `sentry_export_outcome_free`.
 /// Safe to call from many threads at once.
 ///
@@ -530,10 +534,11 @@ pub unsafe extern "C" fn sentry_exporter_export(
     }
 }
 
-/// Tells where each resource of one OTLP protobuf request (of `signal`) goes, sending
-/// nothing, so that the host can queue each project's resources apart; then it exports each
-/// project's resources with `sentry_exporter_export`. Items of resources that go to no project
-/// are counted and logged here. On `OK`, `*routing_out` must be freed with
+/// Tells where each resource of one OTLP protobuf request of `signal` (traces, logs or
+/// metrics, as for `sentry_exporter_export`) goes, sending nothing, so that the host can queue
+/// each project's resources apart; then it exports each project's resources with
+/// `sentry_exporter_export`. Items of resources that go to no project are counted and logged
+/// here. On `OK`, `*routing_out` must be freed with
 /// `sentry_routing_free`. Safe to call from many threads at once.
 ///
 /// # Safety

@@ -635,12 +635,9 @@ fn write_message_cuts_at_a_character_boundary() {
     assert_eq!(&buf[..len], b"abc");
 }
 
-/// The checked-in header must be what cbindgen generates now.
-/// `UPDATE_HEADER=1 cargo test -p sentry-exporter-ffi header` rewrites it.
-#[test]
-fn header_is_current() {
+/// The header cbindgen generates from this crate now.
+fn generated_header() -> Vec<u8> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let header = crate_dir.join("../../include/sentry_exporter.h");
     let config =
         cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
     let mut generated = Vec::new();
@@ -650,6 +647,16 @@ fn header_is_current() {
         .generate()
         .expect("cbindgen")
         .write(&mut generated);
+    generated
+}
+
+/// The checked-in header must be what cbindgen generates now.
+/// `UPDATE_HEADER=1 cargo test -p sentry-exporter-ffi header` rewrites it.
+#[test]
+fn header_is_current() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = crate_dir.join("../../include/sentry_exporter.h");
+    let generated = generated_header();
     if std::env::var_os("UPDATE_HEADER").is_some() {
         std::fs::write(&header, &generated).expect("write header");
     }
@@ -658,6 +665,107 @@ fn header_is_current() {
         checked_in == generated,
         "include/sentry_exporter.h is stale: run `make header` and commit it"
     );
+}
+
+/// The signals of the header's `enum SentrySignal`, in lowercase (`traces`, ...): every variant,
+/// however many there are.
+fn header_signals(header: &str) -> Vec<String> {
+    let start = header
+        .find("enum SentrySignal\n")
+        .expect("the header declares enum SentrySignal");
+    let body = &header[start..];
+    let body = &body[body.find('{').expect("the enum's body") + 1..];
+    let body = &body[..body.find('}').expect("the end of the enum's body")];
+    body.lines()
+        .filter_map(|line| line.trim().strip_prefix("SENTRY_SIGNAL_"))
+        .map(|variant| {
+            let name = variant.split([' ', '=', ',']).next().unwrap_or_default();
+            name.to_lowercase().replace('_', " ")
+        })
+        .collect()
+}
+
+/// Each function of the header that takes a `signal`, with its doc comment: (name, doc).
+fn calls_taking_a_signal(header: &str) -> Vec<(String, String)> {
+    let mut calls = Vec::new();
+    let mut rest = header;
+    while let Some(at) = rest.find("uint32_t signal") {
+        let before = &rest[..at];
+        let doc_end = before
+            .rfind("*/")
+            .expect("every function has a doc comment");
+        let doc_start = before[..doc_end]
+            .rfind("/*")
+            .expect("the doc comment's start");
+        let declaration = &before[doc_end + 2..];
+        let name = declaration[..declaration.find('(').expect("a function")]
+            .split_whitespace()
+            .last()
+            .unwrap_or_default();
+        calls.push((name.to_owned(), before[doc_start..doc_end].to_owned()));
+        rest = &rest[at + "uint32_t signal".len()..];
+    }
+    calls
+}
+
+/// Whether `text` holds `word` (any case) not inside a longer word.
+fn names(text: &str, word: &str) -> bool {
+    let text = text.to_lowercase();
+    text.match_indices(word).any(|(at, _)| {
+        let alphanumeric = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        !alphanumeric(text[..at].chars().next_back())
+            && !alphanumeric(text[at + word.len()..].chars().next())
+    })
+}
+
+/// A signal added to `SentrySignal` must be named in the doc of every call that takes a
+/// `signal` (as in the header C callers read), and each such call in the enum's doc: the doc of
+/// `sentry_exporter_export` said "traces or logs" long after it took metrics too.
+#[test]
+fn every_signal_is_named_in_the_doc_of_each_call_taking_one() {
+    let header = String::from_utf8(generated_header()).expect("the header is UTF-8");
+    let signals = header_signals(&header);
+    assert!(
+        signals.len() >= 3 && signals.contains(&"metrics".to_owned()),
+        "the test did not read the signals of enum SentrySignal: {signals:?}"
+    );
+    let calls = calls_taking_a_signal(&header);
+    let called: Vec<&str> = calls.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(
+        called.contains(&"sentry_exporter_export") && called.contains(&"sentry_exporter_route"),
+        "the test did not find the calls taking a signal: {called:?}"
+    );
+    let enum_doc = {
+        let at = header.find("enum SentrySignal\n").unwrap();
+        let doc_start = header[..at]
+            .rfind("/*")
+            .expect("enum SentrySignal has a doc comment");
+        &header[doc_start..at]
+    };
+    for (call, doc) in &calls {
+        for signal in &signals {
+            assert!(
+                names(doc, signal),
+                "the doc of {call} does not name the signal {signal:?} (a variant of \
+                 SentrySignal): say what it does with it, in rust/ffi/src/lib.rs, and run \
+                 `make header`; the doc is:\n{doc}"
+            );
+        }
+        assert!(
+            enum_doc.contains(call.as_str()),
+            "the doc of SentrySignal does not name {call}, which takes a signal:\n{enum_doc}"
+        );
+    }
+}
+
+#[test]
+fn names_finds_whole_words_only() {
+    assert!(names(
+        "traces (`ExportTraceServiceRequest`), logs or Metrics",
+        "metrics"
+    ));
+    assert!(!names("`ExportMetricsServiceRequest`", "metrics"));
+    assert!(!names("tracesets", "traces"));
 }
 
 #[test]

@@ -9,6 +9,9 @@ use url::Url;
 use crate::mgmt::models::ProjectKey;
 use crate::signal::OtlpSignal;
 
+/// `sentry_client` of the auth header.
+const CLIENT: &str = concat!("otelcol-sentry/", env!("CARGO_PKG_VERSION"));
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestEndpoint {
     pub project_id: u64,
@@ -27,9 +30,13 @@ impl IngestEndpoint {
         }
     }
 
-    /// The `X-Sentry-Auth` header value.
+    /// The `X-Sentry-Auth` header value of every request to the project, OTLP or envelope:
+    /// its public key, the protocol version and the client, as Sentry's SDKs send it.
     pub fn auth_header(&self) -> String {
-        format!("Sentry sentry_key={}, sentry_version=7", self.public_key)
+        format!(
+            "Sentry sentry_key={}, sentry_version=7, sentry_client={CLIENT}",
+            self.public_key
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! Spans and log records to Sentry's OTLP ingest (`/integration/otlp/v1/{traces,logs}/`):
 //! a piece is one project's OTLP request, halved by `crate::split` on a 413.
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::post::{Post, Poster};
@@ -12,11 +13,12 @@ use crate::signal::{OtlpSignal, Signal};
 use crate::split::halve_counted;
 use crate::wire::{field, fields, Value};
 
-/// One project's OTLP request and the items it holds.
+/// One project's OTLP request and the items it holds. Shared bytes: what settling keeps of
+/// the piece (to hand it back after a panic) is no copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpPiece {
     pub signal: OtlpSignal,
-    pub request: Vec<u8>,
+    pub request: Bytes,
     pub items: u64,
 }
 
@@ -31,9 +33,9 @@ impl Piece for OtlpPiece {
 
     fn halve(&self) -> Option<(OtlpPiece, OtlpPiece)> {
         let ((a, na), (b, nb)) = halve_counted(&self.request).ok()??;
-        let piece = |request, items| OtlpPiece {
+        let piece = |request: Vec<u8>, items| OtlpPiece {
             signal: self.signal,
-            request,
+            request: request.into(),
             items,
         };
         Some((piece(a, na), piece(b, nb)))

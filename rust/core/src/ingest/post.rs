@@ -32,6 +32,7 @@ pub struct Post<'a> {
     pub partial: fn(&[u8]) -> (u64, String),
 }
 
+#[derive(Clone)]
 pub struct Poster {
     http: reqwest::Client,
     compression: Compression,

@@ -5,10 +5,10 @@
 use sentry_types::protocol::v7::{Level, Mechanism};
 use serde_json::Value as Json;
 
-use crate::otlp_messages as otlp;
 use super::scan::{Found, Origin};
 use super::severity::Severity;
 use super::stacktrace::Runtime;
+use crate::otlp_messages as otlp;
 
 /// Where a request or message entered the service (`Span.SpanKind` SERVER and CONSUMER).
 pub fn is_entry_kind(kind: u64) -> bool {

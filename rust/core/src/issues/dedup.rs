@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::otlp_messages as otlp;
 use super::scan::{Found, Origin};
 use crate::clock::Instant;
+use crate::otlp_messages as otlp;
 
 /// How long an id is remembered: longer than a batch waits in the collector's queue and
 /// retries in the usual case.
@@ -100,8 +100,8 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp_messages::{LogRecord, SpanEvent};
     use crate::issues::scan::Found;
+    use crate::otlp_messages::{LogRecord, SpanEvent};
     use serde_json::json;
     use std::sync::Arc;
 

@@ -23,10 +23,11 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use super::capture;
-use crate::otlp_messages::{self as otlp, Attributes, Span};
 use super::scan::{Found, Origin};
 use super::stacktrace::{self, mechanism_keys, Runtime};
 use crate::cut::{cut, cut_in_place};
+use crate::otlp_messages::{self as otlp, Attributes, Span};
+use crate::release::{environment_of, release_of};
 
 /// Longest exception value kept, in bytes (Relay's limit for `exception.value` is 8,192).
 pub const MAX_VALUE: usize = stacktrace::MAX_MESSAGE;
@@ -90,16 +91,15 @@ pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) 
     let mut event = Event {
         event_id,
         level: capture::level(found, runtime),
-        platform: Cow::Borrowed(event_platform(language.unwrap_or(""))),
+        platform: Cow::Borrowed(crate::platform::of_event(language.unwrap_or(""))),
         timestamp: time(found).unwrap_or(now),
         // Native events name a logger only when a logging library made them.
         logger: record.and(found.scope.as_deref()).and_then(logger),
         logentry: record.and_then(|r| log_entry(&r.body)),
         transaction: found.span.as_deref().and_then(transaction),
         request: found.span.as_deref().and_then(request),
-        release: string(resource, "service.version"),
-        environment: string(resource, "deployment.environment.name")
-            .or_else(|| string(resource, "deployment.environment")),
+        release: release_of(resource).map(|release| Cow::Owned(release.to_owned())),
+        environment: environment_of(resource).map(tag_value),
         server_name: string(resource, "host.name"),
         exception: Values {
             values: exceptions(found, runtime, options),
@@ -140,21 +140,6 @@ pub fn build(found: &Found, event_id: Uuid, options: &Options, now: SystemTime) 
     event
 }
 
-/// The Sentry *event* platform of an SDK language (Relay's mapping); `other` when it has none.
-fn event_platform(language: &str) -> &'static str {
-    match language {
-        "nodejs" => "node",
-        "webjs" => "javascript",
-        "dotnet" => "csharp",
-        "go" => "go",
-        "java" => "java",
-        "php" => "php",
-        "python" => "python",
-        "ruby" => "ruby",
-        _ => "other",
-    }
-}
-
 /// The exception's time: the span event's or log record's (its observed time when it has
 /// none), a failed span's end.
 fn time(found: &Found) -> Option<SystemTime> {
@@ -171,7 +156,12 @@ fn time(found: &Found) -> Option<SystemTime> {
 /// A non-empty string attribute, cut to [`MAX_TAG`].
 fn string(attributes: &Attributes, key: &str) -> Option<Cow<'static, str>> {
     let value = otlp::get_str(attributes, key).filter(|v| !v.is_empty())?;
-    Some(Cow::Owned(cut(value, MAX_TAG).to_owned()))
+    Some(tag_value(value))
+}
+
+/// `value` cut to a tag's bound.
+fn tag_value(value: &str) -> Cow<'static, str> {
+    Cow::Owned(cut(value, MAX_TAG).to_owned())
 }
 
 fn tags(resource: &Attributes) -> Map<String, String> {

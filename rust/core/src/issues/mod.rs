@@ -1,19 +1,25 @@
 //! Sentry Issues from OpenTelemetry exceptions. Sentry's OTLP ingest drops span events and
 //! makes no issues of log records, so the exporter makes one error event per exception
 //! ([`scan`] finds them, [`event`] builds the event with frames from [`stacktrace`]) and sends
-//! it in an envelope to the project of its span or log record. [`dedup`] lets each exception
-//! through once, [`crate::cap`] bounds the events per project and minute, and [`owed`] keeps the
-//! events Sentry did not take yet, to retry them apart from their spans and log records.
+//! it in its own envelope ([`envelope`]) to the project of its span or log record. [`dedup`]
+//! lets each exception through once, [`crate::cap`] bounds the events per project and minute,
+//! and [`owed`] keeps the events Sentry did not take yet, to retry them apart from their spans
+//! and log records. What an answer means for an event is [`settle::fates`].
 
 pub mod capture;
 pub mod dedup;
+pub mod envelope;
 pub mod event;
 pub mod owed;
 pub mod scan;
+pub mod settle;
 pub mod severity;
 pub mod stacktrace;
+#[cfg(test)]
+mod table;
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::Event;
@@ -21,50 +27,25 @@ use sentry_types::protocol::v7::Event;
 use crate::cap::Cap;
 use crate::clock::Instant;
 use crate::config::ErrorsConfig;
-use crate::ingest::envelope::EnvelopePiece;
-use crate::outcome::{DropReason, Outcome};
-use crate::signal::OtlpSignal;
+use crate::ingest::envelope::EnvelopeTransport;
+use crate::ingest::Transport;
+use crate::job::Job;
+use crate::log::Field;
+use crate::outcome::{Counted, DropReason, Unit};
+use crate::payload::{Part, Payload, Planned, Ran};
+use crate::signal::{OtlpSignal, Signal};
 use crate::slug::Slug;
+use crate::tally::Warnings;
+use crate::telemetry::Telemetry;
 use crate::wire::WireError;
 use dedup::Memory;
+use envelope::EventPiece;
 use owed::{Full, Owed, OwedEvent};
 use scan::Sources;
+use settle::EventFate;
 
-/// Why an error event was not sent, for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventDrop {
-    /// As spans and log records are dropped (refused by Sentry, too large, no project).
-    Ingest(DropReason),
-    /// Over `errors.max_per_minute` for its project.
-    Capped,
-    /// Failed while [`owed::CAPACITY`] events, or `errors.max_retry_mib` of them, waited to
-    /// be retried already.
-    RetryQueueFull,
-    /// Still owed when the exporter stopped.
-    Shutdown,
-}
-
-impl EventDrop {
-    /// Every label of [`EventDrop::label`].
-    pub const LABELS: [&'static str; 7] = [
-        "project_not_found",
-        "rejected",
-        "feature_disabled",
-        "too_large",
-        "capped",
-        "retry_queue_full",
-        "shutdown",
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            EventDrop::Ingest(reason) => reason.as_str(),
-            EventDrop::Capped => "capped",
-            EventDrop::RetryQueueFull => "retry_queue_full",
-            EventDrop::Shutdown => "shutdown",
-        }
-    }
-}
+/// Error events of one project sent at the same time (one envelope each).
+const MAX_CONCURRENT_EVENTS: usize = 4;
 
 /// The exceptions of one project's part of a batch.
 #[derive(Debug, Default)]
@@ -77,32 +58,39 @@ pub struct Derived {
     pub capped: u64,
 }
 
-/// What becomes of one envelope job's outcome.
-#[derive(Debug, PartialEq)]
-pub enum Settled {
-    Sent,
-    Dropped(EventDrop, String),
-    /// Kept to be retried.
-    Owed,
-}
-
 /// The error events of one exporter (shared by its traces and logs pipelines).
-pub struct Errors {
+pub struct Issues {
     sources: Sources,
     options: event::Options,
     memory: Mutex<Memory>,
     cap: Mutex<Cap>,
     owed: Mutex<Owed>,
+    transport: Arc<EnvelopeTransport>,
+    telemetry: Arc<Telemetry>,
+    warnings: Arc<Warnings>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Errors {
+/// The events of one project's plan, each with its attempts so far, and what was dropped
+/// before sending.
+pub struct EventsPlan {
+    slug: Slug,
+    events: Vec<(EventPiece, &'static str, u32)>,
+    dropped: Vec<(DropReason, String)>,
+}
+
+impl Issues {
     /// `None` when `errors.enabled` is false.
-    pub fn new(config: &ErrorsConfig) -> Option<Errors> {
-        config.enabled.then(|| Errors {
+    pub fn new(
+        config: &ErrorsConfig,
+        transport: Arc<EnvelopeTransport>,
+        telemetry: Arc<Telemetry>,
+        warnings: Arc<Warnings>,
+    ) -> Option<Issues> {
+        config.enabled.then(|| Issues {
             sources: Sources {
                 logs: config.from_logs,
                 min_log_severity: config.min_log_severity,
@@ -114,6 +102,9 @@ impl Errors {
             memory: Mutex::default(),
             cap: Mutex::new(Cap::new(config.max_per_minute)),
             owed: Mutex::new(Owed::new(config.max_retry_bytes)),
+            transport,
+            telemetry,
+            warnings,
         })
     }
 
@@ -144,76 +135,101 @@ impl Errors {
         Ok(derived)
     }
 
-    /// What becomes of an event job's `outcome` after its `attempts`-th attempt: a retry is
-    /// kept (as `owed`) until it is due.
-    pub fn settle(
+    /// `part`'s events, its exceptions read; none (and a warning) when they cannot be: its
+    /// spans and log records are still sent as they are.
+    fn events_of(&self, part: &Part<'_>, now: Instant, wall: SystemTime) -> EventsPlan {
+        let slug = part.slug;
+        let mut plan = EventsPlan {
+            slug: slug.clone(),
+            events: Vec::new(),
+            dropped: Vec::new(),
+        };
+        let Some(signal) = OtlpSignal::of(part.signal) else {
+            return plan;
+        };
+        match self.derive(signal, slug, part.blocks(), now, wall) {
+            Ok(derived) => {
+                (self.telemetry).error_events_deduplicated(derived.deduplicated);
+                let capped = (DropReason::Capped, "over errors.max_per_minute".to_owned());
+                plan.dropped = vec![capped; derived.capped as usize];
+                let events = derived.events.into_iter();
+                let piece = |event| (EventPiece(Arc::new(event)), part.platform, 1);
+                plan.events = events.map(piece).collect();
+            }
+            Err(e) => {
+                let message =
+                    || format!("project {slug}: exceptions not read, no error events made: {e}");
+                let fields = [Field::str("project", slug.as_str())];
+                let key = format!("unread_exceptions:{slug}");
+                self.warnings.warn(&key, message, &fields, now);
+            }
+        }
+        plan
+    }
+
+    /// What one event's fate does, and counts as: an owed event is kept (counted nowhere
+    /// yet), unless there is no room.
+    fn keep(
         &self,
         slug: &Slug,
         platform: &'static str,
-        outcome: Outcome<EnvelopePiece>,
         attempts: u32,
-        now: Instant,
-    ) -> Settled {
-        match outcome {
-            Outcome::Sent { .. } => {
+        fate: EventFate,
+    ) -> Option<Counted> {
+        let dropped = |reason, detail| Counted::Dropped {
+            unit: Unit::ErrorEvents,
+            items: 1,
+            reason,
+            detail,
+        };
+        match fate {
+            EventFate::Sent => {
                 locked(&self.owed).settled(slug);
-                Settled::Sent
+                Some(Counted::Sent {
+                    unit: Unit::ErrorEvents,
+                    items: 1,
+                    rejected: 0,
+                    message: String::new(),
+                })
             }
-            Outcome::Dropped { reason, detail, .. } => {
+            EventFate::Dropped { reason, detail } => {
                 locked(&self.owed).settled(slug);
-                Settled::Dropped(EventDrop::Ingest(reason), detail)
+                Some(dropped(reason, detail))
             }
-            Outcome::Retry {
-                piece,
-                reason,
-                delay,
-                ..
-            } => {
-                let json = match &piece {
-                    EnvelopePiece::Error(event) => serde_json::to_vec(event),
-                    EnvelopePiece::TraceMetrics(_) => {
-                        let detail = "trace metrics are retried by the collector, not here";
-                        return Settled::Dropped(EventDrop::RetryQueueFull, detail.into());
-                    }
-                };
-                let json = match json {
-                    Ok(json) => json,
-                    Err(e) => {
-                        let detail = format!("failed ({reason}) and could not be kept: {e}");
-                        return Settled::Dropped(EventDrop::RetryQueueFull, detail);
-                    }
-                };
-                let owed = OwedEvent {
-                    slug: slug.clone(),
-                    platform,
-                    event: json.into(),
-                    attempts,
-                    due: owed::due(now, attempts, delay),
-                };
-                let full = match locked(&self.owed).push(owed) {
-                    Ok(()) => return Settled::Owed,
-                    Err((_, full)) => full,
-                };
-                let full = match full {
-                    Full::Count => format!("{} events", owed::CAPACITY),
-                    Full::Bytes => "events filling errors.max_retry_mib".to_owned(),
-                };
-                Settled::Dropped(
-                    EventDrop::RetryQueueFull,
-                    format!("failed ({reason}) while {full} already wait to be retried"),
-                )
+            EventFate::Owed { event, due, reason } => {
+                let why = self.owe(slug, platform, attempts, &event, due).err()?;
+                Some(dropped(
+                    DropReason::RetryQueueFull,
+                    format!("failed ({reason}) {why}"),
+                ))
             }
         }
     }
 
-    /// The owed events due at `now`.
-    pub fn take_due(&self, now: Instant) -> Vec<OwedEvent> {
-        locked(&self.owed).take_due(now)
-    }
-
-    /// Every owed event (the exporter stops).
-    pub fn take_all(&self) -> Vec<OwedEvent> {
-        locked(&self.owed).take_all()
+    /// Keeps `event` to be sent again at `due`; `Err` says why it could not be.
+    fn owe(
+        &self,
+        slug: &Slug,
+        platform: &'static str,
+        attempts: u32,
+        event: &EventPiece,
+        due: Instant,
+    ) -> Result<(), String> {
+        let json =
+            serde_json::to_vec(&*event.0).map_err(|e| format!("and could not be kept: {e}"))?;
+        let owed = OwedEvent {
+            slug: slug.clone(),
+            platform,
+            event: json.into(),
+            attempts,
+            due,
+        };
+        let full = match locked(&self.owed).push(owed) {
+            Ok(()) => return Ok(()),
+            Err((_, Full::Count)) => format!("{} events", owed::CAPACITY),
+            Err((_, Full::Bytes)) => "events filling errors.max_retry_mib".to_owned(),
+        };
+        Err(format!("while {full} already wait to be retried"))
     }
 
     /// Events waiting to be retried, and their bytes.
@@ -223,12 +239,108 @@ impl Errors {
     }
 }
 
+impl Payload for Issues {
+    type Piece = EventPiece;
+    type Plan = EventsPlan;
+
+    fn takes(&self, signal: Signal) -> bool {
+        OtlpSignal::of(signal).is_some()
+    }
+
+    fn transport(&self) -> &dyn Transport<EventPiece> {
+        &*self.transport
+    }
+
+    async fn plan(&self, part: &Part<'_>, now: Instant, wall: SystemTime) -> Planned<Issues> {
+        planned(self.events_of(part, now, wall))
+    }
+
+    fn settle(&self, plan: EventsPlan, ran: Vec<Ran<EventPiece>>, now: Instant) -> Vec<Counted> {
+        let EventsPlan {
+            slug,
+            events,
+            dropped,
+        } = plan;
+        let dropped = dropped
+            .into_iter()
+            .map(|(reason, detail)| Counted::Dropped {
+                unit: Unit::ErrorEvents,
+                items: 1,
+                reason,
+                detail,
+            });
+        let mut counted: Vec<Counted> = dropped.collect();
+        for ((event, platform, attempts), ran) in events.iter().zip(ran) {
+            for fate in settle::fates(ran, event, *attempts, now) {
+                counted.extend(self.keep(&slug, platform, *attempts, fate));
+            }
+        }
+        self.telemetry.error_events_owed(self.owed());
+        counted
+    }
+
+    /// The owed events due at `now`, by project; one that cannot be read back is dropped.
+    fn due(&self, now: Instant) -> Vec<(Slug, Planned<Issues>)> {
+        let mut plans: BTreeMap<Slug, EventsPlan> = BTreeMap::new();
+        for owed in locked(&self.owed).take_due(now) {
+            let plan = plans
+                .entry(owed.slug.clone())
+                .or_insert_with(|| EventsPlan {
+                    slug: owed.slug.clone(),
+                    events: Vec::new(),
+                    dropped: Vec::new(),
+                });
+            match owed.piece() {
+                Ok(piece) => plan.events.push((piece, owed.platform, owed.attempts + 1)),
+                Err(e) => {
+                    let detail = format!("could not be read back to retry it: {e}");
+                    plan.dropped.push((DropReason::RetryQueueFull, detail));
+                }
+            }
+        }
+        plans
+            .into_iter()
+            .map(|(slug, plan)| (slug, planned(plan)))
+            .collect()
+    }
+
+    fn abandon(&self) -> Vec<(Slug, Counted)> {
+        let owed = locked(&self.owed).take_all();
+        self.telemetry.error_events_owed((0, 0));
+        let detail = "still waiting to be retried when the exporter stopped";
+        let dropped = |event: OwedEvent| {
+            let counted = Counted::Dropped {
+                unit: Unit::ErrorEvents,
+                items: 1,
+                reason: DropReason::Shutdown,
+                detail: detail.to_owned(),
+            };
+            (event.slug, counted)
+        };
+        owed.into_iter().map(dropped).collect()
+    }
+}
+
+/// One job per event of `plan`, each in its own envelope.
+fn planned(plan: EventsPlan) -> Planned<Issues> {
+    let job = |(piece, platform, _): &(EventPiece, &'static str, u32)| {
+        Job::new(piece.clone()).with_platform(platform)
+    };
+    Planned {
+        jobs: plan.events.iter().map(job).collect(),
+        concurrency: MAX_CONCURRENT_EVENTS,
+        plan,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::RetryReason;
+    use crate::log::Logger;
+    use crate::outcome::{Outcome, RetryReason};
     use crate::testdata::{
-        exception, exception_log, exception_span, logs_request, traces_request, Resource,
+        envelope_transport, exception, exception_log, exception_span, logs_request, traces_request,
+        Resource,
     };
     use std::time::Duration;
 
@@ -244,6 +356,12 @@ mod tests {
         }
     }
 
+    fn issues(config: &ErrorsConfig) -> Option<Issues> {
+        let telemetry = Arc::new(Telemetry::default());
+        let warnings = Arc::new(Warnings::new(Logger::discard()));
+        Issues::new(config, envelope_transport(), telemetry, warnings)
+    }
+
     fn shop() -> Slug {
         Slug::parse("shop").unwrap()
     }
@@ -257,10 +375,10 @@ mod tests {
 
     #[test]
     fn each_exception_makes_one_event_across_signals_and_batches() {
-        let errors = Errors::new(&config(0)).unwrap();
+        let issues = issues(&config(0)).unwrap();
         let now = Instant::now();
         let derive = |signal, request: &[u8]| {
-            errors
+            issues
                 .derive(signal, &shop(), [request], now, SystemTime::UNIX_EPOCH)
                 .unwrap()
         };
@@ -279,12 +397,13 @@ mod tests {
 
     #[test]
     fn the_cap_counts_what_it_holds_back() {
-        let errors = Errors::new(&config(3)).unwrap();
-        let derived = errors
+        let issues = issues(&config(3)).unwrap();
+        let request = spans(1..6);
+        let derived = issues
             .derive(
                 OtlpSignal::Traces,
                 &shop(),
-                [&spans(1..6)[..]],
+                [&request[..]],
                 Instant::now(),
                 SystemTime::UNIX_EPOCH,
             )
@@ -298,12 +417,21 @@ mod tests {
             enabled: false,
             ..config(0)
         };
-        assert!(Errors::new(&off).is_none());
+        assert!(issues(&off).is_none());
+    }
+
+    /// One event's plan, as a batch's or a retry's.
+    fn plan_of(piece: &EventPiece, attempts: u32) -> EventsPlan {
+        EventsPlan {
+            slug: shop(),
+            events: vec![(piece.clone(), "python", attempts)],
+            dropped: Vec::new(),
+        }
     }
 
     #[test]
-    fn failed_events_are_owed_until_due() {
-        let errors = Errors::new(&config(0)).unwrap();
+    fn failed_events_are_owed_until_due_and_counted_once_settled() {
+        let issues = issues(&config(0)).unwrap();
         let now = Instant::now();
         let mut event = Event {
             message: Some("payment failed".into()),
@@ -312,67 +440,69 @@ mod tests {
             ..Default::default()
         };
         event.tags.insert("route".into(), "/checkout".into());
-        let piece = EnvelopePiece::Error(Box::new(event));
+        let piece = EventPiece(Arc::new(event));
         let retry = |delay| Outcome::Retry {
             piece: piece.clone(),
             items: 1,
             reason: RetryReason::Unavailable("503".into()),
             delay,
         };
-        let sent = Outcome::Sent {
+        let sent = || Outcome::Sent {
             piece: piece.clone(),
             items: 1,
             rejected: 0,
             message: String::new(),
         };
-        let dropped = Outcome::Dropped {
-            items: 1,
-            reason: DropReason::TooLarge,
-            detail: "413".into(),
+        let settle = |outcome, attempts, at| {
+            issues.settle(plan_of(&piece, attempts), vec![Ok(vec![outcome])], at)
         };
-        let table = [
-            (sent, Settled::Sent),
-            (
-                dropped,
-                Settled::Dropped(EventDrop::Ingest(DropReason::TooLarge), "413".into()),
-            ),
-            (retry(Some(Duration::from_secs(30))), Settled::Owed),
-            (retry(None), Settled::Owed),
-        ];
-        for (outcome, want) in table {
-            assert_eq!(errors.settle(&shop(), "python", outcome, 1, now), want);
-        }
-        let (events, bytes) = errors.owed();
-        assert_eq!(events, 2);
+        let events = |items| Counted::Sent {
+            unit: Unit::ErrorEvents,
+            items,
+            rejected: 0,
+            message: String::new(),
+        };
+        assert_eq!(settle(sent(), 1, now), [events(1)]);
+        assert_eq!(settle(retry(Some(Duration::from_secs(30))), 1, now), []);
+        assert_eq!(settle(retry(None), 1, now), [], "owed: counted nowhere yet");
+        let (owed, bytes) = issues.owed();
+        assert_eq!(owed, 2);
         assert!(bytes > 0);
         let later = now + Duration::from_secs(30);
-        assert_eq!(errors.take_due(now + Duration::from_secs(1)).len(), 1);
-        assert!(
-            errors.take_due(later).is_empty(),
-            "one at a time while it fails"
-        );
-        let probe_sent = Outcome::Sent {
+        assert_eq!(issues.due(now + Duration::from_secs(1)).len(), 1);
+        assert!(issues.due(later).is_empty(), "one at a time while it fails");
+        assert_eq!(settle(sent(), 2, later), [events(1)]);
+        let due = issues.due(later);
+        let (slug, planned) = &due[0];
+        let (again, platform, attempts) = &planned.plan.events[0];
+        assert_eq!((slug, *platform, *attempts), (&shop(), "python", 2));
+        let json = |piece: &EventPiece| serde_json::to_value(&*piece.0).unwrap();
+        assert_eq!(json(again), json(&piece), "read back whole");
+        assert_eq!(issues.owed(), (0, 0));
+    }
+
+    #[test]
+    fn what_is_still_owed_at_shutdown_is_dropped_and_counted() {
+        let issues = issues(&config(0)).unwrap();
+        let piece = EventPiece(Arc::new(Event::default()));
+        let retry = Outcome::Retry {
             piece: piece.clone(),
             items: 1,
-            rejected: 0,
-            message: String::new(),
+            reason: RetryReason::Unavailable("503".into()),
+            delay: None,
         };
-        let settled = errors.settle(&shop(), "python", probe_sent, 2, later);
-        assert_eq!(settled, Settled::Sent);
-        let due = errors.take_due(later);
-        assert_eq!(
-            (due.len(), due[0].platform, due[0].attempts),
-            (1, "python", 1)
-        );
-        let json = |piece: EnvelopePiece| match piece {
-            EnvelopePiece::Error(event) => serde_json::to_value(event).unwrap(),
-            EnvelopePiece::TraceMetrics(_) => unreachable!("an error event was owed"),
-        };
-        assert_eq!(
-            json(due[0].piece().unwrap()),
-            json(piece),
-            "read back whole"
-        );
-        assert_eq!(errors.owed(), (0, 0));
+        issues.settle(plan_of(&piece, 1), vec![Ok(vec![retry])], Instant::now());
+        let abandoned = issues.abandon();
+        assert_eq!(abandoned.len(), 1);
+        assert!(matches!(
+            abandoned[0].1,
+            Counted::Dropped {
+                unit: Unit::ErrorEvents,
+                items: 1,
+                reason: DropReason::Shutdown,
+                ..
+            }
+        ));
+        assert_eq!(issues.owed(), (0, 0));
     }
 }

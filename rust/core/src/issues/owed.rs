@@ -7,12 +7,13 @@
 //! when its delay is over, the others wait until one is taken.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sentry_types::protocol::v7::Event;
 
+use super::envelope::EventPiece;
 use crate::clock::Instant;
-use crate::ingest::envelope::EnvelopePiece;
 use crate::slug::Slug;
 
 /// Events waiting at most; beyond, a failed event is dropped (and counted).
@@ -36,9 +37,9 @@ pub struct OwedEvent {
 
 impl OwedEvent {
     /// The event to send again, read back from its JSON.
-    pub fn piece(&self) -> Result<EnvelopePiece, serde_json::Error> {
+    pub fn piece(&self) -> Result<EventPiece, serde_json::Error> {
         let event: Event<'static> = serde_json::from_slice(&self.event)?;
-        Ok(EnvelopePiece::Error(Box::new(event)))
+        Ok(EventPiece(Arc::new(event)))
     }
 }
 

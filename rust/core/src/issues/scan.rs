@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use memchr::memmem;
 
-use crate::otlp_messages::{self as otlp, Attributes, LogRecord, Span};
 use super::severity::Severity;
+use crate::otlp_messages::{self as otlp, Attributes, LogRecord, Span};
 use crate::signal::OtlpSignal;
 use crate::wire::{field, fields, WireError};
 

@@ -354,4 +354,6 @@ fn dropped<P>(items: u64, reason: DropReason, detail: &str) -> Outcome<P> {
 }
 
 #[cfg(test)]
+pub(crate) mod replies;
+#[cfg(test)]
 mod table;

@@ -2,19 +2,16 @@
 //! from Sentry's answers as received (status, rate-limit headers, body) or the management
 //! API's, through the same pure code the exporter uses. No HTTP, no sleep.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::replies::{self, endpoint, wall, Reply, KEY};
 use super::*;
 use crate::endpoint_cache::ResolveError;
-use crate::ingest::answer::{read, Response, Sent};
-use crate::ingest::endpoint::IngestEndpoint;
 use crate::ingest::otlp::partial_success;
 use crate::mgmt::{failure, MgmtError, RateLimitHeaders};
-use crate::ratelimit::{Category, LimitHeaders};
+use crate::ratelimit::Category;
 use crate::resolve::failed;
 
-const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OTHER_KEY: &str = "fedcba9876543210fedcba9876543210";
 const FRESH_KEY: &str = "00000000000000000000000000000001";
 
@@ -34,17 +31,6 @@ impl Piece for Spans {
     fn halve(&self) -> Option<(Spans, Spans)> {
         (self.0 >= 2).then(|| (Spans(self.0 / 2), Spans(self.0 - self.0 / 2)))
     }
-}
-
-fn endpoint(key: &str) -> Arc<IngestEndpoint> {
-    let url = url::Url::parse("http://127.0.0.1:1/api/1/envelope/").unwrap();
-    Arc::new(IngestEndpoint {
-        project_id: 1,
-        public_key: key.into(),
-        traces_url: url.clone(),
-        logs_url: url.clone(),
-        envelope_url: url,
-    })
 }
 
 /// What the driver brings back to the job, one per action it asked for.
@@ -88,10 +74,6 @@ struct Row {
     want: Vec<Want>,
 }
 
-fn wall() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
-}
-
 fn resolved(step: Step) -> Resolved {
     match step {
         Step::Found(key) => Resolved::Found(endpoint(key)),
@@ -119,20 +101,8 @@ fn resolved(step: Step) -> Resolved {
 fn answer(step: Step, key: &str, limits: &RateLimits, now: Instant) -> Answer {
     match step {
         Step::Http(status, rate_limits, retry_after, body) => {
-            let response = Response {
-                status,
-                headers: LimitHeaders {
-                    x_sentry_rate_limits: rate_limits,
-                    retry_after,
-                },
-                body,
-            };
-            let sent = Sent {
-                public_key: key,
-                category: Category::Spans,
-                partial: partial_success,
-            };
-            read(&response, &sent, limits, now, wall())
+            let reply = Reply::Http(status, rate_limits, retry_after, body);
+            replies::answer(reply, key, Category::Spans, partial_success, limits, now)
         }
         Step::NoAnswer(answer) => answer,
         _ => panic!("a send was asked for"),
@@ -149,11 +119,7 @@ fn run(
     let now = Instant::now();
     let limits = RateLimits::default();
     if let Some((key, header)) = held {
-        let headers = LimitHeaders {
-            x_sentry_rate_limits: Some(header),
-            retry_after: None,
-        };
-        limits.update(key, 429, &headers, now, wall());
+        replies::announced(&limits, key, header, now);
     }
     let mut steps = steps.into_iter();
     let mut step = || {

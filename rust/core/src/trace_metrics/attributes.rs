@@ -27,15 +27,14 @@ use std::borrow::Cow;
 use sentry_types::protocol::v7::{LogAttribute, Map};
 use serde_json::Value as Json;
 
-use crate::otlp_messages::{get_str, Attributes};
+use crate::otlp_messages::Attributes;
+use crate::release::{environment_of, release_of, SENTRY_ENVIRONMENT, SENTRY_RELEASE};
 
 /// Attributes as a trace metric item carries them.
 pub type SentryAttributes = Map<Cow<'static, str>, LogAttribute>;
 
 /// The prefix of the resource's attributes.
 pub const RESOURCE_PREFIX: &str = "resource.";
-pub const RELEASE: &str = "sentry.release";
-pub const ENVIRONMENT: &str = "sentry.environment";
 
 /// The attributes every item of a point carries: its resource's, its own, release and
 /// environment.
@@ -55,13 +54,11 @@ pub fn of_point(resource: &Attributes, point: &Attributes) -> SentryAttributes {
     let mut insert = |key: &'static str, value: &str| {
         attributes.insert(Cow::Borrowed(key), LogAttribute(Json::from(value)));
     };
-    if let Some(release) = get_str(resource, "service.version") {
-        insert(RELEASE, release);
+    if let Some(release) = release_of(resource) {
+        insert(SENTRY_RELEASE, release);
     }
-    let environment = get_str(resource, "deployment.environment.name")
-        .or_else(|| get_str(resource, "deployment.environment"));
-    if let Some(environment) = environment {
-        insert(ENVIRONMENT, environment);
+    if let Some(environment) = environment_of(resource) {
+        insert(SENTRY_ENVIRONMENT, environment);
     }
     attributes
 }
@@ -142,8 +139,8 @@ mod tests {
 
         let older = attributes(&[("deployment.environment", json!("staging"))]);
         let got = of_point(&older, &Attributes::new());
-        assert_eq!(got[ENVIRONMENT].0, json!("staging"));
-        assert!(!got.contains_key(RELEASE));
+        assert_eq!(got[SENTRY_ENVIRONMENT].0, json!("staging"));
+        assert!(!got.contains_key(SENTRY_RELEASE));
     }
 
     #[test]
@@ -155,7 +152,7 @@ mod tests {
         ]);
         let got = of_point(&resource, &point);
         assert_eq!(got["resource.a"].0, json!("mine"));
-        assert_eq!(got[RELEASE].0, json!("2"));
+        assert_eq!(got[SENTRY_RELEASE].0, json!("2"));
     }
 
     #[test]

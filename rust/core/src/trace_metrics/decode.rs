@@ -14,7 +14,9 @@
 //! Optional doubles that are not finite (`sum`, `min`, `max`, a quantile's value) are read
 //! as absent. Malformed protobuf anywhere fails the whole request.
 
-use crate::otlp_messages::{push_attribute, resource_attributes, scope_name, Attributes};
+use crate::otlp_messages::{
+    nonzero_id, push_attribute, resource_attributes, scope_name, Attributes,
+};
 use crate::wire::{fields, Field, Value as Wire, WireError};
 
 use super::model::{
@@ -357,12 +359,6 @@ fn exemplar(bytes: &[u8]) -> Result<Option<Exemplar>, WireError> {
 /// A field's number and value.
 fn parts(field: Result<Field<'_>, WireError>) -> Result<(u32, Wire<'_>), WireError> {
     field.map(|f| (f.number, f.value))
-}
-
-/// An id of the right length that is not all zeros (OTLP's "none").
-fn nonzero_id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-    let id: [u8; N] = bytes.try_into().ok()?;
-    (id != [0; N]).then_some(id)
 }
 
 fn finite(bytes: &[u8; 8]) -> Option<f64> {

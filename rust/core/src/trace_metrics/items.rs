@@ -34,8 +34,8 @@ use super::histogram::{self, Extreme, Sample, Shape};
 use super::model::{Exemplar, Kind, Metric, Point, Summary, Value};
 use super::size::{self, container_bytes, container_fits};
 use super::units::sentry_unit;
-use crate::otlp_messages::Attributes;
 use crate::json_len::json_len;
+use crate::otlp_messages::Attributes;
 
 pub use super::size::MAX_ITEM_BYTES;
 
@@ -291,7 +291,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::trace_metrics::model::{Attained, Buckets, ExponentialHistogram, Histogram, Temporality};
+    use crate::trace_metrics::model::{
+        Attained, Buckets, ExponentialHistogram, Histogram, Temporality,
+    };
 
     const TRACE: [u8; 16] = [1; 16];
     const EXEMPLAR_TRACE: [u8; 16] = [2; 16];

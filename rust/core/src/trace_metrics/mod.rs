@@ -8,20 +8,25 @@
 //! What is sent, what is lost and what is never counted twice is specified in
 //! `docs/design.md` ("Trace metrics and the collector's retries"); in short: a series' state
 //! moves on only through points whose envelopes Sentry settled (accepted, or refused for good)
-//! in the batch's order ([`Metrics::settle`]), the envelopes of a batch are sent in order and
+//! in the batch's order ([`MetricState::settle`]), the envelopes of a batch are sent in order and
 //! none after one that must be retried, and one project's metrics are exported one batch at a
-//! time ([`Metrics::serialize`]). A retried batch's settled points are then stale and make
+//! time ([`MetricState::serialize`]). A retried batch's settled points are then stale and make
 //! nothing; the others make the same deltas again.
 
 pub mod attributes;
 pub mod buckets;
 pub mod decode;
+pub mod envelope;
 pub mod filter;
 pub mod histogram;
 pub mod items;
 pub mod model;
+mod send;
 pub mod series;
+pub mod settle;
 pub mod size;
+#[cfg(test)]
+mod table;
 pub mod units;
 
 use std::collections::{HashMap, HashSet};
@@ -31,13 +36,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::cap::Cap;
 use crate::clock::Instant;
 use crate::config::MetricsConfig;
-use crate::ingest::envelope::{EnvelopePiece, ItemGroup};
-use crate::outcome::DropReason;
 use crate::slug::Slug;
+use crate::telemetry::SeriesUse;
 use crate::wire::WireError;
+use envelope::{ItemGroup, MetricsEnvelope};
 use filter::NameFilter;
 use model::{Kind, Metric, Point, ResourceMetrics, Temporality};
 use series::{series_key, Change, Commit, SeriesKey, SeriesTable};
+
+pub use send::TraceMetrics;
 
 /// Items per envelope at most (one `trace_metric` container each): Sentry's SDKs flush
 /// their metric buffers at this size. An envelope also holds no more bytes than Relay takes
@@ -46,42 +53,11 @@ pub const MAX_ITEMS_PER_ENVELOPE: usize = 1000;
 /// Project locks kept before the unused ones are forgotten.
 const PRUNE_LOCKS_ABOVE: usize = 4096;
 
-/// Why trace metric items were not sent, for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemDrop {
-    /// As spans are dropped (refused by Sentry, too large, no project).
-    Ingest(DropReason),
-    /// Over `metrics.max_items_per_minute` for their project.
-    Capped,
-    /// Their series found no room in `metrics.max_series_mib` (see [`series`]).
-    SeriesLimit,
-}
-
-impl ItemDrop {
-    /// Every label of [`ItemDrop::label`].
-    pub const LABELS: [&'static str; 6] = [
-        "project_not_found",
-        "rejected",
-        "feature_disabled",
-        "too_large",
-        "capped",
-        "series_limit",
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ItemDrop::Ingest(reason) => reason.as_str(),
-            ItemDrop::Capped => "capped",
-            ItemDrop::SeriesLimit => "series_limit",
-        }
-    }
-}
-
 /// One project's metrics of a batch, converted.
 #[derive(Debug, Default)]
 pub struct Converted {
     /// The envelopes to send, in order.
-    pub pieces: Vec<EnvelopePiece>,
+    pub pieces: Vec<MetricsEnvelope>,
     /// By [`ItemGroup::point`]: what settling the group's envelope does.
     groups: Vec<Settles>,
     /// Data points read.
@@ -109,15 +85,16 @@ struct Settles {
     commits: Vec<Commit>,
 }
 
-/// What a project's metrics batch became, envelope by envelope (see [`Metrics::settle`]).
+/// What a project's metrics batch became, envelope by envelope (see [`MetricState::settle`]).
 #[derive(Debug, Default)]
 pub struct Settled {
     /// Items Sentry accepted.
     pub sent: u64,
 }
 
-/// The trace metrics of one exporter: its filter, cap and series.
-pub struct Metrics {
+/// What the trace metrics of one exporter keep: their filter, cap and series, and one lock
+/// per project.
+pub struct MetricState {
     names: NameFilter,
     cap: Mutex<Cap>,
     series: Mutex<SeriesTable>,
@@ -128,11 +105,11 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Metrics {
+impl MetricState {
     /// For an exporter started at `started_unix_nano` (series that began before count from
     /// their next point).
-    pub fn new(config: &MetricsConfig, started_unix_nano: u64) -> Metrics {
-        Metrics {
+    pub fn new(config: &MetricsConfig, started_unix_nano: u64) -> MetricState {
+        MetricState {
             names: config.names.clone(),
             cap: Mutex::new(Cap::new(config.max_items_per_minute)),
             series: Mutex::new(SeriesTable::new(started_unix_nano, config.max_series_bytes)),
@@ -208,15 +185,12 @@ impl Metrics {
         &self,
         slug: &Slug,
         converted: &mut Converted,
-        accepted: impl IntoIterator<Item = &'p EnvelopePiece>,
-        retried: impl IntoIterator<Item = &'p EnvelopePiece>,
+        accepted: impl IntoIterator<Item = &'p MetricsEnvelope>,
+        retried: impl IntoIterator<Item = &'p MetricsEnvelope>,
         known: bool,
         now: Instant,
     ) -> Settled {
-        let points = |piece: &'p EnvelopePiece| match piece {
-            EnvelopePiece::TraceMetrics(groups) => groups.as_slice(),
-            EnvelopePiece::Error(_) => &[],
-        };
+        let points = |piece: &'p MetricsEnvelope| piece.0.as_slice();
         let mut settled = Settled::default();
         for group in accepted.into_iter().flat_map(points) {
             settled.sent += group.items.len() as u64;
@@ -256,17 +230,9 @@ impl Metrics {
     }
 }
 
-/// What the series' state holds (see [`Metrics::series`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeriesUse {
-    pub held: usize,
-    pub bytes: usize,
-    pub evicted: u64,
-}
-
 /// One conversion under way.
 struct Batch<'m> {
-    metrics: &'m Metrics,
+    metrics: &'m MetricState,
     now: Instant,
     /// What is left of the project's cap for this minute.
     room: u32,
@@ -495,7 +461,7 @@ fn trace_id(key: SeriesKey, point: &Point) -> [u8; 16] {
 /// `groups` (each with the bytes of a container of its items alone) in envelopes of at most
 /// [`MAX_ITEMS_PER_ENVELOPE`] items and [`size::MAX_CONTAINER_BYTES`] (a point's items stay
 /// together).
-fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
+fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<MetricsEnvelope> {
     let mut pieces = Vec::new();
     let mut current: Vec<ItemGroup> = Vec::new();
     let (mut items, mut bytes) = (0, size::container_bytes([]));
@@ -506,7 +472,7 @@ fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
         let over = items + group.items.len() > MAX_ITEMS_PER_ENVELOPE
             || bytes.saturating_add(adds) > size::MAX_CONTAINER_BYTES;
         let adds = if over && !current.is_empty() {
-            pieces.push(EnvelopePiece::TraceMetrics(std::mem::take(&mut current)));
+            pieces.push(MetricsEnvelope(std::mem::take(&mut current)));
             (items, bytes) = (0, size::container_bytes([]));
             adds - comma
         } else {
@@ -517,7 +483,7 @@ fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
         current.push(group);
     }
     if !current.is_empty() {
-        pieces.push(EnvelopePiece::TraceMetrics(current));
+        pieces.push(MetricsEnvelope(current));
     }
     pieces
 }
@@ -525,13 +491,13 @@ fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<EnvelopePiece> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace_metrics::filter::NamePattern;
     use crate::testdata::{cumulative_counter, metrics_request};
+    use crate::trace_metrics::filter::NamePattern;
     use sentry_types::protocol::v7::MetricType;
 
     const START: u64 = 2_000_000_000;
 
-    fn metrics(max_items_per_minute: u32) -> Metrics {
+    fn metrics(max_items_per_minute: u32) -> MetricState {
         let config = MetricsConfig {
             names: NameFilter {
                 include: Vec::new(),
@@ -540,7 +506,7 @@ mod tests {
             max_items_per_minute,
             max_series_bytes: 64 << 20,
         };
-        Metrics::new(&config, START - 1)
+        MetricState::new(&config, START - 1)
     }
 
     fn shop() -> Slug {
@@ -549,18 +515,15 @@ mod tests {
 
     /// The (type, name, value) of every item, envelope by envelope.
     fn sent(converted: &Converted) -> Vec<Vec<(MetricType, String, f64)>> {
-        let items = |piece: &EnvelopePiece| match piece {
-            EnvelopePiece::TraceMetrics(groups) => groups
-                .iter()
-                .flat_map(|g| &g.items)
+        let items = |piece: &MetricsEnvelope| {
+            (piece.0.iter().flat_map(|g| &g.items))
                 .map(|m| (m.r#type, m.name.to_string(), m.value))
-                .collect(),
-            EnvelopePiece::Error(_) => Vec::new(),
+                .collect()
         };
         converted.pieces.iter().map(items).collect()
     }
 
-    fn convert(metrics: &Metrics, request: &[u8]) -> Converted {
+    fn convert(metrics: &MetricState, request: &[u8]) -> Converted {
         metrics.convert(&shop(), [request], Instant::now()).unwrap()
     }
 
@@ -583,7 +546,7 @@ mod tests {
 
     /// Settles `converted` as Sentry would have: the envelopes at `accepted` taken, the rest
     /// to retry.
-    fn settle(metrics: &Metrics, converted: &mut Converted, accepted: &[usize]) -> Settled {
+    fn settle(metrics: &MetricState, converted: &mut Converted, accepted: &[usize]) -> Settled {
         let pieces = std::mem::take(&mut converted.pieces);
         let (taken, retried): (Vec<_>, Vec<_>) =
             (pieces.iter().enumerate()).partition(|(i, _)| accepted.contains(i));
@@ -784,14 +747,9 @@ mod tests {
             let items = vec![item; n];
             (ItemGroup { point, items }, bytes)
         };
-        let sizes = |pieces: Vec<EnvelopePiece>| -> Vec<Vec<usize>> {
-            pieces
-                .iter()
-                .map(|p| match p {
-                    EnvelopePiece::TraceMetrics(groups) => groups.iter().map(|g| g.point).collect(),
-                    EnvelopePiece::Error(_) => Vec::new(),
-                })
-                .collect()
+        let sizes = |pieces: Vec<MetricsEnvelope>| -> Vec<Vec<usize>> {
+            let points = |p: &MetricsEnvelope| p.0.iter().map(|g| g.point).collect();
+            pieces.iter().map(points).collect()
         };
         let limit = MAX_ITEMS_PER_ENVELOPE;
         let small = 1_000;

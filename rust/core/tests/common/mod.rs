@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sentry_exporter_core::testdata::{self, logs_request, traces_request, Resource};
-use sentry_exporter_core::{ExportOutcome, Logger, Core, Signal};
+use sentry_exporter_core::{Core, ExportOutcome, Logger, Signal};
 use serde_json::Value;
 
 pub struct Standin {

@@ -50,15 +50,13 @@ pub(super) fn parse(text: &str) -> Option<Vec<Exception>> {
 fn read_other<'a>(chain: &mut Vec<Read<'a>>, headers: &mut usize, line: &'a str, framed: bool) {
     match chain.last_mut() {
         None => {
-            let header = line.trim();
-            let ty = header.split_once(": ").map_or(header, |(ty, _)| ty);
-            if is_type_name(ty) {
+            if let Some(read) = Read::first(line.trim(), is_type_name, Read::from_header) {
                 *headers = 1;
-                chain.push(Read::from_header(header));
+                chain.push(read);
             }
         }
-        Some(current) if !framed => current.message.push(line),
-        Some(_) => {}
+        // The frames follow every header, so any frame ends the messages.
+        Some(current) => current.continue_message(line, framed),
     }
 }
 

@@ -123,23 +123,18 @@ fn read_other<'a>(nodes: &mut Vec<Node<'a>>, open: &mut Vec<usize>, line: &'a st
     match nodes.last_mut() {
         None => {
             let trimmed = line.trim();
-            // A log line may precede the trace: only a class name starts the chain.
             let header = thread_prefix(trimmed).unwrap_or(trimmed);
-            let ty = header.split_once(": ").map_or(header, |(ty, _)| ty);
-            if is_class_name(ty) {
+            if let Some(read) = Read::first(header, is_class_name, Read::from_header) {
                 let indent = line.len() - line.trim_start().len();
-                start(nodes, open, Read::from_header(header), indent);
+                start(nodes, open, read, indent);
             }
         }
         // A cut `at` line is not part of the message.
-        Some(current)
-            if current.read.frames.is_empty()
-                && !current.read.ty.is_empty()
-                && !line.trim_start().starts_with("at ") =>
-        {
-            current.read.message.push(line);
+        Some(_) if line.trim_start().starts_with("at ") => {}
+        Some(current) => {
+            let framed = !current.read.frames.is_empty();
+            current.read.continue_message(line, framed);
         }
-        Some(_) => {}
     }
 }
 

@@ -456,6 +456,27 @@ impl<'a> Read<'a> {
         }
     }
 
+    /// The first exception of a chain, from a line read before any: `read` of the header when
+    /// the type it names passes `is_type` (a log line may precede the trace).
+    fn first(
+        header: &'a str,
+        is_type: fn(&str) -> bool,
+        read: fn(&'a str) -> Read<'a>,
+    ) -> Option<Read<'a>> {
+        let ty = header
+            .split_once(": ")
+            .map_or(header.trim_end(), |(ty, _)| ty);
+        is_type(ty).then(|| read(header.trim()))
+    }
+
+    /// Adds `line`, neither a frame nor a header, to the message while the exception is in
+    /// it: it has a type and its frames have not begun (`framed`, each runtime's own rule).
+    fn continue_message(&mut self, line: &'a str, framed: bool) {
+        if !self.ty.is_empty() && !framed {
+            self.message.push(line);
+        }
+    }
+
     fn into_exception(self) -> Exception {
         exception(self.ty, message(&self.message), self.frames)
     }

@@ -167,16 +167,11 @@ fn header_read(header: &str) -> Read<'_> {
 /// The first header, or a message's further lines (those before the first frame).
 fn read_other<'a>(chain: &mut Vec<Read<'a>>, line: &'a str) {
     match chain.last_mut() {
-        None => {
-            let ty = line.split_once(": ").map_or(line.trim_end(), |(ty, _)| ty);
-            if is_error_name(ty) {
-                chain.push(header_read(line.trim()));
-            }
+        None => chain.extend(Read::first(line, is_error_name, header_read)),
+        Some(current) => {
+            let framed = !current.frames.is_empty();
+            current.continue_message(line, framed);
         }
-        Some(current) if current.frames.is_empty() && !current.ty.is_empty() => {
-            current.message.push(line);
-        }
-        Some(_) => {}
     }
 }
 

@@ -51,9 +51,9 @@ fn header_read(header: &str) -> Read<'_> {
 /// A message's further lines: those right after its header.
 fn read_other<'a>(chain: &mut [Read<'a>], line: &'a str) {
     if let Some(current) = chain.last_mut() {
-        if current.frames.len() == 1 && !current.ty.is_empty() {
-            current.message.push(line);
-        }
+        // The header's line holds the first frame: the message follows it.
+        let framed = current.frames.len() != 1;
+        current.continue_message(line, framed);
     }
 }
 
