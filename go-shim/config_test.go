@@ -278,6 +278,14 @@ func TestCoreJSONLegacyKeys(t *testing.T) {
 	assert.Equal(t, "[REDACTED]", cfg.DSN.String())
 }
 
+// decodeCoreJSON reads the fields of cfg's core JSON that got names.
+func decodeCoreJSON(t *testing.T, cfg *Config, got any) {
+	t.Helper()
+	raw, err := cfg.coreJSON()
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, got))
+}
+
 // The dsn mode routes nothing: the default routing attribute goes to the core as no setting,
 // any other as set (the core refuses it).
 func TestCoreJSONRoutingAttribute(t *testing.T) {
@@ -298,14 +306,12 @@ func TestCoreJSONRoutingAttribute(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.DSN = configopaque.String(tt.dsn)
 			cfg.Routing.ProjectFromAttribute = tt.attribute
-			raw, err := cfg.coreJSON()
-			require.NoError(t, err)
 			var got struct {
 				Routing struct {
 					ProjectFromAttribute string `json:"project_from_attribute"`
 				} `json:"routing"`
 			}
-			require.NoError(t, json.Unmarshal(raw, &got))
+			decodeCoreJSON(t, cfg, &got)
 			assert.Equal(t, tt.want, got.Routing.ProjectFromAttribute)
 		})
 	}
@@ -326,14 +332,12 @@ func TestCoreJSONHTTPTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.ClientConfig.Timeout = tt.timeout
-			raw, err := cfg.coreJSON()
-			require.NoError(t, err)
 			var got struct {
 				HTTP struct {
 					TimeoutMillis int64 `json:"timeout_ms"`
 				} `json:"http"`
 			}
-			require.NoError(t, json.Unmarshal(raw, &got))
+			decodeCoreJSON(t, cfg, &got)
 			assert.Equal(t, tt.want, got.HTTP.TimeoutMillis)
 		})
 	}

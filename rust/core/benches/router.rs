@@ -24,8 +24,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 use prost::Message;
-use sentry_exporter_core::config::RoutingConfig;
 use sentry_exporter_core::routing::Router;
+use sentry_exporter_core::routing::RoutingConfig;
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::testdata::{
     int_attribute, service_of, string_attribute, traces_request, Resource,

@@ -13,8 +13,25 @@ use std::sync::{Mutex, OnceLock};
 
 use flate2::{Compress, Crc, FlushCompress, Status};
 
-use crate::config::Compression;
 use crate::sync::locked;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    /// The `Content-Encoding` value, `None` when the body is sent as is.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+            Compression::None => None,
+        }
+    }
+}
 
 /// Idle compressors, each taken by one request at a time.
 struct Pool<T>(Mutex<Vec<T>>);

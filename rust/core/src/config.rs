@@ -2,17 +2,23 @@
 //! Every rule lives here; each error names the YAML field it is about.
 
 use std::collections::HashMap;
-use std::fmt;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
+use crate::compress::Compression;
+use crate::http::{HttpConfig, TlsConfig};
 use crate::ingest::endpoint::{from_dsn, DsnError, IngestEndpoint};
 use crate::issues::severity::{Severity, UnknownSeverity};
+use crate::issues::ErrorsConfig;
+use crate::mgmt::AuthToken;
+use crate::routing::RoutingConfig;
 use crate::slug::{Slug, SlugError};
 use crate::trace_metrics::filter::{NameFilter, NamePattern};
+use crate::trace_metrics::MetricsConfig;
 
 /// The config as it arrives, before validation. Keys follow the YAML. Every key is required:
 /// the Go component sends them all, with the defaults of `createDefaultConfig()`, the one place
@@ -83,100 +89,6 @@ struct RawTls {
     cert_file: String,
     key_file: String,
     insecure_skip_verify: bool,
-}
-
-/// The auth token. Never printed: `Debug` and `Display` redact it.
-#[derive(Clone)]
-pub struct AuthToken(String);
-
-impl AuthToken {
-    pub fn new(token: String) -> AuthToken {
-        AuthToken(token)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AuthToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl Compression {
-    /// The `Content-Encoding` value, `None` when the body is sent as is.
-    pub fn content_encoding(self) -> Option<&'static str> {
-        match self {
-            Compression::Gzip => Some("gzip"),
-            Compression::Zstd => Some("zstd"),
-            Compression::None => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct RoutingConfig {
-    pub project_from_attribute: String,
-    pub attribute_to_project_mapping: HashMap<String, Slug>,
-    pub fallback_project: Option<Slug>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TlsConfig {
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate and key, both or neither.
-    pub client_identity: Option<(PathBuf, PathBuf)>,
-    pub insecure_skip_verify: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    pub timeout: Duration,
-    pub compression: Compression,
-    pub tls: TlsConfig,
-    pub proxy_url: Option<Url>,
-    pub headers: Vec<(String, String)>,
-}
-
-/// Error events from exceptions (`errors`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorsConfig {
-    pub enabled: bool,
-    /// Log records carrying `exception.type` or `exception.message` become events too.
-    pub from_logs: bool,
-    /// Spans with status ERROR and no `exception` event become events too.
-    pub from_error_spans: bool,
-    /// The least severity of a log record with an exception that makes an issue; below it the
-    /// record is only a Sentry log.
-    pub min_log_severity: Severity,
-    /// Module or path prefixes of the user's own code (frames `in_app`); empty: each
-    /// runtime's default rule.
-    pub in_app_include: Vec<String>,
-    /// Events per project and minute at most; 0: no cap.
-    pub max_per_minute: u32,
-    /// Bytes of events waiting to be retried at most (their JSON); beyond, a failed event is
-    /// dropped and counted.
-    pub max_retry_bytes: usize,
-}
-
-/// Trace metrics from OpenTelemetry metrics (`metrics`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// The metrics sent, by name.
-    pub names: NameFilter,
-    /// Trace metric items per project and minute at most; 0: no cap.
-    pub max_items_per_minute: u32,
-    /// Bytes the series' state (last cumulative values, for deltas) may take.
-    pub max_series_bytes: usize,
 }
 
 /// Where the data goes.
@@ -407,7 +319,7 @@ impl RawConfig {
         Ok(OrganizationConfig {
             url,
             org_slug,
-            auth_token: AuthToken(self.auth_token.clone()),
+            auth_token: AuthToken::new(self.auth_token.clone()),
             auto_create_projects: self.auto_create_projects,
             team,
             max_created_projects,

@@ -37,6 +37,7 @@ use crate::resolve::{EndpointSource, Resolver};
 use crate::routing::Router;
 use crate::signal::Signal;
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::tally::{Counters, ExportOutcome, Tally, Warnings, WARNING_INTERVAL};
 use crate::telemetry::Telemetry;
 use crate::trace_metrics::{MetricState, TraceMetrics};
@@ -259,7 +260,7 @@ impl Exporter {
             tally.unrouted(signal, *reason, *items);
         }
         tally.finish();
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = locked(&self.queues);
         let resolver = &self.driver.resolver;
         let own_queue = (routed.parts.iter())
             .map(|part| queues.own_queue(&part.slug, resolver.is_known(&part.slug)))
@@ -275,7 +276,7 @@ impl Exporter {
     /// The host holds queues of these projects from before a restart: they keep them, within
     /// `max_project_queues`. Returns those that do.
     pub fn restore_queues<'s>(&self, slugs: impl IntoIterator<Item = &'s Slug>) -> Vec<Slug> {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = locked(&self.queues);
         slugs
             .into_iter()
             .filter(|slug| queues.restore(slug))

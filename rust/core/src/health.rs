@@ -4,10 +4,26 @@
 //! use the token, keeps accepting data.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Mutex;
 
-use crate::mgmt::MgmtError;
 use crate::sync::locked;
+
+/// What a failed management API call tells about Sentry's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFailure {
+    /// An answer, though not a success: the API is reachable; the token is not proven.
+    Answered,
+    /// The auth token was refused.
+    TokenRefused,
+    /// No usable answer: transport error, 5xx, an answer that cannot be read.
+    Unreachable,
+}
+
+/// A failed management API call, as health reads it (its text is the problem it reports).
+pub trait ManagementFailure: fmt::Display + fmt::Debug {
+    fn failure(&self) -> CallFailure;
+}
 
 /// Something the exporter saw that tells about Sentry's health.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +33,7 @@ pub enum Seen<'a> {
     /// Ingest gave no answer: `reason`.
     IngestSilent { reason: &'a str },
     /// A management API call ended so.
-    Management(Result<(), &'a MgmtError>),
+    Management(Result<(), &'a dyn ManagementFailure>),
     /// The organization was found, or not (`problem` says what to fix).
     Organization { found: bool, problem: &'a str },
 }
@@ -81,20 +97,21 @@ impl Health {
         }
     }
 
-    fn management(&self, result: Result<(), &MgmtError>) {
-        match result {
+    fn management(&self, result: Result<(), &dyn ManagementFailure>) {
+        let e = match result {
             Ok(()) => {
                 self.recover(Cause::ManagementAuth);
                 self.recover(Cause::ManagementUnreachable);
+                return;
             }
-            // An answer, though not a success: the API is reachable; the token is not proven.
-            Err(MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. }) => {
-                self.recover(Cause::ManagementUnreachable)
-            }
-            Err(e @ MgmtError::Unauthorized { .. }) => {
+            Err(e) => e,
+        };
+        match e.failure() {
+            CallFailure::Answered => self.recover(Cause::ManagementUnreachable),
+            CallFailure::TokenRefused => {
                 self.fail(Cause::ManagementAuth, format!("Sentry management API: {e}"))
             }
-            Err(e) => self.fail(
+            CallFailure::Unreachable => self.fail(
                 Cause::ManagementUnreachable,
                 format!("Sentry management API: {e}"),
             ),
@@ -127,6 +144,7 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mgmt::MgmtError;
 
     const URL: &str = "http://127.0.0.1:1/api/1/integration/otlp/v1/traces/";
 

@@ -5,8 +5,30 @@ use std::fs;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::HttpConfig;
 use crate::log::Logger;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::compress::Compression;
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key, both or neither.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub timeout: Duration,
+    pub compression: Compression,
+    pub tls: TlsConfig,
+    pub proxy_url: Option<Url>,
+    pub headers: Vec<(String, String)>,
+}
 
 pub const USER_AGENT: &str = concat!("otelcol-sentry-exporter/", env!("CARGO_PKG_VERSION"));
 

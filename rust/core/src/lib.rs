@@ -3,30 +3,31 @@
 //! them: traces and logs to Sentry's OTLP ingest, error events made of their exceptions and
 //! trace metrics made of the metrics in envelopes. Pure Rust; the C ABI lives in another crate.
 //!
-//! Data path of one batch, driven by [`exporter`]:
-//! [`routing`] (split by resource attribute, [`slug`]) → per project, [`errors`] (one Sentry
-//! error event per exception its spans and log records hold) and one [`job`] for its data and
-//! one per event (the pure state machine that decides everything about a piece) → its actions done
-//! against the ports: [`resolve`] ([`endpoint_cache`], [`mgmt`], [`org`]), [`autocreate`], and
-//! an [`ingest`] transport (OTLP, or Sentry envelopes) whose answers [`ingest::answer`] reads
-//! → [`outcome`]s, counted by [`tally`] into [`telemetry`], [`health`] and the batch's
-//! [`ExportOutcome`].
+//! Data path of one batch, driven by [`exporter`]: [`prepare`] (the legacy environment, and
+//! [`utf8`] replacing invalid UTF-8 in spans and log records, which Sentry would refuse a whole
+//! request for) → [`routing`] (split by resource attribute, [`slug`]) → per project, every
+//! [`payload`] that takes the batch's signal: [`forward`] (spans and log records as they are),
+//! [`issues`] (one Sentry error event per exception), [`trace_metrics`] (metrics as trace
+//! metric items). Each makes [`job`]s of the project's part (the pure state machine that
+//! decides everything about a piece), which the [`driver`] runs against the ports:
+//! [`resolve`] ([`endpoint_cache`], [`mgmt`], [`org`]), [`autocreate`], and an [`ingest`]
+//! transport (OTLP, or Sentry envelopes) whose answers [`ingest::answer`] reads; the payload
+//! settles their [`outcome`]s, and [`tally`] counts them into [`telemetry`], [`health`] and the
+//! batch's [`ExportOutcome`].
 //!
 //! Around it: [`ratelimit`] (Sentry's limits), [`deadline`] (when an export must end),
 //! [`clock`] (every time read and sleep), [`preload`] (every endpoint at start), [`redact`]
 //! (secrets out of every text handed out), [`lifecycle`] (the runtime, start and shutdown),
-//! [`memory`] (no new export while the core's heap is over its limit).
-//!
-//! Metrics take their own path from the router on ([`metrics`]): per project, their points
-//! become trace metric items, one job per envelope, and their series' state moves on for what
-//! Sentry accepted.
+//! [`memory`] (no new export while the core's heap is over its limit), [`config`] (the
+//! settings of every module, validated).
 //!
 //! The legacy `dsn` mode ([`config::Destination::Dsn`]) keeps this path: the router sends every
 //! resource to one project, whose endpoint [`resolve::EndpointSource::Fixed`] answers at once
 //! (no management API); [`environment`] adds the legacy `environment` to the resources.
 //!
-//! Before routing, [`utf8`] replaces invalid UTF-8 in the strings of spans and log records
-//! (Sentry refuses a whole request for one).
+//! Modules point one way: the payloads depend on the driver's parts, the transport and
+//! telemetry, never the reverse; `scripts/structure.py` (`make check`) fails on an import
+//! circle.
 
 pub mod autocreate;
 pub mod cap;

@@ -16,6 +16,7 @@ use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::tally::ExportOutcome;
 use crate::wire::WireError;
 
@@ -71,7 +72,7 @@ struct InFlight(Arc<(Mutex<usize>, Condvar)>);
 
 impl InFlight {
     fn enter(counter: &Arc<(Mutex<usize>, Condvar)>) -> InFlight {
-        *counter.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *locked(&counter.0) += 1;
         InFlight(counter.clone())
     }
 }
@@ -79,7 +80,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let (count, changed) = &*self.0;
-        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        *locked(count) -= 1;
         changed.notify_all();
     }
 }
@@ -97,7 +98,7 @@ impl Core {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.state)
     }
 
     /// Builds the runtime. Starting twice is a no-op; after shutdown it fails.
@@ -230,7 +231,7 @@ impl Core {
         stop.send_replace(true);
         self.exporter.abandon_kept();
         let (count, changed) = &*self.in_flight;
-        let count = count.lock().unwrap_or_else(|e| e.into_inner());
+        let count = locked(count);
         let _ = changed
             .wait_timeout_while(count, SHUTDOWN_BOUND, |n| *n > 0)
             .map_err(|e| e.into_inner());

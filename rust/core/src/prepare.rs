@@ -20,7 +20,7 @@ pub struct Prepare {
 
 impl Prepare {
     /// `request` with the legacy `environment` added (the router reads routing attributes of
-    /// invalid UTF-8 as [`Prepare::repaired`] repairs them, so routing needs only this).
+    /// invalid UTF-8 as [`Prepare::prepared`] repairs them, so routing needs only this).
     pub fn with_environment<'r>(
         &self,
         signal: Signal,

@@ -6,11 +6,17 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::config::RoutingConfig;
 use crate::outcome::DropReason;
 use crate::platform;
 use crate::slug::Slug;
 use crate::wire::{field, fields, Value, WireError};
+
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    pub project_from_attribute: String,
+    pub attribute_to_project_mapping: HashMap<String, Slug>,
+    pub fallback_project: Option<Slug>,
+}
 
 /// The resource blocks of one project, as ranges of the original request.
 #[derive(Debug, Clone, PartialEq, Eq)]

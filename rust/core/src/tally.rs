@@ -12,6 +12,7 @@ use crate::outcome::{Counted, DropReason, RetryReason, Unit};
 use crate::redact::Redactor;
 use crate::signal::Signal;
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::telemetry::Telemetry;
 
 /// Problems listed in one outcome. A batch can span thousands of projects (its service names
@@ -89,7 +90,7 @@ impl Warnings {
         clock: &dyn Clock,
     ) {
         let now = clock.now();
-        let mut drops = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut drops = locked(&self.drops);
         let key = match drops.contains_key(key) || drops.len() < MAX_HELD_CAUSES {
             true => key,
             false => OTHER_CAUSES,
@@ -120,7 +121,7 @@ impl Warnings {
     /// Says the drops held longer than an interval, and forgets causes quiet for that long.
     /// With `all`, says every held drop (at shutdown).
     pub fn flush(&self, now: Instant, all: bool) {
-        let mut drops = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut drops = locked(&self.drops);
         drops.retain(|_, entry| {
             let due = entry
                 .said

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::health::Health;
 use crate::outcome::{DropReason, RetryReason, Unit};
 use crate::signal::Signal;
+use crate::sync::locked;
 
 /// The class of an ingest answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,7 @@ type ByReason = Mutex<BTreeMap<(usize, &'static str), u64>>;
 
 /// The points of a [`ByReason`] counter: one per signal and reason, zero ones included.
 fn by_reason(counter: &ByReason, reasons: &[&'static str]) -> Vec<Value> {
-    let counts = counter.lock().unwrap_or_else(|e| e.into_inner());
+    let counts = locked(counter);
     let point = |signal: Signal, reason: &str| {
         let value = counts.get(&(signal_index(signal), reason)).copied();
         json!({"attributes": {"signal": signal.name(), "reason": reason}, "value": value.unwrap_or(0)})
@@ -104,7 +105,7 @@ fn unit_index(unit: Unit) -> usize {
 
 /// The points of `unit`'s drops: one per reason, zero ones included.
 fn dropped_points(counter: &ByReason, unit: Unit) -> Vec<Value> {
-    let counts = counter.lock().unwrap_or_else(|e| e.into_inner());
+    let counts = locked(counter);
     let value = |reason: &str| counts.get(&(unit_index(unit), reason)).copied();
     let attributes = |reason: &str| match unit {
         Unit::Items(signal) => json!({"signal": signal.name(), "reason": reason}),
@@ -159,7 +160,7 @@ impl Telemetry {
 
     /// Items handed back to the collector to retry, by [`RetryReason::label`].
     pub fn failed(&self, signal: Signal, reason: &RetryReason, items: u64) {
-        let mut failed = self.items_failed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = locked(&self.items_failed);
         *failed
             .entry((signal_index(signal), reason.label()))
             .or_default() += items;
@@ -177,7 +178,7 @@ impl Telemetry {
 
     /// Items of `unit` dropped for good.
     pub fn dropped(&self, unit: Unit, reason: DropReason, items: u64) {
-        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dropped = locked(&self.dropped);
         *dropped
             .entry((unit_index(unit), reason.label()))
             .or_default() += items;
@@ -198,7 +199,7 @@ impl Telemetry {
 
     /// One management API call: which endpoint, and how it ended.
     pub fn mgmt_call(&self, endpoint: &'static str, result: &'static str) {
-        let mut calls = self.mgmt_calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut calls = locked(&self.mgmt_calls);
         *calls.entry((endpoint, result)).or_default() += 1;
     }
 
@@ -269,6 +270,22 @@ impl Telemetry {
         &self.health
     }
 
+    /// The points of `ingest_requests`, by status class.
+    fn requests(&self) -> Vec<Value> {
+        (StatusClass::ALL.iter().zip(&self.ingest_requests))
+            .map(|(c, n)| json!({"attributes": {"status_class": c.as_str()}, "value": n.load(Ordering::Relaxed)}))
+            .collect()
+    }
+
+    /// The points of `management_calls`, by endpoint and result.
+    fn mgmt_calls(&self) -> Vec<Value> {
+        let calls = locked(&self.mgmt_calls);
+        calls
+            .iter()
+            .map(|((endpoint, result), n)| json!({"attributes": {"endpoint": endpoint, "result": result}, "value": n}))
+            .collect()
+    }
+
     /// Every metric with its points, zero ones included, so the host can
     /// register all instruments up front:
     /// `{"metrics": [{"name", "description", "unit", "kind": "counter"|"gauge", "points": [{"attributes": {..}, "value"}]}]}`.
@@ -284,18 +301,7 @@ impl Telemetry {
             .flat_map(|s| dropped_points(&self.dropped, Unit::Items(*s)))
             .collect();
         let failed = by_reason(&self.items_failed, RetryReason::LABELS);
-        let requests: Vec<Value> = StatusClass::ALL
-            .iter()
-            .zip(&self.ingest_requests)
-            .map(|(c, n)| json!({"attributes": {"status_class": c.as_str()}, "value": n.load(Ordering::Relaxed)}))
-            .collect();
-        let mgmt: Vec<Value> = self
-            .mgmt_calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|((endpoint, result), n)| json!({"attributes": {"endpoint": endpoint, "result": result}, "value": n}))
-            .collect();
+        let (requests, mgmt) = (self.requests(), self.mgmt_calls());
         let metric = |name: &str, description: &str, unit: &str, kind: &str, points: Vec<Value>| json!({"name": name, "description": description, "unit": unit, "kind": kind, "points": points});
         let one = |value: u64| vec![json!({"attributes": {}, "value": value})];
         let heap = crate::heap::stats();
@@ -339,6 +345,7 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn point(snapshot: &Value, name: &str, attributes: Value) -> u64 {
         let metric = snapshot["metrics"]
@@ -478,6 +485,56 @@ mod tests {
         );
         assert_eq!(point(&s, "projects_cached", json!({})), 9);
         assert_eq!(point(&s, "projects_created", json!({})), 1);
+    }
+
+    #[test]
+    fn every_reason_counted_is_published() {
+        let t = Telemetry::default();
+        let units = [
+            (
+                "items_dropped",
+                Unit::Items(Signal::Traces),
+                json!({"signal": "traces"}),
+            ),
+            (
+                "items_dropped",
+                Unit::Items(Signal::Metrics),
+                json!({"signal": "metrics"}),
+            ),
+            ("error_events_dropped", Unit::ErrorEvents, json!({})),
+            ("metric_items_dropped", Unit::TraceMetricItems, json!({})),
+        ];
+        for (_, unit, _) in &units {
+            for reason in DropReason::ALL {
+                t.dropped(*unit, *reason, 1);
+            }
+        }
+        let reasons = [
+            RetryReason::RateLimited {
+                wait: Duration::ZERO,
+            },
+            RetryReason::Panicked(String::new()),
+        ];
+        for reason in &reasons {
+            t.failed(Signal::Logs, reason, 1);
+        }
+        let s = t.snapshot(0);
+        for (metric, _, attributes) in units {
+            for reason in DropReason::ALL {
+                let mut attributes = attributes.clone();
+                attributes["reason"] = json!(reason.label());
+                assert_eq!(point(&s, metric, attributes), 1, "{metric} {reason:?}");
+            }
+        }
+        for reason in RetryReason::LABELS {
+            let attributes = json!({"signal": "logs", "reason": reason});
+            let counted = ["rate_limited", "panicked"].contains(reason);
+            assert_eq!(
+                point(&s, "items_failed", attributes),
+                u64::from(counted),
+                "{reason}"
+            );
+        }
     }
 
     #[test]

@@ -423,7 +423,7 @@ pub fn envelope_transport() -> std::sync::Arc<crate::ingest::envelope::EnvelopeT
     use std::sync::Arc;
     let poster = crate::ingest::Poster::new(
         reqwest::Client::new(),
-        crate::config::Compression::None,
+        crate::compress::Compression::None,
         Arc::default(),
         Arc::default(),
         Arc::new(crate::clock::TokioClock::new()),

@@ -46,7 +46,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::encoding::{decode_key, skip_field, DecodeContext};
 use prost::Message;
-use sentry_exporter_core::config::RoutingConfig;
+use sentry_exporter_core::routing::RoutingConfig;
 use sentry_exporter_core::outcome::DropReason;
 use sentry_exporter_core::release;
 use sentry_exporter_core::signal::OtlpSignal;

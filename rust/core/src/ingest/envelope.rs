@@ -10,8 +10,6 @@ use super::{Answer, Piece, Transport};
 use crate::ingest::endpoint::IngestEndpoint;
 
 const CONTENT_TYPE: &str = "application/x-sentry-envelope";
-/// `sentry_client` of the envelopes' auth header.
-const CLIENT: &str = concat!("otelcol-sentry/", env!("CARGO_PKG_VERSION"));
 
 /// A piece sent as one envelope. One kind of item per envelope, so that a rate limit or a 413
 /// for one kind never holds back another.
@@ -34,15 +32,11 @@ impl<P: EnvelopeBody> Transport<P> for EnvelopeTransport {
     fn send<'a>(&'a self, endpoint: &'a IngestEndpoint, piece: &'a P) -> BoxFuture<'a, Answer> {
         Box::pin(async move {
             let body = piece.envelope();
-            let auth = format!(
-                "Sentry sentry_version=7, sentry_key={}, sentry_client={CLIENT}",
-                endpoint.public_key
-            );
             self.poster
                 .post(Post {
                     url: &endpoint.envelope_url,
                     content_type: CONTENT_TYPE,
-                    auth,
+                    auth: endpoint.auth_header(),
                     public_key: &endpoint.public_key,
                     category: piece.category(),
                     body: &body,

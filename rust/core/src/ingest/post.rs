@@ -10,7 +10,7 @@ use url::Url;
 use super::answer::{read, Answer, Response, Sent};
 use crate::clock::Clock;
 use crate::compress::compress;
-use crate::config::Compression;
+use crate::compress::Compression;
 use crate::health::Seen;
 use crate::http::{describe, read_capped};
 use crate::ratelimit::{Category, LimitHeaders, RateLimits};

@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use sentry_types::protocol::v7::{
-    ClientSdkInfo, Context, Event, Exception, LogEntry, Map, OsContext, OtelContext, Request,
-    RuntimeContext, SpanStatus, TraceContext, Values,
+    ClientSdkInfo, Context, Event, Exception, LogEntry, Map, Mechanism, OsContext, OtelContext,
+    Request, RuntimeContext, SpanStatus, TraceContext, Values,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -55,7 +55,10 @@ pub const MAX_ESSENTIAL_VALUE: usize = 1024;
 /// `sdk.name` of every event: the exporter that made it.
 pub const SDK_NAME: &str = "otelcol-sentry";
 
-/// Resource attributes that become tags (bounded: names of where the service runs).
+/// The resource attributes that identify where an event's service runs, each an event tag
+/// to search and group issues by (bounded: names, not ids). `host.name` is not among them: it
+/// is the event's `server_name`, which Sentry shows as a tag already. Trace metrics need no
+/// such list: they carry every resource attribute (`trace_metrics::attributes`).
 const TAGGED: [&str; 12] = [
     "service.name",
     "service.namespace",
@@ -191,7 +194,40 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     );
     let raised = stacktrace::raised_index(&values);
     let header = header_names(found, runtime, &values[raised]);
-    let exception = &mut values[raised];
+    name_raised(&mut values[raised], found, runtime, header, ty, value);
+    let mechanism = capture::mechanism(found, runtime);
+    let numbered = values.iter().any(|e| {
+        e.mechanism
+            .as_ref()
+            .is_some_and(|m| m.data.contains_key(mechanism_keys::EXCEPTION_ID))
+    });
+    let link = !numbered && capture::links_chains(runtime);
+    for (index, exception) in values.iter_mut().enumerate() {
+        exception.mechanism = Some(own_mechanism(exception, &mechanism, index, raised, link));
+        // The parsers cut values and frames; types and modules come whole from their headers.
+        cut_in_place(&mut exception.ty, MAX_TYPE);
+        exception
+            .value
+            .iter_mut()
+            .for_each(|v| cut_in_place(v, MAX_VALUE));
+        exception
+            .module
+            .iter_mut()
+            .for_each(|m| cut_in_place(m, MAX_TYPE));
+    }
+    values
+}
+
+/// Names the raised exception: by the runtime's header when the text has one (`header`),
+/// else by the OpenTelemetry attributes (`ty`, `value`).
+fn name_raised(
+    exception: &mut Exception,
+    found: &Found,
+    runtime: Option<Runtime>,
+    header: bool,
+    ty: Option<String>,
+    value: Option<String>,
+) {
     // OpenTelemetry Python's span events name the class with its module (`__main__` too,
     // which the traceback leaves out, and nested classes the text cannot tell).
     let qualified = match (&found.origin, runtime, &ty) {
@@ -213,49 +249,38 @@ fn exceptions(found: &Found, runtime: Option<Runtime>, options: &Options) -> Vec
     if !header || exception.value.is_none() {
         exception.value = value.or_else(|| exception.value.take());
     }
-    let mechanism = capture::mechanism(found, runtime);
-    let numbered = values.iter().any(|e| {
-        e.mechanism
-            .as_ref()
-            .is_some_and(|m| m.data.contains_key(mechanism_keys::EXCEPTION_ID))
-    });
-    let link = !numbered && capture::links_chains(runtime);
-    for (index, exception) in values.iter_mut().enumerate() {
-        let mut own = mechanism.clone();
-        // The parsers give the links of chains and groups (ids, parents, sources) as
-        // mechanism data, a cause's kind (`chained`, `suppressed`) as its type, and `errno`.
-        let parsed = exception.mechanism.take().unwrap_or_default();
-        own.data.extend(parsed.data);
-        own.meta = parsed.meta;
-        if index != raised {
-            own.ty = Some(parsed.ty)
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| CHAINED.into());
-        }
-        if link {
-            // A plain chain, linked as the runtime's SDK links it: the raised exception 0,
-            // each cause the child of the exception it caused.
-            let id = raised - index;
-            own.data
-                .insert(mechanism_keys::EXCEPTION_ID.into(), Json::from(id));
-            if id > 0 {
-                own.data
-                    .insert(mechanism_keys::PARENT_ID.into(), Json::from(id - 1));
-            }
-        }
-        exception.mechanism = Some(own);
-        // The parsers cut values and frames; types and modules come whole from their headers.
-        cut_in_place(&mut exception.ty, MAX_TYPE);
-        exception
-            .value
-            .iter_mut()
-            .for_each(|v| cut_in_place(v, MAX_VALUE));
-        exception
-            .module
-            .iter_mut()
-            .for_each(|m| cut_in_place(m, MAX_TYPE));
+}
+
+/// The mechanism of the `index`-th exception of a chain whose raised one is at `raised`:
+/// the capture's, with what the parser found (links of chains and groups as data, a cause's
+/// kind as its type, `errno` as meta); with `link`, a plain chain linked as the runtime's
+/// SDK links it (the raised exception 0, each cause the child of the exception it caused).
+fn own_mechanism(
+    exception: &mut Exception,
+    capture: &Mechanism,
+    index: usize,
+    raised: usize,
+    link: bool,
+) -> Mechanism {
+    let mut own = capture.clone();
+    let parsed = exception.mechanism.take().unwrap_or_default();
+    own.data.extend(parsed.data);
+    own.meta = parsed.meta;
+    if index != raised {
+        own.ty = Some(parsed.ty)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| CHAINED.into());
     }
-    values
+    if link {
+        let id = raised - index;
+        own.data
+            .insert(mechanism_keys::EXCEPTION_ID.into(), Json::from(id));
+        if id > 0 {
+            own.data
+                .insert(mechanism_keys::PARENT_ID.into(), Json::from(id - 1));
+        }
+    }
+    own
 }
 
 /// Whether the stack trace's own header names the raised exception: it does as the runtime

@@ -19,14 +19,14 @@ pub mod stacktrace;
 mod table;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::Event;
 
 use crate::cap::Cap;
 use crate::clock::Instant;
-use crate::config::ErrorsConfig;
+
 use crate::ingest::envelope::EnvelopeTransport;
 use crate::ingest::Transport;
 use crate::job::Job;
@@ -35,6 +35,7 @@ use crate::outcome::{Counted, DropReason, Unit};
 use crate::payload::{Part, Payload, Planned, Ran};
 use crate::signal::{OtlpSignal, Signal};
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::tally::Warnings;
 use crate::telemetry::Telemetry;
 use crate::wire::WireError;
@@ -43,6 +44,28 @@ use envelope::EventPiece;
 use owed::{Full, Owed, OwedEvent};
 use scan::Sources;
 use settle::EventFate;
+use severity::Severity;
+
+/// Error events from exceptions (`errors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorsConfig {
+    pub enabled: bool,
+    /// Log records carrying `exception.type` or `exception.message` become events too.
+    pub from_logs: bool,
+    /// Spans with status ERROR and no `exception` event become events too.
+    pub from_error_spans: bool,
+    /// The least severity of a log record with an exception that makes an issue; below it the
+    /// record is only a Sentry log.
+    pub min_log_severity: Severity,
+    /// Module or path prefixes of the user's own code (frames `in_app`); empty: each
+    /// runtime's default rule.
+    pub in_app_include: Vec<String>,
+    /// Events per project and minute at most; 0: no cap.
+    pub max_per_minute: u32,
+    /// Bytes of events waiting to be retried at most (their JSON); beyond, a failed event is
+    /// dropped and counted.
+    pub max_retry_bytes: usize,
+}
 
 /// Error events of one project sent at the same time (one envelope each).
 const MAX_CONCURRENT_EVENTS: usize = 4;
@@ -68,10 +91,6 @@ pub struct Issues {
     transport: Arc<EnvelopeTransport>,
     telemetry: Arc<Telemetry>,
     warnings: Arc<Warnings>,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The events of one project's plan, each with its attempts so far, and what was dropped

@@ -242,21 +242,7 @@ impl<P: Piece> Job<P> {
                 rejected: rejected.min(items),
                 message,
             },
-            Answer::TooLarge => match (piece.halve(), piece.shrink()) {
-                (Some((first, second)), _) => {
-                    self.pending.extend([second, first]);
-                    return None;
-                }
-                (None, Some(smaller)) => {
-                    self.pending.push(smaller);
-                    return None;
-                }
-                (None, None) => dropped(
-                    items,
-                    DropReason::TooLarge,
-                    "a single item is larger than Sentry accepts",
-                ),
-            },
+            Answer::TooLarge => self.too_large(piece)?,
             Answer::Rejected {
                 status: 400,
                 message,
@@ -279,10 +265,7 @@ impl<P: Piece> Job<P> {
                 if !self.looked_up_again {
                     self.looked_up_again = true;
                     self.pending.push(piece);
-                    return self
-                        .endpoint
-                        .take()
-                        .map(|stale| Action::LookUpAgain { stale });
+                    return (self.endpoint.take()).map(|stale| Action::LookUpAgain { stale });
                 }
                 retry(piece, RetryReason::KeyRefused { status, message }, None)
             }
@@ -299,6 +282,23 @@ impl<P: Piece> Job<P> {
             }
         };
         self.push(outcome);
+        None
+    }
+
+    /// A 413: the piece's halves, or the single item made smaller, go next; `Some` when
+    /// neither can be, and the item is dropped.
+    fn too_large(&mut self, piece: P) -> Option<Outcome<P>> {
+        match (piece.halve(), piece.shrink()) {
+            (Some((first, second)), _) => self.pending.extend([second, first]),
+            (None, Some(smaller)) => self.pending.push(smaller),
+            (None, None) => {
+                return Some(dropped(
+                    piece.items(),
+                    DropReason::TooLarge,
+                    "a single item is larger than Sentry accepts",
+                ))
+            }
+        }
         None
     }
 

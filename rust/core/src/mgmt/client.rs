@@ -14,10 +14,10 @@ use url::Url;
 
 use super::models::{Project, ProjectKey, Team};
 use super::paging::next_cursor;
+use super::AuthToken;
 use super::Management;
 use crate::clock::Clock;
-use crate::config::AuthToken;
-use crate::health::Seen;
+use crate::health::{CallFailure, ManagementFailure, Seen};
 use crate::http::{body_text, describe, read_capped};
 use crate::ratelimit::management_delay;
 use crate::slug::Slug;
@@ -48,6 +48,22 @@ pub enum MgmtError {
     TooManyPages,
     #[error("management API answer larger than {} MiB", MAX_BODY >> 20)]
     BodyTooLarge,
+}
+
+impl ManagementFailure for MgmtError {
+    fn failure(&self) -> CallFailure {
+        match self {
+            MgmtError::NotFound | MgmtError::Conflict | MgmtError::RateLimited { .. } => {
+                CallFailure::Answered
+            }
+            MgmtError::Unauthorized { .. } => CallFailure::TokenRefused,
+            MgmtError::Status { .. }
+            | MgmtError::Transport(_)
+            | MgmtError::BadBody(_)
+            | MgmtError::TooManyPages
+            | MgmtError::BodyTooLarge => CallFailure::Unreachable,
+        }
+    }
 }
 
 impl MgmtError {
@@ -225,7 +241,10 @@ impl MgmtClient {
         let result = self.send(request).await;
         let label = result.as_ref().map_or_else(MgmtError::label, |_| "ok");
         self.telemetry.mgmt_call(endpoint, label);
-        let ended = result.as_ref().map(|_| ());
+        let ended = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| e as &dyn ManagementFailure);
         self.telemetry.health().saw(Seen::Management(ended));
         result
     }

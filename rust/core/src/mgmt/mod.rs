@@ -15,6 +15,26 @@ use futures_util::future::BoxFuture;
 use crate::slug::Slug;
 use models::{Project, ProjectKey};
 
+/// The auth token. Never printed: `Debug` and `Display` redact it.
+#[derive(Clone)]
+pub struct AuthToken(String);
+
+impl AuthToken {
+    pub fn new(token: String) -> AuthToken {
+        AuthToken(token)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
 /// The port to Sentry's management API: what the core asks of it, nothing about HTTP.
 pub trait Management: Send + Sync + 'static {
     /// A project's active client keys; [`MgmtError::NotFound`] when there is no such project.

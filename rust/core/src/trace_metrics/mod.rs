@@ -35,8 +35,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cap::Cap;
 use crate::clock::Instant;
-use crate::config::MetricsConfig;
+
 use crate::slug::Slug;
+use crate::sync::locked;
 use crate::telemetry::SeriesUse;
 use crate::wire::WireError;
 use envelope::{ItemGroup, MetricsEnvelope};
@@ -45,6 +46,17 @@ use model::{Kind, Metric, Point, ResourceMetrics, Temporality};
 use series::{series_key, Change, Commit, SeriesKey, SeriesTable};
 
 pub use send::TraceMetrics;
+
+/// Trace metrics from OpenTelemetry metrics (`metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// The metrics sent, by name.
+    pub names: NameFilter,
+    /// Trace metric items per project and minute at most; 0: no cap.
+    pub max_items_per_minute: u32,
+    /// Bytes the series' state (last cumulative values, for deltas) may take.
+    pub max_series_bytes: usize,
+}
 
 /// Items per envelope at most (one `trace_metric` container each): Sentry's SDKs flush
 /// their metric buffers at this size. An envelope also holds no more bytes than Relay takes
@@ -99,10 +111,6 @@ pub struct MetricState {
     cap: Mutex<Cap>,
     series: Mutex<SeriesTable>,
     projects: Mutex<HashMap<Slug, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl MetricState {

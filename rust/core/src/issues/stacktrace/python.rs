@@ -503,27 +503,37 @@ fn is_carets(line: &str) -> bool {
 /// The exceptions in sentry-python's order, the raised one last: a plain chain root cause
 /// first (its newest [`MAX_EXCEPTIONS`]); an exception group as `exceptions_from_error` walks
 /// it, numbered, the first [`MAX_EXCEPTIONS`] of the walk.
-fn build(mut nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
-    if !nodes[raised].group {
-        let mut chain = Vec::new();
-        let mut at = Some(raised);
-        while let Some(index) = at {
-            if chain.len() == MAX_EXCEPTIONS {
-                break;
-            }
-            chain.push(index);
-            at = nodes[index].previous.map(|(p, _)| p);
-        }
-        return chain
-            .into_iter()
-            .rev()
-            .map(|index| {
-                let mut exception = build_one(&mut nodes[index]);
-                mark_group(&mut exception, nodes[index].group);
-                exception
-            })
-            .collect();
+fn build(nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
+    match nodes[raised].group {
+        true => build_group(nodes, raised),
+        false => build_chain(nodes, raised),
     }
+}
+
+/// A plain chain, root cause first.
+fn build_chain(mut nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
+    let mut chain = Vec::new();
+    let mut at = Some(raised);
+    while let Some(index) = at {
+        if chain.len() == MAX_EXCEPTIONS {
+            break;
+        }
+        chain.push(index);
+        at = nodes[index].previous.map(|(p, _)| p);
+    }
+    chain
+        .into_iter()
+        .rev()
+        .map(|index| {
+            let mut exception = build_one(&mut nodes[index]);
+            mark_group(&mut exception, nodes[index].group);
+            exception
+        })
+        .collect()
+}
+
+/// An exception group, walked as `exceptions_from_error` walks it, numbered.
+fn build_group(mut nodes: Vec<Node>, raised: usize) -> Vec<Exception> {
     // (node, its parent's exception_id, its source): the group first, then its cause or
     // context (its parent_id 0, as sentry-python passes none), then its sub-exceptions.
     let mut stack: Vec<(usize, Option<u64>, Option<String>)> = vec![(raised, None, None)];

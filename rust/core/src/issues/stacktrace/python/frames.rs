@@ -140,51 +140,7 @@ fn dir_of(path: &str) -> &str {
 ///   not in the trace (an exception caught inside a function) is named like an imported file:
 ///   `client`, where sentry-python says `__main__`.
 pub(super) fn describe_frames(exceptions: &mut [Exception]) {
-    let frames = || {
-        exceptions
-            .iter()
-            .filter_map(|e| e.stacktrace.as_ref())
-            .map(|s| &s.frames)
-    };
-    let mut mains: Vec<String> = Vec::new();
-    let mut root: Option<&str> = None;
-    for stack in frames() {
-        // A recursion repeats its frame: each path's first frame of a run says it all.
-        let mut previous: Option<&str> = None;
-        for (i, frame) in stack.iter().enumerate() {
-            let path = frame.abs_path.as_deref().unwrap_or_default();
-            let repeated = previous == Some(path);
-            let runpy = previous.is_some_and(|p| p == "<frozen runpy>" || p.ends_with("runpy.py"));
-            previous = Some(path);
-            if repeated || place(path) != Place::App {
-                continue;
-            }
-            if frame.function.as_deref() == Some("<module>") && (i == 0 || runpy) {
-                add_main(&mut mains, path);
-            }
-            let dir = dir_of(path);
-            let depth = |d: &str| d.bytes().filter(|&b| b == b'/' || b == b'\\').count();
-            if root.is_none_or(|r| depth(dir) < depth(r)) {
-                root = Some(dir);
-            }
-        }
-    }
-    // An exception class printed without a module is `__main__`'s (or a builtin's): the file
-    // that raised it is the script, unless a module raised a class of the script's (which it
-    // would have to import from `__main__`).
-    for exception in exceptions.iter() {
-        let raiser = exception
-            .stacktrace
-            .as_ref()
-            .and_then(|s| s.frames.last())
-            .and_then(|f| f.abs_path.as_deref());
-        if let (Some("__main__"), Some(path)) = (exception.module.as_deref(), raiser) {
-            if place(path) == Place::App {
-                add_main(&mut mains, path);
-            }
-        }
-    }
-    let root = root.unwrap_or_default().to_owned();
+    let (root, mains) = layout(exceptions);
     // The latest files described: a trace has few, and a recursion one file many times over.
     let mut described: VecDeque<(String, Described)> = VecDeque::new();
     for exception in exceptions.iter_mut() {
@@ -212,6 +168,54 @@ pub(super) fn describe_frames(exceptions: &mut [Exception]) {
             frame.in_app = in_app;
         }
     }
+}
+
+/// The application's root (the directory of its shallowest file) and the scripts run as
+/// `__main__`, as `describe_frames` tells them.
+fn layout(exceptions: &[Exception]) -> (String, Vec<String>) {
+    let stacks = exceptions
+        .iter()
+        .filter_map(|e| e.stacktrace.as_ref())
+        .map(|s| &s.frames);
+    let mut mains: Vec<String> = Vec::new();
+    let mut root: Option<&str> = None;
+    for stack in stacks {
+        // A recursion repeats its frame: each path's first frame of a run says it all.
+        let mut previous: Option<&str> = None;
+        for (i, frame) in stack.iter().enumerate() {
+            let path = frame.abs_path.as_deref().unwrap_or_default();
+            let repeated = previous == Some(path);
+            let runpy = previous.is_some_and(|p| p == "<frozen runpy>" || p.ends_with("runpy.py"));
+            previous = Some(path);
+            if repeated || place(path) != Place::App {
+                continue;
+            }
+            if frame.function.as_deref() == Some("<module>") && (i == 0 || runpy) {
+                add_main(&mut mains, path);
+            }
+            let dir = dir_of(path);
+            let depth = |d: &str| d.bytes().filter(|&b| b == b'/' || b == b'\\').count();
+            if root.is_none_or(|r| depth(dir) < depth(r)) {
+                root = Some(dir);
+            }
+        }
+    }
+    // An exception class printed without a module is `__main__`'s (or a builtin's): the file
+    // that raised it is the script, unless a module raised a class of the script's (which it
+    // would have to import from `__main__`).
+    for exception in exceptions {
+        let raiser = exception
+            .stacktrace
+            .as_ref()
+            .and_then(|s| s.frames.last())
+            .and_then(|f| f.abs_path.as_deref());
+        if let (Some("__main__"), Some(path)) = (exception.module.as_deref(), raiser) {
+            if place(path) == Place::App {
+                add_main(&mut mains, path);
+            }
+        }
+    }
+    (root.unwrap_or_default().to_owned(), mains)
 }
 
 /// The files whose description is kept for their next frames.
