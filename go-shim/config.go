@@ -59,7 +59,7 @@ type Config struct {
 
 	// ClientConfig holds the HTTP client settings used towards Sentry.
 	ClientConfig confighttp.ClientConfig `mapstructure:"http"`
-	// TimeoutConfig bounds one whole export call (`timeout`).
+	// TimeoutConfig bounds one export call of a project's queue (`timeout`): one project's batch.
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	// QueueConfig is exporterhelper's sending queue.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`

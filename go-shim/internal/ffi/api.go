@@ -28,7 +28,7 @@ const FaultInjectionProject = "fault-injection-panic"
 // ErrInvalidRequest.
 const FaultInjectionPanicRequest = "fault-injection-panic"
 
-// Signal is the kind of OTLP request handed to Export.
+// Signal is the kind of OTLP request handed to Export and Route.
 type Signal uint32
 
 const (

@@ -35,8 +35,8 @@ macro_rules! labels {
     };
 }
 
-/// Why items were dropped, never to be retried: spans, log records, metric data points,
-/// error events and trace metric items alike.
+/// Why items were dropped, never to be retried: spans, log records, metrics, error events and
+/// trace metric items alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
     /// The routing attribute is absent, empty or not a string.
@@ -188,7 +188,7 @@ pub enum Outcome<P> {
 /// What a count counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Unit {
-    /// Spans, log records or metric data points, as the collector hands them over.
+    /// Spans, log records or metrics: the collector's items, as the router counts them.
     Items(Signal),
     /// Sentry error events made from exceptions.
     ErrorEvents,

@@ -49,7 +49,7 @@ impl<'a> Part<'a> {
         self.routed.request(self.request)
     }
 
-    /// The collector's items it holds (spans, log records, metric data points).
+    /// The collector's items it holds (spans, log records, metrics).
     pub fn items(&self) -> u64 {
         self.routed.items
     }

@@ -32,8 +32,9 @@ pub struct MetricsPlan {
     slug: crate::slug::Slug,
     /// The project's part of the batch, to hand back whole.
     request: Vec<u8>,
-    /// Its data points.
-    points: u64,
+    /// Its metrics: the collector's items, as the router counts them (a metric holds
+    /// data points, which become trace metric items).
+    metrics: u64,
     /// The conversion; `Err`: the metrics could not be read.
     converted: Result<Converted, String>,
 }
@@ -51,7 +52,8 @@ impl TraceMetrics {
         }
     }
 
-    /// What the batch's points and items count as once `fate` is known and the series moved.
+    /// What the batch's metrics and trace metric items count as once `fate` is known and the
+    /// series moved.
     fn counted(&self, plan: MetricsPlan, fate: &EnvelopesFate, sent: u64) -> Vec<Counted> {
         let unit = Unit::TraceMetricItems;
         let mut counted = vec![Counted::Sent {
@@ -67,13 +69,13 @@ impl TraceMetrics {
             detail: detail.clone(),
         };
         counted.extend(fate.dropped.iter().map(dropped));
-        let points = Unit::Items(Signal::Metrics);
+        let metrics = Unit::Items(Signal::Metrics);
         if let Some((reason, delay)) = &fate.back {
             // Its conversion is not counted: the retry reads its points again.
             counted.push(Counted::Retry {
                 signal: Signal::Metrics,
                 request: plan.request,
-                items: plan.points,
+                items: plan.metrics,
                 reason: reason.clone(),
                 delay: *delay,
             });
@@ -82,16 +84,16 @@ impl TraceMetrics {
         if let Ok(converted) = &plan.converted {
             counted.extend(self.conversion(converted).iter().map(dropped));
         }
-        counted.push(match fate.points_dropped() {
+        counted.push(match fate.metrics_dropped() {
             Some((reason, detail)) => Counted::Dropped {
-                unit: points,
-                items: plan.points,
+                unit: metrics,
+                items: plan.metrics,
                 reason,
                 detail: detail.to_owned(),
             },
             None => Counted::Sent {
-                unit: points,
-                items: plan.points,
+                unit: metrics,
+                items: plan.metrics,
                 rejected: 0,
                 message: String::new(),
             },
@@ -158,7 +160,7 @@ impl Payload for TraceMetrics {
                 _one_batch_at_a_time: guard,
                 slug: part.slug.clone(),
                 request: part.request(),
-                points: part.items(),
+                metrics: part.items(),
                 converted,
             },
         }
@@ -176,7 +178,7 @@ impl Payload for TraceMetrics {
             Err(detail) => {
                 return vec![Counted::Dropped {
                     unit: Unit::Items(Signal::Metrics),
-                    items: plan.points,
+                    items: plan.metrics,
                     reason: DropReason::Rejected,
                     detail: detail.clone(),
                 }]

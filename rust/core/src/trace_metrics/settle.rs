@@ -3,8 +3,8 @@
 //! a series' state moves on only through settled points. So as soon as one envelope must be
 //! retried, the project's whole part of the batch goes back to the collector, after the
 //! longest delay an envelope asked for: its settled points are stale then and make nothing
-//! again. Items refused for good are counted as trace metric items; the batch's data points
-//! count as dropped only when nothing of them was accepted.
+//! again. Items refused for good are counted as trace metric items; the batch's metrics count
+//! as dropped only when nothing of them was accepted.
 
 use std::time::Duration;
 
@@ -78,10 +78,10 @@ impl EnvelopesFate {
         }
     }
 
-    /// The batch's data points count as dropped (for the last reason an envelope was dropped
+    /// The batch's metrics count as dropped (for the last reason an envelope was dropped
     /// for) when nothing was accepted and something was dropped; else as sent. Only asked
     /// when nothing goes back.
-    pub fn points_dropped(&self) -> Option<(DropReason, &str)> {
+    pub fn metrics_dropped(&self) -> Option<(DropReason, &str)> {
         let (reason, _, detail) = self.dropped.last()?;
         self.accepted
             .is_empty()

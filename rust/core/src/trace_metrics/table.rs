@@ -32,7 +32,7 @@ fn envelope(point: usize, items: usize) -> MetricsEnvelope {
 }
 
 /// The batch's fate: envelopes accepted and retried (by point), items dropped, whether (and
-/// after how long) the batch goes back to the collector, and what its points count as.
+/// after how long) the batch goes back to the collector, and what its metrics count as.
 fn summary(fate: &EnvelopesFate) -> String {
     let points = |envelopes: &[MetricsEnvelope]| -> Vec<usize> {
         envelopes
@@ -46,9 +46,9 @@ fn summary(fate: &EnvelopesFate) -> String {
     let back = match &fate.back {
         Some((reason, Some(delay))) => format!("back ({} in {}s)", reason.label(), delay.as_secs()),
         Some((reason, None)) => format!("back ({})", reason.label()),
-        None => match fate.points_dropped() {
-            Some((reason, _)) => format!("points dropped ({})", reason.label()),
-            None => "points sent".into(),
+        None => match fate.metrics_dropped() {
+            Some((reason, _)) => format!("metrics dropped ({})", reason.label()),
+            None => "metrics sent".into(),
         },
     };
     format!(
@@ -65,16 +65,16 @@ fn every_answer_to_a_batch_of_trace_metrics() {
     // (case, limit announced before, replies in order, fate)
     let rows: [(&str, Option<&str>, &[Reply], &str); 13] = [
         ("accepted", None, &[status(200), status(200)],
-            "accepted [0, 1], retried [], dropped [], points sent"),
+            "accepted [0, 1], retried [], dropped [], metrics sent"),
         ("403 to the first", None, &[status(403), status(200)],
-            "accepted [1], retried [], dropped [\"2 rejected\"], points sent"),
+            "accepted [1], retried [], dropped [\"2 rejected\"], metrics sent"),
         ("403 to both", None, &[status(403), status(403)],
-            "accepted [], retried [], dropped [\"2 rejected\", \"3 rejected\"], points dropped (rejected)"),
+            "accepted [], retried [], dropped [\"2 rejected\", \"3 rejected\"], metrics dropped (rejected)"),
         ("403: trace metrics are off for the organization", None,
             &[Reply::Http(403, None, None, FEATURE_403), Reply::Http(403, None, None, FEATURE_403)],
-            "accepted [], retried [], dropped [\"2 feature_disabled\", \"3 feature_disabled\"], points dropped (feature_disabled)"),
+            "accepted [], retried [], dropped [\"2 feature_disabled\", \"3 feature_disabled\"], metrics dropped (feature_disabled)"),
         ("413 to one point's envelope", None, &[status(413), status(200)],
-            "accepted [1], retried [], dropped [\"2 too_large\"], points sent"),
+            "accepted [1], retried [], dropped [\"2 too_large\"], metrics sent"),
         ("429 announcing a limit of trace metrics", None, &[limited("60:trace_metric:key")],
             "accepted [], retried [0, 1], dropped [], back (too_many_requests in 60s)"),
         ("429 to the second", None, &[status(200), limited("60:trace_metric:key")],
@@ -82,7 +82,7 @@ fn every_answer_to_a_batch_of_trace_metrics() {
         ("a limit of trace metrics known: nothing sent", Some("60:trace_metric:key"), &[],
             "accepted [], retried [0, 1], dropped [], back (rate_limited in 60s)"),
         ("a limit of errors known: sent", Some("60:error:key"), &[status(200), status(200)],
-            "accepted [0, 1], retried [], dropped [], points sent"),
+            "accepted [0, 1], retried [], dropped [], metrics sent"),
         ("503 to the first: the second not sent", None, &[status(503)],
             "accepted [], retried [0, 1], dropped [], back (unavailable)"),
         ("503 with Retry-After to the second", None, &[status(200), retry_after],
