@@ -34,7 +34,7 @@ ASAN_KEPT := otlpreceiver|batchprocessor|memorylimiterprocessor|sentryexporter|h
 # What the tests run: `build` without its header check, which `make test` gets from check.
 BUILT := tools core collector
 
-.PHONY: all help build core header-check pins collector contrib image image-test run check setup test bench header tools \
+.PHONY: all help build core header-check pins collector contrib image image-test run check setup test bench profile profile-tools header tools \
   lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak incident clean
 
 all: build
@@ -108,6 +108,16 @@ image-test: image $(VENV)/.installed
 ## bench: every benchmark of BENCHMARKS.md, printed as one table (about 10 minutes)
 bench: build
 	$(VENV)/bin/python bench/run.py
+
+## profile: flame graphs (SVG) of the collector under the bench's loads and of the push with
+##   exceptions, in bench/flamegraphs (needs perf; inferno is installed into .tools)
+profile: build profile-tools
+	$(VENV)/bin/python bench/profile.py $(if $(LOADS),--loads $(LOADS)) $(if $(LABEL),--label $(LABEL))
+
+profile-tools: $(TOOLS)/inferno-flamegraph
+
+$(TOOLS)/inferno-flamegraph:
+	cargo install --locked --root $(CURDIR)/.tools inferno@=0.12.8
 
 ## header: regenerate include/sentry_exporter.h after changing the C ABI
 header:

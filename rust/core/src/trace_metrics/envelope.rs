@@ -1,7 +1,12 @@
-//! Trace metric items in one envelope: one `trace_metric` container, written by sentry-types
-//! (its item header carries `item_count` and the content type).
+//! Trace metric items in one envelope: one `trace_metric` container (its item header carries
+//! `item_count` and the content type). The items are written by sentry-types; the envelope's
+//! framing is written here, as sentry-types writes it (a test holds the two byte for byte):
+//! its container takes the items by value, and writing through it cloned every item, its
+//! attributes included, a tenth of the metrics path's CPU.
 
-use sentry_types::protocol::v7::{Envelope, EnvelopeItem, ItemContainer, Metric};
+use std::io::Write;
+
+use sentry_types::protocol::v7::Metric;
 
 use crate::ingest::envelope::EnvelopeBody;
 use crate::ingest::Piece;
@@ -38,18 +43,27 @@ impl Piece for MetricsEnvelope {
     }
 }
 
+/// The content type of a `trace_metric` container.
+const CONTENT_TYPE: &str = "application/vnd.sentry.items.trace-metric+json";
+
 impl EnvelopeBody for MetricsEnvelope {
+    /// An envelope without headers, one `trace_metric` item header, then `{"items":[...]}`.
     fn envelope(&self) -> Vec<u8> {
-        let items = self
-            .0
-            .iter()
-            .flat_map(|g| g.items.iter().cloned())
-            .collect();
-        let mut envelope = Envelope::new();
-        envelope.add_item(EnvelopeItem::ItemContainer(ItemContainer::Metrics(items)));
+        let count = self.items();
         let mut bytes = Vec::new();
         // Writing to a Vec fails only if serde_json fails, which Sentry's types do not.
-        let _ = envelope.to_writer(&mut bytes);
+        let _ = write!(
+            bytes,
+            "{{}}\n{{\"type\":\"trace_metric\",\"item_count\":{count},\"content_type\":\"{CONTENT_TYPE}\"}}\n{{\"items\":["
+        );
+        let items = self.0.iter().flat_map(|g| &g.items);
+        for (index, item) in items.enumerate() {
+            if index > 0 {
+                bytes.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut bytes, item);
+        }
+        bytes.extend_from_slice(b"]}\n");
         bytes
     }
 }
@@ -96,6 +110,25 @@ mod tests {
         );
         assert_eq!(text.lines().count(), 3, "one item");
         assert_eq!(piece.category(), Category::TraceMetrics);
+    }
+
+    #[test]
+    fn written_as_sentry_types_writes_it() {
+        use sentry_types::protocol::v7::{Envelope, EnvelopeItem, ItemContainer};
+        let piece = groups(&[2, 1]);
+        let items = piece
+            .0
+            .iter()
+            .flat_map(|g| g.items.iter().cloned())
+            .collect();
+        let mut envelope = Envelope::new();
+        envelope.add_item(EnvelopeItem::ItemContainer(ItemContainer::Metrics(items)));
+        let mut theirs = Vec::new();
+        envelope.to_writer(&mut theirs).unwrap();
+        assert_eq!(
+            String::from_utf8(piece.envelope()),
+            String::from_utf8(theirs)
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16], planned: Pl
             ..Items::default()
         };
     }
-    let items: Vec<SentryMetric> = planned.drafts.into_iter().map(|d| shared.item(d)).collect();
+    let items = shared.items(planned.drafts);
     let bytes = container_bytes(items.iter().map(json_len));
     if !container_fits(bytes, items.len()) {
         return Items {
@@ -266,8 +266,21 @@ impl Shared {
         }
     }
 
-    fn item(&self, draft: Draft<'_>) -> SentryMetric {
-        let mut attributes = self.attributes.clone();
+    /// The items of `drafts`: the last takes the shared attributes, the others a copy.
+    fn items(mut self, drafts: Vec<Draft<'_>>) -> Vec<SentryMetric> {
+        let last = drafts.len().saturating_sub(1);
+        let mut items = Vec::with_capacity(drafts.len());
+        for (index, draft) in drafts.into_iter().enumerate() {
+            let attributes = match index == last {
+                true => std::mem::take(&mut self.attributes),
+                false => self.attributes.clone(),
+            };
+            items.push(self.item(draft, attributes));
+        }
+        items
+    }
+
+    fn item(&self, draft: Draft<'_>, mut attributes: SentryAttributes) -> SentryMetric {
         if let Some(rate) = draft.sample_rate {
             let rate = LogAttribute(Json::from(rate));
             attributes.insert(std::borrow::Cow::Borrowed(SAMPLE_RATE), rate);
