@@ -222,19 +222,12 @@ impl Exporter {
         for (reason, items) in &routed.dropped {
             tally.unrouted(signal, *reason, *items);
         }
-        let payloads: Vec<&dyn Exports> = (self.payloads.iter().map(|p| &**p))
-            .filter(|p| p.takes(signal))
-            .collect();
         let parts = stream::iter(&routed.parts)
-            .map(|routed| {
-                let payloads = &payloads;
-                async move {
-                    let part = Part::new(signal, routed, request);
-                    let runs = payloads
-                        .iter()
-                        .map(|p| p.export(&self.driver, &part, deadline));
-                    (routed, futures_util::future::join_all(runs).await)
-                }
+            .map(|routed| async move {
+                let part = Part::new(signal, routed, request);
+                let payloads = self.payloads.iter().filter(|p| p.takes(signal));
+                let runs = payloads.map(|p| p.export(&self.driver, &part, deadline));
+                (routed, futures_util::future::join_all(runs).await)
             })
             .buffered(MAX_CONCURRENT_PROJECTS)
             .collect::<Vec<_>>()

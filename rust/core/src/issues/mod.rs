@@ -93,12 +93,12 @@ pub struct Issues {
     warnings: Arc<Warnings>,
 }
 
-/// The events of one project's plan, each with its attempts so far, and what was dropped
-/// before sending.
+/// The events of one project's plan, each with its attempts so far, and the events dropped
+/// before sending (reason, events, detail).
 pub struct EventsPlan {
     slug: Slug,
     events: Vec<(EventPiece, &'static str, u32)>,
-    dropped: Vec<(DropReason, String)>,
+    dropped: Vec<(DropReason, u64, String)>,
 }
 
 impl Issues {
@@ -169,8 +169,11 @@ impl Issues {
         match self.derive(signal, slug, part.blocks(), now, wall) {
             Ok(derived) => {
                 (self.telemetry).error_events_deduplicated(derived.deduplicated);
-                let capped = (DropReason::Capped, "over errors.max_per_minute".to_owned());
-                plan.dropped = vec![capped; derived.capped as usize];
+                if derived.capped > 0 {
+                    let detail = "over errors.max_per_minute".to_owned();
+                    plan.dropped
+                        .push((DropReason::Capped, derived.capped, detail));
+                }
                 let events = derived.events.into_iter();
                 let piece = |event| (EventPiece(Arc::new(event)), part.platform, 1);
                 plan.events = events.map(piece).collect();
@@ -282,9 +285,9 @@ impl Payload for Issues {
         } = plan;
         let dropped = dropped
             .into_iter()
-            .map(|(reason, detail)| Counted::Dropped {
+            .map(|(reason, items, detail)| Counted::Dropped {
                 unit: Unit::ErrorEvents,
-                items: 1,
+                items,
                 reason,
                 detail,
             });
@@ -313,7 +316,7 @@ impl Payload for Issues {
                 Ok(piece) => plan.events.push((piece, owed.platform, owed.attempts + 1)),
                 Err(e) => {
                     let detail = format!("could not be read back to retry it: {e}");
-                    plan.dropped.push((DropReason::RetryQueueFull, detail));
+                    plan.dropped.push((DropReason::RetryQueueFull, 1, detail));
                 }
             }
         }
@@ -428,6 +431,45 @@ mod tests {
             )
             .unwrap();
         assert_eq!((derived.events.len(), derived.capped), (3, 2));
+    }
+
+    #[test]
+    fn a_plan_counts_the_capped_events_once_with_their_number() {
+        let issues = issues(&config(3)).unwrap();
+        let request = spans(1..6);
+        let routed = crate::routing::ProjectPart {
+            slug: shop(),
+            blocks: std::iter::once(0..request.len()).collect(),
+            items: 5,
+            platform: None,
+        };
+        let part = Part::new(Signal::Traces, &routed, &request);
+        let plan = issues.events_of(&part, Instant::now(), SystemTime::UNIX_EPOCH);
+        let sent = |(piece, _, _): &(EventPiece, &str, u32)| {
+            Ok(vec![crate::outcome::Outcome::Sent {
+                piece: piece.clone(),
+                items: 1,
+                rejected: 0,
+                message: String::new(),
+            }])
+        };
+        let ran = plan.events.iter().map(sent).collect();
+        let counted = issues.settle(plan, ran, Instant::now());
+        let capped: Vec<&Counted> = (counted.iter())
+            .filter(|c| matches!(c, Counted::Dropped { .. }))
+            .collect();
+        assert!(
+            matches!(
+                capped[..],
+                [Counted::Dropped {
+                    items: 2,
+                    reason: DropReason::Capped,
+                    ..
+                }]
+            ),
+            "{counted:?}"
+        );
+        assert_eq!(counted.len(), 4, "three events sent");
     }
 
     #[test]
