@@ -207,6 +207,17 @@ typedef struct SentryExportOutcome {
 } SentryExportOutcome;
 
 /*
+ Receives the end of an export started by `sentry_exporter_export`: the `token` it was
+ given, `result` (`OK`, or what ended the export: `SHUT_DOWN`, `INVALID_REQUEST`, `PANIC`...)
+ and, on `OK`, an outcome the callee owns and frees with `sentry_export_outcome_free` (NULL
+ otherwise). Called from a core thread; it must return quickly (hand the outcome over, do not
+ wait in it).
+ */
+typedef void (*SentryExportDone)(size_t token,
+                                 SentryResult result,
+                                 struct SentryExportOutcome *outcome);
+
+/*
  Where each resource of one request goes. Freed with `sentry_routing_free`.
  */
 typedef struct SentryRouting {
@@ -276,22 +287,25 @@ SentryResult sentry_exporter_new(const uint8_t *config_json,
 SentryResult sentry_exporter_start(const struct SentryCore *exporter);
 
 /*
- Exports one OTLP protobuf request of `signal` (a `SentrySignal`): traces
+ Starts exporting one OTLP protobuf request of `signal` (a `SentrySignal`): traces
  (`ExportTraceServiceRequest`), logs (`ExportLogsServiceRequest`) or metrics
- (`ExportMetricsServiceRequest`), blocking until done or `timeout_ms` (0: no timeout). The request is only borrowed for the call.
- On `OK`, `*outcome_out` must be freed with `sentry_export_outcome_free`.
+ (`ExportMetricsServiceRequest`), within `timeout_ms` (0: no timeout), and returns at once:
+ the caller's thread does not wait in the core. On `OK`, `done` is called exactly once with
+ `token`, when the export ends (also when the exporter shuts down first), and never after
+ `sentry_exporter_free` returns; on any other result nothing started and `done` is not called.
  Safe to call from many threads at once.
 
  # Safety
- `exporter` as for `sentry_exporter_start`; `request` must point to
- `request_len` readable bytes (may be NULL when 0); `outcome_out` writable.
+ `exporter` as for `sentry_exporter_start`; `request` must point to `request_len` readable
+ bytes (may be NULL when 0) that stay valid and unchanged until `done` is called.
  */
 SentryResult sentry_exporter_export(const struct SentryCore *exporter,
                                     uint32_t signal,
                                     const uint8_t *request,
                                     size_t request_len,
                                     uint64_t timeout_ms,
-                                    struct SentryExportOutcome **outcome_out);
+                                    SentryExportDone done,
+                                    size_t token);
 
 /*
  Tells where each resource of one OTLP protobuf request of `signal` (traces, logs or

@@ -12,10 +12,14 @@ package ffi
 // const, so the pointer is cast to SentryLogCallback where it is passed.
 extern void sentryGoLog(size_t context, SentryLogLevel level, uint8_t *message, size_t message_len,
 	SentryLogField *fields, size_t fields_len);
+
+// sentryGoExportDone is the exported Go function below, the done callback of every export.
+extern void sentryGoExportDone(size_t token, SentryResult result, SentryExportOutcome *outcome);
 */
 import "C"
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"strings"
 	"sync"
@@ -100,30 +104,63 @@ func (c *Core) Start() error {
 // (ExportLogsServiceRequest) or metrics (ExportMetricsServiceRequest), and blocks until the
 // core is done with it or timeout has passed (0: no timeout). req is only borrowed for the
 // call.
+//
+// The goroutine waits on a channel, not in C: the core starts the export and returns at
+// once, and calls sentryGoExportDone when it ends. A goroutine blocked in a C call holds an
+// OS thread for the whole export, network waits included (one per export in flight: a
+// thousand with a hundred projects of ten queue consumers), and hands its P to another
+// thread once it blocks past 20 µs.
 func (c *Core) Export(signal Signal, req []byte, timeout time.Duration) (Outcome, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.ptr == nil {
 		return Outcome{}, ErrShutDown
 	}
-	var out *C.SentryExportOutcome
+	ended := make(chan exportEnd, 1)
+	token := cgo.NewHandle(ended)
+	defer token.Delete()
+	// The core reads req after this call returns, until it calls done: pinned until then.
+	var pinner runtime.Pinner
+	defer pinner.Unpin()
+	if len(req) > 0 {
+		pinner.Pin(unsafe.SliceData(req))
+	}
 	code := C.sentry_exporter_export(c.ptr, C.uint32_t(signal), bytesPtr(req), C.size_t(len(req)),
-		C.uint64_t(timeoutMillis(timeout)), &out)
+		C.uint64_t(timeoutMillis(timeout)), C.SentryExportDone(C.sentryGoExportDone), C.size_t(token))
 	if err := resultError("sentry_exporter_export", resultCode(code), ""); err != nil {
 		return Outcome{}, err
 	}
-	if out == nil {
+	end := <-ended
+	if err := resultError("sentry_exporter_export", resultCode(end.code), ""); err != nil {
+		return Outcome{}, err
+	}
+	if end.out == nil {
 		return Outcome{}, resultError("sentry_exporter_export", resultNullArgument, "")
 	}
-	defer C.sentry_export_outcome_free(out)
+	defer C.sentry_export_outcome_free(end.out)
 	return Outcome{
-		ItemsSent:        uint64(out.items_sent),
-		ItemsDropped:     uint64(out.items_dropped),
-		ItemsRetryable:   uint64(out.items_retryable),
-		RetryAfterMillis: uint64(out.retry_after_ms),
-		RetryRequest:     goBytes(out.retry_request),
-		Message:          string(goBytes(out.message)),
+		ItemsSent:        uint64(end.out.items_sent),
+		ItemsDropped:     uint64(end.out.items_dropped),
+		ItemsRetryable:   uint64(end.out.items_retryable),
+		RetryAfterMillis: uint64(end.out.retry_after_ms),
+		RetryRequest:     goBytes(end.out.retry_request),
+		Message:          string(goBytes(end.out.message)),
 	}, nil
+}
+
+// exportEnd is how one export ended, as the core's done callback tells it.
+type exportEnd struct {
+	code C.SentryResult
+	out  *C.SentryExportOutcome
+}
+
+//export sentryGoExportDone
+func sentryGoExportDone(token C.size_t, code C.SentryResult, out *C.SentryExportOutcome) {
+	// The channel has room for its one end: this never blocks the core's thread. A Go panic
+	// must not unwind into the Rust frames below; the core calls done once per export, with the
+	// handle Export made, so none is expected.
+	defer func() { _ = recover() }()
+	cgo.Handle(token).Value().(chan exportEnd) <- exportEnd{code: code, out: out}
 }
 
 // Route tells where each resource of req (a request of signal: traces, logs or metrics, as

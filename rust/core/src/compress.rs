@@ -2,11 +2,10 @@
 //! KiB of tables, and building one per request cost more than compressing a
 //! small project's request: compressors are reused, from a pool.
 //!
-//! The pool, not one compressor per thread: exports run on the host's threads (each
-//! blocks one for the whole export, network waits included), so a per-thread compressor
-//! was kept by every thread that ever exported, about ten with the collector's default
-//! queue. Compressing is CPU work, so at most about one per core runs at once, and the
-//! pool keeps at most that many idle.
+//! The pool, not one compressor per thread: a compressor is needed only while a body is
+//! compressed, on whichever thread runs it (the runtime's workers; the caller's thread in
+//! the blocking `Core::export`). Compressing is CPU work, so at most about one per core runs
+//! at once, and the pool keeps at most that many idle.
 
 use std::io;
 use std::sync::{Mutex, OnceLock};

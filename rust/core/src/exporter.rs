@@ -34,7 +34,7 @@ use crate::queues::ProjectQueues;
 use crate::ratelimit::RateLimits;
 use crate::redact::Redactor;
 use crate::resolve::{EndpointSource, Resolver};
-use crate::routing::Router;
+use crate::routing::{ProjectPart, Router};
 use crate::signal::Signal;
 use crate::slug::Slug;
 use crate::sync::locked;
@@ -222,13 +222,12 @@ impl Exporter {
         for (reason, items) in &routed.dropped {
             tally.unrouted(signal, *reason, *items);
         }
-        let parts = stream::iter(&routed.parts)
-            .map(|routed| async move {
-                let part = Part::new(signal, routed, request);
-                let payloads = self.payloads.iter().filter(|p| p.takes(signal));
-                let runs = payloads.map(|p| p.export(&self.driver, &part, deadline));
-                (routed, futures_util::future::join_all(runs).await)
-            })
+        // Made before the stream, not by a closure in it: a closure's `async` block would keep
+        // the compiler from seeing that this future is `Send`.
+        let runs: Vec<_> = (routed.parts.iter())
+            .map(|routed| self.export_part(signal, routed, request, deadline))
+            .collect();
+        let parts = stream::iter(runs)
             .buffered(MAX_CONCURRENT_PROJECTS)
             .collect::<Vec<_>>()
             .await;
@@ -238,6 +237,20 @@ impl Exporter {
             }
         }
         Ok(tally.finish())
+    }
+
+    /// One project's part through every payload that takes its signal.
+    async fn export_part<'a>(
+        &'a self,
+        signal: Signal,
+        routed: &'a ProjectPart,
+        request: &'a [u8],
+        deadline: &'a Deadline,
+    ) -> (&'a ProjectPart, Vec<Vec<Counted>>) {
+        let part = Part::new(signal, routed, request);
+        let payloads = self.payloads.iter().filter(|p| p.takes(signal));
+        let runs = payloads.map(|p| p.export(&self.driver, &part, deadline));
+        (routed, futures_util::future::join_all(runs).await)
     }
 
     /// Where each resource of `request` goes, sending nothing: the host queues each project's

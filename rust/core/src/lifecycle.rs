@@ -2,10 +2,13 @@
 //! it owns is built), used for exports from many threads at once, shut down
 //! within a bound. Exports during or after shutdown are refused cleanly.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use tokio::runtime::Runtime;
+use futures_util::FutureExt;
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 
 use crate::clock::Instant;
@@ -85,6 +88,28 @@ impl Drop for InFlight {
     }
 }
 
+/// How a started export ended: its outcome, or the payload of a panic inside it.
+pub type Finished = std::thread::Result<Result<ExportOutcome, CoreError>>;
+
+/// The `done` of [`Core::spawn_export`], called once: by the export, or on drop when the
+/// runtime drops the export unfinished (shut down past its bound), so the host never waits
+/// for an answer that cannot come.
+struct DoneOnce<D: FnOnce(Finished)>(Option<D>);
+
+impl<D: FnOnce(Finished)> DoneOnce<D> {
+    fn call(&mut self, finished: Finished) {
+        if let Some(done) = self.0.take() {
+            done(finished);
+        }
+    }
+}
+
+impl<D: FnOnce(Finished)> Drop for DoneOnce<D> {
+    fn drop(&mut self) {
+        self.call(Ok(Err(CoreError::ShutDown)));
+    }
+}
+
 impl Core {
     pub fn new(config_json: &[u8], logger: Logger) -> Result<Core, CoreError> {
         let config = Config::from_json(config_json)?;
@@ -134,7 +159,50 @@ impl Core {
         request: &[u8],
         timeout: Option<Duration>,
     ) -> Result<ExportOutcome, CoreError> {
-        let (handle, mut stopped, _in_flight) = match &*self.state() {
+        let (handle, work) = self.export_work(signal, request, timeout)?;
+        handle.block_on(work)
+    }
+
+    /// Starts exporting one batch on the runtime and returns at once: the host's thread does
+    /// not wait inside the core (a Go thread blocked in a C call is an OS thread held per
+    /// export in flight).
+    /// `done` is called exactly once, on a runtime thread, with the outcome or the payload of
+    /// a panic inside the export; also when the runtime stops first (then with
+    /// [`CoreError::ShutDown`]). On an error here nothing started and `done` is not called.
+    pub fn spawn_export<R, D>(
+        &self,
+        signal: Signal,
+        request: R,
+        timeout: Option<Duration>,
+        done: D,
+    ) -> Result<(), CoreError>
+    where
+        R: AsRef<[u8]> + Send + 'static,
+        D: FnOnce(Finished) + Send + 'static,
+    {
+        let (handle, work) = self.export_work(signal, request, timeout)?;
+        let mut done = DoneOnce(Some(done));
+        handle.spawn(async move {
+            let finished = AssertUnwindSafe(work).catch_unwind().await;
+            done.call(finished);
+        });
+        Ok(())
+    }
+
+    /// The runtime and the work of one export, or why it cannot start.
+    fn export_work<R: AsRef<[u8]> + Send>(
+        &self,
+        signal: Signal,
+        request: R,
+        timeout: Option<Duration>,
+    ) -> Result<
+        (
+            Handle,
+            impl Future<Output = Result<ExportOutcome, CoreError>> + Send,
+        ),
+        CoreError,
+    > {
+        let (handle, mut stopped, in_flight) = match &*self.state() {
             State::Created => return Err(CoreError::NotStarted),
             State::ShutDown => return Err(CoreError::ShutDown),
             State::Running { runtime, stop } => (
@@ -146,7 +214,9 @@ impl Core {
         self.exporter.memory_for_export()?;
         let exporter = self.exporter.clone();
         let stop_at = self.stop_at.subscribe();
-        handle.block_on(async move {
+        let work = async move {
+            let _in_flight = in_flight;
+            let request = request.as_ref();
             // Test-only hook (feature `fault-injection`, absent from release builds): a panic
             // with the export counted in flight, outside the per-project work, so that only the
             // C boundary catches it. The bytes are no OTLP message (field 12, wire type 6): a
@@ -163,7 +233,8 @@ impl Core {
                 _ = stopped.wait_for(|stop| *stop) => Err(CoreError::ShutDown),
                 outcome = exporter.export(signal, request, &deadline) => Ok(outcome?),
             }
-        })
+        };
+        Ok((handle, work))
     }
 
     /// Where each resource of `request` goes, sending nothing (see [`Exporter::route`]).
@@ -243,6 +314,31 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn done_is_called_once_and_on_drop_when_never_called() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorder = |calls: &Arc<Mutex<Vec<String>>>| {
+            let calls = calls.clone();
+            move |finished: Finished| {
+                let seen = match finished {
+                    Ok(Ok(outcome)) => format!("sent {}", outcome.sent),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "panicked".to_owned(),
+                };
+                locked(&calls).push(seen);
+            }
+        };
+        let mut done = DoneOnce(Some(recorder(&calls)));
+        done.call(Ok(Ok(ExportOutcome::default())));
+        drop(done);
+        drop(DoneOnce(Some(recorder(&calls))));
+        assert_eq!(
+            *locked(&calls),
+            ["sent 0", "the exporter is shut down"],
+            "the first is called once (not again on drop), the second on its drop"
+        );
+    }
 
     #[test]
     fn any_duration_from_the_host_makes_an_instant() {

@@ -9,7 +9,7 @@ use std::ops::Range;
 use crate::outcome::DropReason;
 use crate::platform;
 use crate::slug::Slug;
-use crate::wire::{field, fields, Value, WireError};
+use crate::wire::{count_fields, field, fields, read_field, Value, WireError};
 
 #[derive(Debug, Clone, Default)]
 pub struct RoutingConfig {
@@ -64,6 +64,50 @@ enum Route {
     Drop(DropReason),
 }
 
+/// Where the resources of one routing value go: a part of the routed request, or nowhere.
+#[derive(Clone, Copy)]
+enum Destination {
+    Part(usize),
+    Drop(DropReason),
+}
+
+impl RoutedRequest {
+    /// The index of `slug`'s part, added empty on its first resource.
+    fn part(&mut self, slug: Slug, index_of: &mut HashMap<Slug, usize>) -> usize {
+        *index_of.entry(slug.clone()).or_insert_with(|| {
+            self.parts.push(ProjectPart {
+                slug,
+                blocks: Vec::new(),
+                items: 0,
+                platform: None,
+            });
+            self.parts.len() - 1
+        })
+    }
+
+    /// Records one resource block going to `destination`.
+    fn add(&mut self, destination: Destination, block: Range<usize>, scan: &ResourceScan<'_>) {
+        match destination {
+            Destination::Part(i) => {
+                self.resources.push(Some(i));
+                let part = &mut self.parts[i];
+                part.blocks.push(block);
+                part.items += scan.items;
+                if part.platform.is_none() {
+                    part.platform = scan.language.as_deref().map(platform::of);
+                }
+            }
+            Destination::Drop(reason) => {
+                self.resources.push(None);
+                match self.dropped.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += scan.items,
+                    None => self.dropped.push((reason, scan.items)),
+                }
+            }
+        }
+    }
+}
+
 impl Router {
     pub fn new(config: &RoutingConfig) -> Router {
         Router {
@@ -86,6 +130,9 @@ impl Router {
 
     pub fn route(&self, request: &[u8]) -> Result<RoutedRequest, WireError> {
         let mut routed = RoutedRequest::default();
+        // A service's resources repeat its value: each distinct value is routed once, and a
+        // project's index found once, not a slug made and hashed per resource.
+        let mut destinations: HashMap<AttributeValue<'_>, Destination> = HashMap::new();
         let mut index_of: HashMap<Slug, usize> = HashMap::new();
         for block in fields(request) {
             let block = block?;
@@ -96,34 +143,18 @@ impl Router {
                 continue;
             };
             let scan = scan_resource_block(body, &self.attribute, true)?;
-            let items = scan.items;
-            match self.route_value(scan.value.as_deref()) {
-                Route::Project(slug) => {
-                    let i = *index_of.entry(slug.clone()).or_insert_with(|| {
-                        routed.parts.push(ProjectPart {
-                            slug,
-                            blocks: Vec::new(),
-                            items: 0,
-                            platform: None,
-                        });
-                        routed.parts.len() - 1
-                    });
-                    routed.resources.push(Some(i));
-                    let part = &mut routed.parts[i];
-                    part.blocks.push(block.span);
-                    part.items += items;
-                    if part.platform.is_none() {
-                        part.platform = scan.language.as_deref().map(platform::of);
-                    }
+            let destination = match destinations.get(&scan.value) {
+                Some(known) => *known,
+                None => {
+                    let found = match self.route_value(scan.value.as_deref()) {
+                        Route::Project(slug) => Destination::Part(routed.part(slug, &mut index_of)),
+                        Route::Drop(reason) => Destination::Drop(reason),
+                    };
+                    destinations.insert(scan.value.clone(), found);
+                    found
                 }
-                Route::Drop(reason) => {
-                    routed.resources.push(None);
-                    match routed.dropped.iter_mut().find(|(r, _)| *r == reason) {
-                        Some((_, n)) => *n += items,
-                        None => routed.dropped.push((reason, items)),
-                    }
-                }
-            }
+            };
+            routed.add(destination, block.span, &scan);
         }
         Ok(routed)
     }
@@ -192,17 +223,16 @@ fn scan_resource_block<'a>(
                     find_string_attributes(resource, attribute, language)?;
             }
             (field::SCOPE_BLOCK, Value::Bytes(scope)) => {
-                for item in fields(scope) {
-                    if item?.number == field::ITEM {
-                        scan.items += 1;
-                    }
-                }
+                scan.items += count_fields(scope, field::ITEM)?;
             }
             _ => {}
         }
     }
     Ok(scan)
 }
+
+/// A `KeyValue`'s key and `AnyValue` bytes, when present.
+type KeyAndValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
 /// A string attribute's value, if found.
 type AttributeValue<'a> = Option<Cow<'a, str>>;
@@ -222,16 +252,7 @@ fn find_string_attributes<'a>(
         let Some(kv) = attr.bytes().filter(|_| attr.number == field::ATTRIBUTE) else {
             continue;
         };
-        let mut name = None;
-        let mut any_value = None;
-        for f in fields(kv) {
-            let f = f?;
-            match (f.number, f.value) {
-                (field::KEY, Value::Bytes(b)) => name = Some(b),
-                (field::VALUE, Value::Bytes(b)) => any_value = Some(b),
-                _ => {}
-            }
-        }
+        let (name, any_value) = key_and_value(kv)?;
         let is_first = !first_seen && name == Some(key.as_bytes());
         let is_second = !second_seen && name.is_some() && name == second.map(str::as_bytes);
         if !is_first && !is_second {
@@ -252,6 +273,20 @@ fn find_string_attributes<'a>(
         }
     }
     Ok((first_value, second_value))
+}
+
+/// A `KeyValue`'s key and value bytes, each the last of its fields as protobuf reads them.
+fn key_and_value(kv: &[u8]) -> Result<KeyAndValue<'_>, WireError> {
+    let (mut key, mut value) = (None, None);
+    let mut pos = 0;
+    while pos < kv.len() {
+        match read_field(kv, &mut pos)? {
+            (field::KEY, Value::Bytes(b)) => key = Some(b),
+            (field::VALUE, Value::Bytes(b)) => value = Some(b),
+            _ => {}
+        }
+    }
+    Ok((key, value))
 }
 
 /// An `AnyValue`'s string, when it holds one. Invalid UTF-8 is read as the export will send

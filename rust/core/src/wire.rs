@@ -164,6 +164,19 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// The number of fields numbered `number` in `buf`, every field checked as [`Fields`] checks
+/// it: the walk that counts a scope's spans or log records, one per item, without building a
+/// [`Field`] for each.
+pub fn count_fields(buf: &[u8], number: u32) -> Result<u64, WireError> {
+    let mut pos = 0;
+    let mut count = 0;
+    while pos < buf.len() {
+        let (n, _) = read_field(buf, &mut pos)?;
+        count += u64::from(n == number);
+    }
+    Ok(count)
+}
+
 /// Field numbers shared by both signals' OTLP messages.
 pub mod field {
     /// `Export*ServiceRequest.resource_{spans,logs}`
@@ -308,6 +321,19 @@ mod tests {
             put_varint(&mut out, value);
             assert_eq!(varint_len(value), out.len(), "{value}");
         }
+    }
+
+    #[test]
+    fn count_fields_counts_one_number_and_fails_as_fields_does() {
+        // field 2 bytes, field 1 varint, field 2 bytes
+        let buf = [0x12, 0x01, b'a', 0x08, 0x05, 0x12, 0x00];
+        assert_eq!(count_fields(&buf, 2), Ok(2));
+        assert_eq!(count_fields(&buf, 1), Ok(1));
+        assert_eq!(count_fields(&[], 2), Ok(0));
+        assert_eq!(
+            count_fields(&[0x12, 0x01, b'a', 0x12, 0x05, b'a'], 2),
+            Err(WireError::Truncated(3))
+        );
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! whatever Rust hands out is freed by a Rust function.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
 use sentry_exporter_core::heap;
+use sentry_exporter_core::lifecycle::Finished;
 use sentry_exporter_core::log::panic_message;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::{
@@ -288,16 +290,21 @@ fn guard_logged<R: BoundaryResult>(
         Ok(result) => return result,
         Err(payload) => payload,
     };
-    let message = panic_message(payload.as_ref());
+    log_panic(exporter.core.logger(), entry, payload.as_ref());
+    // The payload is dropped here, under the caller's guard.
+    R::panicked()
+}
+
+/// Logs a panic caught in `entry` at error level, with its message.
+fn log_panic(logger: &Logger, entry: &str, payload: &(dyn Any + Send)) {
     // Logging must not let a second panic (say, in formatting) escape either.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        exporter.core.logger().log(
+        let message = panic_message(payload);
+        logger.log(
             Level::Error,
             format!("{entry}: the core panicked (caught at the C boundary): {message}"),
         )
     }));
-    // The payload is dropped here, under the caller's guard.
-    R::panicked()
 }
 
 /// Borrows `len` bytes at `ptr`; `len == 0` needs no pointer.
@@ -496,15 +503,26 @@ pub unsafe extern "C" fn sentry_exporter_start(exporter: *const SentryCore) -> S
     }
 }
 
-/// Exports one OTLP protobuf request of `signal` (a `SentrySignal`): traces
+/// Receives the end of an export started by `sentry_exporter_export`: the `token` it was
+/// given, `result` (`OK`, or what ended the export: `SHUT_DOWN`, `INVALID_REQUEST`, `PANIC`...)
+/// and, on `OK`, an outcome the callee owns and frees with `sentry_export_outcome_free` (NULL
+/// otherwise). Called from a core thread; it must return quickly (hand the outcome over, do not
+/// wait in it).
+pub type SentryExportDone = Option<
+    unsafe extern "C" fn(token: usize, result: SentryResult, outcome: *mut SentryExportOutcome),
+>;
+
+/// Starts exporting one OTLP protobuf request of `signal` (a `SentrySignal`): traces
 /// (`ExportTraceServiceRequest`), logs (`ExportLogsServiceRequest`) or metrics
-/// (`ExportMetricsServiceRequest`), blocking until done or `timeout_ms` (0: no timeout). The request is only borrowed for the call.
-/// On `OK`, `*outcome_out` must be freed with `sentry_export_outcome_free`.
+/// (`ExportMetricsServiceRequest`), within `timeout_ms` (0: no timeout), and returns at once:
+/// the caller's thread does not wait in the core. On `OK`, `done` is called exactly once with
+/// `token`, when the export ends (also when the exporter shuts down first), and never after
+/// `sentry_exporter_free` returns; on any other result nothing started and `done` is not called.
 /// Safe to call from many threads at once.
 ///
 /// # Safety
-/// `exporter` as for `sentry_exporter_start`; `request` must point to
-/// `request_len` readable bytes (may be NULL when 0); `outcome_out` writable.
+/// `exporter` as for `sentry_exporter_start`; `request` must point to `request_len` readable
+/// bytes (may be NULL when 0) that stay valid and unchanged until `done` is called.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_export(
     exporter: *const SentryCore,
@@ -512,24 +530,57 @@ pub unsafe extern "C" fn sentry_exporter_export(
     request: *const u8,
     request_len: usize,
     timeout_ms: u64,
-    outcome_out: *mut *mut SentryExportOutcome,
+    done: SentryExportDone,
+    token: usize,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_export:
         exporter exporter;
         bytes request, request_len;
-        non_null outcome_out;
         => {
+            let Some(done) = done else {
+                return SentryResult::NullArgument;
+            };
             let Some(signal) = signal_of(signal) else {
                 return SentryResult::InvalidSignal;
             };
             let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-            match exporter.core.export(signal, request, timeout) {
-                Ok(outcome) => {
-                    *outcome_out = Box::into_raw(Box::new(outcome_to_c(outcome)));
-                    SentryResult::Ok
-                }
+            let request = HostBytes(request.as_ptr(), request.len());
+            let logger = exporter.core.logger().clone();
+            let finish = move |finished: Finished| {
+                let ended = catch_unwind(AssertUnwindSafe(|| match finished? {
+                    Ok(outcome) => Ok((SentryResult::Ok, Box::into_raw(Box::new(outcome_to_c(outcome))))),
+                    Err(e) => Ok((result_of(&e), ptr::null_mut())),
+                }))
+                .and_then(|ended| ended);
+                let (result, outcome) = ended.unwrap_or_else(|payload| {
+                    log_panic(&logger, "sentry_exporter_export", payload.as_ref());
+                    (SentryResult::Panic, ptr::null_mut())
+                });
+                // SAFETY: the host promised a callback valid until sentry_exporter_free; the
+                // outcome is the host's from here on.
+                unsafe { done(token, result, outcome) };
+            };
+            match exporter.core.spawn_export(signal, request, timeout, finish) {
+                Ok(()) => SentryResult::Ok,
                 Err(e) => result_of(&e),
             }
+        }
+    }
+}
+
+/// The request of an export in flight, borrowed from the host until its `done` is called.
+struct HostBytes(*const u8, usize);
+
+// SAFETY: the host keeps the bytes valid and unchanged until `done` is called, which happens
+// after the export's last read of them; nothing writes through the pointer.
+unsafe impl Send for HostBytes {}
+
+impl AsRef<[u8]> for HostBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self.1 {
+            0 => &[],
+            // SAFETY: as for `Send` above; `borrow` checked the pointer is not NULL.
+            len => unsafe { std::slice::from_raw_parts(self.0, len) },
         }
     }
 }

@@ -92,24 +92,50 @@ fn new_exporter(json: &str) -> Result<*mut SentryCore, (SentryResult, String)> {
     }
 }
 
+/// The end of one export, as its `done` callback got it: the result and the outcome's address.
+type Ended = (SentryResult, usize);
+
+/// The `done` of the tests' exports: `token` is a boxed sender of [`Ended`].
+unsafe extern "C" fn send_ended(
+    token: usize,
+    result: SentryResult,
+    outcome: *mut SentryExportOutcome,
+) {
+    let sender = Box::from_raw(token as *mut std::sync::mpsc::Sender<Ended>);
+    let _ = sender.send((result, outcome as usize));
+}
+
+/// Starts an export of `request` and waits for its end: the start's result when it did not
+/// start, else the one `done` got.
 fn export(
     exporter: *const SentryCore,
     signal: u32,
     request: &[u8],
 ) -> Result<*mut SentryExportOutcome, SentryResult> {
-    let mut out = ptr::null_mut();
-    match unsafe {
+    let (sender, ended) = std::sync::mpsc::channel::<Ended>();
+    let token = Box::into_raw(Box::new(sender)) as usize;
+    let started = unsafe {
         sentry_exporter_export(
             exporter,
             signal,
             request.as_ptr(),
             request.len(),
             2_000,
-            &mut out,
+            Some(send_ended),
+            token,
         )
-    } {
-        SentryResult::Ok => Ok(out),
-        other => Err(other),
+    };
+    if started != SentryResult::Ok {
+        drop(unsafe { Box::from_raw(token as *mut std::sync::mpsc::Sender<Ended>) });
+        return Err(started);
+    }
+    match ended.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok((SentryResult::Ok, outcome)) => Ok(outcome as *mut SentryExportOutcome),
+        Ok((other, outcome)) => {
+            assert_eq!(outcome, 0, "no outcome is given with {other:?}");
+            Err(other)
+        }
+        Err(e) => panic!("done was not called: {e}"),
     }
 }
 
@@ -171,9 +197,8 @@ fn null_arguments_are_refused() {
             sentry_exporter_shutdown(ptr::null()),
             SentryResult::NullArgument
         );
-        let mut out = ptr::null_mut();
         assert_eq!(
-            sentry_exporter_export(ptr::null(), 0, ptr::null(), 0, 0, &mut out),
+            sentry_exporter_export(ptr::null(), 0, ptr::null(), 0, 0, Some(send_ended), 0),
             SentryResult::NullArgument
         );
         sentry_exporter_free(ptr::null_mut());
@@ -435,8 +460,8 @@ fn health_names_the_problem_once_sentry_cannot_be_used() {
 /// message (field 12 with the invalid wire type 6).
 const FAULT_INJECTION_PANIC_REQUEST: &[u8] = b"fault-injection-panic";
 
-/// A panic inside the core reaches `sentry_exporter_export` itself: it answers `PANIC`, writes
-/// no outcome, logs the panic's message, and the exporter keeps working (its locks tolerate
+/// A panic inside the core's export reaches the boundary of `sentry_exporter_export`: its
+/// `done` gets `PANIC` and no outcome, logs the panic's message, and the exporter keeps working (its locks tolerate
 /// poisoning, the export in flight is no longer counted, so shutdown keeps its bound).
 #[cfg(feature = "fault-injection")]
 #[test]
@@ -445,19 +470,8 @@ fn a_panic_in_the_core_is_caught_at_the_c_boundary_and_the_exporter_stays_usable
     unsafe { assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok) };
 
     for signal in [SentrySignal::Traces, SentrySignal::Logs] {
-        let mut outcome = ptr::null_mut();
-        let result = unsafe {
-            sentry_exporter_export(
-                exporter,
-                signal as u32,
-                FAULT_INJECTION_PANIC_REQUEST.as_ptr(),
-                FAULT_INJECTION_PANIC_REQUEST.len(),
-                2_000,
-                &mut outcome,
-            )
-        };
-        assert_eq!(result, SentryResult::Panic, "{signal:?}");
-        assert!(outcome.is_null(), "no outcome is written on a panic");
+        let result = export(exporter, signal as u32, FAULT_INJECTION_PANIC_REQUEST);
+        assert_eq!(result, Err(SentryResult::Panic), "{signal:?}");
         // Usable at once: an export, the counters, the health.
         let outcome = export(exporter, signal as u32, &[]).expect("an export after the panic");
         unsafe { sentry_export_outcome_free(outcome) };
