@@ -1,14 +1,11 @@
-//! One error event as one envelope. The envelope is written here rather than by
-//! sentry-types: sentry-types 0.49's `Mechanism` lacks the fields of exception chains and
-//! groups, which the event carries in `mechanism.data` and the envelope puts where Sentry
-//! reads them.
+//! One error event as one envelope, its JSON written by [`super::event_json`] (as Sentry reads
+//! it, with the fields of exception chains and groups sentry-types lacks).
 
 use std::sync::Arc;
 
 use sentry_types::protocol::v7::Event;
-use serde_json::Value;
 
-use super::stacktrace::mechanism_keys;
+use super::event_json::EventJson;
 use crate::ingest::envelope::EnvelopeBody;
 use crate::ingest::Piece;
 use crate::ratelimit::Category;
@@ -37,64 +34,29 @@ impl Piece for EventPiece {
     }
 }
 
-/// Mechanism fields of exception chains and groups that sentry-types 0.49 lacks.
-const MECHANISM_FIELDS: [&str; 4] = [
-    mechanism_keys::EXCEPTION_ID,
-    mechanism_keys::PARENT_ID,
-    mechanism_keys::IS_EXCEPTION_GROUP,
-    mechanism_keys::SOURCE,
-];
-
 impl EnvelopeBody for EventPiece {
     /// The envelope header with the event's id, one `event` item with its length.
     fn envelope(&self) -> Vec<u8> {
         let event: &Event<'static> = &self.0;
-        // Serializing Sentry's own types to a value does not fail.
-        let mut json = serde_json::to_value(event).unwrap_or_default();
-        let mechanisms = json
-            .pointer_mut("/exception/values")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-            .filter_map(|exception| exception.get_mut("mechanism")?.as_object_mut());
-        for mechanism in mechanisms {
-            lift_fields(mechanism);
-        }
-        let body = serde_json::to_vec(&json).unwrap_or_default();
-        let header = serde_json::json!({"event_id": event.event_id});
-        let item = serde_json::json!({"type": "event", "length": body.len()});
-        let mut bytes = format!("{header}\n{item}\n").into_bytes();
+        // Serializing Sentry's own types does not fail.
+        let body = serde_json::to_vec(&EventJson(event)).unwrap_or_default();
+        let headers = format!(
+            "{{\"event_id\":\"{}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n",
+            event.event_id,
+            body.len()
+        );
+        let mut bytes = Vec::with_capacity(headers.len() + body.len() + 1);
+        bytes.extend(headers.into_bytes());
         bytes.extend(body);
         bytes.push(b'\n');
         bytes
     }
 }
 
-/// Moves the [`MECHANISM_FIELDS`] out of `mechanism.data` into the mechanism itself; a `data`
-/// left empty goes.
-fn lift_fields(mechanism: &mut serde_json::Map<String, Value>) {
-    let data = mechanism.get_mut("data").and_then(Value::as_object_mut);
-    let lifted: Vec<(String, Value)> = data
-        .map(|data| {
-            MECHANISM_FIELDS
-                .iter()
-                .filter_map(|&key| Some((key.to_owned(), data.remove(key)?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    if mechanism
-        .get("data")
-        .and_then(Value::as_object)
-        .is_some_and(|d| d.is_empty())
-    {
-        mechanism.remove("data");
-    }
-    mechanism.extend(lifted);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     #[test]
     fn an_error_event_is_one_item_with_its_length_and_id() {
@@ -128,10 +90,10 @@ mod tests {
             exception: Values {
                 values: vec![
                     exception(
-                        serde_json::json!({"exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
+                        json!({"exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
                     ),
                     exception(
-                        serde_json::json!({"exception_id": 0, "is_exception_group": true, "note": "kept"}),
+                        json!({"exception_id": 0, "is_exception_group": true, "note": "kept"}),
                     ),
                 ],
             },
@@ -149,9 +111,99 @@ mod tests {
         assert_eq!(
             mechanisms,
             [
-                &serde_json::json!({"type": "chained", "exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
-                &serde_json::json!({"type": "chained", "exception_id": 0, "is_exception_group": true, "data": {"note": "kept"}}),
+                &json!({"type": "chained", "exception_id": 1, "parent_id": 0, "source": "exceptions[0]"}),
+                &json!({"type": "chained", "exception_id": 0, "is_exception_group": true, "data": {"note": "kept"}}),
             ]
         );
+    }
+
+    /// The body as the writer before [`EventJson`] made it: sentry-types' JSON as a value, the
+    /// chain and group fields moved out of `mechanism.data`.
+    fn value_detour(event: &Event<'static>) -> Value {
+        let mut json = serde_json::to_value(event).unwrap();
+        let mechanisms = json
+            .pointer_mut("/exception/values")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(|exception| exception.get_mut("mechanism")?.as_object_mut());
+        for mechanism in mechanisms {
+            let data = mechanism.get_mut("data").and_then(Value::as_object_mut);
+            let lifted: Vec<(String, Value)> = data
+                .map(|data| {
+                    let keys = ["exception_id", "parent_id", "is_exception_group", "source"];
+                    let lift = |key: &str| Some((key.to_owned(), data.remove(key)?));
+                    keys.into_iter().filter_map(lift).collect()
+                })
+                .unwrap_or_default();
+            if mechanism["data"].as_object().is_some_and(|d| d.is_empty()) {
+                mechanism.remove("data");
+            }
+            mechanism.extend(lifted);
+        }
+        json
+    }
+
+    const JAVA_CHAIN: &str = "\
+java.lang.IllegalStateException: startup failed
+\tat shop.Main.start(Main.java:19)
+\tat shop.Main.main(Main.java:48)
+\tSuppressed: java.io.IOException: cleanup failed
+\t\tat shop.Main.start(Main.java:20)
+\t\t... 1 more
+Caused by: java.lang.NumberFormatException: For input string: \"80x\"
+\tat java.base/java.lang.Integer.parseInt(Integer.java:668)
+\tat shop.Main.loadConfig(Main.java:13)
+\t... 2 more
+";
+
+    const PYTHON_GROUP: &str = "\
+  + Exception Group Traceback (most recent call last):
+  |   File \"/app/shop/client.py\", line 65, in group
+  |     raise ExceptionGroup(\"outer\", errors)
+  | ExceptionGroup: outer (2 sub-exceptions)
+  +-+---------------- 1 ----------------
+    | Traceback (most recent call last):
+    |   File \"/app/shop/client.py\", line 50, in sub1
+    |     {}[\"k\"]
+    | KeyError: 'k'
+    +---------------- 2 ----------------
+    | FileNotFoundError: [Errno 2] nofile
+    +------------------------------------
+";
+
+    /// A Go stack deeper than Relay keeps.
+    fn deep_go() -> String {
+        let frames = (0..300).map(|i| format!("main.f{i}()\n\t/app/main.go:{i} +0x1d\n"));
+        std::iter::once("goroutine 1 [running]:\n".to_owned())
+            .chain(frames)
+            .collect()
+    }
+
+    #[test]
+    fn the_body_is_the_json_the_value_detour_made() {
+        use crate::issues::event::{build, Options};
+        use crate::issues::scan::{Found, Origin};
+        use crate::otlp_messages::SpanEvent;
+        let go = deep_go();
+        let cases = [("java", JAVA_CHAIN), ("python", PYTHON_GROUP), ("go", &go)];
+        for (language, text) in cases {
+            let found = Found {
+                origin: Origin::SpanEvent(SpanEvent {
+                    time_unix_nano: 1_700_000_000_500_000_000,
+                    attributes: vec![("exception.stacktrace".into(), json!(text))],
+                }),
+                span: None,
+                scope: None,
+                resource: Arc::new(vec![("telemetry.sdk.language".into(), json!(language))]),
+            };
+            let id = uuid::Uuid::from_u128(7);
+            let event = build(&found, id, &Options::default(), std::time::UNIX_EPOCH);
+            assert!(event.exception.values.len() > 1 || language == "go");
+            let bytes = EventPiece(Arc::new(event.clone())).envelope();
+            let body = bytes.split(|b| *b == b'\n').nth(2).unwrap();
+            let body: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(body, value_detour(&event), "{language}");
+        }
     }
 }

@@ -484,18 +484,16 @@ fn otel(found: &Found) -> OtelContext {
         .attributes()
         .iter()
         .filter(|(k, _)| !k.starts_with("exception."));
-    let attributes: Attributes = span.iter().chain(own).cloned().collect();
     OtelContext {
-        attributes: bounded(&attributes),
-        resource: bounded(&found.resource),
+        attributes: bounded(span.iter().chain(own)),
+        resource: bounded(found.resource.iter()),
         ..Default::default()
     }
 }
 
 /// At most [`MAX_ATTRIBUTES`] attributes, their string values cut to [`MAX_ATTRIBUTE`].
-fn bounded(attributes: &Attributes) -> Map<String, Json> {
+fn bounded<'a>(attributes: impl Iterator<Item = &'a (String, Json)>) -> Map<String, Json> {
     attributes
-        .iter()
         .take(MAX_ATTRIBUTES)
         .map(|(k, v)| (cut(k, MAX_TAG).to_owned(), cut_json(v)))
         .collect()

@@ -1,15 +1,17 @@
 //! Sentry Issues from OpenTelemetry exceptions. Sentry's OTLP ingest drops span events and
 //! makes no issues of log records, so the exporter makes one error event per exception
 //! ([`scan`] finds them, [`event`] builds the event with frames from [`stacktrace`]) and sends
-//! it in its own envelope ([`envelope`]) to the project of its span or log record. [`dedup`]
-//! lets each exception through once, [`crate::cap`] bounds the events per project and minute,
-//! and [`owed`] keeps the events Sentry did not take yet, to retry them apart from their spans
-//! and log records. What an answer means for an event is [`settle::fates`].
+//! it in its own envelope ([`envelope`], the event's JSON written by [`event_json`]) to the
+//! project of its span or log record. [`dedup`] lets each exception through once,
+//! [`crate::cap`] bounds the events per project and minute, and [`owed`] keeps the events
+//! Sentry did not take yet, to retry them apart from their spans and log records. What an
+//! answer means for an event is [`settle::fates`].
 
 pub mod capture;
 pub mod dedup;
 pub mod envelope;
 pub mod event;
+mod event_json;
 pub mod owed;
 pub mod scan;
 pub mod settle;

@@ -130,11 +130,14 @@ fn read_frame(
 fn push_frame(buffers: &mut Vec<Frames>, frame: Frame, panics: usize) {
     let raises = frame.module.is_none() && frame.function.as_deref() == Some("panic");
     if !raises && !skipped(&frame) {
-        for buffer in buffers.iter_mut() {
-            buffer.push(frame.clone());
+        // Copied to every stack but the last, moved there (most often the only one).
+        if let Some((last, others)) = buffers.split_last_mut() {
+            for buffer in others {
+                buffer.push(frame.clone());
+            }
+            last.push(frame);
         }
-    }
-    if raises && buffers.len() < panics {
+    } else if raises && buffers.len() < panics {
         buffers.push(Frames::new(Order::NewestFirst));
     }
 }
@@ -156,14 +159,13 @@ fn cleanup_function_names(exception: &mut Exception) {
         let Some(parent) = frames[i - 1].function.as_deref() else {
             continue;
         };
-        let prefix = format!("{parent}.");
-        let stripped = frames[i]
+        let prefix = frames[i]
             .function
             .as_deref()
-            .and_then(|name| name.strip_prefix(&prefix))
-            .map(str::to_owned);
-        if let Some(name) = stripped {
-            frames[i].function = Some(name);
+            .and_then(|name| name.strip_prefix(parent)?.strip_prefix('.'))
+            .map(|_| parent.len() + 1);
+        if let (Some(len), Some(name)) = (prefix, frames[i].function.as_mut()) {
+            name.drain(..len);
         }
     }
 }

@@ -321,16 +321,33 @@ impl Frames {
         }
     }
 
+    /// The runs of frames, the outermost call first, moved out.
+    fn into_runs(self) -> Box<dyn Iterator<Item = (Frame, usize)>> {
+        match self.order {
+            Order::NewestFirst => Box::new(
+                self.tail
+                    .into_iter()
+                    .rev()
+                    .chain(self.head.into_iter().rev()),
+            ),
+            Order::OldestFirst => Box::new(self.head.into_iter().chain(self.tail)),
+        }
+    }
+
     fn into_stacktrace(self) -> Option<Stacktrace> {
         if self.is_empty() {
             return None;
         }
-        let frames = self.oldest_first().cloned().collect();
         // Sentry's indices into the whole list, oldest first: the gap is after the oldest kept.
         let frames_omitted = (self.dropped > 0).then(|| {
             let end = self.oldest.saturating_add(self.dropped);
             (self.oldest as u64, end as u64)
         });
+        let mut frames = Vec::with_capacity(self.len());
+        // A frame read once is moved, not copied: only a run's repeats are clones.
+        for (frame, times) in self.into_runs() {
+            frames.extend(std::iter::repeat_n(frame, times));
+        }
         Some(Stacktrace {
             frames,
             frames_omitted,
@@ -341,20 +358,23 @@ impl Frames {
     /// Only the newest `limit` frames, the older ones dropped without a mark: what an SDK that
     /// caps the frames it sends (sentry-java's 100, @sentry/node's 50) sends of a deeper stack.
     fn keep_newest(&mut self, limit: usize) {
-        if self.len() <= limit {
+        let Some(mut older) = self.len().checked_sub(limit).filter(|&n| n > 0) else {
             return;
-        }
+        };
+        // Oldest first into the tail, which holds `limit`: its oldest runs are cut, moved.
         let mut kept = Frames {
             oldest: 0,
             newest: limit,
-            ..Frames::new(Order::NewestFirst)
+            ..Frames::new(Order::OldestFirst)
         };
-        // Newest first: the head fills with the newest `limit`, the rest is dropped.
-        let newest: Vec<Frame> = self.oldest_first().cloned().collect();
-        for frame in newest.into_iter().rev().take(limit) {
-            kept.push_run(frame, 1);
+        let frames = std::mem::replace(self, Frames::new(Order::OldestFirst));
+        for (frame, times) in frames.into_runs() {
+            let cut = older.min(times);
+            older -= cut;
+            if times > cut {
+                kept.push_run(frame, times - cut);
+            }
         }
-        kept.dropped = 0;
         *self = kept;
     }
 }

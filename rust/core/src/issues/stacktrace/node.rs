@@ -132,21 +132,26 @@ fn module_of(filename: &str, base: Option<&str>) -> String {
         .find_map(|ext| file.strip_suffix(ext))
         .unwrap_or(file);
     if let Some(at) = dir.rfind("/node_modules") {
-        let package = dir.get(at + 14..).unwrap_or_default().replace('/', ".");
-        return format!("{package}:{stem}");
+        return module_name(dir.get(at + 14..).unwrap_or_default(), stem);
     }
     if let Some(base) = base.filter(|b| dir.starts_with(b)) {
-        let below = dir
-            .get(base.len() + 1..)
-            .unwrap_or_default()
-            .replace('/', ".");
+        let below = dir.get(base.len() + 1..).unwrap_or_default();
         return if below.is_empty() {
             stem.to_owned()
         } else {
-            format!("{below}:{stem}")
+            module_name(below, stem)
         };
     }
     stem.to_owned()
+}
+
+/// `dir`'s slashes as dots, then `:` and `stem`, written in one string.
+fn module_name(dir: &str, stem: &str) -> String {
+    let mut name = String::with_capacity(dir.len() + 1 + stem.len());
+    name.extend(dir.chars().map(|c| if c == '/' { '.' } else { c }));
+    name.push(':');
+    name.push_str(stem);
+    name
 }
 
 /// From `TypeError: message`, or only the name (maybe before the `{` of its properties); the

@@ -65,19 +65,16 @@ fn place(path: &str) -> Place<'_> {
     Place::App
 }
 
-/// Where `/dir/` (or `\dir\`) starts in `path`, at its name.
+/// Where `/dir/` (or `\dir\`) starts in `path`, at its name. Checked after each separator:
+/// no substring searcher is set up for every frame's path.
 fn find_dir(path: &str, dir: &str) -> Option<usize> {
     let bytes = path.as_bytes();
-    let mut start = 0;
-    while let Some(at) = path[start..].find(dir).map(|at| at + start) {
-        let end = at + dir.len();
-        let before = at.checked_sub(1).map(|b| bytes[b]);
-        if matches!(before, Some(b'/' | b'\\')) && matches!(bytes.get(end), Some(b'/' | b'\\')) {
-            return Some(at);
-        }
-        start = at + 1;
-    }
-    None
+    let is_separator = |b: &u8| matches!(b, b'/' | b'\\');
+    let names = bytes.iter().enumerate().filter(|(_, b)| is_separator(b));
+    names.map(|(at, _)| at + 1).find(|&at| {
+        bytes[at..].starts_with(dir.as_bytes())
+            && bytes.get(at + dir.len()).is_some_and(is_separator)
+    })
 }
 
 /// The dotted module of a file's path relative to its import root (`requests/api.py`:
