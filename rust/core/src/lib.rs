@@ -32,8 +32,8 @@
 pub mod autocreate;
 pub mod cap;
 pub mod clock;
-// Public only for the exceptions benchmark (rust/core/benches), which compresses as the
-// exporter does.
+// Public only for the benchmarks of exceptions and metrics (rust/core/benches), which
+// compress as the exporter does.
 #[doc(hidden)]
 pub mod compress;
 pub mod config;

@@ -17,7 +17,7 @@ use sentry_exporter_core::outcome::Outcome;
 use sentry_exporter_core::signal::OtlpSignal;
 use sentry_exporter_core::slug::Slug;
 use sentry_exporter_core::testdata;
-use sentry_exporter_core::trace_metrics::envelope::{ItemGroup, MetricsEnvelope};
+use sentry_exporter_core::trace_metrics::envelope::MetricsEnvelope;
 use sentry_exporter_core::{Config, Logger};
 use sentry_types::protocol::v7::{Event, Level, Map, Metric, MetricType};
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ fn trace_metric() -> MetricsEnvelope {
         unit: None,
         attributes: Map::new(),
     }];
-    MetricsEnvelope(vec![ItemGroup { point: 0, items }])
+    MetricsEnvelope::of([(0, items)])
 }
 
 fn one_span() -> OtlpPiece {

@@ -14,9 +14,7 @@
 //! Optional doubles that are not finite (`sum`, `min`, `max`, a quantile's value) are read
 //! as absent. Malformed protobuf anywhere fails the whole request.
 
-use crate::otlp_messages::{
-    nonzero_id, push_attribute, resource_attributes, scope_name, Attributes,
-};
+use crate::otlp_messages::{nonzero_id, push_attribute, scope_name, Attributes};
 use crate::wire::{fields, Field, Value as Wire, WireError};
 
 use super::model::{
@@ -31,8 +29,8 @@ const SCALES: std::ops::RangeInclusive<i32> = -10..=20;
 
 /// A request's metrics, and how much of it was kept out as unreadable.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Decoded {
-    pub resources: Vec<ResourceMetrics>,
+pub struct Decoded<'a> {
+    pub resources: Vec<ResourceMetrics<'a>>,
     /// Metrics without data or with an unspecified or unknown temporality.
     pub unreadable_metrics: u64,
     /// Points of readable metrics that could not be read (see the module doc).
@@ -40,7 +38,7 @@ pub struct Decoded {
 }
 
 /// Reads `request`'s `resource_metrics` (field 1).
-pub fn resources(request: &[u8]) -> Result<Decoded, WireError> {
+pub fn resources(request: &[u8]) -> Result<Decoded<'_>, WireError> {
     let mut decoded = Decoded::default();
     for f in fields(request) {
         if let (1, Wire::Bytes(resource)) = parts(f)? {
@@ -51,11 +49,14 @@ pub fn resources(request: &[u8]) -> Result<Decoded, WireError> {
     Ok(decoded)
 }
 
-fn resource_metrics(bytes: &[u8], decoded: &mut Decoded) -> Result<ResourceMetrics, WireError> {
+fn resource_metrics<'a>(
+    bytes: &'a [u8],
+    decoded: &mut Decoded<'a>,
+) -> Result<ResourceMetrics<'a>, WireError> {
     let mut resource = ResourceMetrics::default();
     for f in fields(bytes) {
         match parts(f)? {
-            (1, Wire::Bytes(r)) => resource.attributes = resource_attributes(r)?,
+            (1, Wire::Bytes(r)) => resource.resource = r,
             (2, Wire::Bytes(scope)) => resource.scopes.push(scope_metrics(scope, decoded)?),
             _ => {}
         }
@@ -63,7 +64,7 @@ fn resource_metrics(bytes: &[u8], decoded: &mut Decoded) -> Result<ResourceMetri
     Ok(resource)
 }
 
-fn scope_metrics(bytes: &[u8], decoded: &mut Decoded) -> Result<ScopeMetrics, WireError> {
+fn scope_metrics(bytes: &[u8], decoded: &mut Decoded<'_>) -> Result<ScopeMetrics, WireError> {
     let mut scope = ScopeMetrics::default();
     for f in fields(bytes) {
         match parts(f)? {
@@ -79,7 +80,7 @@ fn scope_metrics(bytes: &[u8], decoded: &mut Decoded) -> Result<ScopeMetrics, Wi
 }
 
 /// One metric; `None` when it has no data or an unusable temporality.
-fn metric(bytes: &[u8], decoded: &mut Decoded) -> Result<Option<Metric>, WireError> {
+fn metric(bytes: &[u8], decoded: &mut Decoded<'_>) -> Result<Option<Metric>, WireError> {
     let (mut name, mut unit, mut data) = (String::new(), String::new(), None);
     for f in fields(bytes) {
         match parts(f)? {
@@ -451,11 +452,13 @@ mod tests {
         .concat()
     }
 
-    fn decode(metrics: &[Vec<u8>]) -> Decoded {
-        resources(&request(metrics)).expect("well-formed request")
+    fn decode(metrics: &[Vec<u8>]) -> Decoded<'static> {
+        // Leaked: what is decoded borrows the request, for as long as a test runs.
+        let request = Box::leak(request(metrics).into_boxed_slice());
+        resources(request).expect("well-formed request")
     }
 
-    fn only_metric(decoded: &Decoded) -> &Metric {
+    fn only_metric<'a>(decoded: &'a Decoded<'_>) -> &'a Metric {
         &decoded.resources[0].scopes[0].metrics[0]
     }
 
@@ -481,8 +484,8 @@ mod tests {
         let decoded = decode(&[gauge]);
         let resource = &decoded.resources[0];
         assert_eq!(
-            resource.attributes,
-            vec![("service.name".into(), json!("svc"))]
+            crate::otlp_messages::resource_attributes(resource.resource),
+            Ok(vec![("service.name".into(), json!("svc"))])
         );
         assert_eq!(resource.scopes[0].name.as_deref(), Some("lib"));
         let m = only_metric(&decoded);
@@ -551,7 +554,7 @@ mod tests {
         }
     }
 
-    fn histogram_of(point: &[Vec<u8>]) -> Decoded {
+    fn histogram_of(point: &[Vec<u8>]) -> Decoded<'static> {
         decode(&[metric("h", 9, &[wrap(1, &point.concat()), varint(2, 1)])])
     }
 

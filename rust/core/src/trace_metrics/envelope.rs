@@ -1,32 +1,83 @@
 //! Trace metric items in one envelope: one `trace_metric` container (its item header carries
-//! `item_count` and the content type). The items are written by sentry-types; the envelope's
-//! framing is written here, as sentry-types writes it (a test holds the two byte for byte):
-//! its container takes the items by value, and writing through it cloned every item, its
-//! attributes included, a tenth of the metrics path's CPU.
+//! `item_count` and the content type). The items come written, as sentry-types writes them
+//! ([`super::json`], into the envelope's buffer as they are made, see [`super::pack`]); the
+//! envelope's framing is written here, as sentry-types writes it (a test holds the two byte for
+//! byte).
 
-use std::io::Write;
-
-use sentry_types::protocol::v7::Metric;
+use bytes::Bytes;
 
 use crate::ingest::envelope::EnvelopeBody;
 use crate::ingest::Piece;
 use crate::ratelimit::Category;
 
 /// The trace metric items of one data point, which Sentry takes or refuses together.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemGroup {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointItems {
     /// Which point of the conversion they came from.
     pub point: usize,
-    pub items: Vec<Metric>,
+    /// How many items it made.
+    pub items: usize,
+    /// Where its items' JSON ends in the envelope's.
+    end: usize,
 }
 
-/// One envelope of a project's trace metric items, whole points only.
+/// One envelope of a project's trace metric items, whole points only: the items' JSON,
+/// comma-separated, and the points they came from, in order.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct MetricsEnvelope(pub Vec<ItemGroup>);
+pub struct MetricsEnvelope {
+    json: Bytes,
+    points: Vec<PointItems>,
+}
+
+impl MetricsEnvelope {
+    /// Points' items in `json`, each point's ending where its [`PointItems`] says.
+    pub(super) fn new(json: Bytes, points: Vec<PointItems>) -> MetricsEnvelope {
+        MetricsEnvelope { json, points }
+    }
+
+    pub fn points(&self) -> &[PointItems] {
+        &self.points
+    }
+
+    /// The items of each point, as sentry-types writes them; for other code's tests.
+    #[cfg(any(test, feature = "testdata"))]
+    pub fn of(
+        points: impl IntoIterator<Item = (usize, Vec<sentry_types::protocol::v7::Metric>)>,
+    ) -> Self {
+        let mut json = Vec::new();
+        let mut written = Vec::new();
+        for (point, items) in points {
+            for item in &items {
+                if !json.is_empty() {
+                    json.push(b',');
+                }
+                serde_json::to_writer(&mut json, item).expect("sentry-types writes its items");
+            }
+            let end = json.len();
+            let items = items.len();
+            written.push(PointItems { point, items, end });
+        }
+        MetricsEnvelope::new(json.into(), written)
+    }
+
+    /// Its items, read back as sentry-types reads them.
+    #[cfg(test)]
+    pub fn metrics(&self) -> Vec<sentry_types::protocol::v7::Metric> {
+        let array = [&b"["[..], &self.json, b"]"].concat();
+        serde_json::from_slice(&array).expect("items sentry-types reads")
+    }
+}
+
+impl PointItems {
+    /// `point`'s `items` items, their JSON ending at `end`.
+    pub(super) fn new(point: usize, items: usize, end: usize) -> PointItems {
+        PointItems { point, items, end }
+    }
+}
 
 impl Piece for MetricsEnvelope {
     fn items(&self) -> u64 {
-        self.0.iter().map(|g| g.items.len() as u64).sum()
+        self.points.iter().map(|p| p.items as u64).sum()
     }
 
     fn category(&self) -> Category {
@@ -35,11 +86,18 @@ impl Piece for MetricsEnvelope {
 
     /// Halves between points: one point's items stay together.
     fn halve(&self) -> Option<(MetricsEnvelope, MetricsEnvelope)> {
-        let groups = &self.0;
-        (groups.len() >= 2).then(|| {
-            let (a, b) = groups.split_at(groups.len() / 2);
-            (MetricsEnvelope(a.to_vec()), MetricsEnvelope(b.to_vec()))
-        })
+        let (first, second) = self.points.split_at_checked(self.points.len() / 2)?;
+        let cut = first.last()?.end;
+        // The second half's items start after the comma that ends the first's.
+        let shift = (cut + 1).min(self.json.len());
+        let moved = |p: &PointItems| PointItems {
+            end: p.end.saturating_sub(shift),
+            ..*p
+        };
+        Some((
+            MetricsEnvelope::new(self.json.slice(..cut), first.to_vec()),
+            MetricsEnvelope::new(self.json.slice(shift..), second.iter().map(moved).collect()),
+        ))
     }
 }
 
@@ -50,20 +108,14 @@ impl EnvelopeBody for MetricsEnvelope {
     /// An envelope without headers, one `trace_metric` item header, then `{"items":[...]}`.
     fn envelope(&self) -> Vec<u8> {
         let count = self.items();
-        let mut bytes = Vec::new();
-        // Writing to a Vec fails only if serde_json fails, which Sentry's types do not.
-        let _ = write!(
-            bytes,
+        let header = format!(
             "{{}}\n{{\"type\":\"trace_metric\",\"item_count\":{count},\"content_type\":\"{CONTENT_TYPE}\"}}\n{{\"items\":["
         );
-        let items = self.0.iter().flat_map(|g| &g.items);
-        for (index, item) in items.enumerate() {
-            if index > 0 {
-                bytes.push(b',');
-            }
-            let _ = serde_json::to_writer(&mut bytes, item);
-        }
-        bytes.extend_from_slice(b"]}\n");
+        let end = b"]}\n";
+        let mut bytes = Vec::with_capacity(header.len() + self.json.len() + end.len());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&self.json);
+        bytes.extend_from_slice(end);
         bytes
     }
 }
@@ -71,7 +123,7 @@ impl EnvelopeBody for MetricsEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sentry_types::protocol::v7::{Map, MetricType};
+    use sentry_types::protocol::v7::{Map, Metric, MetricType};
     use std::time::SystemTime;
 
     fn metric(name: &'static str) -> Metric {
@@ -89,11 +141,8 @@ mod tests {
 
     /// Groups of `sizes` items each.
     fn groups(sizes: &[usize]) -> MetricsEnvelope {
-        let group = |(point, n): (usize, &usize)| ItemGroup {
-            point,
-            items: vec![metric("m"); *n],
-        };
-        MetricsEnvelope(sizes.iter().enumerate().map(group).collect())
+        let group = |(point, n): (usize, &usize)| (point, vec![metric("m"); *n]);
+        MetricsEnvelope::of(sizes.iter().enumerate().map(group))
     }
 
     #[test]
@@ -115,12 +164,9 @@ mod tests {
     #[test]
     fn written_as_sentry_types_writes_it() {
         use sentry_types::protocol::v7::{Envelope, EnvelopeItem, ItemContainer};
-        let piece = groups(&[2, 1]);
-        let items = piece
-            .0
-            .iter()
-            .flat_map(|g| g.items.iter().cloned())
-            .collect();
+        let items = vec![metric("a"), metric("b"), metric("c")];
+        let piece = MetricsEnvelope::of([(0, items[..2].to_vec()), (1, items[2..].to_vec())]);
+        assert_eq!(piece.metrics(), items);
         let mut envelope = Envelope::new();
         envelope.add_item(EnvelopeItem::ItemContainer(ItemContainer::Metrics(items)));
         let mut theirs = Vec::new();
@@ -133,10 +179,21 @@ mod tests {
 
     #[test]
     fn halves_split_between_points_and_one_points_items_stay_together() {
-        let piece = groups(&[3, 1, 2]);
+        let mut piece = groups(&[3, 1, 2]);
+        piece.points.iter_mut().for_each(|p| p.point += 10);
         let (first, second) = piece.halve().unwrap();
         assert_eq!((first.items(), second.items()), (3, 3));
         assert_eq!(first.halve(), None, "one point's items");
-        assert!(second.halve().is_some());
+        let (one, two) = second.halve().unwrap();
+        let points = |e: &MetricsEnvelope| e.points().iter().map(|p| p.point).collect::<Vec<_>>();
+        assert_eq!(
+            (points(&first), points(&one), points(&two)),
+            (vec![10], vec![11], vec![12])
+        );
+        let halves = [&first, &one, &two].map(|e| e.envelope());
+        assert_eq!(
+            halves,
+            [groups(&[3]), groups(&[1]), groups(&[2])].map(|e| e.envelope())
+        );
     }
 }

@@ -17,29 +17,26 @@
 //! [`super::attributes`]'s.
 //!
 //! Size: Relay's own rule ([`super::size`]), and no stricter one: a point with an item above
-//! [`MAX_ITEM_BYTES`] by Relay's measure, or whose items together are more than one envelope
-//! may hold, makes nothing ([`Items::too_large`]): Relay would drop that item, or refuse the
-//! envelope. No attribute is cut; Relay cuts none either.
+//! [`MAX_ITEM_BYTES`] by Relay's measure makes nothing ([`OverLimit::Item`]), nor one whose
+//! items together are more than one envelope may hold ([`super::pack`]): Relay would drop
+//! that item, or refuse the envelope. No attribute is cut; Relay cuts none either.
+//!
+//! The items are written as they are made ([`super::json`]), no `Metric` built.
 
-use std::time::{Duration, SystemTime};
+use std::borrow::Cow;
 
-use sentry_types::protocol::v7::{
-    LogAttribute, Metric as SentryMetric, MetricType, SpanId, TraceId, Unit,
-};
+use sentry_types::protocol::v7::{MetricType, Unit};
 use serde_json::Value as Json;
 
-use super::attributes::{self, SentryAttributes};
+use super::attributes::{PointAttributes, ResourceAttributes, SAMPLE_RATE};
 use super::buckets;
 use super::histogram::{self, Extreme, Sample, Shape};
+use super::json::{self, Item};
 use super::model::{Exemplar, Kind, Metric, Point, Summary, Value};
-use super::size::{self, container_bytes, container_fits};
-use super::units::sentry_unit;
-use crate::json_len::json_len;
-use crate::otlp_messages::Attributes;
+use super::size::{attribute_size, item_size, OverLimit};
 
 pub use super::size::MAX_ITEM_BYTES;
 
-const SAMPLE_RATE: &str = "sentry.client_sample_rate";
 /// Most items one histogram point makes (the OpenTelemetry SDKs' exponential histograms keep
 /// 160 buckets by default); a point of more non-empty buckets has adjacent ones merged.
 pub const MAX_BUCKET_ITEMS: usize = 160;
@@ -47,22 +44,15 @@ pub const MAX_BUCKET_ITEMS: usize = 160;
 /// its max.
 const MAX_BUCKETS: usize = MAX_BUCKET_ITEMS - 2;
 
-/// A point's metric and the resource it came from.
+/// A point's metric, with what its points share: their resource's attributes and their unit.
 pub struct Source<'a> {
-    pub resource: &'a Attributes,
+    pub resource: &'a ResourceAttributes,
     pub metric: &'a Metric,
+    /// Sentry's unit of the metric's ([`super::units::sentry_unit`]).
+    pub unit: Option<Unit>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Items {
-    pub items: Vec<SentryMetric>,
-    /// The bytes of a `trace_metric` container of these items alone.
-    pub bytes: usize,
-    /// Over Relay's limits: the point makes no items.
-    pub too_large: bool,
-}
-
-/// What a point will make, before anything is built: the cap is asked for that many items,
+/// What a point will make, before anything is written: the cap is asked for that many items,
 /// and a point it refuses costs no more than this.
 pub struct Planned<'a> {
     drafts: Vec<Draft<'a>>,
@@ -81,52 +71,63 @@ impl Planned<'_> {
 
 /// The items `point` of `metric` makes, planned. For cumulative kinds the caller has already
 /// made `point.value` a delta (and `point.start_unix_nano`/`time_unix_nano` those of the delta).
-pub fn plan<'a>(metric: &Metric, point: &'a Point) -> Planned<'a> {
+pub fn plan<'a>(metric: &'a Metric, point: &'a Point) -> Planned<'a> {
     let mut drafts = drafts(metric, point);
     // An overflowed delta makes nothing: Sentry takes no NaN or infinity.
     drafts.retain(|draft| draft.value.is_finite());
     Planned { drafts }
 }
 
-/// The Sentry items of `planned`, made of `point` of `source.metric`; `trace_id` is used when
-/// no exemplar names a trace.
-pub fn items(source: &Source<'_>, point: &Point, trace_id: [u8; 16], planned: Planned) -> Items {
-    let shared = Shared::new(source, point, trace_id);
-    let shared_size = size::attributes_size(&shared.attributes);
-    let rate_size = SAMPLE_RATE.len() + 8;
+/// Writes the Sentry items of `planned`, made of `point` of `source.metric`, into `out`
+/// (comma-separated) and returns how many; `trace_id` is used when no exemplar names a trace.
+/// `attributes` is where the point's attributes are written first. Nothing is written when an
+/// item would be over Relay's limit.
+pub fn write(
+    source: &Source<'_>,
+    point: &Point,
+    trace_id: [u8; 16],
+    planned: Planned,
+    attributes: &mut PointAttributes,
+    out: &mut Vec<u8>,
+) -> Result<usize, OverLimit> {
+    // Distributions carry a sample rate each, the other kinds none.
+    let with_rate = planned.drafts.iter().any(|d| d.sample_rate.is_some());
+    attributes.write(source.resource, &point.attributes, with_rate);
+    let rate_size = attribute_size(SAMPLE_RATE, &Json::from(1.0));
     let over = |draft: &Draft<'_>| {
         let own = if draft.sample_rate.is_some() {
             rate_size
         } else {
             0
         };
-        draft.name.len() + 8 + shared_size + own > MAX_ITEM_BYTES
+        item_size(&draft.name, attributes.size() + own) > MAX_ITEM_BYTES
     };
     if planned.drafts.iter().any(over) {
-        return Items {
-            too_large: true,
-            ..Items::default()
+        return Err(OverLimit::Item);
+    }
+    for (index, draft) in planned.drafts.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        let item = Item {
+            r#type: draft.r#type,
+            name: &draft.name,
+            value: draft.value,
+            time_unix_nano: point.time_unix_nano,
+            trace_id: draft.exemplar.map_or(trace_id, |e| e.trace_id),
+            span_id: draft.exemplar.and_then(|e| e.span_id),
+            unit: source.unit.as_ref().filter(|_| draft.with_unit),
+            sample_rate: draft.sample_rate,
         };
+        json::write(&item, attributes, out);
     }
-    let items = shared.items(planned.drafts);
-    let bytes = container_bytes(items.iter().map(json_len));
-    if !container_fits(bytes, items.len()) {
-        return Items {
-            too_large: true,
-            ..Items::default()
-        };
-    }
-    Items {
-        items,
-        bytes,
-        too_large: false,
-    }
+    Ok(planned.drafts.len())
 }
 
 /// What one item has of its own.
 struct Draft<'a> {
     r#type: MetricType,
-    name: String,
+    name: Cow<'a, str>,
     value: f64,
     with_unit: bool,
     sample_rate: Option<f64>,
@@ -135,7 +136,12 @@ struct Draft<'a> {
 }
 
 impl<'a> Draft<'a> {
-    fn new(r#type: MetricType, name: String, value: f64, exemplar: Option<&'a Exemplar>) -> Self {
+    fn new(
+        r#type: MetricType,
+        name: Cow<'a, str>,
+        value: f64,
+        exemplar: Option<&'a Exemplar>,
+    ) -> Self {
         Draft {
             r#type,
             name,
@@ -147,8 +153,8 @@ impl<'a> Draft<'a> {
     }
 }
 
-fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
-    let (name, first_exemplar) = (metric.name.clone(), point.exemplars.first());
+fn drafts<'a>(metric: &'a Metric, point: &'a Point) -> Vec<Draft<'a>> {
+    let (name, first_exemplar) = (metric.name.as_str(), point.exemplars.first());
     match (metric.kind, &point.value) {
         (
             Kind::Gauge
@@ -157,7 +163,12 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
             },
             Value::Number(v),
         ) => {
-            vec![Draft::new(MetricType::Gauge, name, *v, first_exemplar)]
+            vec![Draft::new(
+                MetricType::Gauge,
+                name.into(),
+                *v,
+                first_exemplar,
+            )]
         }
         (
             Kind::Sum {
@@ -165,7 +176,12 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
             },
             Value::Number(v),
         ) if *v != 0.0 => {
-            vec![Draft::new(MetricType::Counter, name, *v, first_exemplar)]
+            vec![Draft::new(
+                MetricType::Counter,
+                name.into(),
+                *v,
+                first_exemplar,
+            )]
         }
         (Kind::Histogram { .. }, Value::Histogram(h)) => {
             let shape = Shape {
@@ -174,7 +190,7 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
                 min: extreme(h.min, h.attained.min),
                 max: extreme(h.max, h.attained.max),
             };
-            distributions(&name, &histogram::samples(&shape), &point.exemplars)
+            distributions(name, &histogram::samples(&shape), &point.exemplars)
         }
         (Kind::ExponentialHistogram { .. }, Value::Exponential(e)) => {
             let shape = Shape {
@@ -183,9 +199,9 @@ fn drafts<'a>(metric: &Metric, point: &'a Point) -> Vec<Draft<'a>> {
                 min: extreme(e.min, e.attained.min),
                 max: extreme(e.max, e.attained.max),
             };
-            distributions(&name, &histogram::samples(&shape), &point.exemplars)
+            distributions(name, &histogram::samples(&shape), &point.exemplars)
         }
-        (Kind::Summary, Value::Summary(s)) => summary_drafts(&name, s, first_exemplar),
+        (Kind::Summary, Value::Summary(s)) => summary_drafts(name, s, first_exemplar),
         _ => Vec::new(),
     }
 }
@@ -194,11 +210,15 @@ fn extreme(value: Option<f64>, attained: bool) -> Option<Extreme> {
     value.map(|value| Extreme { value, attained })
 }
 
-fn distributions<'a>(name: &str, samples: &[Sample], exemplars: &'a [Exemplar]) -> Vec<Draft<'a>> {
+fn distributions<'a>(
+    name: &'a str,
+    samples: &[Sample],
+    exemplars: &'a [Exemplar],
+) -> Vec<Draft<'a>> {
     let draft = |sample: &Sample| {
         let exemplar = exemplars.iter().find(|e| sample.holds.contains(e.value));
         let value = sample.value;
-        let mut draft = Draft::new(MetricType::Distribution, name.to_owned(), value, exemplar);
+        let mut draft = Draft::new(MetricType::Distribution, name.into(), value, exemplar);
         draft.sample_rate = Some(1.0 / sample.weight as f64);
         draft
     };
@@ -212,14 +232,14 @@ fn summary_drafts<'a>(
 ) -> Vec<Draft<'a>> {
     let quantiles = summary.quantiles.iter().map(|(quantile, value)| {
         let name = format!("{name}.p{}", percentile_label(*quantile));
-        Draft::new(MetricType::Gauge, name, *value, exemplar)
+        Draft::new(MetricType::Gauge, name.into(), *value, exemplar)
     });
     let mut drafts: Vec<Draft<'a>> = quantiles.collect();
     if summary.count > 0 {
         let count = summary.count as f64;
         let mut draft = Draft::new(
             MetricType::Counter,
-            format!("{name}.count"),
+            format!("{name}.count").into(),
             count,
             exemplar,
         );
@@ -229,7 +249,7 @@ fn summary_drafts<'a>(
     if summary.sum != 0.0 {
         let sum = Draft::new(
             MetricType::Counter,
-            format!("{name}.sum"),
+            format!("{name}.sum").into(),
             summary.sum,
             exemplar,
         );
@@ -245,68 +265,21 @@ fn percentile_label(quantile: f64) -> String {
     label.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-/// What every item of a point shares.
-struct Shared {
-    timestamp: SystemTime,
-    trace_id: [u8; 16],
-    unit: Option<Unit>,
-    attributes: SentryAttributes,
-}
-
-impl Shared {
-    fn new(source: &Source<'_>, point: &Point, trace_id: [u8; 16]) -> Self {
-        let since_epoch = Duration::from_nanos(point.time_unix_nano);
-        Shared {
-            timestamp: SystemTime::UNIX_EPOCH
-                .checked_add(since_epoch)
-                .unwrap_or(SystemTime::UNIX_EPOCH),
-            trace_id,
-            unit: sentry_unit(&source.metric.unit),
-            attributes: attributes::of_point(source.resource, &point.attributes),
-        }
-    }
-
-    /// The items of `drafts`: the last takes the shared attributes, the others a copy.
-    fn items(mut self, drafts: Vec<Draft<'_>>) -> Vec<SentryMetric> {
-        let last = drafts.len().saturating_sub(1);
-        let mut items = Vec::with_capacity(drafts.len());
-        for (index, draft) in drafts.into_iter().enumerate() {
-            let attributes = match index == last {
-                true => std::mem::take(&mut self.attributes),
-                false => self.attributes.clone(),
-            };
-            items.push(self.item(draft, attributes));
-        }
-        items
-    }
-
-    fn item(&self, draft: Draft<'_>, mut attributes: SentryAttributes) -> SentryMetric {
-        if let Some(rate) = draft.sample_rate {
-            let rate = LogAttribute(Json::from(rate));
-            attributes.insert(std::borrow::Cow::Borrowed(SAMPLE_RATE), rate);
-        }
-        let trace_id = draft.exemplar.map_or(self.trace_id, |e| e.trace_id);
-        SentryMetric {
-            r#type: draft.r#type,
-            name: std::borrow::Cow::Owned(draft.name),
-            value: draft.value,
-            timestamp: self.timestamp,
-            trace_id: TraceId::from(trace_id),
-            span_id: draft.exemplar.and_then(|e| e.span_id).map(SpanId::from),
-            unit: self.unit.clone().filter(|_| draft.with_unit),
-            attributes,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
+    use sentry_types::protocol::v7::{Metric as SentryMetric, SpanId, TraceId};
     use serde_json::json;
 
     use super::*;
+    use crate::otlp_messages::Attributes;
     use crate::trace_metrics::model::{
         Attained, Buckets, ExponentialHistogram, Histogram, Temporality,
     };
+    use crate::trace_metrics::pack::Packer;
+    use crate::trace_metrics::size::attribute_size;
+    use crate::trace_metrics::units::sentry_unit;
 
     const TRACE: [u8; 16] = [1; 16];
     const EXEMPLAR_TRACE: [u8; 16] = [2; 16];
@@ -348,17 +321,38 @@ mod tests {
         }
     }
 
-    fn run_with(resource: &Attributes, kind: Kind, point: &Point) -> Items {
-        let metric = metric(kind);
+    /// The items `point` of `metric` from a resource of `resource` makes, through the
+    /// envelopes and read back as Sentry reads them; or the limit they are over.
+    fn made(
+        resource: &Attributes,
+        metric: &Metric,
+        point: &Point,
+    ) -> Result<Vec<SentryMetric>, OverLimit> {
+        let resource = ResourceAttributes::new(resource);
         let source = Source {
-            resource,
-            metric: &metric,
+            resource: &resource,
+            metric,
+            unit: sentry_unit(&metric.unit),
         };
-        items(&source, point, TRACE, plan(&metric, point))
+        let mut attributes = PointAttributes::default();
+        let mut packer = Packer::default();
+        packer.point(0, |out| {
+            let planned = plan(metric, point);
+            write(&source, point, TRACE, planned, &mut attributes, out)
+        })?;
+        Ok(packer
+            .envelopes()
+            .iter()
+            .flat_map(|e| e.metrics())
+            .collect())
+    }
+
+    fn run_with(resource: &Attributes, kind: Kind, point: &Point) -> Vec<SentryMetric> {
+        made(resource, &metric(kind), point).expect("within Relay's limits")
     }
 
     fn run(kind: Kind, point: &Point) -> Vec<SentryMetric> {
-        run_with(&Attributes::new(), kind, point).items
+        run_with(&Attributes::new(), kind, point)
     }
 
     fn values(items: &[SentryMetric]) -> Vec<(MetricType, f64)> {
@@ -659,20 +653,19 @@ mod tests {
             ..metric(Kind::Gauge)
         };
         let resource = Attributes::new();
-        let source = Source {
-            resource: &resource,
-            metric: &long_name,
-        };
         let gauge = point(Value::Number(1.0));
-        let got = items(&source, &gauge, [1; 16], plan(&long_name, &gauge));
-        assert_eq!((got.items.len(), got.too_large), (0, true));
+        let got = made(&resource, &long_name, &gauge);
+        assert_eq!(got, Err(OverLimit::Item));
 
         // 100 buckets of 200 KB of attributes each: each item fits, not all in one envelope.
         let bounds: Vec<f64> = (0..99).map(f64::from).collect();
         let mut wide = point(histogram(&bounds, &[1; 100], None, None));
         wide.attributes = vec![("big".into(), json!("x".repeat(200_000)))];
-        let got = run_with(&resource, Kind::Histogram { temporality: DELTA }, &wide);
-        assert_eq!((got.items.len(), got.too_large), (0, true));
+        let histogram = metric(Kind::Histogram { temporality: DELTA });
+        assert_eq!(
+            made(&resource, &histogram, &wide),
+            Err(OverLimit::Container)
+        );
     }
 
     #[test]
@@ -684,12 +677,11 @@ mod tests {
             .chain([("big".to_owned(), json!("€".repeat(100_000)))])
             .collect();
         let got = run_with(&Attributes::new(), Kind::Gauge, &gauge);
-        assert!(!got.too_large);
-        let item = &got.items[0];
+        let item = &got[0];
         assert_eq!(item.attributes.len(), 31);
         assert_eq!(item.attributes["big"].0, json!("€".repeat(100_000)));
-        assert_eq!(got.bytes, json_len(item) + 12);
-        let canonical = size::canonical(&item.name, &item.attributes);
+        let sizes = item.attributes.iter().map(|(k, v)| attribute_size(k, &v.0));
+        let canonical = item_size(&item.name, sizes.sum());
         assert!(
             canonical > 300_000 && canonical <= MAX_ITEM_BYTES,
             "{canonical}"
@@ -787,8 +779,8 @@ mod tests {
         recorded.attributes = vec![("route".into(), json!("/pay"))];
         let resource = vec![("service.name".to_owned(), json!("checkout"))];
         let got = run_with(&resource, Kind::Histogram { temporality: DELTA }, &recorded);
-        assert_eq!(got.items.len(), 3);
-        for item in &got.items {
+        assert_eq!(got.len(), 3);
+        for item in &got {
             let keys: Vec<&str> = item.attributes.keys().map(|k| &**k).collect();
             assert_eq!(
                 keys,

@@ -3,7 +3,9 @@
 //! project's OTLP metrics into the [`model`], [`filter`] keeps the names asked for, [`series`]
 //! turns cumulative points into deltas, and [`items`] makes the Sentry items: a histogram's
 //! from [`buckets`] by [`histogram`]'s rule, attributes by [`attributes`], units by
-//! [`units`], within Relay's limits ([`size`]).
+//! [`units`], within Relay's limits ([`size`]). The items are written as they are made
+//! ([`json`]), into envelopes ([`pack`]); what a resource's points share is made once
+//! ([`resource`]).
 //!
 //! What is sent, what is lost and what is never counted twice is specified in
 //! `docs/design.md` ("Trace metrics and the collector's retries"); in short: a series' state
@@ -20,7 +22,10 @@ pub mod envelope;
 pub mod filter;
 pub mod histogram;
 pub mod items;
+mod json;
 pub mod model;
+mod pack;
+mod resource;
 mod send;
 pub mod series;
 pub mod settle;
@@ -40,10 +45,13 @@ use crate::slug::Slug;
 use crate::sync::locked;
 use crate::telemetry::SeriesUse;
 use crate::wire::WireError;
-use envelope::{ItemGroup, MetricsEnvelope};
+use attributes::PointAttributes;
+use envelope::MetricsEnvelope;
 use filter::NameFilter;
-use model::{Kind, Metric, Point, ResourceMetrics, Temporality};
-use series::{series_key, Change, Commit, SeriesKey, SeriesTable};
+use model::{Kind, Metric, Point, Temporality};
+use pack::Packer;
+use resource::{Resources, Shared};
+use series::{Change, Commit, SeriesKey, SeriesMap, SeriesTable};
 
 pub use send::TraceMetrics;
 
@@ -70,7 +78,7 @@ const PRUNE_LOCKS_ABOVE: usize = 4096;
 pub struct Converted {
     /// The envelopes to send, in order.
     pub pieces: Vec<MetricsEnvelope>,
-    /// By [`ItemGroup::point`]: what settling the group's envelope does.
+    /// By [`envelope::PointItems::point`]: what settling the point's envelope does.
     groups: Vec<Settles>,
     /// Data points read.
     pub points: u64,
@@ -154,33 +162,36 @@ impl MetricState {
             now,
             room,
             series: locked(&self.series),
-            pending: HashMap::new(),
+            pending: SeriesMap::default(),
             reserved: 0,
-            groups: Vec::new(),
+            packer: Packer::default(),
+            attributes: PointAttributes::default(),
             settled: Vec::new(),
             converted: Converted::default(),
         };
+        let mut resources = Resources::default();
         for block in blocks {
             let decoded = decode::resources(block)?;
             batch.converted.unreadable += decoded.unreadable_metrics + decoded.unreadable_points;
             for resource in &decoded.resources {
+                let shared = resources.of(resource.resource)?;
                 for scope in &resource.scopes {
                     for metric in &scope.metrics {
-                        batch.metric(resource, scope.name.as_deref(), metric);
+                        batch.metric(shared, scope.name.as_deref(), metric);
                     }
                 }
             }
         }
         let Batch {
             series,
-            groups,
+            packer,
             settled,
             mut converted,
             ..
         } = batch;
         drop(series);
         self.commit_all(settled, now);
-        converted.pieces = envelopes(groups);
+        converted.pieces = packer.envelopes();
         Ok(converted)
     }
 
@@ -198,10 +209,10 @@ impl MetricState {
         known: bool,
         now: Instant,
     ) -> Settled {
-        let points = |piece: &'p MetricsEnvelope| piece.0.as_slice();
+        let points = |piece: &'p MetricsEnvelope| piece.points();
         let mut settled = Settled::default();
-        for group in accepted.into_iter().flat_map(points) {
-            settled.sent += group.items.len() as u64;
+        for point in accepted.into_iter().flat_map(points) {
+            settled.sent += point.items as u64;
         }
         let count = u32::try_from(settled.sent).unwrap_or(u32::MAX);
         locked(&self.cap).record(slug, count, now);
@@ -247,11 +258,13 @@ struct Batch<'m> {
     series: MutexGuard<'m, SeriesTable>,
     /// The latest point of each series in this batch, so that a later point of the same
     /// series counts from it.
-    pending: HashMap<SeriesKey, Pending>,
+    pending: SeriesMap<Pending>,
     /// The bytes of the series this batch adds to the table.
     reserved: usize,
-    /// Each point's items, with the bytes of a container of them alone.
-    groups: Vec<(ItemGroup, usize)>,
+    /// The envelopes, each point's items written into them as they are made.
+    packer: Packer,
+    /// Where each point's attributes are written, for its items to copy.
+    attributes: PointAttributes,
     /// Commits applied at once: points that send nothing, their series sending nothing before.
     settled: Vec<Commit>,
     converted: Converted,
@@ -266,7 +279,7 @@ struct Pending {
 }
 
 impl Batch<'_> {
-    fn metric(&mut self, resource: &ResourceMetrics, scope: Option<&str>, metric: &Metric) {
+    fn metric(&mut self, resource: &Shared, scope: Option<&str>, metric: &Metric) {
         let points = metric.points.len() as u64;
         self.converted.points += points;
         if !self.metrics.names.allows(&metric.name) {
@@ -276,9 +289,11 @@ impl Batch<'_> {
         let source = items::Source {
             resource: &resource.attributes,
             metric,
+            unit: units::sentry_unit(&metric.unit),
         };
+        let series = resource.key.metric(scope, &metric.name);
         for point in &metric.points {
-            let key = series_key(&resource.attributes, scope, &metric.name, &point.attributes);
+            let key = series.series(&point.attributes);
             let pending = self.pending.get(&key).map(|p| &p.commit);
             let (send, commit) = change(&self.series, pending, key, metric, point);
             let commit = match commit {
@@ -352,8 +367,12 @@ impl Batch<'_> {
             self.converted.capped += u64::from(count);
             return;
         }
-        let made = items::items(source, send, trace_id(key, send), planned);
-        if made.too_large {
+        let point = self.converted.groups.len();
+        let attributes = &mut self.attributes;
+        let written = self.packer.point(point, |out| {
+            items::write(source, send, trace_id(key, send), planned, attributes, out)
+        });
+        if written.is_err() {
             // Not committed either: the series' next point carries the increase.
             self.converted.too_large += u64::from(count);
             return;
@@ -366,15 +385,9 @@ impl Batch<'_> {
             };
             self.pending.insert(key, pending);
         }
-        let point = self.converted.groups.len();
         self.converted.groups.push(Settles {
             commits: commit.into_iter().collect(),
         });
-        let group = ItemGroup {
-            point,
-            items: made.items,
-        };
-        self.groups.push((group, made.bytes));
     }
 }
 
@@ -466,36 +479,6 @@ fn trace_id(key: SeriesKey, point: &Point) -> [u8; 16] {
     id
 }
 
-/// `groups` (each with the bytes of a container of its items alone) in envelopes of at most
-/// [`MAX_ITEMS_PER_ENVELOPE`] items and [`size::MAX_CONTAINER_BYTES`] (a point's items stay
-/// together).
-fn envelopes(groups: Vec<(ItemGroup, usize)>) -> Vec<MetricsEnvelope> {
-    let mut pieces = Vec::new();
-    let mut current: Vec<ItemGroup> = Vec::new();
-    let (mut items, mut bytes) = (0, size::container_bytes([]));
-    for (group, group_bytes) in groups {
-        // The items' JSON, and a comma before them after another point's.
-        let comma = usize::from(!current.is_empty());
-        let adds = group_bytes.saturating_sub(size::container_bytes([])) + comma;
-        let over = items + group.items.len() > MAX_ITEMS_PER_ENVELOPE
-            || bytes.saturating_add(adds) > size::MAX_CONTAINER_BYTES;
-        let adds = if over && !current.is_empty() {
-            pieces.push(MetricsEnvelope(std::mem::take(&mut current)));
-            (items, bytes) = (0, size::container_bytes([]));
-            adds - comma
-        } else {
-            adds
-        };
-        items += group.items.len();
-        bytes = bytes.saturating_add(adds);
-        current.push(group);
-    }
-    if !current.is_empty() {
-        pieces.push(MetricsEnvelope(current));
-    }
-    pieces
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,7 +507,7 @@ mod tests {
     /// The (type, name, value) of every item, envelope by envelope.
     fn sent(converted: &Converted) -> Vec<Vec<(MetricType, String, f64)>> {
         let items = |piece: &MetricsEnvelope| {
-            (piece.0.iter().flat_map(|g| &g.items))
+            (piece.metrics().into_iter())
                 .map(|m| (m.r#type, m.name.to_string(), m.value))
                 .collect()
         };
@@ -739,57 +722,9 @@ mod tests {
     }
 
     #[test]
-    fn envelopes_hold_whole_points_up_to_their_limits() {
-        // A point of `n` items whose container alone takes `bytes`.
-        let group = |point, n, bytes| {
-            let item = sentry_types::protocol::v7::Metric {
-                r#type: MetricType::Gauge,
-                name: "g".into(),
-                value: 1.0,
-                timestamp: std::time::SystemTime::UNIX_EPOCH,
-                trace_id: [1; 16].into(),
-                span_id: None,
-                unit: None,
-                attributes: Default::default(),
-            };
-            let items = vec![item; n];
-            (ItemGroup { point, items }, bytes)
-        };
-        let sizes = |pieces: Vec<MetricsEnvelope>| -> Vec<Vec<usize>> {
-            let points = |p: &MetricsEnvelope| p.0.iter().map(|g| g.point).collect();
-            pieces.iter().map(points).collect()
-        };
-        let limit = MAX_ITEMS_PER_ENVELOPE;
-        let small = 1_000;
-        let by_count = vec![
-            group(0, limit - 1, small),
-            group(1, 2, small),
-            group(2, limit + 5, small),
-            group(3, 1, small),
-        ];
-        assert_eq!(
-            sizes(envelopes(by_count)),
-            [vec![0], vec![1], vec![2], vec![3]]
-        );
-        let five_mib = 5 << 20;
-        let by_bytes = vec![
-            group(0, 5, five_mib),
-            group(1, 5, five_mib),
-            group(2, 5, five_mib),
-            group(3, 1, small),
-            group(4, 14, size::MAX_CONTAINER_BYTES),
-        ];
-        assert_eq!(
-            sizes(envelopes(by_bytes)),
-            [vec![0, 1], vec![2, 3], vec![4]],
-            "at most 12 MiB of items each"
-        );
-        assert!(envelopes(Vec::new()).is_empty());
-    }
-
-    #[test]
     fn a_point_without_exemplar_keeps_its_trace_id_when_sent_again() {
-        let key = series_key(&Vec::new(), None, "orders", &Vec::new());
+        let key = series::ResourceKey::new(&Vec::new()).metric(None, "orders");
+        let key = key.series(&Vec::new());
         let point = Point {
             start_unix_nano: 1,
             time_unix_nano: 2,

@@ -6,8 +6,10 @@ use crate::otlp_messages::Attributes;
 
 /// One resource's metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResourceMetrics {
-    pub attributes: Attributes,
+pub struct ResourceMetrics<'a> {
+    /// Its `Resource` message, as received: its attributes are read once for resources alike
+    /// ([`super::resource`]).
+    pub resource: &'a [u8],
     pub scopes: Vec<ScopeMetrics>,
 }
 

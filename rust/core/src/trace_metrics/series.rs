@@ -23,7 +23,7 @@
 
 use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
@@ -45,9 +45,34 @@ const SERIES_OVERHEAD: usize =
 const RECENCY_SLACK: usize = 64;
 
 /// A series: resource attributes, scope name, metric name and point attributes, hashed to 128
-/// bits (two SipHash-1-3 with process-wide random keys, see [`series_key`]).
+/// bits (two SipHash-1-3 with process-wide random keys, see [`ResourceKey`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey(u128);
+
+/// A map by series: a [`SeriesKey`] is a keyed hash already, hashing it again buys nothing.
+pub type SeriesMap<V> = HashMap<SeriesKey, V, BuildHasherDefault<KeyHasher>>;
+
+/// Hashes a [`SeriesKey`] to its low 64 bits.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is called for a series key; any other bytes are folded in all the
+        // same.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.0 = key as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// What to send for a point.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +145,7 @@ pub struct SeriesTable {
     /// buckets, so the count alone bounds nothing.
     max_bytes: usize,
     bytes: usize,
-    entries: HashMap<SeriesKey, Entry>,
+    entries: SeriesMap<Entry>,
     /// Oldest first; exactly one record per entry carries that entry's generation.
     recency: VecDeque<(u64, SeriesKey)>,
     generation: u64,
@@ -169,7 +194,7 @@ impl SeriesTable {
             evicted_start_unix_nano: 0,
             max_bytes,
             bytes: 0,
-            entries: HashMap::new(),
+            entries: SeriesMap::default(),
             recency: VecDeque::new(),
             generation: 0,
             evictions: 0,
@@ -545,25 +570,44 @@ fn summary_delta(last: &Summary, now: &Summary) -> Option<Summary> {
     })
 }
 
-/// The series of a point. Attribute order does not matter, at any depth; where an attribute
-/// sits (resource or point) does.
-pub fn series_key(
-    resource: &Attributes,
-    scope: Option<&str>,
-    metric: &str,
-    point: &Attributes,
-) -> SeriesKey {
-    let mut hasher = WideHasher::new();
-    hash_attributes(resource, &mut hasher);
-    scope.hash(&mut hasher);
-    metric.hash(&mut hasher);
-    hash_attributes(point, &mut hasher);
-    SeriesKey(hasher.finish_wide())
+/// A series is its resource's attributes, its scope's name, its metric's name and its point's
+/// attributes, hashed in that order: what a resource's series share is hashed once per
+/// resource, what a metric's share once per metric. Attribute order does not matter, at any
+/// depth; where an attribute sits (resource or point) does.
+pub struct ResourceKey(WideHasher);
+
+/// The series of a metric, but for its points' attributes.
+pub struct MetricKey(WideHasher);
+
+impl ResourceKey {
+    pub fn new(resource: &Attributes) -> ResourceKey {
+        let mut hasher = WideHasher::new();
+        attribute_hashes(resource).hash(&mut hasher);
+        ResourceKey(hasher)
+    }
+
+    /// The part of the series of metric `metric` of scope `scope` of the resource.
+    pub fn metric(&self, scope: Option<&str>, metric: &str) -> MetricKey {
+        let mut hasher = self.0.clone();
+        scope.hash(&mut hasher);
+        metric.hash(&mut hasher);
+        MetricKey(hasher)
+    }
+}
+
+impl MetricKey {
+    /// The series of the metric's point of `point` attributes.
+    pub fn series(&self, point: &Attributes) -> SeriesKey {
+        let mut hasher = self.0.clone();
+        attribute_hashes(point).hash(&mut hasher);
+        SeriesKey(hasher.finish_wide())
+    }
 }
 
 /// Two SipHash-1-3 states fed the same bytes: 128 bits, so that two of 100,000 series
 /// colliding (and sharing a baseline) is out of the question. Their keys are random, drawn
 /// once per process: stable within it, and not something a sender can aim collisions at.
+#[derive(Clone)]
 struct WideHasher([DefaultHasher; 2]);
 
 impl WideHasher {
@@ -592,9 +636,9 @@ impl Hasher for WideHasher {
     }
 }
 
-/// Attributes as a multiset: each hashed on its own, then the sorted hashes. Unlike sorting by
-/// key, this ignores the order of duplicate keys too.
-fn hash_attributes(attributes: &[(String, Json)], into: &mut WideHasher) {
+/// Attributes as a multiset: each hashed on its own, then the sorted hashes (hashed in turn).
+/// Unlike sorting by key, this ignores the order of duplicate keys too.
+fn attribute_hashes(attributes: &[(String, Json)]) -> Vec<u128> {
     let mut hashes: Vec<u128> = attributes
         .iter()
         .map(|(key, value)| {
@@ -605,7 +649,7 @@ fn hash_attributes(attributes: &[(String, Json)], into: &mut WideHasher) {
         })
         .collect();
     hashes.sort_unstable();
-    hashes.hash(into);
+    hashes
 }
 
 /// A canonical form of a JSON value: tagged by type, lengths before contents (so that
@@ -669,7 +713,9 @@ mod tests {
     }
 
     fn key(metric: &str) -> SeriesKey {
-        series_key(&Vec::new(), None, metric, &Vec::new())
+        ResourceKey::new(&Vec::new())
+            .metric(None, metric)
+            .series(&Vec::new())
     }
 
     /// The delta of a point, with its start, committing the change as if Sentry accepted it.
@@ -1337,7 +1383,10 @@ mod tests {
         scope: Option<&str>,
         point: &[(&str, Json)],
     ) -> SeriesKey {
-        series_key(&attributes(resource), scope, "requests", &attributes(point))
+        let resource = ResourceKey::new(&attributes(resource));
+        resource
+            .metric(scope, "requests")
+            .series(&attributes(point))
     }
 
     #[test]
@@ -1369,8 +1418,9 @@ mod tests {
         for (name, key, same) in cases {
             assert_eq!(key == base, same, "{name}");
         }
-        let (resource, point) = (attributes(&resource()), attributes(&[route(), code()]));
-        let errors = series_key(&resource, Some("scope"), "errors", &point);
+        let resource = ResourceKey::new(&attributes(&resource()));
+        let errors = resource.metric(Some("scope"), "errors");
+        let errors = errors.series(&attributes(&[route(), code()]));
         assert_ne!(base, errors, "another metric");
     }
 }

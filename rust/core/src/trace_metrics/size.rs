@@ -13,25 +13,34 @@
 
 use serde_json::Value as Json;
 
-use super::attributes::SentryAttributes;
 use crate::json_len::json_len;
 
 /// `limits.max_trace_metric_size`.
 pub const MAX_ITEM_BYTES: usize = 1 << 20;
 /// `limits.max_container_size`: the bytes of one `trace_metric` container.
 pub const MAX_CONTAINER_BYTES: usize = 12 << 20;
-/// What a container (`{"items":[…]}`) adds to its items' JSON, besides one comma between two.
+/// What a container (`{"items":[…]}`) adds to its items' JSON and the commas between them.
 const CONTAINER_FRAME: usize = r#"{"items":[]}"#.len();
 
-/// Relay's canonical size of a trace metric named `name` with `attributes`.
-pub fn canonical(name: &str, attributes: &SentryAttributes) -> usize {
-    (name.len() + 8 + attributes_size(attributes)).max(1)
+/// Which of Relay's limits a point's items are over: the point makes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverLimit {
+    /// One of its items is above [`MAX_ITEM_BYTES`] by Relay's measure: Relay would drop it
+    /// after accepting its envelope.
+    Item,
+    /// Its items are more than one container takes: Relay would refuse their envelope.
+    Container,
 }
 
-/// Each attribute's key bytes and value size.
-pub fn attributes_size(attributes: &SentryAttributes) -> usize {
-    let entry = |(key, value): (&std::borrow::Cow<'static, str>, _)| key.len() + value_size(value);
-    attributes.iter().map(|(k, v)| entry((k, &v.0))).sum()
+/// Relay's canonical size of a trace metric named `name` whose attributes take
+/// `attributes` (the sum of their [`attribute_size`]s).
+pub fn item_size(name: &str, attributes: usize) -> usize {
+    (name.len() + 8 + attributes).max(1)
+}
+
+/// Relay's size of one attribute: its key's bytes and its value's size.
+pub fn attribute_size(key: &str, value: &Json) -> usize {
+    key.len() + value_size(value)
 }
 
 /// Relay's size of an attribute value. An array counts as the larger of its elements' sizes
@@ -51,12 +60,10 @@ pub fn value_size(value: &Json) -> usize {
     }
 }
 
-/// The bytes of a container of items whose JSON takes `item_bytes` each.
-pub fn container_bytes(item_bytes: impl IntoIterator<Item = usize>) -> usize {
-    let (count, bytes) = (item_bytes.into_iter()).fold((0usize, 0usize), |(n, total), bytes| {
-        (n + 1, total.saturating_add(bytes))
-    });
-    CONTAINER_FRAME + bytes + count.saturating_sub(1)
+/// The bytes of a container of items whose JSON, commas between them included, takes
+/// `items_json`.
+pub fn container_bytes(items_json: usize) -> usize {
+    CONTAINER_FRAME.saturating_add(items_json)
 }
 
 /// Whether Relay takes a container of `items` items in `bytes`.
@@ -66,9 +73,6 @@ pub fn container_fits(bytes: usize, items: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use sentry_types::protocol::v7::LogAttribute;
     use serde_json::json;
 
     use super::*;
@@ -76,7 +80,7 @@ mod tests {
     #[test]
     fn canonical_size_counts_as_relay_does() {
         // Relay's own example (eap/size.rs): 82 for these five, the last one's type unknown.
-        let attributes: SentryAttributes = [
+        let attributes: usize = [
             ("k1", json!("string value")),
             ("k2", json!(18_446_744_073_709_551_615u64)),
             ("k3", json!(42.012_345_678_912_35)),
@@ -86,12 +90,12 @@ mod tests {
                 json!({"nested": {"array": [1.0, 2, -12, "7 bytes", false]}}),
             ),
         ]
-        .into_iter()
-        .map(|(k, v)| (Cow::Borrowed(k), LogAttribute(v)))
-        .collect();
-        assert_eq!(attributes_size(&attributes), 82);
-        assert_eq!(canonical("m", &attributes), 1 + 8 + 82);
-        assert_eq!(canonical("", &SentryAttributes::new()), 8);
+        .iter()
+        .map(|(k, v)| attribute_size(k, v))
+        .sum();
+        assert_eq!(attributes, 82);
+        assert_eq!(item_size("m", attributes), 1 + 8 + 82);
+        assert_eq!(item_size("", 0), 8);
     }
 
     #[test]
@@ -109,8 +113,8 @@ mod tests {
 
     #[test]
     fn containers_fit_within_both_of_relays_limits() {
-        assert_eq!(container_bytes([10, 20]), 12 + 30 + 1);
-        assert_eq!(container_bytes([]), 12);
+        assert_eq!(container_bytes(10 + 1 + 20), 12 + 30 + 1);
+        assert_eq!(container_bytes(0), 12);
         let cases = [
             ("small", 1_000, 10, true),
             ("the total at the limit", MAX_CONTAINER_BYTES, 12, true),

@@ -5,7 +5,7 @@
 
 use sentry_types::protocol::v7::{Map, Metric, MetricType};
 
-use super::envelope::{ItemGroup, MetricsEnvelope};
+use super::envelope::MetricsEnvelope;
 use super::settle::{fate, EnvelopesFate};
 use crate::clock::Instant;
 use crate::ingest::answer::nothing_rejected;
@@ -27,8 +27,7 @@ fn envelope(point: usize, items: usize) -> MetricsEnvelope {
         unit: None,
         attributes: Map::new(),
     };
-    let items = vec![item; items];
-    MetricsEnvelope(vec![ItemGroup { point, items }])
+    MetricsEnvelope::of([(point, vec![item; items])])
 }
 
 /// The batch's fate: envelopes accepted and retried (by point), items dropped, whether (and
@@ -37,7 +36,7 @@ fn summary(fate: &EnvelopesFate) -> String {
     let points = |envelopes: &[MetricsEnvelope]| -> Vec<usize> {
         envelopes
             .iter()
-            .flat_map(|e| e.0.iter().map(|g| g.point))
+            .flat_map(|e| e.points().iter().map(|p| p.point))
             .collect()
     };
     let dropped: Vec<String> = (fate.dropped.iter())
