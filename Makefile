@@ -112,7 +112,7 @@ bench: build
 ## profile: flame graphs (SVG) of the collector under the bench's loads and of the push with
 ##   exceptions, in bench/flamegraphs (needs perf; inferno is installed into .tools)
 profile: build profile-tools
-	$(VENV)/bin/python bench/profile.py $(if $(LOADS),--loads $(LOADS)) $(if $(LABEL),--label $(LABEL))
+	$(VENV)/bin/python bench/profile.py $(if $(LOADS),--loads $(LOADS)) $(if $(LABEL),--label $(LABEL)) $(if $(DISTS),--dists $(DISTS))
 
 profile-tools: $(TOOLS)/inferno-flamegraph
 

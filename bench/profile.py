@@ -5,12 +5,16 @@ holding an exception (bench/exporter's BenchmarkExceptions). The collector is bu
 into _build/profile (Go's symbols; the core keeps its own), stacks are unwound with DWARF
 (the Rust core has no frame pointers) and folded by inferno.
 
-  bench/profile.py [--loads traces,logs,metrics,exceptions] [--label before]
+With `--dists ours,otlphttp` it records the `otlphttp` distribution of `make bench` too (the
+floor ours is compared with), under the same loads, as `<load>-otlphttp.svg`.
+
+  bench/profile.py [--loads traces,logs,metrics,exceptions] [--label before] [--dists ours,otlphttp]
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,26 +23,34 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (BENCH_BUILD, OCB, ROOT, SERVICES, STANDIN, Process, Standin,  # noqa: E402
-                 core_digest_ldflags, log)
+                 build_distributions, core_digest_ldflags, log)
 
 PROFILE_BUILD = ROOT / "_build" / "profile"
-COLLECTOR = PROFILE_BUILD / "otelcol-sentry"
 FLAMEGRAPHS = ROOT / "bench" / "flamegraphs"
 INFERNO = ROOT / ".tools" / "bin"
 # Items per service under each load: a tenth of `make bench`'s, enough samples at 499 Hz.
 ITEMS = {"traces": 20000, "logs": 20000, "metrics": 5000}
 
 
-def build_collector():
-    """Our distribution, with Go's symbol table (ocb's default ldflags strip it)."""
-    manifest = yaml.safe_load((ROOT / "builder-config.yaml").read_text())
-    manifest["dist"]["output_path"] = str(PROFILE_BUILD)
-    PROFILE_BUILD.mkdir(parents=True, exist_ok=True)
-    path = PROFILE_BUILD / "manifest.yaml"
+def build_collector(dist):
+    """`dist` (ours, or otlphttp: the bench's floor) with Go's symbol table (ocb's default
+    ldflags strip it); returns the binary."""
+    if dist == "ours":
+        manifest = yaml.safe_load((ROOT / "builder-config.yaml").read_text())
+        ldflags = core_digest_ldflags()
+    else:
+        build_distributions()
+        manifest = yaml.safe_load((BENCH_BUILD / f"{dist}.yaml").read_text())
+        ldflags = "-X main.profiled=true"  # any ldflags: not ocb's default, which strips
+    output = PROFILE_BUILD if dist == "ours" else PROFILE_BUILD / dist
+    manifest["dist"]["output_path"] = str(output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / "manifest.yaml"
     path.write_text(yaml.safe_dump(manifest))
-    log("profile: building the collector unstripped")
-    subprocess.run([OCB, "--config", path, "--ldflags", core_digest_ldflags()], cwd=ROOT, check=True,
+    log(f"profile: building the {dist} collector unstripped")
+    subprocess.run([OCB, "--config", path, "--ldflags", ldflags], cwd=ROOT, check=True,
                    stdout=sys.stderr, stderr=sys.stderr)
+    return output / manifest["dist"]["name"]
 
 
 def flamegraph(perf_data, title, svg):
@@ -53,20 +65,71 @@ def flamegraph(perf_data, title, svg):
     log(f"profile: {svg.relative_to(ROOT)}")
 
 
-def collector_profiles(loads, label, workdir):
+def collector_profiles(dist, binary, loads, label, workdir):
+    """Graphs `<load>-<label>.svg` of ours, `<load>-otlphttp.svg` of the floor."""
     from run import collector_run  # noqa: E402 (imports the collector's helpers)
     standin_process = Process("stand-in", [str(STANDIN), "--quiet", "--projects", ",".join(SERVICES)])
     standin = Standin(standin_process)
+    suffix = label if dist == "ours" else dist
     try:
         for signal in loads:
-            data = workdir / f"{signal}.perf"
+            data = workdir / f"{dist}-{signal}.perf"
             items = ITEMS[signal]
-            log(f"profile: {signal}, {items * len(SERVICES)} items over 10 services")
-            result = collector_run("ours", signal, items, standin, workdir, binary=COLLECTOR, profile=data)
-            title = f"collector, {signal}: {result['cpu_s_per_million']:.1f} CPU s per million ({label})"
-            flamegraph(data, title, FLAMEGRAPHS / f"{signal}-{label}.svg")
+            log(f"profile: {dist}, {signal}, {items * len(SERVICES)} items over 10 services")
+            result = collector_run(dist, signal, items, standin, workdir, binary=binary, profile=data)
+            title = f"{dist} collector, {signal}: {result['cpu_s_per_million']:.1f} CPU s per million ({suffix})"
+            flamegraph(data, title, FLAMEGRAPHS / f"{signal}-{suffix}.svg")
     finally:
         standin_process.stop()
+
+
+# Where a collector's samples go, by what the stack holds: the first pattern that one of its
+# frames matches names the stack's share (so the core's gzip counts as the core's, Go's gzip
+# under otlphttp's exporter as gzip).
+SHARES = [
+    ("Rust core (its runtime's threads)", r"^sentry-exporter$|tokio::runtime|sentry_exporter_core"),
+    ("Go gzip (otlphttp)", r"compress/flate|compress/gzip"),
+    ("Go: encoding pdata to OTLP", r"MarshalProto|SizeProto|ProtoMarshaler"),
+    ("gRPC receiver, decoding included", r"grpc\.\(\*Server\)|UnmarshalProto|otelgrpc"),
+    ("Go: HTTP client (otlphttp)", r"net/http\.|persistConn"),
+    ("Go: garbage collection", r"gcBgMarkWorker|gcDrain|gcAssist|bgsweep|bgscavenge"),
+    ("Go: sysmon (the runtime's monitor thread)", r"runtime\.sysmon"),
+    ("Go: scheduler, idle threads parking", r"runtime\.mcall|findRunnable|runtime\.park_m|runtime\.schedule|runtime\.stopm"),
+    ("exporterhelper: queues, retries, per-project exporters", r"exporterhelper|queuebatch|asyncQueue"),
+    ("batch processor", r"batchprocessor"),
+    ("our Go component", r"sentryexporter"),
+]
+
+
+def shares(folded):
+    """The share of `folded`'s samples (inferno's folded stacks) in each of SHARES, and
+    "other"; with the total of samples."""
+    patterns = [(name, re.compile(pattern)) for name, pattern in SHARES]
+    counts, total = {}, 0
+    for line in folded.read_text().splitlines():
+        stack, _, weight = line.rpartition(" ")
+        frames, weight = stack.split(";"), int(weight)
+        total += weight
+        name = next((name for name, pattern in patterns if any(pattern.search(f) for f in frames)), "other")
+        counts[name] = counts.get(name, 0) + weight
+    return {name: counts.get(name, 0) / max(total, 1) for name, _ in SHARES + [("other", "")]}, total
+
+
+def shares_table(load, graphs):
+    """A Markdown table of where `load`'s samples go in each graph of `graphs` (suffixes of
+    `<load>-<suffix>.folded` that exist), with each graph's samples relative to the first's."""
+    found = [(g, FLAMEGRAPHS / f"{load}-{g}.folded") for g in graphs]
+    found = [(g, path) for g, path in found if path.exists()]
+    if not found:
+        return ""
+    measured = [(g, *shares(path)) for g, path in found]
+    first_total = measured[0][2]
+    lines = [f"| {load}: share of samples | " + " | ".join(g for g, _, _ in measured) + " |",
+             "|---|" + "---|" * len(measured)]
+    for name, _ in SHARES + [("other", "")]:
+        lines.append(f"| {name} | " + " | ".join(f"{100 * s[name]:.1f} %" for _, s, _ in measured) + " |")
+    lines.append("| samples, relative | " + " | ".join(f"{t / first_total:.2f}" for _, _, t in measured) + " |")
+    return "\n".join(lines)
 
 
 def exceptions_profile(label, workdir):
@@ -90,6 +153,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loads", default="traces,logs,metrics,exceptions")
     parser.add_argument("--label", default="now", help="the graphs' file suffix (before, after, ...)")
+    parser.add_argument("--dists", default="ours",
+                        help="collectors to record: ours, and otlphttp (the floor: `<load>-otlphttp.svg`)")
     args = parser.parse_args()
     loads = args.loads.split(",")
     for tool in ("inferno-collapse-perf", "inferno-flamegraph"):
@@ -99,11 +164,12 @@ def main():
     workdir = BENCH_BUILD / "profile"
     workdir.mkdir(parents=True, exist_ok=True)
     collector_loads = [load for load in loads if load in ITEMS]
-    if collector_loads:
-        build_collector()
-        collector_profiles(collector_loads, args.label, workdir)
+    for dist in args.dists.split(",") if collector_loads else []:
+        collector_profiles(dist, build_collector(dist), collector_loads, args.label, workdir)
     if "exceptions" in loads:
         exceptions_profile(args.label, workdir)
+    for load in collector_loads:
+        print(shares_table(load, [args.label, "otlphttp"]) + "\n")
     print(json.dumps({"flamegraphs": sorted(str(p.relative_to(ROOT)) for p in FLAMEGRAPHS.glob("*.svg"))}))
 
 

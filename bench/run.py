@@ -64,6 +64,40 @@ def router_bench():
     return results
 
 
+# --- the core alone (criterion, thread CPU time) ----------------------------------------
+
+EXCEPTION_LANGUAGES = ("go", "python", "java", "nodejs")
+EXCEPTION_DEPTHS = (10, 50, 250)
+SERIES_LINE = re.compile(r"^series_memory (.+?): (\d+) heap bytes per series at (\d+) series \(accounted (\d+)\)$")
+
+
+def criterion_mean_ns(*path):
+    base = ROOT / "target" / "criterion" / Path(*path) / "new"
+    return json.loads((base / "estimates.json").read_text())["mean"]["point_estimate"]
+
+
+def core_bench():
+    """The exception path and the metrics path of the core without HTTP, and the heap of the
+    metrics' delta state per series."""
+    log("core: cargo bench (exceptions, metrics, series_memory)")
+    for bench in ("exceptions", "metrics"):
+        subprocess.run(["cargo", "bench", "-q", "-p", "sentry-exporter-core", "--bench", bench],
+                       cwd=ROOT, check=True, stdout=sys.stderr)
+    out = subprocess.run(["cargo", "bench", "-q", "-p", "sentry-exporter-core", "--bench", "series_memory"],
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    results = {("exception", lang, depth): criterion_mean_ns("exception", lang, str(depth))
+               for lang in EXCEPTION_LANGUAGES for depth in EXCEPTION_DEPTHS}
+    for case in ("telemetrygen", "sdk"):
+        base = ROOT / "target" / "criterion" / "metrics" / case / "new"
+        points = json.loads((base / "benchmark.json").read_text())["throughput"]["Elements"]
+        results[("metrics", case)] = points / criterion_mean_ns("metrics", case) * 1e9
+    for line in out.splitlines():
+        if match := SERIES_LINE.match(line.strip()):
+            kind, heap, series, accounted = match.groups()
+            results[("series", kind)] = (int(heap), int(series), int(accounted))
+    return results
+
+
 # --- exporter (Go testing.B) ------------------------------------------------------------
 
 BENCH_LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
@@ -292,7 +326,7 @@ class Table:
         return "\n".join(lines)
 
 
-def table(router, exporter, collector):
+def table(router, core, exporter, collector):
     t = Table()
     for size in ("1MiB", "8MiB"):
         r, p, m = router[(size, "router")], router[(size, "prost")], router[(size, "memcpy")]
@@ -327,6 +361,19 @@ def table(router, exporter, collector):
     t.add("Push, 1% of spans with an exception: CPU per exception (event made and sent)",
           f"{per_exception / 1000:,.0f} µs", f"per span {failing['cpu-ns/op'] / spans:,.0f} ns", None,
           "<= 50 µs", per_exception / 1000 <= 50)
+
+    for lang in EXCEPTION_LANGUAGES:
+        per_depth = [core[("exception", lang, depth)] / 1000 for depth in EXCEPTION_DEPTHS]
+        t.add(f"Exception, {lang}, core alone (read, parsed, built, written, gzipped): CPU per exception at "
+              f"{', '.join(map(str, EXCEPTION_DEPTHS))} frames", " / ".join(f"{us:,.0f} µs" for us in per_depth),
+              "", None, "<= 50 µs at each depth", max(per_depth) <= 50)
+    for case in ("telemetrygen", "sdk"):
+        t.add(f"Metrics, core alone ({case}'s shape): data points converted and sent per CPU second",
+              f"{core[('metrics', case)]:,.0f}", "")
+    for kind in sorted(k for (what, k) in core if what == "series"):
+        heap, series, accounted = core[("series", kind)]
+        t.add(f"Trace metrics delta state, {kind}: heap bytes per series at {series:,} series", f"{heap} B",
+              f"accounted {accounted} B (`max_series_mib`'s measure)")
 
     cpu, rss = "cpu_s_per_million", "peak_rss_mib"
     # Issue 26's targets against an `otlphttp` forward of the same items to one project.
@@ -384,10 +431,11 @@ def main():
         if not needed.exists():
             raise SystemExit(f"bench: {needed} is missing: run `make build`")
     router = router_bench()
+    core = core_bench()
     exporter = exporter_bench()
     collector = collector_bench(args.items_per_service, args.metric_points_per_service, args.repetitions)
     print(f"Machine: {machine()}\n")
-    print(table(router, exporter, collector).markdown())
+    print(table(router, core, exporter, collector).markdown())
 
 
 if __name__ == "__main__":
