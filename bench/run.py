@@ -370,7 +370,7 @@ def table(router, core, exporter, collector):
     for case in ("telemetrygen", "sdk"):
         t.add(f"Metrics, core alone ({case}'s shape): data points converted and sent per CPU second",
               f"{core[('metrics', case)]:,.0f}", "")
-    for kind in sorted(k for (what, k) in core if what == "series"):
+    for kind in sorted(key[1] for key in core if key[0] == "series"):
         heap, series, accounted = core[("series", kind)]
         t.add(f"Trace metrics delta state, {kind}: heap bytes per series at {series:,} series", f"{heap} B",
               f"accounted {accounted} B (`max_series_mib`'s measure)")
@@ -434,6 +434,11 @@ def main():
     core = core_bench()
     exporter = exporter_bench()
     collector = collector_bench(args.items_per_service, args.metric_points_per_service, args.repetitions)
+    # Kept, so that a table that fails to print costs no second run.
+    raw = {"router": router, "core": core, "exporter": exporter, "collector": collector}
+    BENCH_BUILD.mkdir(parents=True, exist_ok=True)
+    (BENCH_BUILD / "last-run.json").write_text(json.dumps({part: {repr(k): v for k, v in results.items()}
+                                                            for part, results in raw.items()}, indent=1))
     print(f"Machine: {machine()}\n")
     print(table(router, core, exporter, collector).markdown())
 

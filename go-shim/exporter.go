@@ -58,7 +58,7 @@ func coreLogger(logger *zap.Logger) *zap.Logger {
 // coreAPI is what the exporter uses of *ffi.Core; the tests of the outcome mapping replace it.
 type coreAPI interface {
 	Start() error
-	Route(signal ffi.Signal, req []byte) (ffi.Routing, error)
+	Route(signal ffi.Signal, req []byte, items []uint64) (ffi.Routing, error)
 	RestoreQueues(slugs []string) ([]string, error)
 	Export(signal ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error)
 	Telemetry() ([]byte, error)
@@ -272,12 +272,19 @@ type signalCodec[T any] struct {
 var (
 	tracesResources = resourcesOf[ptrace.Traces, ptrace.ResourceSpansSlice, ptrace.ResourceSpans]{
 		newData: ptrace.NewTraces, slice: ptrace.Traces.ResourceSpans,
+		aside: scopesAside(ptrace.ResourceSpans.ScopeSpans, ptrace.NewScopeSpansSlice,
+			func(s ptrace.ScopeSpans) int { return s.Spans().Len() }),
 	}
 	logsResources = resourcesOf[plog.Logs, plog.ResourceLogsSlice, plog.ResourceLogs]{
 		newData: plog.NewLogs, slice: plog.Logs.ResourceLogs,
+		aside: scopesAside(plog.ResourceLogs.ScopeLogs, plog.NewScopeLogsSlice,
+			func(s plog.ScopeLogs) int { return s.LogRecords().Len() }),
 	}
+	// The core counts a resource's metrics as its items (sentryItems).
 	metricsResources = resourcesOf[pmetric.Metrics, pmetric.ResourceMetricsSlice, pmetric.ResourceMetrics]{
 		newData: pmetric.NewMetrics, slice: pmetric.Metrics.ResourceMetrics,
+		aside: scopesAside(pmetric.ResourceMetrics.ScopeMetrics, pmetric.NewScopeMetricsSlice,
+			func(s pmetric.ScopeMetrics) int { return s.Metrics().Len() }),
 	}
 
 	tracesCodec = signalCodec[ptrace.Traces]{

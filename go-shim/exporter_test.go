@@ -236,9 +236,9 @@ func (f *fakeCore) BeginShutdown(grace time.Duration) error {
 func (f *fakeCore) Telemetry() ([]byte, error) {
 	return []byte(`{"metrics":[]}`), nil
 }
-func (f *fakeCore) Health() (string, error)                        { return "", nil }
-func (f *fakeCore) Route(ffi.Signal, []byte) (ffi.Routing, error)  { return f.routing, nil }
-func (f *fakeCore) RestoreQueues(slugs []string) ([]string, error) { return slugs, nil }
+func (f *fakeCore) Health() (string, error)                                 { return "", nil }
+func (f *fakeCore) Route(ffi.Signal, []byte, []uint64) (ffi.Routing, error) { return f.routing, nil }
+func (f *fakeCore) RestoreQueues(slugs []string) ([]string, error)          { return slugs, nil }
 func (f *fakeCore) Export(_ ffi.Signal, req []byte, timeout time.Duration) (ffi.Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -583,4 +583,49 @@ func TestProjectsWithoutAQueueShareOne(t *testing.T) {
 	assert.ElementsMatch(t, [][]string{{"a"}, {"made-up-1", "made-up-2"}}, batches)
 	assert.Equal(t, []string{"(shared)", "a"}, slices.Sorted(maps.Keys(p.byProject)))
 	require.NoError(t, p.Shutdown(ctx))
+}
+
+// Routing encodes a batch's resources alone: each resource's scopes are moved aside (their
+// items counted) and put back unchanged, for each signal.
+func TestResourcesAloneAndBack(t *testing.T) {
+	td := ptrace.NewTraces()
+	for i, spans := range [][]int{{2, 1}, {}, {3}} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", []string{"a", "b", "c"}[i])
+		for _, n := range spans {
+			ss := rs.ScopeSpans().AppendEmpty()
+			for range n {
+				ss.Spans().AppendEmpty().SetName("span")
+			}
+		}
+	}
+	var encoder ptrace.ProtoMarshaler
+	original, err := encoder.MarshalTraces(td)
+	require.NoError(t, err)
+	items, putBack := tracesResources.resourcesAlone(td)
+	assert.Equal(t, []uint64{3, 0, 3}, items)
+	assert.Equal(t, 0, td.SpanCount(), "the scopes are aside")
+	assert.Equal(t, 3, td.ResourceSpans().Len())
+	putBack()
+	again, err := encoder.MarshalTraces(td)
+	require.NoError(t, err)
+	assert.Equal(t, original, again, "the same batch, scopes in their places")
+
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	items, putBack = logsResources.resourcesAlone(ld)
+	assert.Equal(t, []uint64{1}, items)
+	assert.Equal(t, 0, ld.LogRecordCount())
+	putBack()
+	assert.Equal(t, 1, ld.LogRecordCount())
+
+	md := pmetric.NewMetrics()
+	metrics := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+	metrics.AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty()
+	metrics.AppendEmpty().SetEmptySum().DataPoints().AppendEmpty()
+	items, putBack = metricsResources.resourcesAlone(md)
+	assert.Equal(t, []uint64{2}, items, "a resource's metrics are its items")
+	assert.Equal(t, 0, md.MetricCount())
+	putBack()
+	assert.Equal(t, 2, md.MetricCount())
 }

@@ -185,11 +185,14 @@ func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
 	if p.e.released.Load() {
 		return ffi.ErrShutDown
 	}
+	// Routing reads the resources alone: only they are encoded, each resource's items counted.
+	items, putBack := p.codec.parts.resourcesAlone(data)
 	req, err := p.codec.marshal(data)
+	putBack()
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("encoding %s as OTLP protobuf: %w", p.codec.signal, err))
 	}
-	routing, err := p.e.shared.core.Route(p.codec.signal, req)
+	routing, err := p.e.shared.core.Route(p.codec.signal, req, items)
 	if err != nil {
 		if errors.Is(err, ffi.ErrInvalidRequest) {
 			return consumererror.NewPermanent(err)
@@ -423,6 +426,10 @@ type batchParts[D any] interface {
 	split(D, ffi.Routing) []D
 	// merge is one batch holding the resources of several.
 	merge([]D) D
+	// resourcesAlone moves the scopes out of a batch's resources, so that it encodes as its
+	// resources alone; it returns the items of each resource and the function that moves the
+	// scopes back.
+	resourcesAlone(D) ([]uint64, func())
 }
 
 // resourceSlice is what splitting and merging use of ptrace.ResourceSpansSlice,
@@ -440,6 +447,46 @@ type resource[R any] interface{ MoveTo(R) }
 type resourcesOf[D any, S resourceSlice[S, R], R resource[R]] struct {
 	newData func() D
 	slice   func(D) S
+	// aside moves a resource's scopes out of it (scopesAside).
+	aside func(R) (uint64, func())
+}
+
+// scopeSlice is what scopesAside uses of ptrace.ScopeSpansSlice, plog.ScopeLogsSlice and
+// pmetric.ScopeMetricsSlice.
+type scopeSlice[SS any, E any] interface {
+	Len() int
+	At(int) E
+	MoveAndAppendTo(SS)
+}
+
+// scopesAside is resourcesOf.aside for resources R whose scopes (scopes(R), a slice SS of E)
+// hold items(E) items each: it moves them (pointers, nothing copied) into a slice of their
+// own and returns the number of items and the function that moves them back.
+func scopesAside[R any, SS scopeSlice[SS, E], E any](scopes func(R) SS, newScopes func() SS, items func(E) int) func(R) (uint64, func()) {
+	return func(resource R) (uint64, func()) {
+		from := scopes(resource)
+		var n uint64
+		for i := range from.Len() {
+			n += uint64(items(from.At(i)))
+		}
+		held := newScopes()
+		from.MoveAndAppendTo(held)
+		return n, func() { held.MoveAndAppendTo(scopes(resource)) }
+	}
+}
+
+func (r resourcesOf[D, S, R]) resourcesAlone(data D) ([]uint64, func()) {
+	resources := r.slice(data)
+	items := make([]uint64, resources.Len())
+	back := make([]func(), resources.Len())
+	for i := range resources.Len() {
+		items[i], back[i] = r.aside(resources.At(i))
+	}
+	return items, func() {
+		for _, putBack := range back {
+			putBack()
+		}
+	}
 }
 
 func (r resourcesOf[D, S, R]) count(data D) int { return r.slice(data).Len() }

@@ -311,17 +311,23 @@ SentryResult sentry_exporter_export(const struct SentryCore *exporter,
  Tells where each resource of one OTLP protobuf request of `signal` (traces, logs or
  metrics, as for `sentry_exporter_export`) goes, sending nothing, so that the host can queue
  each project's resources apart; then it exports each project's resources with
- `sentry_exporter_export`. Items of resources that go to no project are counted and logged
- here. On `OK`, `*routing_out` must be freed with
+ `sentry_exporter_export`. The request needs to hold the resources alone (their scopes may be
+ left out: routing reads only resources), and `items` the number of items (spans, log
+ records, metrics) of each of its `items_len` resources, in order: those of resources that go
+ to no project are counted and logged here. On `OK`, `*routing_out` must be freed with
  `sentry_routing_free`. Safe to call from many threads at once.
 
  # Safety
- As `sentry_exporter_export`; `routing_out` writable.
+ `exporter` as for `sentry_exporter_start`; `request` must point to `request_len` readable
+ bytes and `items` to `items_len` readable counts (either may be NULL when its length is 0);
+ `routing_out` writable.
  */
 SentryResult sentry_exporter_route(const struct SentryCore *exporter,
                                    uint32_t signal,
                                    const uint8_t *request,
                                    size_t request_len,
+                                   const uint64_t *items,
+                                   size_t items_len,
                                    struct SentryRouting **routing_out);
 
 /*

@@ -165,16 +165,22 @@ func sentryGoExportDone(token C.size_t, code C.SentryResult, out *C.SentryExport
 
 // Route tells where each resource of req (a request of signal: traces, logs or metrics, as
 // for Export) goes, sending nothing; each project's resources are then exported on their own.
-// Items of resources that go to no project are counted and logged by the core here. req is
-// only borrowed for the call.
-func (c *Core) Route(signal Signal, req []byte) (Routing, error) {
+// req needs to hold the resources alone (routing reads nothing else), items the number of
+// items of each: those of resources that go to no project are counted and logged by the core
+// here. Both are only borrowed for the call.
+func (c *Core) Route(signal Signal, req []byte, items []uint64) (Routing, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.ptr == nil {
 		return Routing{}, ErrShutDown
 	}
+	var counts *C.uint64_t
+	if len(items) > 0 {
+		counts = (*C.uint64_t)(unsafe.Pointer(unsafe.SliceData(items)))
+	}
 	var out *C.SentryRouting
-	code := C.sentry_exporter_route(c.ptr, C.uint32_t(signal), bytesPtr(req), C.size_t(len(req)), &out)
+	code := C.sentry_exporter_route(c.ptr, C.uint32_t(signal), bytesPtr(req), C.size_t(len(req)),
+		counts, C.size_t(len(items)), &out)
 	if err := resultError("sentry_exporter_route", resultCode(code), ""); err != nil {
 		return Routing{}, err
 	}

@@ -33,7 +33,7 @@ func (*Core) Health() (string, error) { return "", ErrNoCgo }
 func (*Core) Export(Signal, []byte, time.Duration) (Outcome, error) { return Outcome{}, ErrNoCgo }
 
 // Route fails with ErrNoCgo.
-func (*Core) Route(Signal, []byte) (Routing, error) { return Routing{}, ErrNoCgo }
+func (*Core) Route(Signal, []byte, []uint64) (Routing, error) { return Routing{}, ErrNoCgo }
 
 // RestoreQueues fails with ErrNoCgo.
 func (*Core) RestoreQueues([]string) ([]string, error) { return nil, ErrNoCgo }

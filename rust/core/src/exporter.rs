@@ -257,10 +257,24 @@ impl Exporter {
     /// resources apart, so that one project's trouble never holds another's (docs/design.md).
     /// The dropped resources' items are counted and logged here, once: each project's own
     /// export routes its resources again and finds none to drop.
-    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, WireError> {
+    ///
+    /// `request` holds the resources alone (see [`Router::route_resources`]), `items` the items
+    /// of each, one count per resource block.
+    pub fn route(
+        &self,
+        signal: Signal,
+        request: &[u8],
+        items: &[u64],
+    ) -> Result<Routing, RouteError> {
         let request = self.prepare.with_environment(signal, request)?;
         // The router reads a routing attribute's invalid UTF-8 as the export repairs it.
-        let routed = self.router.route(&request)?;
+        let routed = self.router.route_resources(&request, items)?;
+        if routed.resources.len() != items.len() {
+            return Err(RouteError::ItemCounts {
+                counts: items.len(),
+                resources: routed.resources.len(),
+            });
+        }
         let mut tally = Tally::new(self.counters());
         for (reason, items) in &routed.dropped {
             tally.unrouted(signal, *reason, *items);
@@ -446,6 +460,15 @@ fn dsn_project(endpoint: &IngestEndpoint) -> Slug {
 pub struct MemoryFull {
     pub live_bytes: u64,
     pub limit: u64,
+}
+
+/// Why a request could not be routed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("{counts} item counts for {resources} resources")]
+    ItemCounts { counts: usize, resources: usize },
 }
 
 /// Where each resource of one request goes (see [`Exporter::route`]).

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::clock::Instant;
 use crate::config::{Config, ConfigError};
 use crate::deadline::Deadline;
-use crate::exporter::{Exporter, MemoryFull, Routing};
+use crate::exporter::{Exporter, MemoryFull, RouteError, Routing};
 use crate::http::ClientError;
 use crate::log::Logger;
 use crate::signal::Signal;
@@ -51,6 +51,8 @@ pub enum CoreError {
     InvalidRequest(#[from] WireError),
     #[error("{0}")]
     MemoryFull(#[from] MemoryFull),
+    #[error("the request to route does not match its item counts: {0}")]
+    ItemCounts(RouteError),
 }
 
 enum State {
@@ -238,13 +240,23 @@ impl Core {
     }
 
     /// Where each resource of `request` goes, sending nothing (see [`Exporter::route`]).
-    pub fn route(&self, signal: Signal, request: &[u8]) -> Result<Routing, CoreError> {
+    pub fn route(
+        &self,
+        signal: Signal,
+        request: &[u8],
+        items: &[u64],
+    ) -> Result<Routing, CoreError> {
         match &*self.state() {
             State::Created => return Err(CoreError::NotStarted),
             State::ShutDown => return Err(CoreError::ShutDown),
             State::Running { .. } => {}
         }
-        Ok(self.exporter.route(signal, request)?)
+        self.exporter
+            .route(signal, request, items)
+            .map_err(|e| match e {
+                RouteError::Wire(e) => CoreError::InvalidRequest(e),
+                counts @ RouteError::ItemCounts { .. } => CoreError::ItemCounts(counts),
+            })
     }
 
     /// Keeps the queues the host holds from before a restart (see [`Exporter::restore_queues`]).

@@ -129,6 +129,27 @@ impl Router {
     }
 
     pub fn route(&self, request: &[u8]) -> Result<RoutedRequest, WireError> {
+        self.route_counting(request, |_, scanned| scanned)
+    }
+
+    /// As [`Router::route`], for a request of the resources alone, without their scopes (all
+    /// the router reads: the host need not encode its items to route them), with `items[i]`
+    /// the items of resource block `i` as the host counted them (0 past the end).
+    pub fn route_resources(
+        &self,
+        request: &[u8],
+        items: &[u64],
+    ) -> Result<RoutedRequest, WireError> {
+        self.route_counting(request, |block, _| items.get(block).copied().unwrap_or(0))
+    }
+
+    /// Routes `request`, each resource block's items given by `items_of(block index, items
+    /// found in its scopes)`.
+    fn route_counting(
+        &self,
+        request: &[u8],
+        items_of: impl Fn(usize, u64) -> u64,
+    ) -> Result<RoutedRequest, WireError> {
         let mut routed = RoutedRequest::default();
         // A service's resources repeat its value: each distinct value is routed once, and a
         // project's index found once, not a slug made and hashed per resource.
@@ -142,7 +163,8 @@ impl Router {
             else {
                 continue;
             };
-            let scan = scan_resource_block(body, &self.attribute, true)?;
+            let mut scan = scan_resource_block(body, &self.attribute, true)?;
+            scan.items = items_of(routed.resources.len(), scan.items);
             let destination = match destinations.get(&scan.value) {
                 Some(known) => *known,
                 None => {
@@ -347,6 +369,30 @@ mod tests {
             "{:?}",
             slugs(&spoiled_route)
         );
+    }
+
+    #[test]
+    fn the_resources_alone_route_as_the_whole_request_with_the_hosts_counts() {
+        let with_items = traces_request(&[
+            Resource::service("checkout", 3),
+            Resource::service("", 2),
+            Resource::service("orders", 4),
+            Resource::service("checkout", 1),
+        ]);
+        let alone = traces_request(&[
+            Resource::service("checkout", 0),
+            Resource::service("", 0),
+            Resource::service("orders", 0),
+            Resource::service("checkout", 0),
+        ]);
+        let router = router(&[], None);
+        let whole = router.route(&with_items).unwrap();
+        let given = router.route_resources(&alone, &[3, 2, 4, 1]).unwrap();
+        assert_eq!(slugs(&given), [("checkout", 4), ("orders", 4)]);
+        assert_eq!(slugs(&given), slugs(&whole));
+        assert_eq!(given.resources, whole.resources);
+        assert_eq!(given.dropped, [(DropReason::MissingAttribute, 2)]);
+        assert_eq!(given.dropped, whole.dropped);
     }
 
     #[test]

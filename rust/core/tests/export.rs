@@ -171,7 +171,7 @@ fn invalid_utf8_is_repaired_before_routing_and_sending() {
     );
     assert!(ExportTraceServiceRequest::decode(&*request).is_err());
 
-    let routing = service.route(Signal::Traces, &request).unwrap();
+    let routing = service.route(Signal::Traces, &request, &[2]).unwrap();
     let projects: Vec<&str> = routing.projects.iter().map(|s| s.as_str()).collect();
     assert_eq!(projects, ["checkout"]);
     let outcome = service.export(Signal::Traces, &request, None).unwrap();

@@ -224,7 +224,7 @@ impl BoundaryResult for () {
 /// ffi_boundary! { sentry_exporter_export:   // the entry point, named in logged panics
 ///     exporter exporter;                     // optional: `*const SentryCore`, rebound
 ///                                            // as `&SentryCore`
-///     bytes request, request_len;            // any number: `(ptr, len)` rebound as `&[u8]`
+///     bytes request, request_len;            // any number: `(ptr, len)` rebound as a slice
 ///                                            // (NULL allowed when `len` is 0)
 ///     non_null outcome_out;                  // any number: pointers that must not be NULL
 ///     => { body }
@@ -307,11 +307,11 @@ fn log_panic(logger: &Logger, entry: &str, payload: &(dyn Any + Send)) {
     }));
 }
 
-/// Borrows `len` bytes at `ptr`; `len == 0` needs no pointer.
+/// Borrows `len` values at `ptr`; `len == 0` needs no pointer.
 ///
 /// # Safety
-/// `ptr` must point to `len` readable bytes that outlive the returned slice.
-unsafe fn borrow<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
+/// `ptr` must point to `len` readable, aligned values that outlive the returned slice.
+unsafe fn borrow<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     match (ptr.is_null(), len) {
         (_, 0) => Some(&[]),
         (true, _) => None,
@@ -364,7 +364,7 @@ fn result_of(error: &CoreError) -> SentryResult {
         CoreError::NotStarted => SentryResult::NotStarted,
         CoreError::ShutDown => SentryResult::ShutDown,
         CoreError::Runtime(_) => SentryResult::RuntimeFailed,
-        CoreError::InvalidRequest(_) => SentryResult::InvalidRequest,
+        CoreError::InvalidRequest(_) | CoreError::ItemCounts(_) => SentryResult::InvalidRequest,
         CoreError::MemoryFull(_) => SentryResult::MemoryFull,
     }
 }
@@ -588,29 +588,36 @@ impl AsRef<[u8]> for HostBytes {
 /// Tells where each resource of one OTLP protobuf request of `signal` (traces, logs or
 /// metrics, as for `sentry_exporter_export`) goes, sending nothing, so that the host can queue
 /// each project's resources apart; then it exports each project's resources with
-/// `sentry_exporter_export`. Items of resources that go to no project are counted and logged
-/// here. On `OK`, `*routing_out` must be freed with
+/// `sentry_exporter_export`. The request needs to hold the resources alone (their scopes may be
+/// left out: routing reads only resources), and `items` the number of items (spans, log
+/// records, metrics) of each of its `items_len` resources, in order: those of resources that go
+/// to no project are counted and logged here. On `OK`, `*routing_out` must be freed with
 /// `sentry_routing_free`. Safe to call from many threads at once.
 ///
 /// # Safety
-/// As `sentry_exporter_export`; `routing_out` writable.
+/// `exporter` as for `sentry_exporter_start`; `request` must point to `request_len` readable
+/// bytes and `items` to `items_len` readable counts (either may be NULL when its length is 0);
+/// `routing_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sentry_exporter_route(
     exporter: *const SentryCore,
     signal: u32,
     request: *const u8,
     request_len: usize,
+    items: *const u64,
+    items_len: usize,
     routing_out: *mut *mut SentryRouting,
 ) -> SentryResult {
     ffi_boundary! { sentry_exporter_route:
         exporter exporter;
         bytes request, request_len;
+        bytes items, items_len;
         non_null routing_out;
         => {
             let Some(signal) = signal_of(signal) else {
                 return SentryResult::InvalidSignal;
             };
-            match exporter.core.route(signal, request) {
+            match exporter.core.route(signal, request, items) {
                 Ok(routing) => {
                     *routing_out = Box::into_raw(Box::new(routing_to_c(routing)));
                     SentryResult::Ok

@@ -796,23 +796,39 @@ fn the_global_allocator_counts_the_core_heap() {
 #[test]
 fn route_tells_each_resource_its_project_and_counts_the_dropped() {
     use sentry_exporter_core::testdata::{traces_request, Resource};
+    // The resources alone, as the host sends them, with their items' counts.
     let request = traces_request(&[
-        Resource::service("api", 2),
-        Resource::without_service(3),
-        Resource::service("web", 1),
-        Resource::service("api", 4),
+        Resource::service("api", 0),
+        Resource::without_service(0),
+        Resource::service("web", 0),
+        Resource::service("api", 0),
     ]);
+    let items: [u64; 4] = [2, 3, 1, 4];
     let exporter = new_exporter(&CONFIG).unwrap();
-    let route = |signal: u32, request: &[u8]| {
+    let route_counted = |signal: u32, request: &[u8], items: &[u64]| {
         let mut out = ptr::null_mut();
         let result = unsafe {
-            sentry_exporter_route(exporter, signal, request.as_ptr(), request.len(), &mut out)
+            sentry_exporter_route(
+                exporter,
+                signal,
+                request.as_ptr(),
+                request.len(),
+                items.as_ptr(),
+                items.len(),
+                &mut out,
+            )
         };
         (result, out)
     };
+    let route = |signal: u32, request: &[u8]| route_counted(signal, request, &items);
     unsafe {
         assert_eq!(route(0, &request).0, SentryResult::NotStarted);
         assert_eq!(sentry_exporter_start(exporter), SentryResult::Ok);
+        assert_eq!(
+            route_counted(0, &request, &items[..3]).0,
+            SentryResult::InvalidRequest,
+            "a count missing"
+        );
         let (result, routing) = route(0, &request);
         assert_eq!(result, SentryResult::Ok);
         let r = &*routing;
@@ -845,7 +861,7 @@ fn route_tells_each_resource_its_project_and_counts_the_dropped() {
         assert_eq!(own, [0, 1]);
         sentry_routing_free(routing);
 
-        let (result, routing) = route(2, &[]);
+        let (result, routing) = route_counted(2, &[], &[]);
         assert_eq!(result, SentryResult::Ok);
         let r = &*routing;
         assert_eq!((r.resources_len, r.projects_len), (0, 0));
