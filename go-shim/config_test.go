@@ -61,7 +61,7 @@ func TestLoadConfig(t *testing.T) {
 					ForceAttemptHTTP2: true,
 				},
 				TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
-				QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+				QueueConfig:   configoptional.Some(defaultQueueConfig()),
 				RetryConfig: configretry.BackOffConfig{
 					Enabled:             true,
 					InitialInterval:     5 * time.Second,
@@ -123,10 +123,12 @@ func TestLoadConfig(t *testing.T) {
 					NumConsumers: 4,
 					QueueSize:    500,
 					StorageID:    &storage,
-					Batch: configoptional.Default(exporterhelper.BatchConfig{
+					// flush_timeout set, the rest of the batch defaults kept.
+					Batch: configoptional.Some(exporterhelper.BatchConfig{
 						Sizer:        exporterhelper.RequestSizerTypeItems,
-						FlushTimeout: 200 * time.Millisecond,
+						FlushTimeout: time.Second,
 						MinSize:      8192,
+						MaxSize:      8192,
 					}),
 				}),
 				RetryConfig: configretry.BackOffConfig{

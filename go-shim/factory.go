@@ -69,10 +69,25 @@ func createDefaultConfig() component.Config {
 		Metrics:       MetricsConfig{MaxItemsPerMinute: 10000, MaxSeriesMiB: 64},
 		ClientConfig:  clientConfig,
 		TimeoutConfig: timeoutConfig,
-		// Queue and retry are on, with exporterhelper's defaults but for max_elapsed_time.
-		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+		// Queue and retry are on, with exporterhelper's defaults but for the queue's batching
+		// and max_elapsed_time.
+		QueueConfig: configoptional.Some(defaultQueueConfig()),
 		RetryConfig: retryConfig,
 	}
+}
+
+// defaultQueueConfig is exporterhelper's sending queue, with its batching on: the collector
+// moves batching out of the batch processor into each exporter's queue, and here that queue is
+// a project's own, so a batch holds one project's data whatever the receivers' requests mix.
+func defaultQueueConfig() exporterhelper.QueueBatchConfig {
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// Override: batch (exporterhelper: only with `batch:` in the config or its feature gate on),
+	// as the batch processor did, flushing after 200 ms or at 8192 items (exporterhelper's own
+	// batch defaults), and never more than 8192 items in one export (exporterhelper: no bound),
+	// so that one project's request stays a few MiB, far under Sentry's size limits.
+	batch := queue.Batch.GetOrInsertDefault()
+	batch.MaxSize = batch.MinSize
+	return queue
 }
 
 func createTraces(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {

@@ -55,7 +55,16 @@ func TestCreateDefaultConfig(t *testing.T) {
 
 	assert.Equal(t, 30*time.Second, cfg.TimeoutConfig.Timeout, "timeout of one export call")
 	require.True(t, cfg.QueueConfig.HasValue(), "sending_queue is on")
-	assert.Equal(t, exporterhelper.NewDefaultQueueConfig(), *cfg.QueueConfig.Get())
+	queue := *cfg.QueueConfig.Get()
+	batch := queue.Batch.Get()
+	require.NotNil(t, batch, "sending_queue.batch is on")
+	assert.Equal(t, 200*time.Millisecond, batch.FlushTimeout)
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, batch.Sizer)
+	assert.Equal(t, int64(8192), batch.MinSize)
+	assert.Equal(t, int64(8192), batch.MaxSize)
+	// The rest is exporterhelper's.
+	queue.Batch = exporterhelper.NewDefaultQueueConfig().Batch
+	assert.Equal(t, exporterhelper.NewDefaultQueueConfig(), queue)
 	assert.True(t, cfg.RetryConfig.Enabled, "retry_on_failure is on")
 	assert.Equal(t, 5*time.Second, cfg.RetryConfig.InitialInterval)
 	assert.Equal(t, 30*time.Second, cfg.RetryConfig.MaxInterval)

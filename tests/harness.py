@@ -290,25 +290,25 @@ def listen_on(config: dict, grpc, http, health, metrics, log_level="info") -> di
 
 
 def collector_config(sentry: dict, batch_timeout="200ms", status_v2=False, signals=("traces", "logs")) -> dict:
-    """OTLP in, `batch`, the `signals` (traces and logs unless told) to the sentry exporter
-    configured by `sentry`."""
+    """OTLP in, the `signals` (traces and logs unless told) to the sentry exporter configured by
+    `sentry`, whose queue batches (its default; unless `sending_queue.batch.enabled` is false)
+    and flushes after `batch_timeout`: no `batch` processor, as in examples/otel.yaml."""
     health_check = {"endpoint": ""}
     if status_v2:
         health_check = {
             "http": {"endpoint": "", "status": {"enabled": True, "path": "/status"}},
             "component_health": {"include_recoverable_errors": True, "recovery_duration": "1s"},
         }
+    batch = sentry.setdefault("sending_queue", {}).setdefault("batch", {})
+    if batch.get("enabled", True):
+        batch.setdefault("flush_timeout", batch_timeout)
     return {
         "receivers": {"otlp": {"protocols": {"grpc": {}, "http": {}}}},
-        "processors": {"batch": {"timeout": batch_timeout}},
         "exporters": {"sentry": sentry},
         "extensions": {"health_check": health_check},
         "service": {
             "extensions": ["health_check"],
-            "pipelines": {
-                signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["sentry"]}
-                for signal in signals
-            },
+            "pipelines": {signal: {"receivers": ["otlp"], "exporters": ["sentry"]} for signal in signals},
         },
     }
 

@@ -33,14 +33,14 @@ def log(message):
 
 
 def incident_config(standin, **sentry):
-    """examples/otel.yaml's pipelines (memory_limiter, then batch; traces, logs and metrics) to
-    the sentry exporter."""
+    """examples/otel.yaml's pipelines (memory_limiter; traces, logs and metrics) to the sentry
+    exporter, whose queue batches."""
     config = collector_config({"url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
                                **sentry}, signals=("traces", "logs", "metrics"))
-    config["processors"]["memory_limiter"] = {"check_interval": "1s", "limit_percentage": 80,
-                                              "spike_limit_percentage": 20}
+    config["processors"] = {"memory_limiter": {"check_interval": "1s", "limit_percentage": 80,
+                                               "spike_limit_percentage": 20}}
     for pipeline in config["service"]["pipelines"].values():
-        pipeline["processors"] = ["memory_limiter", "batch"]
+        pipeline["processors"] = ["memory_limiter"]
     return config
 
 

@@ -20,7 +20,6 @@ def start(start_standin, launch_collector):
     standin = start_standin("--projects", "frontend,backend,payments")
     config = example_config("bearer-auth.yaml")
     config["exporters"]["sentry"].update(url=standin.api, org_slug=standin.org, auth_token=standin.token)
-    config["processors"]["batch"] = {"timeout": "200ms"}
     collector = launch_collector(config, env={"OTELCOL_BEARER_TOKEN": TOKEN})
     return standin, collector
 

@@ -1,5 +1,5 @@
 """One sick project costs the others nothing: while `sick`'s project lookup, OTLP ingest or
-envelope endpoint hangs, `healthy`, whose data shares every batch with `sick`'s, gets at least
+envelope endpoint hangs, `healthy`, whose data shares every request with `sick`'s, gets at least
 99 % of its spans, log records and metric points within 2 s of sending them, with the default
 queue; once `sick` recovers, its data arrives exactly once (with `file_storage` too, across a
 restart of the collector). Each project has its own queue, consumers and retries."""
@@ -29,8 +29,8 @@ FAULTS = {
 
 
 def config(standin, **settings):
-    """Traces, logs and metrics through `batch` (so each batch holds both services) to the
-    sentry exporter, default queue; short timeouts and retries so that the test ends soon."""
+    """Traces, logs and metrics (each request holds both services) to the sentry exporter,
+    default queue; short timeouts and retries so that the test ends soon."""
     return collector_config(sentry(standin, timeout="10s", http={"timeout": "10s"}, **settings),
                             signals=("traces", "logs", "metrics"))
 

@@ -57,16 +57,14 @@ def never_answer(standin):
 def test_sigterm_exits_soon_while_sentry_never_answers(start_standin, launch_collector, timeout):
     standin = start_standin("--projects", "frontend")
     held = never_answer(standin)
-    sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token}
+    # Without batching each request is one batch of the queue: BATCHES of them, far more than
+    # the queue's 10 consumers, so that exporterhelper's drain at shutdown has many queued
+    # batches to push, ten at a time.
+    sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token,
+              "sending_queue": {"batch": {"enabled": False}}}
     if timeout:
         sentry["timeout"] = timeout
-    # Without the batch processor each request is one batch of the queue: BATCHES of them, far
-    # more than the queue's 10 consumers, so that exporterhelper's drain at shutdown has many
-    # queued batches to push, ten at a time.
     config = collector_config(sentry)
-    del config["processors"]
-    for pipeline in config["service"]["pipelines"].values():
-        del pipeline["processors"]
     collector = launch_collector(config)
     for i in range(BATCHES):
         post_traces(collector, resource_spans("frontend", 5, first=5 * i))
@@ -179,12 +177,11 @@ def test_every_item_not_sent_at_shutdown_is_logged_with_its_number(start_standin
     standin = start_standin("--projects", ",".join((*HANGING, HEALTHY)))
     for project in HANGING:
         standin.fault({"target": "ingest", "project": project, **FAULTS[fault]})
-    sending_queue = {"enabled": True, "num_consumers": 10, "queue_size": 1000}
+    # Without batching, each request is a batch of its own: each of the queue's 10 consumers
+    # of a sick project holds one.
+    sending_queue = {"enabled": True, "num_consumers": 10, "queue_size": 1000, "batch": {"enabled": False}}
     sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token, "sending_queue": sending_queue}
     config = collector_config(sentry)
-    del config["processors"]
-    for pipeline in config["service"]["pipelines"].values():
-        del pipeline["processors"]
     if queue == "persistent":
         (tmp_path / "storage").mkdir()
         config["extensions"]["file_storage"] = {"directory": str(tmp_path / "storage")}
