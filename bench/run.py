@@ -7,7 +7,9 @@ one Markdown table of ratios against their targets.
              collector-contrib sentry exporter; batches over 1 to 1,000 projects
   collector  telemetrygen into three distributions built from builder-config.yaml,
              differing only in the exporter: ours, contrib sentry, otlphttp; for metrics
-             ours and otlphttp only (the contrib sentry exporter takes no metrics)
+             ours and otlphttp only (the contrib sentry exporter takes no metrics). Ours
+             batches in its queue (its default, no batch processor), and is run a second
+             time the old way, behind the batch processor with its queue's batching off
 
 Numbers are printed, never asserted: the table says whether each target was met.
 """
@@ -129,6 +131,7 @@ def distributions():
     """name -> (binary, the exporter's component name). Ours is `make build`'s."""
     return {
         "ours": (COLLECTOR, "sentry"),
+        "ours-batch-processor": (COLLECTOR, "sentry"),
         "contrib": (BENCH_BUILD / "contrib" / "otelcol-bench-contrib", "sentry"),
         "otlphttp": (BENCH_BUILD / "otlphttp" / "otelcol-bench-otlphttp", "otlphttp"),
     }
@@ -157,15 +160,19 @@ def build_distributions():
 
 
 # The distributions of each signal's runs.
-SIGNAL_DISTRIBUTIONS = {"traces": ("ours", "contrib", "otlphttp"), "logs": ("ours", "contrib", "otlphttp"),
-                        "metrics": ("ours", "otlphttp")}
+SIGNAL_DISTRIBUTIONS = {"traces": ("ours", "ours-batch-processor", "contrib", "otlphttp"),
+                        "logs": ("ours", "ours-batch-processor", "contrib", "otlphttp"),
+                        "metrics": ("ours", "ours-batch-processor", "otlphttp")}
 
 
 def exporter_config(dist, standin):
     sentry = {"url": standin.api, "org_slug": standin.org, "auth_token": standin.token}
-    if dist == "ours":
+    if dist.startswith("ours"):
         # No bound on trace metric items per project and minute: the runs send far more.
-        return {**sentry, "metrics": {"max_items_per_minute": 0}}
+        ours = {**sentry, "metrics": {"max_items_per_minute": 0}}
+        if dist == "ours-batch-processor":
+            ours["sending_queue"] = {"batch": {"enabled": False}}
+        return ours
     if dist == "contrib":
         # It drops the port of the DSN's host; its proxy brings the requests back to the stand-in.
         return {**sentry, "http": {"proxy_url": standin.api}}
@@ -212,7 +219,7 @@ def arrived_total(standin, dist, signal):
     """The items of `signal` the stand-in received from `dist`, over every project: ours sends
     each gauge data point as one trace metric item, otlphttp to the metrics sink."""
     total_key = {"traces": "span_total", "logs": "log_total",
-                 "metrics": "trace_metric_total" if dist == "ours" else "metric_points"}[signal]
+                 "metrics": "trace_metric_total" if dist.startswith("ours") else "metric_points"}[signal]
     projects = http_json(f"{standin.api}/_standin/records?ids=false")["projects"]
     return sum(p[total_key] for p in projects.values())
 
@@ -224,13 +231,15 @@ def collector_run(dist, signal, items_per_service, standin, workdir, binary=None
     default_binary, exporter = distributions()[dist]
     binary = binary or default_binary
     grpc = free_port()
+    # Ours batches in its queue; the others, and ours the old way, behind the batch processor.
+    processors = [] if dist == "ours" else ["batch"]
     config = {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc}"}}}},
         "processors": {"batch": {}},
         "exporters": {exporter: exporter_config(dist, standin)},
         "service": {
             "telemetry": {"logs": {"level": "warn"}, "metrics": {"level": "none"}},
-            "pipelines": {signal: {"receivers": ["otlp"], "processors": ["batch"], "exporters": [exporter]}},
+            "pipelines": {signal: {"receivers": ["otlp"], "processors": processors, "exporters": [exporter]}},
         },
     }
     config_path = workdir / f"{dist}-{signal}.yaml"
@@ -276,12 +285,15 @@ def collector_run(dist, signal, items_per_service, standin, workdir, binary=None
                    lambda: arrived_total(standin, dist, signal) >= expected, timeout=120, interval=0.5)
         cpu = proc_cpu_seconds(pid) - cpu_before
         peak = proc_peak_rss_mib(pid)
+        requests = [p["request_total"] for p in
+                    http_json(f"{standin.api}/_standin/records?ids=false")["projects"].values()]
     finally:
         if recorder is not None:
             recorder.send_signal(signal_module.SIGINT)
             recorder.wait(timeout=120)
         collector.stop()
-    return {"cpu_s_per_million": cpu / expected * 1e6, "peak_rss_mib": peak}
+    return {"cpu_s_per_million": cpu / expected * 1e6, "peak_rss_mib": peak,
+            "requests_per_project": statistics.mean(requests)}
 
 
 def collector_bench(items_per_service, metric_points_per_service, repetitions):
@@ -305,7 +317,8 @@ def collector_bench(items_per_service, metric_points_per_service, repetitions):
     finally:
         standin_process.stop()
     return {key: {"cpu_s_per_million": statistics.median(r["cpu_s_per_million"] for r in results),
-                  "peak_rss_mib": max(r["peak_rss_mib"] for r in results)}
+                  "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+                  "requests_per_project": statistics.median(r["requests_per_project"] for r in results)}
             for key, results in runs.items()}
 
 
@@ -396,6 +409,17 @@ def table(router, core, exporter, collector):
           f"otlphttp {1e6 / h[cpu]:,.0f}", h[cpu] / o[cpu])
     t.add("Collector, metrics: peak RSS", f"{o[rss]:.0f} MiB", f"otlphttp {h[rss]:.0f} MiB", None,
           "<= otlphttp + 10 MiB", o[rss] <= h[rss] + 10)
+
+    # Issue 27: batching in the exporter's queue (the default) against the batch processor.
+    for signal, unit in (("traces", "spans"), ("logs", "log records"), ("metrics", "data points")):
+        q, b = collector[("ours", signal)], collector[("ours-batch-processor", signal)]
+        t.add(f"Collector, {signal}, queue batching vs batch processor: CPU s per million {unit}",
+              f"{q[cpu]:.2f} s", f"batch processor {b[cpu]:.2f} s", q[cpu] / b[cpu])
+        t.add(f"Collector, {signal}, queue batching vs batch processor: peak RSS", f"{q[rss]:.0f} MiB",
+              f"batch processor {b[rss]:.0f} MiB", q[rss] / b[rss])
+        t.add(f"Collector, {signal}, queue batching vs batch processor: requests per project",
+              f"{q['requests_per_project']:,.0f}", f"batch processor {b['requests_per_project']:,.0f}",
+              q["requests_per_project"] / b["requests_per_project"])
 
     for projects in (1, 10, 100, 1000):
         o = exporter[f"BenchmarkProjectsPerBatch/ours/projects={projects}"]["ns/op"] / 1e6

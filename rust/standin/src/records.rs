@@ -326,6 +326,7 @@ impl Records {
                     "trace_metric_total": r.trace_metric_total,
                     "counter_sums": r.counter_sums,
                     "dropped": r.dropped,
+                    "request_total": r.requests.len(),
                 });
                 if ids {
                     v["event_drops"] = json!(r.event_drops);
