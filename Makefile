@@ -34,7 +34,7 @@ ASAN_KEPT := otlpreceiver|batchprocessor|memorylimiterprocessor|sentryexporter|h
 # What the tests run: `build` without its header check, which `make test` gets from check.
 BUILT := tools core collector
 
-.PHONY: all help build core header-check pins collector contrib image image-test run check setup test bench profile profile-tools header tools \
+.PHONY: all help build core header-check pins collector contrib image image-test run demo check setup test bench profile profile-tools header tools \
   lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak incident clean
 
 all: build
@@ -95,6 +95,11 @@ test: setup check $(BUILT) go-fault go-asan fuzz-short e2e image-test
 ## run: the collector with examples/otel.yaml, against $SENTRY_URL or the local stand-in
 run: build
 	scripts/run.sh
+
+## demo: the stand-in, the collector with examples/otel.yaml and a sample service sending traces,
+##   logs, an exception and metrics; prints what arrived per project (after `make build`)
+demo: $(VENV)/.installed
+	$(VENV)/bin/python scripts/demo.py
 
 ## image: the collector image $IMAGE with podman, FROM scratch (see Dockerfile)
 image: $(BUILT)

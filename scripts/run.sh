@@ -24,7 +24,8 @@ else
 make run: no SENTRY_URL/SENTRY_ORG_SLUG/SENTRY_AUTH_TOKEN set, so the local Sentry stand-in
 is running at ${SENTRY_URL} (organization ${SENTRY_ORG_SLUG}, projects telemetrygen, frontend,
 backend, payments). Lines starting with "standin:" show what arrives in which project.
-Try: .tools/bin/telemetrygen traces --otlp-insecure --traces 10
+Try: .tools/bin/telemetrygen traces --otlp-insecure --traces 10   (also: logs --logs 10, metrics --metrics 10)
+ or: .venv/bin/python examples/demo/payments.py   (all four signals, in project payments)
 MSG
 fi
 
