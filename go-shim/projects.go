@@ -205,17 +205,27 @@ func (p *projectExporters[T]) consume(ctx context.Context, data T) error {
 	}
 	names, batches := p.queued(p.codec.parts.split(data, routing), routing)
 	failures := make([]error, len(batches))
+	if len(names) == 1 {
+		// One project, the common case without a batch processor in front: no goroutine to
+		// hand the batch to.
+		failures[0] = p.consumeBy(ctx, names[0], batches[0])
+		return p.outcome(batches, failures)
+	}
 	var wg sync.WaitGroup
 	for i, name := range names {
-		exp, err := p.project(ctx, name)
-		if err != nil {
-			failures[i] = err
-			continue
-		}
-		wg.Go(func() { failures[i] = exp.consume(ctx, batches[i]) })
+		wg.Go(func() { failures[i] = p.consumeBy(ctx, name, batches[i]) })
 	}
 	wg.Wait()
 	return p.outcome(batches, failures)
+}
+
+// consumeBy hands a batch to the exporter named name.
+func (p *projectExporters[T]) consumeBy(ctx context.Context, name string, batch T) error {
+	exp, err := p.project(ctx, name)
+	if err != nil {
+		return err
+	}
+	return exp.consume(ctx, batch)
 }
 
 // sharedQueue names the exporter whose queue the projects without one of their own share

@@ -203,7 +203,9 @@ func (c *Core) Route(signal Signal, req []byte, items []uint64) (Routing, error)
 	}
 	if out.projects_len > 0 {
 		for i, slug := range unsafe.Slice(out.projects, int(out.projects_len)) {
-			routing.Projects[i] = string(goBytes(slug))
+			if slug.len > 0 && slug.ptr != nil {
+				routing.Projects[i] = C.GoStringN((*C.char)(unsafe.Pointer(slug.ptr)), C.int(slug.len))
+			}
 		}
 		for i, own := range unsafe.Slice(out.project_own_queue, int(out.projects_len)) {
 			routing.OwnQueue[i] = own != 0
