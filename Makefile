@@ -4,6 +4,7 @@ SHELL := /bin/bash
 TOOLS := $(CURDIR)/.tools/bin
 OCB := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
+MDATAGEN := $(TOOLS)/mdatagen
 VENV := $(CURDIR)/.venv
 COLLECTOR := $(CURDIR)/_build/otelcol-sentry
 STANDIN := $(CURDIR)/target/release/sentry-standin
@@ -35,7 +36,7 @@ ASAN_KEPT := otlpreceiver|batchprocessor|memorylimiterprocessor|sentryexporter|h
 BUILT := tools core collector
 
 .PHONY: all help build core header-check pins collector contrib image image-test run demo check setup test bench profile profile-tools header tools \
-  lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak incident clean
+  generate generate-check lint rust-test go-test fault-lib go-fault go-asan e2e e2e-asan fuzz fuzz-short soak incident clean
 
 all: build
 
@@ -77,8 +78,9 @@ contrib: pins $(OCB) core
 	$(OCB) --config builder-config.contrib.yaml --ldflags "$(LINK_STRIP) $(CORE_DIGEST_LDFLAGS)"
 
 ## check: the inner loop, a couple of minutes on a warm build: cargo fmt, clippy, gofmt, go
-##   vet, the Rust tests, the Go tests with the release core (race detector)
-check: lint rust-test go-test
+##   vet, mdatagen's files current, the Rust tests, the Go tests with the release core
+##   (race detector)
+check: lint generate-check rust-test go-test
 	python3 scripts/structure.py
 
 ## setup: what `make test` needs beyond Go, Rust, Python 3 and a C compiler (podman, python3-venv,
@@ -127,6 +129,15 @@ $(TOOLS)/inferno-flamegraph:
 ## header: regenerate include/sentry_exporter.h after changing the C ABI
 header:
 	UPDATE_HEADER=1 cargo test -q -p sentry-exporter-ffi --lib header_is_current
+
+## generate: go-shim's files that mdatagen makes from go-shim/metadata.yaml (internal/metadata,
+##   the lifecycle tests, documentation.md, the status table of go-shim/README.md)
+generate: $(MDATAGEN)
+	MDATAGEN=$(MDATAGEN) scripts/mdatagen.sh
+
+# Fails when one of them differs from what mdatagen makes of metadata.yaml now.
+generate-check: $(MDATAGEN)
+	MDATAGEN=$(MDATAGEN) scripts/mdatagen.sh --check
 
 ## lint: cargo fmt, clippy, gofmt, go vet
 lint:
@@ -193,13 +204,22 @@ soak: build
 incident: build
 	$(VENV)/bin/python scripts/incident.py --seconds $(INCIDENT_SECONDS)
 
-tools: $(OCB) $(TELEMETRYGEN) $(VENV)/.installed
+tools: $(OCB) $(TELEMETRYGEN) $(MDATAGEN) $(VENV)/.installed
 
 $(OCB): versions.mk
 	GOBIN=$(TOOLS) go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION)
 
 $(TELEMETRYGEN): versions.mk
 	GOBIN=$(TOOLS) go install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v$(OTELCOL_VERSION)
+
+# mdatagen's go.mod replaces the collector's modules with directories of its repository, which
+# `go install module@version` refuses: it is installed from a module that requires it, where
+# versions.mk's MDATAGEN_SCHEMAGEN_VERSION stands in for the release's schemagen.
+$(MDATAGEN): versions.mk
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && cd "$$dir" && go mod init mdatagen-install && \
+	  go mod edit -replace go.opentelemetry.io/collector/internal/schemagen=go.opentelemetry.io/collector/internal/schemagen@v$(MDATAGEN_SCHEMAGEN_VERSION) && \
+	  go get go.opentelemetry.io/collector/cmd/mdatagen@v$(OTELCOL_VERSION) && \
+	  GOBIN=$(TOOLS) go install go.opentelemetry.io/collector/cmd/mdatagen
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)

@@ -10,3 +10,8 @@ OTELCOL_STABLE_VERSION := 1.67.0
 # The contrib modules that reached v1 (k8sattributesprocessor) of that release: contrib tags
 # them with their own v1 line, v1.0.0 being its v0.161.0.
 OTELCOL_CONTRIB_STABLE_VERSION := 1.0.0
+# mdatagen of that release needs go.opentelemetry.io/collector/internal/schemagen at the same
+# version, which the Go module proxy refuses (403); this one stands in for it (Makefile,
+# $(MDATAGEN)). mdatagen uses schemagen only for a `config:` section, which
+# go-shim/metadata.yaml has not.
+MDATAGEN_SCHEMAGEN_VERSION := 0.159.0

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otelcol-sentry/sentryexporter/internal/ffi"
+	"github.com/otelcol-sentry/sentryexporter/internal/metadata"
 )
 
 // The core counts what it does (items sent, dropped by reason, rate limited, requests by
@@ -108,7 +109,7 @@ func registerCoreMetrics(provider metric.MeterProvider, id component.ID, read fu
 	if err != nil {
 		return nil, err
 	}
-	meter := provider.Meter("github.com/otelcol-sentry/sentryexporter")
+	meter := provider.Meter(metadata.ScopeName)
 	instruments := make(map[string]metric.Int64Observable, len(first.Metrics))
 	observables := make([]metric.Observable, 0, len(first.Metrics))
 	for _, m := range first.Metrics {

@@ -13,8 +13,8 @@
 #     binary (no image, no network). Machines that run inside a container (CI) need the
 #     settings .ci/run exports; the message says so.
 #
-# ocb, telemetrygen, the Python test clients (`make tools`), the nightly toolchain and
-# cargo-fuzz (scripts/fuzz.sh) install themselves later, without root.
+# ocb, telemetrygen, mdatagen, the Python test clients (`make tools`), the nightly toolchain
+# and cargo-fuzz (scripts/fuzz.sh) install themselves later, without root.
 #
 # Environment: PODMAN (podman and its global options, as the Makefile passes it),
 # SETUP_NO_INSTALL=1 to only check and print what is missing.
