@@ -29,7 +29,8 @@ ASAN_E2E := tests/e2e/test_end_to_end.py tests/e2e/test_hostile.py tests/e2e/tes
 ASAN_COLLECTOR := $(CURDIR)/_build/otelcol-sentry-asan
 # The ASan collector holds only what those tests load: the components of the manifest named below
 # (the others, e.g. load_balancing or k8sattributes, bring in the Kubernetes and AWS clients):
-# far fewer Go packages to build with -asan.
+# far fewer Go packages to build with -asan. The replaces stay (unused ones cost nothing); the
+# stubs' relative paths get one more `../`, the manifest being written one directory deeper.
 ASAN_MANIFEST := _build/asan/builder-config.yaml
 ASAN_KEPT := otlpreceiver|batchprocessor|memorylimiterprocessor|sentryexporter|healthcheckextension|filestorage
 # What the tests run: `build` without its header check, which `make test` gets from check.
@@ -183,7 +184,7 @@ e2e: $(BUILT) e2e-asan
 e2e-asan: $(BUILT)
 	mkdir -p $(dir $(ASAN_MANIFEST))
 	sed -E -e '/^  - gomod:/{/$(ASAN_KEPT)/!d}' -e 's#^(  output_path:).*#\1 ./$(dir $(ASAN_MANIFEST))#' \
-	  builder-config.yaml >$(ASAN_MANIFEST)
+	  -e 's#=> \.\./stubs/#=> ../../stubs/#' builder-config.yaml >$(ASAN_MANIFEST)
 	$(OCB) --config $(ASAN_MANIFEST) --skip-compilation
 	cd $(dir $(ASAN_MANIFEST)) && go build -asan -o $(ASAN_COLLECTOR) -ldflags "$(CORE_DIGEST_LDFLAGS)" .
 	OTELCOL_SENTRY=$(ASAN_COLLECTOR) $(VENV)/bin/pytest -v $(ASAN_E2E)

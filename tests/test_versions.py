@@ -13,8 +13,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "pin-versions"
 PINNED = ["builder-config.yaml", "builder-config.contrib.yaml", "go-shim/go.mod", "bench/exporter/go.mod"]
-COLLECTOR_MODULE = (r"((?:go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)"
+# A module and its version, except a replacement's (`A => B v0.160.0`), which the generator leaves
+# as it is: builder-config.yaml holds some modules at a version the Go module proxy serves.
+COLLECTOR_MODULE = (r"(?<!=> )"
+                    r"((?:go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)"
                     r"[\w/.-]*)\s+(v\d+\.\d+\.\d+)\b")
+REPLACEMENT = r"=> \S+ v\d+\.\d+\.\d+"
 
 
 @pytest.fixture
@@ -51,6 +55,15 @@ def test_the_generator_reaches_every_collector_module(copy):
         wrong = [(module, v) for module, v in found
                  if v not in next(w for prefix, w in wanted.items() if module.startswith(prefix))]
         assert not wrong, f"{name}: not rewritten from versions.mk: {wrong}"
+
+
+def test_the_generator_leaves_replacements_alone(copy):
+    held = {name: re.findall(REPLACEMENT, (copy / name).read_text()) for name in PINNED}
+    assert any(held.values()), "no replacement with a version in the pinned files"
+    versions = copy / "versions.mk"
+    versions.write_text(re.sub(r"^(OTELCOL_VERSION\s*:=).*$", r"\1 0.999.0", versions.read_text(), flags=re.M))
+    generate(copy)
+    assert {name: re.findall(REPLACEMENT, (copy / name).read_text()) for name in PINNED} == held
 
 
 def test_contrib_modules_at_v1_get_contribs_own_version():
