@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (BENCH_BUILD, OCB, ROOT, SERVICES, STANDIN, Process, Standin,  # noqa: E402
-                 build_distributions, core_digest_ldflags, log)
+                 build_distributions, core_digest_ldflags, log, our_manifest)
 
 PROFILE_BUILD = ROOT / "_build" / "profile"
 FLAMEGRAPHS = ROOT / "bench" / "flamegraphs"
@@ -36,7 +36,7 @@ def build_collector(dist):
     """`dist` (ours, or otlphttp: the bench's floor) with Go's symbol table (ocb's default
     ldflags strip it); returns the binary."""
     if dist == "ours":
-        manifest = yaml.safe_load((ROOT / "builder-config.yaml").read_text())
+        manifest = our_manifest()
         ldflags = core_digest_ldflags()
     else:
         build_distributions()

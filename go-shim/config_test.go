@@ -128,7 +128,6 @@ func TestLoadConfig(t *testing.T) {
 						Sizer:        exporterhelper.RequestSizerTypeItems,
 						FlushTimeout: time.Second,
 						MinSize:      8192,
-						MaxSize:      8192,
 					}),
 				}),
 				RetryConfig: configretry.BackOffConfig{

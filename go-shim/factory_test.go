@@ -61,7 +61,7 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.Equal(t, 200*time.Millisecond, batch.FlushTimeout)
 	assert.Equal(t, exporterhelper.RequestSizerTypeItems, batch.Sizer)
 	assert.Equal(t, int64(8192), batch.MinSize)
-	assert.Equal(t, int64(8192), batch.MaxSize)
+	assert.Zero(t, batch.MaxSize)
 	// The rest is exporterhelper's.
 	queue.Batch = exporterhelper.NewDefaultQueueConfig().Batch
 	assert.Equal(t, exporterhelper.NewDefaultQueueConfig(), queue)
