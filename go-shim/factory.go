@@ -82,9 +82,9 @@ func createDefaultConfig() component.Config {
 func defaultQueueConfig() exporterhelper.QueueBatchConfig {
 	queue := exporterhelper.NewDefaultQueueConfig()
 	// Override: batch (exporterhelper: only with `batch:` in the config or its feature gate on),
-	// with exporterhelper's batch defaults: flush after 200 ms or at 8192 items. Bounding a
-	// batch's items too (max_size) made exporterhelper's batcher cost a quarter more CPU
-	// (BENCHMARKS.md, issue 27); a batch Sentry finds too large (413) the core sends in halves.
+	// with exporterhelper's batch defaults: flush after 200 ms or at 8192 items. A batch then
+	// holds at most that plus one client request; one Sentry finds too large (413) the core
+	// sends in halves.
 	queue.Batch.GetOrInsertDefault()
 	return queue
 }
