@@ -91,8 +91,8 @@ setup:
 
 ## test: setup, check, then the Go tests with the fault-injection core and under AddressSanitizer,
 ##   short fuzzing, the end-to-end tests with the built collector (a minute of switching
-##   faults among them; some tests with an ASan build of it), the image: about a quarter of an
-##   hour on a fresh clone
+##   faults among them; some tests with an ASan build of it), the image: about half an hour
+##   on a fresh clone of a 2-core machine
 test: setup check $(BUILT) go-fault go-asan fuzz-short e2e image-test
 
 ## run: the collector with examples/otel.yaml, against $SENTRY_URL or the local stand-in
