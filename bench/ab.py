@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (BENCH_BUILD, COLLECTOR, SERVICES, STANDIN, Process, Standin,  # noqa: E402
-                 build_distributions, collector_run)
+from run import COLLECTOR, collector_run, collector_runs  # noqa: E402
 
 ITEMS = {"traces": 20000, "logs": 20000, "metrics": 5000}
 
@@ -27,22 +26,15 @@ def main():
     parser.add_argument("--signals", default="traces,logs")
     parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
-    build_distributions()
     runs = {"ours": ("ours", COLLECTOR), "other": ("ours", args.other), "otlphttp": ("otlphttp", None)}
-    workdir = BENCH_BUILD / "runs"
-    workdir.mkdir(parents=True, exist_ok=True)
-    standin_process = Process("stand-in", [str(STANDIN), "--quiet", "--projects", ",".join(SERVICES)])
-    standin = Standin(standin_process)
     cpu = {}
-    try:
+    with collector_runs() as (standin, workdir):
         for _ in range(args.repetitions):
             for signal in args.signals.split(","):
                 for label, (dist, binary) in runs.items():
                     result = collector_run(dist, signal, ITEMS[signal], standin, workdir, binary=binary)
                     cpu.setdefault((signal, label), []).append(result["cpu_s_per_million"])
                     print(f"{signal} {label}: {result['cpu_s_per_million']:.2f} CPU s per million", flush=True)
-    finally:
-        standin_process.stop()
     print("| signal | build | median CPU s per million | against otlphttp |")
     print("|---|---|---|---|")
     for signal in args.signals.split(","):

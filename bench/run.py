@@ -15,6 +15,7 @@ Numbers are printed, never asserted: the table says whether each target was met.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -313,14 +314,23 @@ def collector_run(dist, signal, items_per_service, standin, workdir, binary=None
             "requests_per_project": statistics.mean(requests)}
 
 
-def collector_bench(items_per_service, metric_points_per_service, repetitions):
+@contextlib.contextmanager
+def collector_runs():
+    """What whole-collector runs need: the distributions built, a directory for their configs,
+    and a stand-in with the services' projects (stopped at the end); yields (standin, workdir)."""
     build_distributions()
     workdir = BENCH_BUILD / "runs"
     workdir.mkdir(parents=True, exist_ok=True)
     standin_process = Process("stand-in", [str(STANDIN), "--quiet", "--projects", ",".join(SERVICES)])
-    standin = Standin(standin_process)
-    runs = {}
     try:
+        yield Standin(standin_process), workdir
+    finally:
+        standin_process.stop()
+
+
+def collector_bench(items_per_service, metric_points_per_service, repetitions):
+    runs = {}
+    with collector_runs() as (standin, workdir):
         # Interleaved repetitions, so that a slow moment of the machine does not hit one
         # distribution only; the median run counts.
         for rep in range(1, repetitions + 1):
@@ -331,8 +341,6 @@ def collector_bench(items_per_service, metric_points_per_service, repetitions):
                         f"(run {rep} of {repetitions})")
                     runs.setdefault((dist, signal), []).append(
                         collector_run(dist, signal, per_service, standin, workdir))
-    finally:
-        standin_process.stop()
     return {key: {"cpu_s_per_million": statistics.median(r["cpu_s_per_million"] for r in results),
                   "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
                   "requests_per_project": statistics.median(r["requests_per_project"] for r in results)}
